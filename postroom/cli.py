@@ -1,0 +1,333 @@
+"""The `postroom` command: the only place that wires config, storage, ingest and UI together."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import sys
+from pathlib import Path
+
+import click
+
+from postroom.config import ConfigError, Settings, find_config_file, load_settings, parse_listen
+
+
+class Context:
+    def __init__(self, config_path: str | None) -> None:
+        self.config_path = config_path
+        self._settings: Settings | None = None
+
+    @property
+    def settings(self) -> Settings:
+        if self._settings is None:
+            try:
+                self._settings = load_settings(find_config_file(self.config_path))
+            except ConfigError as error:
+                raise click.ClickException(f"configuration error: {error}") from None
+        return self._settings
+
+    def open_database(self, *, check: bool = True):
+        from storage.db import SchemaError, check_schema, open_database
+
+        storage = self.settings.storage
+        try:
+            db = open_database(
+                storage.url,
+                busy_timeout_ms=storage.busy_timeout_ms,
+                max_page_count=storage.sqlite_max_page_count,
+            )
+            if check:
+                check_schema(db)
+        except SchemaError as error:
+            raise click.ClickException(str(error)) from None
+        except Exception as error:
+            raise click.ClickException(
+                f"cannot open the database {_safe_url(storage.url)}: {error}"
+            ) from None
+        return db
+
+
+def _safe_url(url: str) -> str:
+    """Hide a password in a database URL."""
+    if "@" in url and "://" in url:
+        scheme, rest = url.split("://", 1)
+        creds, host = rest.rsplit("@", 1)
+        return f"{scheme}://{creds.split(':')[0]}:***@{host}" if ":" in creds else url
+    return url
+
+
+def _setup_logging(settings: Settings) -> None:
+    logging.basicConfig(
+        level=settings.log.level.upper(),
+        stream=sys.stdout,
+        format="%(asctime)s %(levelname)s %(name)s %(message)s",
+    )
+    logging.getLogger("mail.log").setLevel(logging.WARNING)  # aiosmtpd's per-command lines
+    logging.getLogger("mailparser").setLevel(logging.ERROR)
+
+
+def _echo_json(value) -> None:
+    click.echo(json.dumps(value, indent=2, default=str))
+
+
+@click.group()
+@click.option(
+    "-c", "--config", "config_path", metavar="FILE", help="Config file (or POSTROOM_CONFIG)."
+)
+@click.pass_context
+def main(ctx: click.Context, config_path: str | None) -> None:
+    """postroom: mail ingestion and project protocols for web agencies."""
+    ctx.obj = Context(config_path)
+
+
+@main.command("check-config")
+@click.pass_obj
+def check_config(obj: Context) -> None:
+    """Validate the configuration and print the effective settings."""
+    settings = obj.settings
+    click.echo(f"# settings from {settings.source}")
+    data = settings.as_dict()
+    data["storage"]["url"] = _safe_url(data["storage"]["url"])
+    for section, values in data.items():
+        click.echo(f"[{section}]")
+        for key, value in values.items():
+            click.echo(f"{key} = {json.dumps(list(value) if isinstance(value, tuple) else value)}")
+        click.echo()
+
+
+@main.command()
+@click.pass_obj
+def init(obj: Context) -> None:
+    """Create the database, or bring it up to date (safe to run again)."""
+    from storage.db import migrate
+
+    applied = migrate(obj.open_database(check=False))
+    click.echo(f"database ready ({len(applied)} migrations applied)")
+
+
+@main.command("migrate")
+@click.pass_obj
+def migrate_command(obj: Context) -> None:
+    """Apply pending schema migrations."""
+    from storage.db import migrate
+
+    applied = migrate(obj.open_database(check=False))
+    click.echo("applied: " + ", ".join(applied) if applied else "schema is current")
+
+
+@main.group()
+def account() -> None:
+    """Manage accounts."""
+
+
+@account.command("create")
+@click.argument("name")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_obj
+def account_create(obj: Context, name: str, as_json: bool) -> None:
+    """Create an account and print its inbox address."""
+    from storage.accounts import create_account, inbox_local_part
+
+    obj.open_database()
+    created = create_account(name)
+    address = f"{inbox_local_part(created)}@{obj.settings.ingest.domains[0]}"
+    if as_json:
+        _echo_json({"id": created.id, "name": created.name, "inbox_address": address})
+    else:
+        click.echo(f"account {created.id} created; inbox address: {address}")
+
+
+@main.group()
+def project() -> None:
+    """Manage projects."""
+
+
+@project.command("create")
+@click.option("--account", "account_id", type=int, required=True)
+@click.option("--name", required=True)
+@click.option("--domain", default="")
+@click.option("--status", default="lead")
+@click.option("--customer", "customers", multiple=True, help="A customer address (repeatable).")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_obj
+def project_create(obj, account_id, name, domain, status, customers, as_json) -> None:
+    """Create a project with its customer addresses."""
+    from storage.accounts import account_by_id, create_project, project_reply_detail
+
+    obj.open_database()
+    owner = account_by_id(account_id)
+    if owner is None:
+        raise click.ClickException(f"no account {account_id}")
+    for address in customers:
+        if "@" not in address or " " in address.strip():
+            raise click.ClickException(f"not an email address: {address!r}")
+    created = create_project(
+        account_id, name, domain=domain, status=status, customer_addresses=customers
+    )
+    reply = (
+        f"inbox+{owner.id}.{owner.inbox_token}.{project_reply_detail(created)}"
+        f"@{obj.settings.ingest.domains[0]}"
+    )
+    if as_json:
+        _echo_json({"id": created.id, "name": created.name, "reply_address": reply})
+    else:
+        click.echo(f"project {created.id} created; reply address: {reply}")
+
+
+@main.group()
+def entries() -> None:
+    """Look at entries."""
+
+
+@entries.command("list")
+@click.option("--account", "account_id", type=int)
+@click.option("--project", "project_id", type=int)
+@click.option("--unassigned", is_flag=True)
+@click.option("--limit", type=int, default=None)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_obj
+def entries_list(obj, account_id, project_id, unassigned, limit, as_json) -> None:
+    """List entries, newest first."""
+    from storage.entries import attachment_names, list_entries
+
+    obj.open_database()
+    rows = list_entries(account_id, project_id, unassigned, limit)
+    names = attachment_names([e.id for e in rows])
+    documents = [
+        {
+            "id": e.id,
+            "account_id": e.account_id,
+            "project_id": e.project_id,
+            "kind": e.kind,
+            "status": e.status,
+            "subject": e.subject,
+            "from": e.from_address,
+            "route_reason": e.route_reason,
+            "candidates": e.candidate_ids,
+            "parse_error": e.parse_error,
+            "attachments": names[e.id],
+            "message_id": e.message_id,
+            "occurred_at": e.occurred_at.isoformat() if e.occurred_at else None,
+            "raw_sha256": e.raw_sha256,
+            "auto_submitted": e.auto_submitted,
+            "bounce": e.is_bounce,
+        }
+        for e in rows
+    ]
+    if as_json:
+        _echo_json(documents)
+        return
+    for d in documents:
+        where = f"project {d['project_id']}" if d["project_id"] else "unassigned"
+        click.echo(f"{d['id']:>6}  {d['status']:<4}  {where:<12}  {d['from']:<30}  {d['subject']}")
+
+
+def _serve_ingest(obj: Context) -> None:
+    from smtpd_ingest.listener import serve
+
+    settings = obj.settings
+    _setup_logging(settings)
+    obj.open_database()
+    try:
+        asyncio.run(serve(settings.ingest))
+    except OSError as error:
+        raise click.ClickException(f"cannot listen: {error}") from None
+
+
+@main.command()
+@click.pass_obj
+def ingest(obj: Context) -> None:
+    """Run the SMTP and LMTP listeners."""
+    _serve_ingest(obj)
+
+
+@main.command()
+@click.pass_obj
+def run(obj: Context) -> None:
+    """Run everything in one process (for now: the listeners)."""
+    _serve_ingest(obj)
+
+
+@main.command()
+@click.option("--all", "everything", is_flag=True, help="Re-parse every inbound entry.")
+@click.pass_obj
+def reprocess(obj: Context, everything: bool) -> None:
+    """Parse again the mail that failed to parse or was left unprocessed."""
+    from smtpd_ingest.parser_pool import ParserPool
+    from smtpd_ingest.pipeline import build_record, process_intake
+    from storage.entries import replace_content
+    from storage.intake import load_raw
+    from storage.models import Entry, Intake
+
+    settings = obj.settings
+    _setup_logging(settings)
+    obj.open_database()
+    parser = ParserPool(1, settings.ingest.parse_timeout_seconds)
+    try:
+        intakes = [i.id for i in Intake.select(Intake.id).where(Intake.state != "done")]
+        for intake_id in intakes:
+            process_intake(intake_id, parser)
+        query = Entry.select().where(Entry.kind == "inbound", Entry.raw_sha256.is_null(False))
+        if not everything:
+            query = query.where(Entry.parse_error.is_null(False))
+        fixed = 0
+        for entry in query:
+            intake = Intake.get_or_none(Intake.entry == entry.id)
+            hint = intake.project_hint if intake else None
+            record = build_record(entry.account_id, load_raw(entry.raw_sha256), hint, parser)
+            replace_content(entry, record)
+            fixed += record.parse_error is None
+        click.echo(f"{len(intakes)} intakes processed, {fixed} entries parsed again")
+    finally:
+        parser.close()
+
+
+@main.command("postfix-snippet")
+@click.pass_obj
+def postfix_snippet(obj: Context) -> None:
+    """Print the Postfix lines that forward the ingest domains to our LMTP listener."""
+    ingest_settings = obj.settings.ingest
+    listen = ingest_settings.lmtp_listen or ingest_settings.smtp_listen
+    if not listen:
+        raise click.ClickException("no listener configured (ingest.lmtp_listen is empty)")
+    target, port = parse_listen(listen)
+    kind = "lmtp" if ingest_settings.lmtp_listen else "smtp"
+    if target.startswith("unix:"):
+        next_hop = f"{kind}:unix:{target[5:]}"
+    else:
+        host = f"[{target}]" if ":" in target else target
+        next_hop = f"{kind}:inet:{host}:{port}"
+    click.echo("# /etc/postfix/main.cf")
+    click.echo("transport_maps = hash:/etc/postfix/transport")
+    click.echo()
+    click.echo("# /etc/postfix/transport  (then run: postmap /etc/postfix/transport)")
+    for domain in ingest_settings.domains:
+        click.echo(f"{domain}    {next_hop}")
+
+
+@main.command("import")
+@click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
+@click.option("--account", "account_id", type=int, required=True)
+@click.pass_obj
+def import_command(obj: Context, paths: tuple[Path, ...], account_id: int) -> None:
+    """Import mbox files, maildirs or .eml files through the ingest pipeline."""
+    from smtpd_ingest.importer import count_messages, import_messages, iter_messages
+    from smtpd_ingest.parser_pool import InlineParser
+    from storage.accounts import account_by_id, inbox_local_part
+
+    obj.open_database()
+    owner = account_by_id(account_id)
+    if owner is None:
+        raise click.ClickException(f"no account {account_id}")
+    recipient = f"{inbox_local_part(owner)}@{obj.settings.ingest.domains[0]}"
+    total = count_messages(list(paths))
+    done = new = 0
+    with click.progressbar(length=total, label="importing", file=sys.stderr) as bar:
+        for count, added in import_messages(
+            owner.id, recipient, iter_messages(list(paths)), InlineParser()
+        ):
+            done += count
+            new += added
+            bar.update(count)
+    click.echo(f"{done} messages read, {new} new, {done - new} already stored")

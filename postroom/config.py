@@ -1,0 +1,189 @@
+"""Read postroom's TOML settings into frozen dataclasses, validated once at start-up."""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+import socket
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+DEFAULT_DATA_DIR = "data"
+
+
+class ConfigError(Exception):
+    """A setting is unknown or invalid; the message names file, key and reason."""
+
+    def __init__(self, source: str, key: str, reason: str) -> None:
+        super().__init__(f"{source}: {key}: {reason}")
+        self.source, self.key, self.reason = source, key, reason
+
+
+@dataclass(frozen=True)
+class StorageSettings:
+    data_dir: str = DEFAULT_DATA_DIR
+    url: str = ""  # filled from data_dir when empty
+    busy_timeout_ms: int = 5000
+    sqlite_max_page_count: int = 0  # 0: no cap; a cap defers mail with 452 when reached
+
+
+@dataclass(frozen=True)
+class IngestSettings:
+    smtp_listen: str = "127.0.0.1:2525"
+    lmtp_listen: str = "127.0.0.1:2424"
+    domains: tuple[str, ...] = ("localhost",)
+    hostname: str = field(default_factory=socket.getfqdn)
+    max_message_bytes: int = 26_214_400
+    max_recipients: int = 50
+    max_connections: int = 200
+    parse_timeout_seconds: float = 60.0
+    parse_workers: int = 0  # 0: one per core
+
+
+@dataclass(frozen=True)
+class WebSettings:
+    listen: str = "127.0.0.1:8080"
+
+
+@dataclass(frozen=True)
+class LogSettings:
+    level: str = "info"
+
+
+@dataclass(frozen=True)
+class Settings:
+    storage: StorageSettings = field(default_factory=StorageSettings)
+    ingest: IngestSettings = field(default_factory=IngestSettings)
+    web: WebSettings = field(default_factory=WebSettings)
+    log: LogSettings = field(default_factory=LogSettings)
+    source: str = "<defaults>"
+
+    def as_dict(self) -> dict[str, Any]:
+        """Return the effective settings as plain data, for `check-config`."""
+        data = dataclasses.asdict(self)
+        data.pop("source")
+        return data
+
+
+_SECTIONS = {
+    "storage": StorageSettings,
+    "ingest": IngestSettings,
+    "web": WebSettings,
+    "log": LogSettings,
+}
+_LOG_LEVELS = ("debug", "info", "warning", "error")
+
+
+def find_config_file(explicit: str | None) -> Path | None:
+    """Return the config file named on the command line or by POSTROOM_CONFIG, if any."""
+    name = explicit or os.environ.get("POSTROOM_CONFIG")
+    return Path(name) if name else None
+
+
+def load_settings(path: Path | None) -> Settings:
+    """Read and validate the settings; without a file, the quick-start defaults."""
+    if path is None:
+        return _finish(Settings(), Path.cwd())
+    source = str(path)
+    try:
+        with open(path, "rb") as handle:
+            raw = tomllib.load(handle)
+    except FileNotFoundError:
+        raise ConfigError(source, "-", "file not found") from None
+    except tomllib.TOMLDecodeError as error:
+        raise ConfigError(source, "-", f"not valid TOML ({error})") from None
+    sections = {}
+    for name, values in raw.items():
+        if name not in _SECTIONS:
+            raise ConfigError(source, name, f"unknown section (known: {', '.join(_SECTIONS)})")
+        if not isinstance(values, dict):
+            raise ConfigError(source, name, "must be a table, e.g. [" + name + "]")
+        sections[name] = _build_section(source, name, _SECTIONS[name], values)
+    settings = Settings(source=source, **sections)
+    return _finish(settings, path.resolve().parent)
+
+
+def _build_section(source: str, section: str, cls: type, values: dict[str, Any]) -> Any:
+    known = {f.name: f for f in dataclasses.fields(cls)}
+    kwargs = {}
+    for key, value in values.items():
+        dotted = f"{section}.{key}"
+        if key not in known:
+            raise ConfigError(source, dotted, f"unknown key (known: {', '.join(known)})")
+        kwargs[key] = _coerce(source, dotted, known[key].type, value)
+    return cls(**kwargs)
+
+
+def _coerce(source: str, key: str, type_name: Any, value: Any) -> Any:
+    expected = str(type_name)
+    if expected == "str":
+        if not isinstance(value, str):
+            raise ConfigError(source, key, f"must be a string, got {value!r}")
+        return value
+    if expected in ("int", "float"):
+        if isinstance(value, bool) or not isinstance(value, int | float):
+            raise ConfigError(source, key, f"must be a number, got {value!r}")
+        if value < 0:
+            raise ConfigError(source, key, f"must not be negative, got {value!r}")
+        if expected == "int" and not float(value).is_integer():
+            raise ConfigError(source, key, f"must be a whole number, got {value!r}")
+        return int(value) if expected == "int" else float(value)
+    if expected.startswith("tuple[str"):
+        if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+            raise ConfigError(source, key, f"must be a list of strings, got {value!r}")
+        return tuple(value)
+    raise ConfigError(source, key, f"unsupported type {expected}")  # pragma: no cover
+
+
+def _finish(settings: Settings, base: Path) -> Settings:
+    """Resolve paths against the config file's folder and check cross-field rules."""
+    source = settings.source
+    storage = settings.storage
+    data_dir = Path(storage.data_dir)
+    if not data_dir.is_absolute():
+        data_dir = base / data_dir
+    url = storage.url or f"sqlite:///{data_dir / 'postroom.db'}"
+    if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
+        raise ConfigError(source, "storage.url", "must start with sqlite:/// or postgresql://")
+    storage = dataclasses.replace(storage, data_dir=str(data_dir), url=url)
+
+    ingest = settings.ingest
+    for key in ("smtp_listen", "lmtp_listen"):
+        value = getattr(ingest, key)
+        if value:
+            try:
+                parse_listen(value)
+            except ValueError as error:
+                raise ConfigError(source, f"ingest.{key}", str(error)) from None
+    if not ingest.domains:
+        raise ConfigError(source, "ingest.domains", "name at least one ingest domain")
+    domains = tuple(d.strip().lower() for d in ingest.domains)
+    if any(not d or "@" in d or " " in d for d in domains):
+        raise ConfigError(source, "ingest.domains", f"not a list of domain names: {domains!r}")
+    if ingest.max_recipients < 1 or ingest.max_connections < 1:
+        raise ConfigError(source, "ingest.max_recipients", "limits must be at least 1")
+    if ingest.max_message_bytes < 1024:
+        raise ConfigError(source, "ingest.max_message_bytes", "must be at least 1024")
+    ingest = dataclasses.replace(ingest, domains=domains)
+    try:
+        parse_listen(settings.web.listen)
+    except ValueError as error:
+        raise ConfigError(source, "web.listen", str(error)) from None
+    if settings.log.level.lower() not in _LOG_LEVELS:
+        raise ConfigError(source, "log.level", f"must be one of {', '.join(_LOG_LEVELS)}")
+    return dataclasses.replace(settings, storage=storage, ingest=ingest)
+
+
+def parse_listen(value: str) -> tuple[str, str | int]:
+    """Split `host:port` or `unix:/path` into ("tcp", host, port) style parts."""
+    if value.startswith("unix:"):
+        path = value[len("unix:") :]
+        if not path.startswith("/"):
+            raise ValueError(f"unix socket path must be absolute: {value!r}")
+        return ("unix:" + path, 0)
+    host, sep, port = value.rpartition(":")
+    if not sep or not port.isdigit() or not 0 < int(port) < 65536:
+        raise ValueError(f"expected host:port or unix:/path, got {value!r}")
+    return (host.strip("[]") or "127.0.0.1", int(port))

@@ -1,0 +1,168 @@
+"""Decide every reply code of a mail transaction; hand accepted bytes to the intake writer."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import errno
+import hashlib
+import hmac
+import logging
+import re
+import secrets
+import time
+from collections.abc import Callable
+
+from aiosmtpd.lmtp import LMTP
+
+from postroom.config import IngestSettings
+from smtpd_ingest.writer import IntakeWriter
+from storage.accounts import account_by_id, project_of_account
+from storage.intake import Delivery, IntakeBatchItem
+
+log = logging.getLogger("postroom.ingest")
+
+# inbox+<account>.<token>[.<project>-<project token>]
+_INBOX = re.compile(r"^inbox\+(\d{1,12})\.([a-z0-9]{4,64})(?:\.(\d{1,12})-([a-z0-9]{4,64}))?$")
+_HASH_OFF_LOOP = 1 << 20
+
+
+def new_queue_id() -> str:
+    """Return a short unique id that names one transaction in our log and the MTA's."""
+    return f"{time.time_ns() // 1_000_000:x}".upper()[-8:] + secrets.token_hex(3).upper()
+
+
+def temporary_failure(error: BaseException) -> str:
+    """Map our own fault to a 4xx reply, so the MTA keeps the mail and retries."""
+    text = str(error).lower()
+    if (
+        (isinstance(error, OSError) and error.errno == errno.ENOSPC)
+        or "full" in text
+        or "disk" in text
+        or error.__class__.__name__ == "DiskFull"
+    ):
+        return "452 4.3.1 Insufficient system storage, try again later"
+    return "451 4.3.0 Temporary failure storing the message, try again later"
+
+
+class IngestHandler:
+    """aiosmtpd handler: validate recipients at RCPT, commit at DATA, then answer."""
+
+    def __init__(
+        self,
+        settings: IngestSettings,
+        writer: IntakeWriter,
+        on_recorded: Callable[[list[int]], None],
+    ) -> None:
+        self.settings = settings
+        self.writer = writer
+        self.on_recorded = on_recorded
+
+    async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        session.host_name = hostname
+        return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 Sender ok"
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if len(envelope.rcpt_tos) >= self.settings.max_recipients:
+            return "452 4.5.3 Too many recipients"
+        target = self.resolve_recipient(address)
+        if target is None:
+            return "550 5.1.1 No such inbox here"
+        envelope.rcpt_tos.append(address)
+        envelope.rcpt_options.extend(rcpt_options)
+        if not hasattr(envelope, "targets"):
+            envelope.targets = []
+        envelope.targets.append(target)
+        return "250 2.1.5 Recipient ok"
+
+    def resolve_recipient(self, address: str) -> tuple[int, int | None] | None:
+        """Return (account id, project id or None) for a valid inbox address, else None."""
+        local, _, domain = address.rpartition("@")
+        if domain.lower() not in self.settings.domains:
+            return None
+        match = _INBOX.match(local.lower())
+        if not match:
+            return None
+        account_id, token, project_id, project_token = match.groups()
+        account = account_by_id(int(account_id))
+        if account is None or not hmac.compare_digest(token, account.inbox_token):
+            return None
+        if project_id is None:
+            return (account.id, None)
+        project = project_of_account(account.id, int(project_id))
+        if project is None or not hmac.compare_digest(project_token, project.reply_token):
+            return None
+        return (account.id, project.id)
+
+    async def handle_DATA(self, server, session, envelope):
+        started = time.monotonic()
+        raw: bytes = envelope.original_content
+        queue_id = new_queue_id()
+        lmtp = isinstance(server, LMTP)
+        if len(raw) > _HASH_OFF_LOOP:
+            digest = await asyncio.get_running_loop().run_in_executor(None, _sha256, raw)
+        else:
+            digest = _sha256(raw)
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        peer = _peer_text(session.peer)
+        deliveries = tuple(
+            Delivery(
+                queue_id=queue_id,
+                account_id=account_id,
+                recipient=rcpt.lower(),
+                project_hint=project_id,
+                mail_from=envelope.mail_from or "",
+                peer=peer,
+                helo=session.host_name or "",
+                protocol="lmtp" if lmtp else "smtp",
+                received_at=now,
+            )
+            for rcpt, (account_id, project_id) in zip(
+                envelope.rcpt_tos, envelope.targets, strict=True
+            )
+        )
+        try:
+            recorded = await self.writer.record(IntakeBatchItem(digest, len(raw), raw, deliveries))
+        except Exception as error:
+            status = temporary_failure(error)
+            log.error(
+                "queue_id=%s peer=%s from=<%s> to=%s size=%d result=%r error=%s: %s",
+                queue_id, peer, envelope.mail_from, ",".join(envelope.rcpt_tos), len(raw),
+                status[:9], error.__class__.__name__, error,
+            )  # fmt: skip
+            return "\r\n".join([status] * len(deliveries)) if lmtp else status
+        new_ids = [r.intake_id for r in recorded if r.is_new]
+        if new_ids:
+            self.on_recorded(new_ids)
+        duplicates = len(recorded) - len(new_ids)
+        log.info(
+            "queue_id=%s peer=%s proto=%s from=<%s> to=%s size=%d result=250%s time=%.1fms",
+            queue_id, peer, deliveries[0].protocol, envelope.mail_from,
+            ",".join(envelope.rcpt_tos), len(raw),
+            f" duplicates={duplicates}" if duplicates else "",
+            (time.monotonic() - started) * 1000,
+        )  # fmt: skip
+        if lmtp:
+            return "\r\n".join(
+                f"250 2.1.5 <{rcpt}> Ok: queued as {queue_id}" for rcpt in envelope.rcpt_tos
+            )
+        return f"250 2.0.0 Ok: queued as {queue_id}"
+
+    async def handle_exception(self, error: Exception) -> str:
+        log.exception("session error: %s", error)
+        return temporary_failure(error)
+
+
+def _sha256(raw: bytes) -> str:
+    return hashlib.sha256(raw).hexdigest()
+
+
+def _peer_text(peer: object) -> str:
+    if isinstance(peer, tuple) and len(peer) >= 2:
+        return f"{peer[0]}:{peer[1]}"
+    return str(peer or "unix")

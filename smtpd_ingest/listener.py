@@ -1,0 +1,77 @@
+"""Run the SMTP and LMTP listeners and the intake processor until told to stop."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import os
+import signal
+from pathlib import Path
+
+from postroom.config import IngestSettings, parse_listen
+from smtpd_ingest.handler import IngestHandler
+from smtpd_ingest.parser_pool import ParserPool
+from smtpd_ingest.processor import IntakeProcessor
+from smtpd_ingest.protocol import ConnectionGate, IngestLMTP, IngestSMTP
+from smtpd_ingest.writer import IntakeWriter
+
+log = logging.getLogger("postroom.ingest")
+
+
+async def serve(settings: IngestSettings, stop: asyncio.Event | None = None) -> None:
+    """Listen on the configured sockets; on SIGTERM/SIGINT finish what is in flight and exit."""
+    loop = asyncio.get_running_loop()
+    stop = stop or asyncio.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(signum, stop.set)
+    parser = ParserPool(settings.parse_workers, settings.parse_timeout_seconds)
+    processor = IntakeProcessor(parser)
+    processor.start()
+    writer = IntakeWriter()
+    handler = IngestHandler(settings, writer, processor.submit)
+    gate = ConnectionGate(settings.max_connections)
+    servers = []
+    try:
+        for listen, cls in ((settings.smtp_listen, IngestSMTP), (settings.lmtp_listen, IngestLMTP)):
+            if listen:
+                servers.append(await _start(loop, listen, cls, handler, gate, settings))
+        print("postroom ingest ready", flush=True)
+        await stop.wait()
+        log.info("stopping: no new connections, finishing messages in flight")
+    finally:
+        for server in servers:
+            server.close()
+        await writer.wait_idle()
+        writer.close()
+        await loop.run_in_executor(None, processor.stop)
+        parser.close()
+
+
+async def _start(loop, listen, cls, handler, gate, settings: IngestSettings):
+    def factory():
+        session = cls(
+            handler,
+            data_size_limit=settings.max_message_bytes,
+            enable_SMTPUTF8=True,
+            decode_data=False,
+            hostname=settings.hostname,
+            ident="postroom",
+            loop=loop,
+        )
+        session.gate = gate
+        return session
+
+    target, port = parse_listen(listen)
+    if target.startswith("unix:"):
+        path = Path(target[len("unix:") :])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        with contextlib.suppress(FileNotFoundError):
+            path.unlink()
+        server = await loop.create_unix_server(factory, str(path))
+        os.chmod(path, 0o660)
+    else:
+        server = await loop.create_server(factory, target, port)
+    log.info("%s listening on %s", cls.__name__.removeprefix("Ingest"), listen)
+    return server

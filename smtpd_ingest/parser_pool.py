@@ -1,0 +1,60 @@
+"""Run parse_message in worker processes, so a big or hostile mail never holds the listener."""
+
+from __future__ import annotations
+
+import logging
+import multiprocessing
+import os
+from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import TimeoutError as FutureTimeout
+from concurrent.futures.process import BrokenProcessPool
+
+from smtpd_ingest.parse import ParsedMail, ParseError, parse_message
+
+log = logging.getLogger(__name__)
+
+
+class ParserPool:
+    """A process pool for parsing with a per-message timeout; a stuck worker is killed."""
+
+    def __init__(self, workers: int = 0, timeout: float = 60.0) -> None:
+        self.workers = workers or os.cpu_count() or 1
+        self.timeout = timeout
+        self._context = multiprocessing.get_context("forkserver")
+        self._pool = self._new_pool()
+
+    def _new_pool(self) -> ProcessPoolExecutor:
+        return ProcessPoolExecutor(self.workers, mp_context=self._context)
+
+    def parse(self, raw: bytes) -> ParsedMail:
+        """Parse in a worker; raise ParseError on a parse failure, timeout or crash."""
+        future = self._pool.submit(parse_message, raw)
+        try:
+            return future.result(timeout=self.timeout)
+        except FutureTimeout:
+            self._restart()
+            raise ParseError(f"parsing took longer than {self.timeout:g} s") from None
+        except BrokenProcessPool:
+            self._restart()
+            raise ParseError("the parser process died (out of memory?)") from None
+
+    def _restart(self) -> None:
+        log.warning("restarting the parser pool")
+        processes = list(getattr(self._pool, "_processes", {}).values())
+        for process in processes:
+            process.kill()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._pool = self._new_pool()
+
+    def close(self) -> None:
+        self._pool.shutdown(wait=True, cancel_futures=True)
+
+
+class InlineParser:
+    """Parse in the calling thread; for tools that process one message at a time."""
+
+    def parse(self, raw: bytes) -> ParsedMail:
+        return parse_message(raw)
+
+    def close(self) -> None:
+        pass

@@ -1,0 +1,137 @@
+"""Turn a stored intake into a filed entry: load raw, parse, route, store."""
+
+from __future__ import annotations
+
+import datetime as dt
+import html
+import logging
+import re
+from typing import Protocol
+
+from smtpd_ingest.parse import Address, ParsedMail, ParseError
+from smtpd_ingest.route import route
+from storage.entries import AttachmentRecord, InboundRecord, mark_intake_failed, store_inbound
+from storage.intake import load_raw
+from storage.models import Entry, Intake
+
+log = logging.getLogger(__name__)
+
+
+class Parser(Protocol):
+    def parse(self, raw: bytes) -> ParsedMail: ...
+
+
+def process_intake(intake_id: int, parser: Parser) -> Entry | None:
+    """Parse, route and file one intake; failures are recorded, never raised."""
+    intake = Intake.get_or_none(Intake.id == intake_id)
+    if intake is None or intake.state == "done":
+        return None
+    try:
+        record = build_record(
+            intake.account_id, load_raw(intake.raw_id), intake.project_hint, parser
+        )
+        entry = store_inbound(intake.id, record)
+    except Exception as error:
+        log.exception("queue_id=%s intake=%s processing failed", intake.queue_id, intake.id)
+        mark_intake_failed(intake.id, f"{error.__class__.__name__}: {error}")
+        return None
+    log.info(
+        "queue_id=%s entry=%s project=%s reason=%r%s",
+        intake.queue_id,
+        entry.id,
+        entry.project_id,
+        entry.route_reason,
+        f" parse_error={entry.parse_error!r}" if entry.parse_error else "",
+    )
+    return entry
+
+
+def build_record(
+    account_id: int, raw: bytes, project_hint: int | None, parser: Parser
+) -> InboundRecord:
+    """Parse and route a raw message into what storage keeps."""
+    try:
+        mail: ParsedMail | None = parser.parse(raw)
+        parse_error = None
+    except ParseError as error:
+        mail, parse_error = None, str(error) or "unparseable message"
+    decision = route(account_id, mail, project_hint)
+    if mail is None:
+        return InboundRecord(
+            project_id=decision.project_id,
+            route_reason=decision.reason,
+            candidates=decision.candidates,
+            parse_error=parse_error,
+            subject=_clean(_fallback_subject(raw)),
+        )
+    text = mail.text or html_to_text(mail.html)
+    return InboundRecord(
+        project_id=decision.project_id,
+        route_reason=decision.reason,
+        candidates=decision.candidates,
+        subject=_clean(mail.subject),
+        from_address=_clean(mail.from_.address) if mail.from_ else "",
+        from_name=_clean(mail.from_.name) if mail.from_ else "",
+        to=_pairs(mail.to),
+        cc=_pairs(mail.cc),
+        reply_to=_pairs(mail.reply_to),
+        text=_clean(text),
+        html=_clean(mail.html),
+        occurred_at=_naive_utc(mail.date),
+        message_id=_clean(mail.message_id)[:998] if mail.message_id else None,
+        in_reply_to=tuple(_clean(i) for i in mail.in_reply_to),
+        references=tuple(_clean(i) for i in mail.references),
+        auto_submitted=mail.auto_submitted,
+        is_bounce=mail.is_bounce,
+        is_list=mail.is_list,
+        attachments=tuple(
+            AttachmentRecord(
+                filename=_clean(a.filename),
+                original_filename=_clean(a.original_filename),
+                content_type=_clean(a.content_type),
+                data=a.data,
+                content_id=_clean(a.content_id)[:998] if a.content_id else None,
+                inline=a.inline,
+            )
+            for a in mail.attachments
+        ),
+    )
+
+
+def _clean(value: str) -> str:
+    """Drop NUL characters, which PostgreSQL text cannot hold."""
+    return value.replace("\x00", "")
+
+
+def _pairs(addresses: tuple[Address, ...]) -> tuple[tuple[str, str], ...]:
+    return tuple((_clean(a.name)[:255], _clean(a.address)[:255]) for a in addresses)
+
+
+def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
+    if value is None:
+        return None
+    if value.tzinfo is not None:
+        value = value.astimezone(dt.UTC).replace(tzinfo=None)
+    return value
+
+
+_SUBJECT = re.compile(rb"^Subject:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
+
+
+def _fallback_subject(raw: bytes) -> str:
+    """Pick the Subject line out of raw bytes for a message the parser could not read."""
+    match = _SUBJECT.search(raw[:65536])
+    if not match:
+        return ""
+    return re.sub(r"\s+", " ", match.group(1).decode("utf-8", "replace")).strip()[:500]
+
+
+_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
+
+
+def html_to_text(markup: str) -> str:
+    """Reduce HTML to plain text for snippets and the search index."""
+    if not markup:
+        return ""
+    text = _TAG.sub(" ", markup)
+    return re.sub(r"[ \t\r\f\v]+", " ", html.unescape(text)).strip()

@@ -1,0 +1,131 @@
+"""aiosmtpd SMTP and LMTP sessions with postroom's rules for DATA, limits and reply codes."""
+
+from __future__ import annotations
+
+import asyncio
+import re
+
+from aiosmtpd.lmtp import LMTP
+from aiosmtpd.smtp import SMTP
+
+# Enhanced status codes (RFC 3463) for replies aiosmtpd writes without one.
+_ENHANCED = {
+    "221": "2.0.0", "250": "2.0.0", "251": "2.1.5", "252": "2.0.0",
+    "421": "4.3.2", "451": "4.3.0", "452": "4.3.1", "454": "4.7.0",
+    "500": "5.5.2", "501": "5.5.4", "502": "5.5.1", "503": "5.5.1", "504": "5.5.4",
+    "530": "5.7.0", "550": "5.1.1", "552": "5.3.4", "553": "5.1.3", "554": "5.3.0",
+    "555": "5.5.4",
+}  # fmt: skip
+_HAS_ENHANCED = re.compile(r"^\d{3}[ -][245]\.\d{1,3}\.\d{1,3}\b")
+# RFC 2034: the greeting and the EHLO/LHLO lines carry no enhanced code.
+_EXEMPT = ("220", "250-", "250 HELP", "354", "334")
+_END_OF_DATA = b"\r\n.\r\n"
+_CHUNK = 256 * 1024
+
+
+class ConnectionGate:
+    """Count open sessions across all listeners and refuse those over the limit."""
+
+    def __init__(self, limit: int) -> None:
+        self.limit = limit
+        self.open = 0
+
+
+class IngestSession:
+    """Behaviour shared by the SMTP and LMTP sessions."""
+
+    gate: ConnectionGate | None = None
+
+    def connection_made(self, transport: asyncio.BaseTransport) -> None:
+        gate = self.gate
+        if gate is not None and gate.open >= gate.limit:
+            self._refused = True
+            transport.write(b"421 4.3.2 Too many connections, try again later\r\n")
+            transport.close()
+            return
+        self._refused = False
+        if gate is not None:
+            gate.open += 1
+        super().connection_made(transport)
+
+    def connection_lost(self, error: Exception | None) -> None:
+        if getattr(self, "_refused", False):
+            return
+        if self.gate is not None and getattr(self, "session", None) is not None:
+            self.gate.open -= 1
+            self.gate = None  # count each session once
+        super().connection_lost(error)
+
+    async def push(self, status: str | bytes) -> None:
+        if isinstance(status, str) and not status.startswith(_EXEMPT):
+            status = "\r\n".join(_with_enhanced_code(line) for line in status.split("\r\n"))
+        await super().push(status)
+
+    async def smtp_DATA(self, arg: str) -> None:
+        """Read DATA without a line-length limit; only CRLF.CRLF ends it (no smuggling)."""
+        if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
+            return
+        if not self.envelope.rcpt_tos:
+            await self.push("503 5.5.1 Error: need RCPT command")
+            return
+        if arg:
+            await self.push("501 5.5.4 Syntax: DATA")
+            return
+        await self.push("354 End data with <CR><LF>.<CR><LF>")
+        content = await self._read_data()
+        if content is None:
+            await self.push("552 5.3.4 Message size exceeds fixed maximum message size")
+            self._set_post_data_state()
+            return
+        self.envelope.content = content
+        self.envelope.original_content = content
+        status = await self._call_handler_hook("DATA")
+        self._set_post_data_state()
+        await self.push(status)
+
+    async def _read_data(self) -> bytes | None:
+        """Return the unstuffed message, or None when it was over the size limit."""
+        reader: asyncio.StreamReader = self._reader
+        limit = self.data_size_limit or 0
+        buffer = bytearray(b"\r\n")  # a leading ".\r\n" then ends an empty message
+        received = 0
+        too_big = False
+        search_from = 0
+        while True:
+            chunk = await reader.read(_CHUNK)
+            if not chunk:
+                raise ConnectionResetError("connection closed during DATA")
+            self._reset_timeout()
+            received += len(chunk)
+            buffer += chunk
+            end = buffer.find(_END_OF_DATA, search_from)
+            if end >= 0:
+                leftover = bytes(buffer[end + len(_END_OF_DATA) :])
+                if leftover:  # pipelined commands after the message
+                    reader._buffer[0:0] = leftover
+                del buffer[end + 2 :]
+                break
+            if limit and received > limit + len(_END_OF_DATA):
+                too_big = True
+                del buffer[:-4]
+            search_from = max(0, len(buffer) - 4)
+        if too_big or (limit and len(buffer) - 2 > limit):
+            return None
+        if b"\r\n." in buffer:
+            return bytes(buffer).replace(b"\r\n.", b"\r\n")[2:]
+        return bytes(buffer[2:])
+
+
+def _with_enhanced_code(line: str) -> str:
+    code = line[:3]
+    if _HAS_ENHANCED.match(line) or code not in _ENHANCED or len(line) < 4:
+        return line
+    return f"{line[:4]}{_ENHANCED[code]} {line[4:]}"
+
+
+class IngestSMTP(IngestSession, SMTP):
+    """An SMTP session of postroom."""
+
+
+class IngestLMTP(IngestSession, LMTP):
+    """An LMTP session of postroom (RFC 2033: one reply per recipient after DATA)."""

@@ -1,0 +1,48 @@
+"""Decide which project a received message belongs to, and say why."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from smtpd_ingest.parse import ParsedMail
+from storage import lookup
+
+
+@dataclass(frozen=True)
+class RouteDecision:
+    project_id: int | None
+    reason: str  # "<rule>: <detail>", rule one of thread, project_address, sender, unassigned
+    candidates: tuple[int, ...] = ()
+
+
+def route(account_id: int, mail: ParsedMail | None, project_hint: int | None) -> RouteDecision:
+    """Apply the routing rules in order: thread, project reply address, sender, unassigned."""
+    if mail is not None:
+        thread_ids = list(dict.fromkeys(mail.in_reply_to + mail.references))
+        found = lookup.project_of_thread(account_id, thread_ids)
+        if found:
+            entry_id, project_id = found
+            return RouteDecision(project_id, f"thread: reply to entry {entry_id}")
+    if project_hint is not None:
+        return RouteDecision(project_hint, "project_address: sent to the project's reply address")
+    if mail is None:
+        return RouteDecision(None, "unassigned: the message could not be parsed")
+    sender = mail.from_.address.strip().lower() if mail.from_ else ""
+    if not sender:
+        return RouteDecision(None, "unassigned: no From address")
+    projects = lookup.projects_with_address(account_id, sender)
+    if len(projects) == 1:
+        return RouteDecision(projects[0], f"sender: {sender} is a customer address")
+    if len(projects) > 1:
+        return RouteDecision(
+            None,
+            f"unassigned: {sender} is a customer address of {len(projects)} projects",
+            tuple(projects),
+        )
+    domain = sender.rpartition("@")[2]
+    by_domain = lookup.projects_with_domain(account_id, domain) if domain else []
+    if by_domain:
+        return RouteDecision(
+            None, f"unassigned: unknown sender, projects at {domain}", tuple(by_domain)
+        )
+    return RouteDecision(None, f"unassigned: unknown sender {sender}")

@@ -1,0 +1,92 @@
+"""Open the database named by one URL and keep its schema current."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from urllib.parse import urlparse
+
+from peewee import Database, PostgresqlDatabase, SqliteDatabase
+from playhouse.db_url import connect as connect_url
+from playhouse.migrations import Runner
+
+from storage.models import ALL_MODELS, database
+
+MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+
+
+class SchemaError(Exception):
+    """The database schema does not match this version of postroom."""
+
+
+def open_database(url: str, *, busy_timeout_ms: int = 5000, max_page_count: int = 0) -> Database:
+    """Connect the models to the database at `url` (sqlite:///path or postgresql://…)."""
+    if url.startswith("sqlite:///"):
+        path = Path(url[len("sqlite:///") :])
+        path.parent.mkdir(parents=True, exist_ok=True)
+        pragmas = {
+            "journal_mode": "wal",
+            "synchronous": 2,  # FULL: a commit is on disk before we answer 250
+            "foreign_keys": 1,
+            "busy_timeout": busy_timeout_ms,
+            "cache_size": -16000,
+        }
+        if max_page_count:
+            pragmas["max_page_count"] = max_page_count
+        db: Database = SqliteDatabase(str(path), pragmas=pragmas, timeout=busy_timeout_ms / 1000)
+    else:
+        parsed = urlparse(url)
+        if parsed.scheme not in ("postgresql", "postgres"):
+            raise ValueError(f"unsupported database URL scheme {parsed.scheme!r}")
+        options = f"-c lock_timeout={busy_timeout_ms} -c idle_in_transaction_session_timeout=60000"
+        db = connect_url(url, options=options)
+    database.initialize(db)
+    return db
+
+
+def is_sqlite(db: Database | None = None) -> bool:
+    """Tell whether the bound database is SQLite (else PostgreSQL)."""
+    target = db or database.obj
+    return isinstance(target, SqliteDatabase)
+
+
+def is_postgres(db: Database | None = None) -> bool:
+    target = db or database.obj
+    return isinstance(target, PostgresqlDatabase)
+
+
+def _runner(db: Database) -> Runner:
+    return Runner(db, str(MIGRATIONS_DIR))
+
+
+def migrate(db: Database) -> list[str]:
+    """Apply every pending migration in order; return the names applied."""
+    return _runner(db).up()
+
+
+def pending_migrations(db: Database) -> list[str]:
+    """Return the names of migrations not yet applied to `db`."""
+    return [m.name for m in _runner(db).status() if m.applied is None and m.path]
+
+
+def check_schema(db: Database) -> None:
+    """Raise SchemaError naming the fixing command unless the schema is current."""
+    runner = _runner(db)
+    status = runner.status()
+    applied = [m for m in status if m.applied is not None]
+    if not applied:
+        raise SchemaError("the database is empty: run `postroom init` to create it")
+    unknown = [m.name for m in applied if m.path is None]
+    if unknown:
+        raise SchemaError(
+            f"the database has migrations this postroom does not know ({', '.join(unknown)}):"
+            " upgrade postroom"
+        )
+    pending = [m.name for m in status if m.applied is None]
+    if pending:
+        raise SchemaError(
+            f"the database schema is behind ({len(pending)} pending: {', '.join(pending)}):"
+            " run `postroom migrate`"
+        )
+
+
+__all__ = ["ALL_MODELS", "SchemaError", "check_schema", "migrate", "open_database"]

@@ -1,0 +1,197 @@
+"""Write inbound entries with their participants, attachments, index row and event."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+from dataclasses import dataclass, field
+
+from storage.models import Attachment, Entry, Event, Intake, Participant, Project, database, utcnow
+from storage.search import index_entry, unindex_entry
+
+
+@dataclass(frozen=True)
+class AttachmentRecord:
+    filename: str
+    original_filename: str
+    content_type: str
+    data: bytes
+    content_id: str | None = None
+    inline: bool = False
+
+
+@dataclass(frozen=True)
+class InboundRecord:
+    """Everything parse and route found out about one received message."""
+
+    project_id: int | None
+    route_reason: str
+    candidates: tuple[int, ...] = ()
+    parse_error: str | None = None
+    subject: str = ""
+    from_address: str = ""
+    from_name: str = ""
+    to: tuple[tuple[str, str], ...] = ()  # (name, address)
+    cc: tuple[tuple[str, str], ...] = ()
+    reply_to: tuple[tuple[str, str], ...] = ()
+    text: str = ""
+    html: str = ""
+    occurred_at: object = None
+    message_id: str | None = None
+    in_reply_to: tuple[str, ...] = ()
+    references: tuple[str, ...] = ()
+    auto_submitted: bool = False
+    is_bounce: bool = False
+    is_list: bool = False
+    attachments: tuple[AttachmentRecord, ...] = field(default=())
+
+
+def store_inbound(intake_id: int, record: InboundRecord) -> Entry:
+    """File an intake as an entry; a second recipient of the same account reuses the entry."""
+    with database.atomic():
+        intake = Intake.get_by_id(intake_id)
+        existing = Entry.get_or_none(
+            (Entry.account == intake.account_id) & (Entry.raw_sha256 == intake.raw_id)
+        )
+        if existing is not None:
+            entry = existing
+        else:
+            entry = Entry.create(
+                account=intake.account_id,
+                raw_sha256=intake.raw_id,
+                received_at=intake.received_at,
+                kind="inbound",
+            )
+            _fill(entry, record, intake)
+            _write_event(entry)
+        intake.state = "done"
+        intake.entry = entry.id
+        intake.error = None
+        intake.save()
+    return entry
+
+
+def replace_content(entry: Entry, record: InboundRecord) -> Entry:
+    """Rewrite a stored entry from a new parse (reprocess); its project is kept if filed."""
+    with database.atomic():
+        Attachment.delete().where(Attachment.entry == entry.id).execute()
+        Participant.delete().where(Participant.entry == entry.id).execute()
+        unindex_entry(entry.id)
+        if entry.project_id is not None:
+            from dataclasses import replace
+
+            record = replace(record, project_id=entry.project_id, route_reason=entry.route_reason)
+        intake = Intake.get_or_none(Intake.entry == entry.id)
+        _fill(entry, record, intake)
+    return entry
+
+
+def _fill(entry: Entry, record: InboundRecord, intake: Intake | None) -> None:
+    entry.project = record.project_id
+    entry.route_reason = record.route_reason
+    entry.candidates = json.dumps(list(record.candidates))
+    entry.parse_error = record.parse_error
+    entry.subject = record.subject
+    entry.from_address = record.from_address.lower()
+    entry.from_name = record.from_name
+    entry.to_addresses = _addresses_json(record.to)
+    entry.cc_addresses = _addresses_json(record.cc)
+    entry.text = record.text
+    entry.html = record.html
+    entry.has_attachments = any(not a.inline for a in record.attachments)
+    entry.occurred_at = record.occurred_at or (intake.received_at if intake else utcnow())
+    entry.message_id = record.message_id
+    entry.in_reply_to = " ".join(record.in_reply_to)
+    entry.references = " ".join(record.references)
+    entry.auto_submitted = record.auto_submitted
+    entry.is_bounce = record.is_bounce
+    entry.is_list = record.is_list
+    if record.project_id is not None:
+        project = Project.get_by_id(record.project_id)
+        entry.project_status = project.status
+    entry.save()
+    participants = [("from", record.from_name, record.from_address)] if record.from_address else []
+    participants += [("to", n, a) for n, a in record.to]
+    participants += [("cc", n, a) for n, a in record.cc]
+    participants += [("reply_to", n, a) for n, a in record.reply_to]
+    if participants:
+        Participant.insert_many(
+            [
+                {"entry": entry.id, "role": role, "name": name[:255], "address": addr.lower()[:255]}
+                for role, name, addr in participants
+            ]
+        ).execute()
+    for item in record.attachments:
+        Attachment.create(
+            entry=entry.id,
+            filename=item.filename,
+            original_filename=item.original_filename,
+            content_type=item.content_type[:255],
+            size=len(item.data),
+            content_id=item.content_id,
+            inline=item.inline,
+            sha256=hashlib.sha256(item.data).hexdigest(),
+            data=item.data,
+        )
+    index_entry(
+        entry.id,
+        subject=record.subject,
+        body=record.text,
+        addresses=" ".join(a for _, _, a in participants),
+        attachments=" ".join(a.filename for a in record.attachments),
+    )
+
+
+def _addresses_json(pairs: tuple[tuple[str, str], ...]) -> str:
+    return json.dumps([{"name": name, "address": address} for name, address in pairs])
+
+
+def _write_event(entry: Entry) -> None:
+    kind = "customer_mail" if entry.project_id else "unassigned_mail"
+    payload = {"auto_submitted": entry.auto_submitted, "bounce": entry.is_bounce}
+    Event.create(
+        account=entry.account_id,
+        kind=kind,
+        entry=entry.id,
+        project=entry.project_id,
+        payload=json.dumps(payload),
+    )
+
+
+def mark_intake_failed(intake_id: int, error: str) -> None:
+    """Record that processing an intake failed; the raw message stays for reprocess."""
+    Intake.update(state="failed", error=error[:2000]).where(Intake.id == intake_id).execute()
+
+
+def list_entries(
+    account_id: int | None = None,
+    project_id: int | None = None,
+    unassigned: bool = False,
+    limit: int | None = None,
+) -> list[Entry]:
+    """Return entries newest first, filtered by account and project (or unassigned)."""
+    query = Entry.select().order_by(Entry.occurred_at.desc(), Entry.id.desc())
+    if account_id is not None:
+        query = query.where(Entry.account == account_id)
+    if project_id is not None:
+        query = query.where(Entry.project == project_id)
+    elif unassigned:
+        query = query.where(Entry.project.is_null())
+    if limit:
+        query = query.limit(limit)
+    return list(query)
+
+
+def attachment_names(entry_ids: list[int]) -> dict[int, list[str]]:
+    """Return safe attachment file names per entry id."""
+    names: dict[int, list[str]] = {i: [] for i in entry_ids}
+    if not entry_ids:
+        return names
+    query = (
+        Attachment.select(Attachment.entry, Attachment.filename)
+        .where(Attachment.entry.in_(entry_ids))
+        .order_by(Attachment.id)
+    )
+    for row in query:
+        names[row.entry_id].append(row.filename)
+    return names

@@ -1,0 +1,201 @@
+"""Tables of postroom: accounts, projects, entries and the intake records behind them."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+
+from peewee import (
+    BlobField,
+    BooleanField,
+    CharField,
+    DatabaseProxy,
+    DateTimeField,
+    ForeignKeyField,
+    IntegerField,
+    Model,
+    TextField,
+)
+
+database = DatabaseProxy()
+
+ENTRY_KINDS = ("inbound", "outbound", "note", "call", "system")
+ENTRY_STATUSES = ("open", "done")
+
+
+def utcnow() -> dt.datetime:
+    """Return the current UTC time as a naive datetime, the form stored everywhere."""
+    return dt.datetime.now(dt.UTC).replace(tzinfo=None)
+
+
+class BaseModel(Model):
+    class Meta:
+        database = database
+        legacy_table_names = False
+
+
+class Account(BaseModel):
+    name = CharField()
+    inbox_token = CharField()
+    created_at = DateTimeField(default=utcnow)
+
+
+class User(BaseModel):
+    account = ForeignKeyField(Account, backref="users", on_delete="CASCADE")
+    email = CharField()
+    name = CharField(default="")
+    role = CharField(default="member")
+    password_hash = CharField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "email"), True),)
+
+
+class Project(BaseModel):
+    account = ForeignKeyField(Account, backref="projects", on_delete="CASCADE")
+    name = CharField()
+    domain = CharField(default="")
+    status = CharField(default="lead")
+    contact_name = CharField(default="")
+    reply_token = CharField()
+    created_at = DateTimeField(default=utcnow)
+
+    ACTIVE_EXCLUDED = ("archived",)
+
+
+class CustomerAddress(BaseModel):
+    account = ForeignKeyField(Account, on_delete="CASCADE")
+    project = ForeignKeyField(Project, backref="customer_addresses", on_delete="CASCADE")
+    address = CharField()  # lower-cased
+
+    class Meta:
+        indexes = ((("project", "address"), True), (("account", "address"), False))
+
+
+class RawMessage(BaseModel):
+    """The bytes of one received message, compressed, keyed by their SHA-256."""
+
+    sha256 = CharField(primary_key=True, max_length=64)
+    size = IntegerField()
+    compression = CharField(default="zlib")
+    data = BlobField()
+    created_at = DateTimeField(default=utcnow)
+
+
+class Entry(BaseModel):
+    account = ForeignKeyField(Account, backref="entries", on_delete="CASCADE")
+    project = ForeignKeyField(Project, null=True, backref="entries", on_delete="SET NULL")
+    kind = CharField(default="inbound")
+    status = CharField(default="open")
+    route_reason = CharField(default="")
+    candidates = TextField(default="[]")  # JSON list of project ids
+    auto_submitted = BooleanField(default=False)
+    is_bounce = BooleanField(default=False)
+    is_list = BooleanField(default=False)
+    parse_error = TextField(null=True)
+    subject = TextField(default="")
+    from_address = CharField(default="")  # lower-cased
+    from_name = CharField(default="")
+    to_addresses = TextField(default="[]")  # JSON list of {"name", "address"}
+    cc_addresses = TextField(default="[]")
+    text = TextField(default="")
+    html = TextField(default="")
+    has_attachments = BooleanField(default=False)
+    occurred_at = DateTimeField(default=utcnow)  # the mail's Date, or when a call happened
+    received_at = DateTimeField(default=utcnow)
+    message_id = CharField(max_length=1000, null=True)
+    in_reply_to = TextField(default="")  # space-separated ids without <>
+    references = TextField(default="")
+    raw_sha256 = CharField(max_length=64, null=True)
+    author = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    project_status = CharField(null=True)
+    done_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
+    done_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = (
+            (("account", "raw_sha256"), True),
+            (("account", "message_id"), False),
+            (("account", "project", "occurred_at"), False),
+            (("account", "status", "occurred_at"), False),
+        )
+
+    @property
+    def candidate_ids(self) -> list[int]:
+        return json.loads(self.candidates or "[]")
+
+    @property
+    def to_list(self) -> list[dict]:
+        return json.loads(self.to_addresses or "[]")
+
+
+class Participant(BaseModel):
+    entry = ForeignKeyField(Entry, backref="participants", on_delete="CASCADE")
+    role = CharField()  # from, to, cc, reply_to
+    address = CharField()  # lower-cased
+    name = CharField(default="")
+
+    class Meta:
+        indexes = ((("address",), False),)
+
+
+class Attachment(BaseModel):
+    entry = ForeignKeyField(Entry, backref="attachments", on_delete="CASCADE")
+    filename = CharField()  # safe for a download header and a file system
+    original_filename = TextField(default="")
+    content_type = CharField(default="application/octet-stream")
+    size = IntegerField(default=0)
+    content_id = CharField(max_length=1000, null=True)
+    inline = BooleanField(default=False)
+    sha256 = CharField(max_length=64)
+    data = BlobField()
+
+
+class Intake(BaseModel):
+    """One accepted delivery: the envelope of a message to one recipient."""
+
+    queue_id = CharField(index=True)
+    raw = ForeignKeyField(
+        RawMessage, column_name="sha256", field="sha256", object_id_name="raw_id", on_delete="CASCADE"
+    )
+    account = ForeignKeyField(Account, on_delete="CASCADE")
+    recipient = CharField()
+    project_hint = IntegerField(null=True)  # project named by the recipient's plus-detail
+    mail_from = CharField(default="")
+    peer = CharField(default="")
+    helo = CharField(default="")
+    protocol = CharField(default="smtp")
+    received_at = DateTimeField(default=utcnow)
+    state = CharField(default="pending", index=True)  # pending, done, failed
+    entry = ForeignKeyField(Entry, null=True, on_delete="SET NULL")
+    error = TextField(null=True)
+
+    class Meta:
+        indexes = ((("raw", "recipient"), True),)
+
+
+class Event(BaseModel):
+    """Outbox row: something happened that the worker may notify about."""
+
+    account = ForeignKeyField(Account, on_delete="CASCADE")
+    kind = CharField()
+    entry = ForeignKeyField(Entry, null=True, on_delete="CASCADE")
+    project = ForeignKeyField(Project, null=True, on_delete="CASCADE")
+    payload = TextField(default="{}")
+    created_at = DateTimeField(default=utcnow)
+    processed_at = DateTimeField(null=True, index=True)
+
+
+ALL_MODELS = (
+    Account,
+    User,
+    Project,
+    CustomerAddress,
+    RawMessage,
+    Entry,
+    Participant,
+    Attachment,
+    Intake,
+    Event,
+)
