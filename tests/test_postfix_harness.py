@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller, UnixSocketController
 from aiosmtpd.lmtp import LMTP
-from postfix_harness import PostfixInstance, require_postfix
+
+from tests.postfix_harness import PostfixInstance, require_postfix
 
 DOMAIN = "postroom.test"
 SENDER = "sender@origin.test"

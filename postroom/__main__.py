@@ -1,0 +1,5 @@
+"""Allow `python -m postroom`."""
+
+from postroom.cli import main
+
+main()

@@ -1,0 +1,80 @@
+"""Shared fixtures: a database per test on each backend, and a real postroom daemon."""
+
+from __future__ import annotations
+
+import os
+import uuid
+from pathlib import Path
+
+import pytest
+
+from tests.daemon import Daemon
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+CORPUS = REPO_ROOT.parent / "shared" / "corpus"
+PG_URL = os.environ.get("POSTROOM_TEST_PG_URL", "")
+IN_CI = os.environ.get("CI") == "true"
+
+
+def _backends() -> list:
+    return [
+        pytest.param("sqlite", id="sqlite"),
+        pytest.param("postgresql", id="postgresql", marks=pytest.mark.postgresql),
+    ]
+
+
+def pytest_configure(config) -> None:
+    config.addinivalue_line("markers", "postgresql: runs against PostgreSQL")
+    if IN_CI and not PG_URL:
+        raise pytest.UsageError("CI=true but POSTROOM_TEST_PG_URL is not set")
+
+
+@pytest.fixture(params=_backends())
+def db_url(request, tmp_path) -> str:
+    """A fresh, empty database URL on each backend (PostgreSQL: a database of its own)."""
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'data' / 'postroom.db'}"
+        return
+    if not PG_URL:
+        pytest.skip(
+            "PostgreSQL tests need POSTROOM_TEST_PG_URL (e.g. postgresql://postgres@127.0.0.1:5432/test)"
+        )
+    import psycopg2
+
+    name = f"postroom_test_{uuid.uuid4().hex[:12]}"
+    admin = psycopg2.connect(PG_URL)
+    admin.autocommit = True
+    with admin.cursor() as cursor:
+        cursor.execute(f'CREATE DATABASE "{name}"')
+    base, _, _ = PG_URL.rpartition("/")
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with admin.cursor() as cursor:
+            cursor.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+        admin.close()
+
+
+@pytest.fixture
+def storage_db(db_url):
+    """The storage layer bound to a migrated database."""
+    from storage.db import migrate, open_database
+
+    db = open_database(db_url, busy_timeout_ms=2000)
+    migrate(db)
+    yield db
+    db.close()
+
+
+@pytest.fixture
+def daemon(db_url, tmp_path):
+    """A running `postroom ingest` with one account, over real sockets."""
+    with Daemon(tmp_path, db_url) as running:
+        yield running
+
+
+@pytest.fixture(scope="session")
+def corpus_dir() -> Path:
+    if not CORPUS.is_dir():
+        pytest.fail(f"mail corpus not found at {CORPUS} (shared/ must lie beside the repository)")
+    return CORPUS

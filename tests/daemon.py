@@ -1,0 +1,172 @@
+"""Start and drive a real postroom daemon in a subprocess for tests."""
+
+from __future__ import annotations
+
+import json
+import os
+import signal
+import smtplib
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+DOMAIN = "in.example"
+READY = "postroom ingest ready"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
+
+
+class Daemon:
+    """A postroom ingest process with its own config, database and one account."""
+
+    def __init__(self, folder: Path, db_url: str, **ingest: object) -> None:
+        self.folder = folder
+        self.db_url = db_url
+        self.smtp_port = free_port()
+        self.lmtp_port = free_port()
+        self.config = folder / "postroom.toml"
+        self.log_path = folder / "ingest.log"
+        self.process: subprocess.Popen | None = None
+        self.ingest: dict[str, object] = {
+            "smtp_listen": f"127.0.0.1:{self.smtp_port}",
+            "lmtp_listen": f"127.0.0.1:{self.lmtp_port}",
+            "domains": [DOMAIN],
+            "parse_workers": 1,
+            **ingest,
+        }
+        self.storage: dict[str, object] = {"data_dir": str(folder / "data"), "url": db_url}
+        self.write_config()
+
+    def write_config(self) -> None:
+        lines = [
+            "[storage]",
+            *(f"{k} = {json.dumps(v)}" for k, v in self.storage.items()),
+            "[ingest]",
+            *(f"{k} = {json.dumps(v)}" for k, v in self.ingest.items()),
+        ]
+        self.config.write_text("\n".join(lines) + "\n")
+
+    # --- command line -------------------------------------------------------------------
+    def cli(self, *args: str, check: bool = True) -> subprocess.CompletedProcess:
+        result = subprocess.run(
+            [sys.executable, "-m", "postroom", "-c", str(self.config), *args],
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            timeout=300,
+        )
+        if check and result.returncode != 0:
+            raise AssertionError(
+                f"postroom {' '.join(args)} failed:\n{result.stdout}\n{result.stderr}"
+            )
+        return result
+
+    def cli_json(self, *args: str):
+        return json.loads(self.cli(*args, "--json").stdout)
+
+    def create_account(self, name: str = "Agency") -> dict:
+        return self.cli_json("account", "create", name)
+
+    def create_project(self, account_id: int, name: str, *customers: str, domain: str = "") -> dict:
+        args = ["project", "create", "--account", str(account_id), "--name", name]
+        if domain:
+            args += ["--domain", domain]
+        for customer in customers:
+            args += ["--customer", customer]
+        return self.cli_json(*args)
+
+    def entries(self, *args: str) -> list[dict]:
+        return self.cli_json("entries", "list", *args)
+
+    # --- process ------------------------------------------------------------------------
+    def __enter__(self) -> Daemon:
+        self.cli("init")
+        self.account = self.create_account()
+        self.start()
+        return self
+
+    def __exit__(self, *exc) -> None:
+        self.stop()
+
+    def start_with(self, **ingest: object) -> None:
+        """Start again with changed [ingest] settings."""
+        self.ingest.update(ingest)
+        self.start()
+
+    def start(self) -> None:
+        self.write_config()
+        ready_before = self.log_text().count(READY)
+        log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "postroom", "-c", str(self.config), "ingest"],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            cwd=REPO_ROOT,
+            env={**os.environ, "PYTHONUNBUFFERED": "1"},
+        )
+        log.close()
+        deadline = time.monotonic() + 30
+        while time.monotonic() < deadline:
+            if self.process.poll() is not None:
+                raise AssertionError(f"postroom ingest exited:\n{self.log_text()}")
+            if self.log_text().count(READY) > ready_before:
+                return
+            time.sleep(0.05)
+        raise AssertionError(f"postroom ingest did not start:\n{self.log_text()}")
+
+    def stop(self) -> None:
+        if self.process and self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(20)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
+        self.process = None
+
+    def kill(self) -> None:
+        if self.process:
+            self.process.kill()
+            self.process.wait()
+        self.process = None
+
+    def log_text(self) -> str:
+        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+
+    # --- mail ---------------------------------------------------------------------------
+    @property
+    def inbox(self) -> str:
+        return self.account["inbox_address"]
+
+    def smtp(self) -> smtplib.SMTP:
+        client = smtplib.SMTP("127.0.0.1", self.smtp_port, timeout=60)
+        client.ehlo("client.test")
+        return client
+
+    def send(
+        self, message: bytes, *, sender: str = "sender@customer.test", to: list[str] | None = None
+    ):
+        """Send over SMTP; return (code, reply text) of the end of DATA."""
+        with self.smtp() as client:
+            code, reply = client.mail(sender)
+            assert code == 250, reply
+            for rcpt in to or [self.inbox]:
+                code, reply = client.rcpt(rcpt)
+                assert code == 250, (rcpt, code, reply)
+            return client.data(message)
+
+    def wait_for_entries(self, count: int, *args: str, timeout: float = 60) -> list[dict]:
+        """Poll `entries list` until it shows at least `count` entries."""
+        deadline = time.monotonic() + timeout
+        while True:
+            found = self.entries(*args)
+            if len(found) >= count or time.monotonic() > deadline:
+                return found
+            time.sleep(0.2)
