@@ -41,7 +41,7 @@ class Context:
                 check_schema(db)
         except SchemaError as error:
             raise click.ClickException(str(error)) from None
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - any failure to open is one clear line
             raise click.ClickException(
                 f"cannot open the database {_safe_url(storage.url)}: {error}"
             ) from None

@@ -34,14 +34,17 @@ def new_queue_id() -> str:
 
 def temporary_failure(error: BaseException) -> str:
     """Map our own fault to a 4xx reply, so the MTA keeps the mail and retries."""
-    text = str(error).lower()
-    if (
-        (isinstance(error, OSError) and error.errno == errno.ENOSPC)
-        or "full" in text
-        or "disk" in text
-        or error.__class__.__name__ == "DiskFull"
-    ):
-        return "452 4.3.1 Insufficient system storage, try again later"
+    cause: BaseException | None = error
+    while cause is not None:  # a failed rollback hides the original error in __context__
+        text = str(cause).lower()
+        if (
+            (isinstance(cause, OSError) and cause.errno == errno.ENOSPC)
+            or "disk is full" in text
+            or "no space left" in text
+            or cause.__class__.__name__ == "DiskFull"
+        ):
+            return "452 4.3.1 Insufficient system storage, try again later"
+        cause = cause.__context__
     return "451 4.3.0 Temporary failure storing the message, try again later"
 
 
@@ -128,7 +131,7 @@ class IngestHandler:
         )
         try:
             recorded = await self.writer.record(IntakeBatchItem(digest, len(raw), raw, deliveries))
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - every fault of ours is a 4xx, never 5xx
             status = temporary_failure(error)
             log.error(
                 "queue_id=%s peer=%s from=<%s> to=%s size=%d result=%r error=%s: %s",

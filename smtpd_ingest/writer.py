@@ -63,7 +63,7 @@ def _commit(items: list[IntakeBatchItem]) -> list[list[Recorded] | BaseException
     """Store a batch; if the batch fails, store each message on its own."""
     try:
         return list(record_batch(items))
-    except Exception as error:
+    except Exception as error:  # noqa: BLE001 - handed to the waiting sessions as 4xx
         if len(items) == 1 or isinstance(error, OperationalError):
             return [error] * len(items)
         log.warning("batch of %d failed (%s); storing one by one", len(items), error)
@@ -71,6 +71,6 @@ def _commit(items: list[IntakeBatchItem]) -> list[list[Recorded] | BaseException
     for item in items:
         try:
             outcomes.append(record_batch([item])[0])
-        except Exception as error:
+        except Exception as error:  # noqa: BLE001 - handed to the waiting session as 4xx
             outcomes.append(error)
     return outcomes

@@ -157,7 +157,11 @@ class Intake(BaseModel):
 
     queue_id = CharField(index=True)
     raw = ForeignKeyField(
-        RawMessage, column_name="sha256", field="sha256", object_id_name="raw_id", on_delete="CASCADE"
+        RawMessage,
+        column_name="sha256",
+        field="sha256",
+        object_id_name="raw_id",
+        on_delete="CASCADE",
     )
     account = ForeignKeyField(Account, on_delete="CASCADE")
     recipient = CharField()
