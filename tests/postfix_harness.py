@@ -294,7 +294,7 @@ class PostfixInstance:
         """Return the queue and the log, formatted for an assertion message."""
         try:
             queue = json.dumps(self.queue(), indent=1)
-        except Exception as exc:  # diagnostics must never raise
+        except Exception as exc:  # noqa: BLE001 - diagnostics must never raise
             queue = f"<postqueue failed: {exc}>"
         return f"--- queue ---\n{queue}\n--- {self.maillog_file} ---\n{self.log_text()}"
 
