@@ -18,6 +18,7 @@ def index_entry(
 ) -> None:
     """Add or replace the index row of an entry."""
     body = body[:MAX_INDEXED_CHARS]
+    addresses = _expand_addresses(addresses)
     if is_postgres():
         database.execute_sql(
             "INSERT INTO entry_fts (entry_id, document) VALUES (%s, "
@@ -33,6 +34,15 @@ def index_entry(
             " VALUES (?, ?, ?, ?, ?)",
             (entry_id, subject, body, addresses, attachments),
         )
+
+
+def _expand_addresses(addresses: str) -> str:
+    """Add each address's local part and domain words, so `bakery` finds anna@bakery.test."""
+    words = []
+    for address in addresses.split():
+        local, _, domain = address.partition("@")
+        words += [address, local, domain, *domain.split(".")]
+    return " ".join(w for w in words if w)
 
 
 def unindex_entry(entry_id: int) -> None:
@@ -63,11 +73,13 @@ def search_entries(
     if words.strip():
         if is_postgres():
             match = SQL(
-                "SELECT entry_id FROM entry_fts WHERE document @@ plainto_tsquery('simple', %s)",
+                "(SELECT entry_id FROM entry_fts WHERE document @@ plainto_tsquery('simple', %s))",
                 [words],
             )
         else:
-            match = SQL("SELECT rowid FROM entry_fts WHERE entry_fts MATCH ?", [_fts5_query(words)])
+            match = SQL(
+                "(SELECT rowid FROM entry_fts WHERE entry_fts MATCH ?)", [_fts5_query(words)]
+            )
         query = query.where(Entry.id.in_(match))
     if project_id is not None:
         query = query.where(Entry.project == project_id)

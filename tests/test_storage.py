@@ -1,0 +1,160 @@
+"""The storage layer on SQLite and PostgreSQL: schema, intake records, entries, search."""
+
+from __future__ import annotations
+
+import datetime as dt
+import hashlib
+
+import pytest
+
+from storage import accounts, lookup
+from storage.db import SchemaError, check_schema, migrate, open_database, pending_migrations
+from storage.entries import AttachmentRecord, InboundRecord, list_entries, store_inbound
+from storage.intake import Delivery, IntakeBatchItem, load_raw, pending_intake_ids, record_batch
+from storage.models import Entry, Event, Intake, RawMessage
+from storage.search import search_entries
+
+
+def deliver(account_id: int, raw: bytes, recipient: str = "inbox@in.example") -> int:
+    delivery = Delivery(
+        queue_id="Q1",
+        account_id=account_id,
+        recipient=recipient,
+        project_hint=None,
+        mail_from="a@b.test",
+        peer="127.0.0.1:1",
+        helo="mta",
+        protocol="lmtp",
+        received_at=dt.datetime(2026, 11, 27, 9, 0),
+    )
+    digest = hashlib.sha256(raw).hexdigest()
+    [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
+    return recorded.intake_id
+
+
+def test_an_empty_database_is_refused_until_init_and_init_is_idempotent(db_url):
+    db = open_database(db_url)
+    with pytest.raises(SchemaError, match="postroom init"):
+        check_schema(db)
+    assert migrate(db) == ["0001_initial"]
+    assert migrate(db) == []
+    check_schema(db)
+    assert pending_migrations(db) == []
+    db.close()
+
+
+def test_an_old_schema_names_the_command_that_fixes_it(storage_db, tmp_path, monkeypatch):
+    import storage.db as storage_db_module
+
+    newer = tmp_path / "migrations"
+    newer.mkdir()
+    for path in storage_db_module.MIGRATIONS_DIR.glob("*.py"):
+        (newer / path.name).write_bytes(path.read_bytes())
+    (newer / "9999_future.py").write_text("def up(migrator, db):\n    pass\n")
+    monkeypatch.setattr(storage_db_module, "MIGRATIONS_DIR", newer)
+    with pytest.raises(SchemaError, match="postroom migrate"):
+        check_schema(storage_db)
+
+
+def test_sqlite_runs_in_wal_mode_with_full_sync_and_foreign_keys(tmp_path):
+    db = open_database(f"sqlite:///{tmp_path / 'postroom.db'}")
+    assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute_sql("PRAGMA synchronous").fetchone()[0] == 2
+    assert db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+    db.close()
+
+
+def test_the_raw_message_is_kept_compressed_and_a_repeat_is_recorded_once(storage_db):
+    account = accounts.create_account("Agency")
+    raw = b"Subject: hi\r\n\r\n" + b"the same words again " * 500
+    first = deliver(account.id, raw)
+    again = deliver(account.id, raw)
+    other_rcpt = deliver(account.id, raw, recipient="other@in.example")
+    assert first == again != other_rcpt
+    row = RawMessage.get()
+    assert len(bytes(row.data)) < len(raw) / 5
+    assert load_raw(row.sha256) == raw
+    assert Intake.select().count() == 2
+    assert pending_intake_ids() == [first, other_rcpt]
+
+
+def test_an_entry_is_stored_with_participants_attachments_and_an_event(storage_db):
+    account = accounts.create_account("Agency")
+    project = accounts.create_project(account.id, "Bakery", customer_addresses=["A@Bakery.test"])
+    intake_id = deliver(account.id, b"raw")
+    record = InboundRecord(
+        project_id=project.id,
+        route_reason="sender: a@bakery.test is a customer address",
+        subject="Grüße aus der Bäckerei",
+        from_address="A@Bakery.test",
+        to=(("Team", "team@agency.test"),),
+        text="Bitte die Öffnungszeiten ändern",
+        attachments=(AttachmentRecord("menu.pdf", "menu.pdf", "application/pdf", b"%PDF"),),
+        message_id="abc@bakery.test",
+    )
+    entry = store_inbound(intake_id, record)
+    assert entry.from_address == "a@bakery.test"
+    assert entry.has_attachments
+    assert entry.project_status == "lead"
+    assert {p.role for p in entry.participants} == {"from", "to"}
+    assert Event.get().kind == "customer_mail"
+    assert Intake.get_by_id(intake_id).state == "done"
+    # a second recipient of the same account reuses the entry
+    second = deliver(account.id, b"raw", recipient="second@in.example")
+    assert store_inbound(second, record).id == entry.id
+    assert Entry.select().count() == 1
+    assert list_entries(account.id, project.id)[0].id == entry.id
+
+
+def test_search_finds_words_in_subject_body_addresses_and_attachment_names(storage_db):
+    account = accounts.create_account("Agency")
+    other = accounts.create_account("Other")
+
+    def store(subject, text, sender, when, attachment=None, account_id=account.id):
+        intake_id = deliver(account_id, subject.encode() + text.encode())
+        files = (
+            (AttachmentRecord(attachment, attachment, "text/plain", b"x"),) if attachment else ()
+        )
+        return store_inbound(
+            intake_id,
+            InboundRecord(
+                project_id=None,
+                route_reason="unassigned",
+                subject=subject,
+                text=text,
+                from_address=sender,
+                occurred_at=when,
+                attachments=tuple(files),
+            ),
+        ).id
+
+    nov = dt.datetime(2026, 11, 20)
+    dec = dt.datetime(2026, 12, 5)
+    hours = store("Opening hours", "Please change the opening hours", "anna@bakery.test", nov)
+    logo = store("New logo", "Attached the logo", "bob@shop.test", dec, "logo-final.svg")
+    store("Opening hours", "same words, other account", "x@y.test", nov, account_id=other.id)
+
+    def ids(words, **kw):
+        return [e.id for e in search_entries(account.id, words, **kw)]
+
+    assert ids("opening hours") == [hours]
+    assert ids("OPENING") == [hours]
+    assert ids("logo") == [logo]
+    assert ids("logo-final.svg") == [logo]
+    assert ids("bakery") == [hours]
+    assert ids("hours logo") == []
+    assert ids("") == [logo, hours]
+    assert ids("", after=dt.datetime(2026, 12, 1)) == [logo]
+    assert ids("", before=dt.datetime(2026, 12, 1)) == [hours]
+    assert ids('"quoted" words:with*specials') == []
+
+
+def test_routing_lookups_ignore_case_and_archived_projects(storage_db):
+    account = accounts.create_account("Agency")
+    live = accounts.create_project(account.id, "Live", customer_addresses=["anna@bakery.test"])
+    accounts.create_project(
+        account.id, "Old", status="archived", customer_addresses=["anna@bakery.test"]
+    )
+    assert lookup.projects_with_address(account.id, "ANNA@bakery.test") == [live.id]
+    assert lookup.projects_with_domain(account.id, "bakery.test") == [live.id]
+    assert lookup.projects_with_address(account.id + 1, "anna@bakery.test") == []
