@@ -138,6 +138,27 @@ def account_create(obj: Context, name: str, as_json: bool) -> None:
         click.echo(f"account {created.id} created; inbox address: {address}")
 
 
+@account.command("list")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_obj
+def account_list(obj: Context, as_json: bool) -> None:
+    """List accounts with their inbox addresses."""
+    from storage.accounts import inbox_local_part
+    from storage.models import Account
+
+    obj.open_database()
+    domain = obj.settings.ingest.domains[0]
+    rows = [
+        {"id": a.id, "name": a.name, "inbox_address": f"{inbox_local_part(a)}@{domain}"}
+        for a in Account.select().order_by(Account.id)
+    ]
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        click.echo(f"account {row['id']} ({row['name']}): inbox address {row['inbox_address']}")
+
+
 @main.group()
 def project() -> None:
     """Manage projects."""

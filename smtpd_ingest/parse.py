@@ -2,8 +2,37 @@
 
 from __future__ import annotations
 
+import base64
+import email.utils
+import mimetypes
+import quopri
+import re
+import unicodedata
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
+from email.generator import BytesGenerator
+from email.message import Message
+from email.parser import BytesHeaderParser
+from email.policy import compat32
+from io import BytesIO
+from urllib.parse import unquote
+
+import mailparser
+
+from smtpd_ingest.mime_text import (
+    decode_bytes,
+    decode_header,
+    decode_words,
+    header_text,
+    raw_bytes,
+    scrub,
+)
+from smtpd_ingest.tnef import is_tnef, unpack_tnef
+
+MAX_DEPTH = 50  # MIME nesting levels below the top-level message
+MAX_PARTS = 1000  # MIME entities in the whole tree, containers included
+MAX_FILENAME_CHARS = 150
+MAX_FILENAME_BYTES = 240  # UTF-8, below the usual 255-byte file system limit
 
 
 class ParseError(Exception):
@@ -46,5 +75,415 @@ class ParsedMail:
     defects: tuple[str, ...] = field(default=())
 
 
+@dataclass
+class _Pending:
+    """An attachment found in the tree, before its safe filename is chosen."""
+
+    original: str  # the decoded name the sender gave, "" if none
+    wanted: str  # what the safe filename is derived from
+    content_type: str
+    data: bytes
+    content_id: str | None = None
+    disposition: str | None = None
+
+
+@dataclass
+class _Content:
+    """Bodies, attachments and flags gathered while walking the MIME tree."""
+
+    texts: list[str] = field(default_factory=list)
+    htmls: list[str] = field(default_factory=list)
+    extra_texts: list[str] = field(default_factory=list)  # from TNEF, used if no MIME body
+    extra_htmls: list[str] = field(default_factory=list)
+    pending: list[_Pending] = field(default_factory=list)
+    is_bounce: bool = False
+
+
+_GENERATOR_POLICY = compat32.clone(linesep="\r\n", max_line_length=None)
+_MIME_TYPES = mimetypes.MimeTypes()  # built-in table only: the same answer on every host
+_EXTRA_EXTENSIONS = {
+    "text/calendar": ".ics",
+    "application/ms-tnef": ".dat",
+    "application/vnd.ms-tnef": ".dat",
+    "application/x-zip-compressed": ".zip",
+}
+_ENCLOSED_MESSAGES = frozenset({"message/rfc822", "message/global"})
+_DELIVERY_STATUS = frozenset({"message/delivery-status", "message/global-delivery-status"})
+_BRACKETED_ID = re.compile(r"<([^<>]*)>")
+_BARE_ID = re.compile(r"[^\s<>,;\"()]+@[^\s<>,;\"()]+")
+_CID_REFERENCE = re.compile(r"cid:([^\s\"'<>)]+)", re.IGNORECASE)
+_META_CHARSET = re.compile(rb"<meta[^>]{0,200}?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
+_BIDI_CONTROLS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
+_PATH_SEPARATORS = re.compile(r"[/\\]")
+_COMMENT = re.compile(r"\([^()]*\)")
+
+
 def parse_message(raw: bytes) -> ParsedMail:
-    raise NotImplementedError
+    """Parse raw RFC 5322 bytes into a ParsedMail, or raise ParseError saying why not."""
+    message = _parse_tree(bytes(raw))
+    parts = _all_parts(message)
+    try:
+        return _build(message, parts)
+    except RecursionError as exc:
+        raise ParseError("MIME structure is nested too deeply to process") from exc
+    except Exception as exc:  # every failure must become a stored reason
+        raise ParseError(f"cannot read the parsed message: {_describe(exc)}") from exc
+
+
+def safe_filename(name: str) -> str:
+    """Make a sender's filename safe to store; return "" if nothing usable is left."""
+    name = scrub(unicodedata.normalize("NFC", name))
+    name = "".join(ch for ch in name if unicodedata.category(ch) != "Cc")
+    name = _BIDI_CONTROLS.sub("", name)
+    name = _PATH_SEPARATORS.split(name)[-1]
+    name = " ".join(name.split()).lstrip(". ").rstrip(". ")
+    return _truncate_filename(name)
+
+
+def _parse_tree(raw: bytes) -> Message:
+    """Let mail-parser build the stdlib MIME tree, turning every failure into a ParseError."""
+    try:
+        return mailparser.parse_from_bytes(raw).message
+    except RecursionError as exc:
+        raise ParseError("MIME structure is nested too deeply to parse") from exc
+    except Exception as exc:  # mail-parser and email raise many kinds
+        if type(exc).__name__ == "MailParserRecursionError":
+            raise ParseError("MIME structure is nested too deeply to parse") from exc
+        raise ParseError(f"mail-parser failed: {_describe(exc)}") from exc
+
+
+def _describe(exc: BaseException) -> str:
+    """Name an exception and its message, shortened for display."""
+    text = scrub(f"{type(exc).__name__}: {exc}")
+    return text if len(text) <= 300 else text[:297] + "..."
+
+
+def _all_parts(message: Message) -> list[Message]:
+    """List every MIME entity in document order, enforcing the depth and count limits."""
+    parts: list[Message] = []
+    stack = [(message, 0)]
+    while stack:
+        part, depth = stack.pop()
+        if depth > MAX_DEPTH:
+            raise ParseError(f"MIME nesting is deeper than {MAX_DEPTH} levels")
+        parts.append(part)
+        if len(parts) > MAX_PARTS:
+            raise ParseError(f"message has more than {MAX_PARTS} MIME parts")
+        if part.is_multipart():
+            children = [c for c in part.get_payload() if isinstance(c, Message)]
+            stack.extend((child, depth + 1) for child in reversed(children))
+    return parts
+
+
+def _build(message: Message, parts: list[Message]) -> ParsedMail:
+    """Assemble the ParsedMail from the top-level headers and the walked MIME tree."""
+    headers = _first_headers(message)
+    content = _Content()
+    _collect(message, content)
+    text = "\n".join(content.texts or content.extra_texts)
+    html = "\n".join(content.htmls or content.extra_htmls)
+    senders = _addresses(headers.get("from"))
+    return ParsedMail(
+        subject=decode_header(headers.get("subject")),
+        from_=senders[0] if senders else None,
+        to=_addresses(headers.get("to")),
+        cc=_addresses(headers.get("cc")),
+        reply_to=_addresses(headers.get("reply-to")),
+        date=_date(headers.get("date")),
+        message_id=_message_id(headers.get("message-id")),
+        in_reply_to=_ids(headers.get("in-reply-to")),
+        references=_ids(headers.get("references")),
+        text=text,
+        html=html,
+        attachments=_finish_attachments(content.pending, html),
+        auto_submitted=_is_auto_submitted(headers),
+        is_bounce=content.is_bounce,
+        is_list="list-id" in headers or _token(headers.get("precedence")) in ("list", "bulk"),
+        defects=tuple(dict.fromkeys(type(d).__name__ for p in parts for d in p.defects)),
+    )
+
+
+def _first_headers(part: Message) -> dict[str, str]:
+    """Map each lowercased header name to its first raw value."""
+    index: dict[str, str] = {}
+    for name, value in part.raw_items():
+        index.setdefault(name.strip().lower(), value)
+    return index
+
+
+def _addresses(raw: str | None) -> tuple[Address, ...]:
+    """Parse an address header into Addresses, dropping entries without an address."""
+    if raw is None:
+        return ()
+    pairs = email.utils.getaddresses([header_text(raw)])
+    return tuple(
+        Address(name=decode_words(name).strip(), address=address.strip())
+        for name, address in pairs
+        if address.strip()
+    )
+
+
+def _date(raw: str | None) -> datetime | None:
+    """Parse a Date header into an aware UTC datetime, or None if missing or unparseable."""
+    if raw is None:
+        return None
+    text = _COMMENT.sub(" ", header_text(raw))
+    try:
+        value = email.utils.parsedate_to_datetime(text)
+        if value.tzinfo is None:  # "-0000": the zone is unknown, the time is UTC
+            value = value.replace(tzinfo=UTC)
+        return value.astimezone(UTC)
+    except (TypeError, ValueError, OverflowError, IndexError):
+        return None
+
+
+def _ids(raw: str | None) -> tuple[str, ...]:
+    """Extract message ids without <> from a header, tolerating missing brackets."""
+    if raw is None:
+        return ()
+    text = header_text(raw)
+    found = ["".join(i.split()) for i in _BRACKETED_ID.findall(text)]
+    if not any(found):
+        found = _BARE_ID.findall(text)
+    return tuple(dict.fromkeys(i for i in found if i))
+
+
+def _message_id(raw: str | None) -> str | None:
+    """Return the Message-ID without <>, or None if the header is missing or empty."""
+    ids = _ids(raw)
+    if ids:
+        return ids[0]
+    words = header_text(raw).strip().strip("<>").split()
+    return words[0] if words else None
+
+
+def _token(raw: str | None) -> str:
+    """Return a header's first word, lowercased, without parameters or quotes."""
+    return header_text(raw).split(";", 1)[0].strip().strip("\"'").lower()
+
+
+def _is_auto_submitted(headers: dict[str, str]) -> bool:
+    """Tell whether the mail was sent by a program (RFC 3834 and common variants)."""
+    if "auto-submitted" in headers and _token(headers["auto-submitted"]) != "no":
+        return True
+    if "x-autoreply" in headers or "x-autorespond" in headers:
+        return True
+    return _token(headers.get("precedence")) == "auto_reply"
+
+
+def _collect(part: Message, content: _Content) -> None:
+    """Sort a MIME part and its children into bodies and attachments."""
+    ctype = part.get_content_type()
+    if _is_delivery_report(part, ctype):
+        content.is_bounce = True
+    if ctype.startswith("message/"):
+        content.pending.append(_enclosed(part, ctype))
+    elif part.is_multipart():
+        for child in part.get_payload():
+            if isinstance(child, Message):
+                _collect(child, content)
+    else:
+        _collect_leaf(part, ctype, content)
+
+
+def _is_delivery_report(part: Message, ctype: str) -> bool:
+    """Tell whether a part is a delivery status notification (RFC 3464) or its container."""
+    if ctype in _DELIVERY_STATUS:
+        return True
+    if ctype != "multipart/report":
+        return False
+    report_type = _mime_view(part).get_param("report-type", "")
+    return isinstance(report_type, str) and report_type.strip().lower() == "delivery-status"
+
+
+def _collect_leaf(part: Message, ctype: str, content: _Content) -> None:
+    """File a single-part entity as text body, HTML body, TNEF content or attachment."""
+    view = _mime_view(part)
+    name = _filename(view)
+    disposition = _disposition(view)
+    data = _payload(part)
+    is_text = ctype in ("text/plain", "text/html") or ctype.startswith("multipart/")
+    if is_text and disposition != "attachment" and not name:
+        text = decode_bytes(data, _charset(view, data, ctype)).replace("\r\n", "\n")
+        if text:
+            (content.htmls if ctype == "text/html" else content.texts).append(text)
+        return
+    if is_tnef(ctype, name):
+        unpacked = unpack_tnef(data)
+        if unpacked is not None:
+            content.extra_texts.extend([unpacked.text] if unpacked.text else [])
+            content.extra_htmls.extend([unpacked.html] if unpacked.html else [])
+            for file_name, blob in unpacked.files:
+                guessed = _MIME_TYPES.guess_type(safe_filename(file_name), strict=False)[0]
+                ctype_inside = guessed or "application/octet-stream"
+                content.pending.append(_Pending(file_name, file_name, ctype_inside, blob))
+            return
+    content.pending.append(
+        _Pending(name or "", name or "", ctype, data, _content_id(part), disposition)
+    )
+
+
+def _enclosed(part: Message, ctype: str) -> _Pending:
+    """Turn a message/* part into an attachment; a whole message becomes <subject>.eml."""
+    data = _enclosed_bytes(part)
+    view = _mime_view(part)
+    if ctype not in _ENCLOSED_MESSAGES:
+        name = _filename(view) or ""
+        return _Pending(name, name, ctype, data, _content_id(part), _disposition(view))
+    inner = BytesHeaderParser(policy=compat32).parsebytes(data)
+    subject = decode_header(_first_headers(inner).get("subject")) or "message"
+    original = f"{subject}.eml"
+    wanted = _PATH_SEPARATORS.sub("_", original)
+    return _Pending(original, wanted, ctype, data, _content_id(part), _disposition(view))
+
+
+def _enclosed_bytes(part: Message) -> bytes:
+    """Return the bytes of the message(s) inside a message/* part, transfer-decoded."""
+    payload = part.get_payload()
+    if not isinstance(payload, list):
+        return _payload(part)
+    data = b"".join(_as_bytes(m) for m in payload if isinstance(m, Message))
+    encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
+    if encoding in ("base64", "quoted-printable"):
+        # The stdlib parsed the encoded text as a message without headers.
+        data = data.removeprefix(b"\r\n")
+        if encoding == "quoted-printable":
+            return quopri.decodestring(data)
+        return _decode_base64(data)
+    return data
+
+
+def _decode_base64(data: bytes) -> bytes:
+    """Decode base64 leniently: ignore junk characters and missing padding."""
+    letters = re.sub(rb"[^A-Za-z0-9+/]", b"", data)
+    letters = letters[: len(letters) - (len(letters) % 4 == 1)]
+    return base64.b64decode(letters + b"=" * (-len(letters) % 4))
+
+
+def _as_bytes(message: Message) -> bytes:
+    """Serialize a parsed message back to bytes with CRLF line ends and no refolding."""
+    buffer = BytesIO()
+    BytesGenerator(buffer, mangle_from_=False, policy=_GENERATOR_POLICY).flatten(message)
+    return buffer.getvalue()
+
+
+def _payload(part: Message) -> bytes:
+    """Return a single part's body with its transfer encoding removed."""
+    data = part.get_payload(decode=True)
+    if isinstance(data, bytes):
+        return data
+    return raw_bytes(data) if data else b""
+
+
+def _mime_view(part: Message) -> Message:
+    """Copy a part's Content-Type and -Disposition with 8-bit bytes decoded to letters."""
+    view = Message()
+    for name, value in part.raw_items():
+        if name.strip().lower() in ("content-type", "content-disposition"):
+            view[name] = header_text(value)
+    return view
+
+
+def _filename(part: Message) -> str | None:
+    """Return the decoded filename from Content-Disposition or Content-Type, if any."""
+    for header, param in (("content-disposition", "filename"), ("content-type", "name")):
+        try:
+            value = part.get_param(param, None, header)
+        except (TypeError, ValueError, LookupError, UnicodeError):  # broken RFC 2231 pieces
+            continue
+        if isinstance(value, tuple):  # RFC 2231: (charset, language, percent-decoded text)
+            charset, _, text = value
+            name = decode_bytes(_latin1_bytes(text), charset)
+        elif value is not None:
+            name = decode_header(value)
+        else:
+            continue
+        if name.strip():
+            return scrub(name.strip())
+    return None
+
+
+def _latin1_bytes(text: str) -> bytes:
+    """Return the octets of text that holds one byte per character (or surrogate escape)."""
+    try:
+        return text.encode("latin-1", "surrogateescape")
+    except UnicodeEncodeError:
+        return raw_bytes(text)
+
+
+def _disposition(part: Message) -> str | None:
+    """Return "inline", "attachment" (or another lowercased word) or None."""
+    value = part.get_content_disposition()
+    return scrub(value) if value else None
+
+
+def _content_id(part: Message) -> str | None:
+    """Return the Content-ID without <>, or None."""
+    raw = _first_headers(part).get("content-id")
+    if raw is None:
+        return None
+    text = header_text(raw)
+    match = _BRACKETED_ID.search(text)
+    value = "".join((match.group(1) if match else text).split()).strip("<>")
+    return value or None
+
+
+def _charset(part: Message, data: bytes, ctype: str) -> str | None:
+    """Return the declared charset of a text part, or an HTML <meta> charset."""
+    try:
+        charset = part.get_content_charset()
+    except (LookupError, UnicodeError, ValueError):
+        charset = None
+    if charset is None and ctype == "text/html":
+        match = _META_CHARSET.search(data[:4096])
+        charset = match.group(1).decode("ascii", "replace") if match else None
+    return charset
+
+
+def _finish_attachments(pending: list[_Pending], html: str) -> tuple[ParsedAttachment, ...]:
+    """Give each attachment a safe filename and decide which are inline cid: parts."""
+    referenced = {unquote(ref).strip().lower() for ref in _CID_REFERENCE.findall(html)}
+    generated = 0
+    result = []
+    for item in pending:
+        filename = safe_filename(item.wanted)
+        if not filename:
+            generated += 1
+            filename = _generated_filename(item.content_type, generated)
+        cid = item.content_id
+        inline = bool(cid) and (item.disposition != "attachment" or cid.lower() in referenced)
+        result.append(
+            ParsedAttachment(
+                filename=filename,
+                original_filename=item.original or filename,
+                content_type=item.content_type,
+                data=item.data,
+                content_id=cid,
+                inline=inline,
+            )
+        )
+    return tuple(result)
+
+
+def _generated_filename(content_type: str, number: int) -> str:
+    """Name a nameless attachment "attachment.ext", then "attachment-2.ext" and so on."""
+    extension = _EXTRA_EXTENSIONS.get(content_type) or _MIME_TYPES.guess_extension(content_type)
+    if not extension:
+        extension = ".txt" if content_type.startswith(("text/", "message/")) else ".bin"
+    stem = "attachment" if number == 1 else f"attachment-{number}"
+    return stem + extension
+
+
+def _truncate_filename(name: str) -> str:
+    """Shorten a filename to the length limits, keeping a short extension."""
+    if len(name) <= MAX_FILENAME_CHARS and len(name.encode()) <= MAX_FILENAME_BYTES:
+        return name
+    stem, dot, extension = name.rpartition(".")
+    if not dot or not stem or len(extension) > 16 or not extension.isalnum():
+        stem, extension = name, ""
+    else:
+        extension = "." + extension
+    stem = stem[: MAX_FILENAME_CHARS - len(extension)]
+    while len((stem + extension).encode()) > MAX_FILENAME_BYTES:
+        stem = stem[:-1]
+    return stem.rstrip(". ") + extension

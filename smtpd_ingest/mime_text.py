@@ -1,0 +1,205 @@
+"""Decode mail bytes and header values to text without losing letters or leaking surrogates."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import codecs
+import re
+
+from charset_normalizer import from_bytes
+
+# Codecs that are "text encodings" to Python but must never be applied to mail bytes:
+# they interpret backslashes or dots, always fail, or can produce lone surrogates.
+_REFUSED_CODECS = frozenset(
+    {"unicode-escape", "raw-unicode-escape", "idna", "punycode", "undefined"}
+)
+
+# Declared charsets replaced by the superset that senders really use (as browsers do).
+_SUPERSETS = {
+    "iso8859-1": "cp1252",
+    "gb2312": "gb18030",
+    "gbk": "gb18030",
+    "euc_kr": "cp949",
+    "shift_jis": "cp932",
+    "tis-620": "cp874",
+    "iso8859-9": "cp1254",
+    "big5": "big5hkscs",
+}
+
+# Declared single-byte Western charsets; bytes that are valid UTF-8 beyond ASCII win over them.
+_WESTERN = frozenset({"ascii", "iso8859-1", "iso8859-15", "cp1252"})
+
+# What charset-normalizer may answer: charsets that occur in real mail, no DOS code pages.
+_GUESS_CANDIDATES = [
+    "cp1252", "cp1250", "iso8859_2", "cp1251", "koi8_r", "koi8_u", "iso8859_5", "cp1253",
+    "iso8859_7", "cp1254", "cp1255", "cp1256", "cp1257", "cp874", "cp932", "euc_jp",
+    "gb18030", "big5", "cp949",
+]  # fmt: skip
+
+_SURROGATES = re.compile("[\ud800-\udfff]")
+_NON_ASCII_LETTERS = re.compile("[^\x00-\x7f\ud800-\udfff]")
+_FOLD = re.compile(rb"\r?\n(?=[ \t])")
+_LINE_BREAK = re.compile(rb"[\r\n]+")
+_ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
+_BASE64_JUNK = re.compile(r"[^A-Za-z0-9+/]")
+
+
+def scrub(text: str) -> str:
+    """Replace any lone surrogate with U+FFFD so the text is valid Unicode."""
+    return _SURROGATES.sub("\ufffd", text)
+
+
+def raw_bytes(value: object) -> bytes:
+    """Return the original octets of a header value the stdlib holds with surrogateescape."""
+    text = value if isinstance(value, str) else str(value)
+    try:
+        return text.encode("utf-8", "surrogateescape")
+    except UnicodeEncodeError:  # a surrogate outside the escape range: not from the wire
+        return scrub(text).encode("utf-8")
+
+
+def codec_name(charset: str | None) -> str | None:
+    """Return the Python codec to decode a declared charset with, or None if unusable."""
+    if not charset:
+        return None
+    label = charset.strip().strip("\"'").strip()
+    try:
+        info = codecs.lookup(label)
+    except (LookupError, ValueError, TypeError):
+        return None
+    if not getattr(info, "_is_text_encoding", True) or info.name in _REFUSED_CODECS:
+        return None
+    return _SUPERSETS.get(info.name, info.name)
+
+
+def guess_decode(data: bytes) -> str:
+    """Decode unlabelled bytes: UTF-8, else charset-normalizer's guess, else cp1252/latin-1."""
+    if not data:
+        return ""
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError:
+        pass
+    text = _mostly_utf8(data)
+    if text is None:
+        text = _normalizer_guess(data)
+    if text is None:
+        text = "".join(map(_byte_char, data))
+    return text
+
+
+def _mostly_utf8(data: bytes) -> str | None:
+    """Decode bytes that are UTF-8 with a few stray bytes, reading each stray byte as cp1252."""
+    text = data.decode("utf-8", "surrogateescape")
+    stray = len(_SURROGATES.findall(text))
+    if len(_NON_ASCII_LETTERS.findall(text)) <= stray:
+        return None
+    return _SURROGATES.sub(lambda m: _byte_char(ord(m.group()) - 0xDC00), text)
+
+
+def _byte_char(byte: int) -> str:
+    """Read one byte as cp1252, or as latin-1 where cp1252 leaves it undefined."""
+    try:
+        return bytes((byte,)).decode("cp1252")
+    except UnicodeDecodeError:
+        return chr(byte)
+
+
+def _normalizer_guess(data: bytes) -> str | None:
+    """Ask charset-normalizer, preferring cp1252 whenever it explains the bytes equally well."""
+    try:
+        matches = from_bytes(data, cp_isolation=_GUESS_CANDIDATES)
+        best = matches.best()
+        if best is None:
+            return None
+        encoding = best.encoding
+        for match in matches:
+            if match.chaos <= best.chaos and "cp1252" in match.could_be_from_charset:
+                encoding = "cp1252"
+                break
+        text = data.decode(encoding)
+    except Exception:  # noqa: BLE001 - a detector failure only means "no guess"
+        return None
+    return None if _SURROGATES.search(text) else text
+
+
+def decode_bytes(data: bytes, charset: str | None = None) -> str:
+    """Decode bytes with the declared charset, falling back to a guess when it does not fit."""
+    if not data:
+        return ""
+    codec = codec_name(charset)
+    if codec is None:
+        return guess_decode(data)
+    if codec in _WESTERN:
+        try:
+            text = data.decode("utf-8")
+        except UnicodeDecodeError:
+            pass
+        else:
+            if not text.isascii():
+                return text
+    try:
+        text = data.decode(codec)
+    except (UnicodeError, LookupError, ValueError, TypeError):
+        return guess_decode(data)
+    return guess_decode(data) if _SURROGATES.search(text) else text
+
+
+def unfold(value: object) -> bytes:
+    """Return a header value's octets with folding removed and stray line breaks as spaces."""
+    data = _FOLD.sub(b"", raw_bytes(value))
+    return _LINE_BREAK.sub(b" ", data).strip()
+
+
+def header_text(value: object) -> str:
+    """Return a header value as text with 8-bit bytes guessed but encoded words left as is."""
+    if value is None:
+        return ""
+    return scrub(guess_decode(unfold(value)))
+
+
+def decode_header(value: object) -> str:
+    """Decode a raw header value: unfold, guess 8-bit bytes, decode RFC 2047 encoded words."""
+    return decode_words(header_text(value)).strip()
+
+
+def decode_words(text: str) -> str:
+    """Decode RFC 2047 encoded words in text, joining adjacent words of the same charset."""
+    if "=?" not in text:
+        return text
+    pieces: list[str | tuple[str, bytes]] = []
+    position = 0
+    for match in _ENCODED_WORD.finditer(text):
+        data = _word_bytes(match.group(2), match.group(3))
+        if data is None:
+            continue
+        between = text[position : match.start()]
+        previous_is_word = bool(pieces) and isinstance(pieces[-1], tuple)
+        if between and not (previous_is_word and between.isspace()):
+            pieces.append(between)
+        charset = match.group(1).split("*", 1)[0].lower()
+        last = pieces[-1] if pieces else None
+        if isinstance(last, tuple) and last[0] == charset:
+            pieces[-1] = (charset, last[1] + data)
+        else:
+            pieces.append((charset, data))
+        position = match.end()
+    pieces.append(text[position:])
+    return scrub("".join(p if isinstance(p, str) else decode_bytes(p[1], p[0]) for p in pieces))
+
+
+def _word_bytes(encoding: str, payload: str) -> bytes | None:
+    """Return the octets an encoded word carries, or None if it cannot be decoded."""
+    if encoding in "bB":
+        letters = _BASE64_JUNK.sub("", payload)
+        if len(letters) % 4 == 1:
+            letters = letters[:-1]
+        try:
+            return base64.b64decode(letters + "=" * (-len(letters) % 4))
+        except (binascii.Error, ValueError):
+            return None
+    try:
+        return binascii.a2b_qp(payload.encode("utf-8", "surrogateescape"), header=True)
+    except (binascii.Error, ValueError, UnicodeEncodeError):
+        return None

@@ -1,0 +1,81 @@
+"""The command line: import, reprocess, postfix-snippet, and refusing an outdated schema."""
+
+from __future__ import annotations
+
+import mailbox
+import subprocess
+import sys
+
+from tests.daemon import Daemon
+from tests.mail import message
+
+
+def test_import_reads_mbox_maildir_and_eml_through_the_pipeline(db_url, tmp_path):
+    daemon = Daemon(tmp_path, db_url)
+    daemon.cli("init")
+    account = daemon.create_account()
+    project = daemon.create_project(account["id"], "Bakery", "anna@bakery.test")
+    box = mailbox.mbox(tmp_path / "archive.mbox")
+    for number in range(3):
+        box.add(message(f"From the mbox {number}", sender="anna@bakery.test"))
+    box.close()
+    maildir = mailbox.Maildir(tmp_path / "Maildir")
+    maildir.add(message("From the maildir", sender="stranger@else.test"))
+    eml = tmp_path / "single.eml"
+    eml.write_bytes(message("From an eml file", sender="anna@bakery.test"))
+
+    args = [str(tmp_path / "archive.mbox"), str(tmp_path / "Maildir"), str(eml)]
+    result = daemon.cli("import", "--account", str(account["id"]), *args)
+    assert "5 messages read, 5 new" in result.stdout
+    assert "importing" in result.stderr  # the progress bar
+    entries = daemon.entries()
+    assert len(entries) == 5
+    filed = {e["subject"] for e in entries if e["project_id"] == project["id"]}
+    assert filed == {"From the mbox 0", "From the mbox 1", "From the mbox 2", "From an eml file"}
+    # importing again stores nothing twice
+    again = daemon.cli("import", "--account", str(account["id"]), *args)
+    assert "5 messages read, 0 new" in again.stdout
+    assert len(daemon.entries()) == 5
+
+
+def test_reprocess_parses_again_what_failed(db_url, tmp_path):
+    from storage.db import open_database
+    from storage.models import Entry
+
+    daemon = Daemon(tmp_path, db_url)
+    daemon.cli("init")
+    account = daemon.create_account()
+    eml = tmp_path / "one.eml"
+    eml.write_bytes(message("Parsed later"))
+    daemon.cli("import", "--account", str(account["id"]), str(eml))
+    db = open_database(db_url)
+    Entry.update(parse_error="parsing took longer than 60 s", subject="").execute()
+    db.close()
+    result = daemon.cli("reprocess")
+    assert "1 entries parsed again" in result.stdout
+    [entry] = daemon.entries()
+    assert entry["parse_error"] is None
+    assert entry["subject"] == "Parsed later"
+
+
+def test_postfix_snippet_names_the_lmtp_listener_for_each_domain(tmp_path):
+    config = tmp_path / "postroom.toml"
+    config.write_text(
+        '[ingest]\nlmtp_listen = "unix:/run/postroom/lmtp.sock"\ndomains = ["in.example"]\n'
+    )
+    result = subprocess.run(
+        [sys.executable, "-m", "postroom", "-c", str(config), "postfix-snippet"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    assert "transport_maps = hash:/etc/postfix/transport" in result.stdout
+    assert "in.example    lmtp:unix:/run/postroom/lmtp.sock" in result.stdout
+
+
+def test_the_daemon_refuses_an_empty_or_old_database_and_names_the_fix(db_url, tmp_path):
+    daemon = Daemon(tmp_path, db_url)
+    result = daemon.cli("ingest", check=False)
+    assert result.returncode == 1
+    assert "run `postroom init`" in result.stderr
+    assert "Traceback" not in result.stderr

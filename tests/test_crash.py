@@ -1,0 +1,173 @@
+"""A kill -9 in the middle of a stream of deliveries loses no acknowledged message."""
+
+from __future__ import annotations
+
+import hashlib
+import smtplib
+import threading
+import time
+import uuid
+
+from peewee import fn
+
+from storage.db import open_database
+from storage.models import Entry, Intake
+from tests.daemon import Daemon
+
+CLIENTS = 8
+PER_CLIENT = 250  # 2,000 deliveries in all
+KILL_AFTER = 1_000  # acknowledged messages
+SENDER = "crash@customer.test"
+
+
+def make_message(run: str, client: int, seq: int, inbox: str) -> bytes:
+    """A small message with CRLF line ends and no leading dots, sent byte for byte."""
+    lines = [
+        f"From: Crash Client {client} <{SENDER}>",
+        f"To: {inbox}",
+        f"Subject: crash {run} client {client} message {seq}",
+        f"Message-ID: <{run}.{client}.{seq}@customer.test>",
+        "Date: Mon, 03 Jun 2024 10:00:00 +0000",
+        "MIME-Version: 1.0",
+        "Content-Type: text/plain; charset=utf-8",
+        "",
+        f"Message {seq} of client {client} in run {run}.",
+        "",
+    ]
+    return "\r\n".join(lines).encode()
+
+
+class Clients:
+    """Client threads, each on one SMTP connection with repeated MAIL/RCPT/DATA."""
+
+    def __init__(self, daemon: Daemon) -> None:
+        self.port = daemon.smtp_port
+        self.inbox = daemon.inbox
+        self.run = uuid.uuid4().hex[:10]
+        self.lock = threading.Lock()
+        self.acked: list[str] = []  # SHA-256 of each message answered 250 after DATA
+        self.refused: list[tuple[int, bytes]] = []  # replies other than 250 after DATA
+        self.errors: list[str] = []  # why each client stopped early
+        self.threads = [
+            threading.Thread(target=self._send, args=(n,), name=f"client-{n}", daemon=True)
+            for n in range(CLIENTS)
+        ]
+
+    def start(self) -> None:
+        for thread in self.threads:
+            thread.start()
+
+    def acked_count(self) -> int:
+        with self.lock:
+            return len(self.acked)
+
+    def running(self) -> bool:
+        return any(thread.is_alive() for thread in self.threads)
+
+    def join(self, timeout: float) -> None:
+        deadline = time.monotonic() + timeout
+        for thread in self.threads:
+            thread.join(max(0.0, deadline - time.monotonic()))
+
+    def _send(self, client: int) -> None:
+        try:
+            with smtplib.SMTP("127.0.0.1", self.port, timeout=30) as smtp:
+                smtp.ehlo("crash-client.test")
+                for seq in range(PER_CLIENT):
+                    message = make_message(self.run, client, seq, self.inbox)
+                    code, reply = smtp.mail(SENDER)
+                    if code != 250:
+                        raise smtplib.SMTPResponseException(code, reply)
+                    code, reply = smtp.rcpt(self.inbox)
+                    if code != 250:
+                        raise smtplib.SMTPResponseException(code, reply)
+                    code, reply = smtp.data(message)
+                    with self.lock:
+                        if code == 250:
+                            self.acked.append(hashlib.sha256(message).hexdigest())
+                        else:
+                            self.refused.append((code, reply))
+        except (smtplib.SMTPException, OSError) as error:
+            with self.lock:
+                self.errors.append(f"client {client}: {error.__class__.__name__}: {error}")
+
+
+def wait_for(predicate, timeout: float, interval: float = 0.2) -> bool:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        if time.monotonic() > deadline:
+            return False
+        time.sleep(interval)
+    return True
+
+
+def test_kill_9_during_deliveries_loses_no_acknowledged_message(daemon: Daemon) -> None:
+    clients = Clients(daemon)
+    clients.start()
+    assert wait_for(
+        lambda: clients.acked_count() >= KILL_AFTER or not clients.running(), 45, 0.002
+    ), "clients stalled"
+    at_kill = clients.acked_count()
+    daemon.kill()
+    clients.join(60)
+    assert not clients.running(), "a client hung after the kill"
+    acked = set(clients.acked)
+    print(
+        f"\nacknowledged before kill -9: {at_kill} (seen by clients when the kill was sent),"
+        f" {len(clients.acked)} in all; refused: {len(clients.refused)};"
+        f" clients stopped by: {sorted({e.split(': ', 1)[1] for e in clients.errors})}"
+    )
+    assert at_kill >= KILL_AFTER, (at_kill, clients.errors, clients.refused[:5])
+    assert len(acked) == len(clients.acked), "two acknowledged messages had the same bytes"
+    assert len(clients.acked) < CLIENTS * PER_CLIENT, "the kill came after every delivery"
+
+    daemon.start()
+
+    db = open_database(daemon.db_url)
+    try:
+        stored = {
+            row.raw_id
+            for row in Intake.select(Intake.raw).where(Intake.recipient == daemon.inbox.lower())
+        }
+        duplicates = list(
+            Intake.select(Intake.raw, Intake.recipient, fn.COUNT(Intake.id).alias("n"))
+            .group_by(Intake.raw, Intake.recipient)
+            .having(fn.COUNT(Intake.id) > 1)
+            .tuples()
+        )
+    finally:
+        db.close()
+    lost = acked - stored
+    assert not lost, f"{len(lost)} of {len(acked)} acknowledged messages have no intake row"
+    assert not duplicates, duplicates
+
+    def processed() -> bool:
+        db = open_database(daemon.db_url)
+        try:
+            pending = Intake.select().where(Intake.state == "pending").count()
+            filed = Entry.select().where(Entry.raw_sha256.in_(list(acked))).count()
+        finally:
+            db.close()
+        return pending == 0 or filed >= len(acked)
+
+    wait_for(processed, 90, 0.5)
+    entries = daemon.entries()
+    filed = {entry["raw_sha256"] for entry in entries}
+    unfiled = acked - filed
+    if unfiled:
+        db = open_database(daemon.db_url)
+        try:
+            states = list(
+                Intake.select(Intake.state, Intake.error, fn.COUNT(Intake.id))
+                .where(Intake.raw.in_(list(unfiled)))
+                .group_by(Intake.state, Intake.error)
+                .tuples()
+            )
+        finally:
+            db.close()
+        raise AssertionError(
+            f"{len(unfiled)} of {len(acked)} acknowledged messages have no entry;"
+            f" their intakes (state, error, count): {states[:10]}"
+        )
+    assert len(entries) == len(filed), "an entry was filed twice"
+    assert len(entries) <= len(stored)

@@ -1,0 +1,78 @@
+"""Our own faults answer 4xx, so the MTA keeps the mail and retries; nothing is lost or doubled."""
+
+from __future__ import annotations
+
+import sqlite3
+
+import psycopg2
+
+from storage.db import open_database
+from storage.models import Intake
+from tests.daemon import Daemon
+from tests.mail import message
+
+
+def intake_count(daemon: Daemon) -> int:
+    db = open_database(daemon.db_url)
+    try:
+        return Intake.select().count()
+    finally:
+        db.close()
+
+
+def hold_write_lock(db_url: str):
+    """Open another connection that holds the database's write lock until closed."""
+    if db_url.startswith("sqlite:///"):
+        blocker = sqlite3.connect(db_url[len("sqlite:///") :], isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")
+        return blocker
+    blocker = psycopg2.connect(db_url)
+    blocker.cursor().execute("LOCK TABLE intake IN EXCLUSIVE MODE")
+    return blocker
+
+
+def test_a_locked_database_gets_451_and_the_retry_is_stored_once(db_url, tmp_path):
+    daemon = Daemon(tmp_path, db_url)
+    daemon.storage["busy_timeout_ms"] = 300
+    with daemon:
+        raw = message("Sent while the database is locked")
+        blocker = hold_write_lock(db_url)
+        try:
+            code, reply = daemon.send(raw)
+        finally:
+            blocker.rollback() if hasattr(blocker, "rollback") else None
+            blocker.close()
+        assert (code, reply[:5]) == (451, b"4.3.0"), reply
+        assert intake_count(daemon) == 0
+        # the MTA retries once the lock is gone
+        assert daemon.send(raw)[0] == 250
+        assert daemon.send(raw)[0] == 250
+        assert intake_count(daemon) == 1
+        assert "451" in daemon.log_text()
+
+
+def test_a_full_database_gets_452_and_after_it_grows_the_same_mail_is_stored_once(tmp_path):
+    url = f"sqlite:///{tmp_path / 'data' / 'postroom.db'}"
+    daemon = Daemon(tmp_path, url)
+    with daemon:
+        daemon.stop()
+        pages = sqlite3.connect(url[len("sqlite:///") :]).execute("PRAGMA page_count").fetchone()[0]
+        daemon.storage["sqlite_max_page_count"] = pages + 20
+        daemon.start()
+        refused = None
+        for number in range(200):
+            raw = message(f"Filling {number}", body=f"{number} " + "lorem ipsum " * 2000)
+            code, reply = daemon.send(raw)
+            if code != 250:
+                refused = raw
+                break
+        assert refused is not None, "the database never filled up"
+        assert (code, reply[:5]) == (452, b"4.3.1"), reply
+        stored_before = intake_count(daemon)
+        # the operator makes room; the MTA's retry is accepted once
+        daemon.stop()
+        daemon.storage["sqlite_max_page_count"] = 0
+        daemon.start()
+        assert daemon.send(refused)[0] == 250
+        assert daemon.send(refused)[0] == 250
+        assert intake_count(daemon) == stored_before + 1
