@@ -30,15 +30,23 @@ _SUPERSETS = {
 # Declared single-byte Western charsets; bytes that are valid UTF-8 beyond ASCII win over them.
 _WESTERN = frozenset({"ascii", "iso8859-1", "iso8859-15", "cp1252"})
 
-# What charset-normalizer may answer: charsets that occur in real mail, no DOS code pages.
+# What charset-normalizer may answer, most common in mail first; equally good answers (the
+# rule for short text) go to the earliest. DOS and Mac code pages are left out on purpose.
 _GUESS_CANDIDATES = [
-    "cp1252", "cp1250", "iso8859_2", "cp1251", "koi8_r", "koi8_u", "iso8859_5", "cp1253",
-    "iso8859_7", "cp1254", "cp1255", "cp1256", "cp1257", "cp874", "cp932", "euc_jp",
-    "gb18030", "big5", "cp949",
+    "cp1252", "gb18030", "cp932", "euc_jp", "big5", "cp949", "cp1251", "koi8_r", "koi8_u",
+    "cp1250", "iso8859_2", "cp1253", "iso8859_7", "cp1254", "cp1256", "cp1255", "cp1257",
+    "cp874", "iso8859_5",
 ]  # fmt: skip
+_GUESS_RANK = {name: rank for rank, name in enumerate(_GUESS_CANDIDATES)}
+
+# Non-ASCII characters that Western European text read as cp1252 is made of.
+_WESTERN_LETTERS = "ÀÁÂÃÄÅÆÇÈÉÊËÌÍÎÏÑÒÓÔÕÖØÙÚÛÜÝßàáâãäåæçèéêëìíîïñòóôõöøùúûüýÿŠšŽžŒœŸ"
+_WESTERN_MARKS = "€‚„…•–—‘’“”™«»°©®·§£¡¿½\xa0"
+_NOT_WESTERN = re.compile(f"[^\\x00-\\x7f{_WESTERN_LETTERS}{_WESTERN_MARKS}]")
+_NON_ASCII_RUN = re.compile("[^\\x00-\\x7f]{3}")
 
 _SURROGATES = re.compile("[\ud800-\udfff]")
-_NON_ASCII_LETTERS = re.compile("[^\x00-\x7f\ud800-\udfff]")
+_NON_ASCII = re.compile("[^\x00-\x7f\ud800-\udfff]")
 _FOLD = re.compile(rb"\r?\n(?=[ \t])")
 _LINE_BREAK = re.compile(rb"[\r\n]+")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
@@ -82,20 +90,26 @@ def guess_decode(data: bytes) -> str:
     except UnicodeDecodeError:
         pass
     text = _mostly_utf8(data)
-    if text is None:
-        text = _normalizer_guess(data)
-    if text is None:
-        text = "".join(map(_byte_char, data))
-    return text
+    if text is not None:
+        return text
+    western = codecs.charmap_decode(data, "strict", _CP1252_OR_LATIN1)[0]
+    if _looks_western(western):
+        return western
+    return _normalizer_guess(data) or western
+
+
+def _looks_western(text: str) -> bool:
+    """Tell whether cp1252-decoded text reads like a Western European language."""
+    return not _NOT_WESTERN.search(text) and not _NON_ASCII_RUN.search(text)
 
 
 def _mostly_utf8(data: bytes) -> str | None:
     """Decode bytes that are UTF-8 with a few stray bytes, reading each stray byte as cp1252."""
     text = data.decode("utf-8", "surrogateescape")
     stray = len(_SURROGATES.findall(text))
-    if len(_NON_ASCII_LETTERS.findall(text)) <= stray:
+    if len(_NON_ASCII.findall(text)) <= stray:
         return None
-    return _SURROGATES.sub(lambda m: _byte_char(ord(m.group()) - 0xDC00), text)
+    return _SURROGATES.sub(lambda m: _CP1252_OR_LATIN1[ord(m.group()) - 0xDC00], text)
 
 
 def _byte_char(byte: int) -> str:
@@ -106,18 +120,21 @@ def _byte_char(byte: int) -> str:
         return chr(byte)
 
 
+# A decoding table: every byte as cp1252, the five bytes cp1252 leaves undefined as latin-1.
+_CP1252_OR_LATIN1 = "".join(_byte_char(byte) for byte in range(256))
+
+
 def _normalizer_guess(data: bytes) -> str | None:
-    """Ask charset-normalizer, preferring cp1252 whenever it explains the bytes equally well."""
+    """Ask charset-normalizer; among equally good answers take the most common charset."""
     try:
-        matches = from_bytes(data, cp_isolation=_GUESS_CANDIDATES)
-        best = matches.best()
-        if best is None:
+        matches = list(from_bytes(data, cp_isolation=_GUESS_CANDIDATES))
+        if not matches:
             return None
-        encoding = best.encoding
-        for match in matches:
-            if match.chaos <= best.chaos and "cp1252" in match.could_be_from_charset:
-                encoding = "cp1252"
-                break
+        encoding = min(
+            (round(match.chaos, 2), _GUESS_RANK.get(name, len(_GUESS_RANK)), name)
+            for match in matches
+            for name in [match.encoding, *match.could_be_from_charset]
+        )[2]
         text = data.decode(encoding)
     except Exception:  # noqa: BLE001 - a detector failure only means "no guess"
         return None

@@ -147,7 +147,7 @@ def _parse_tree(raw: bytes) -> Message:
     except RecursionError as exc:
         raise ParseError("MIME structure is nested too deeply to parse") from exc
     except Exception as exc:  # mail-parser and email raise many kinds
-        if type(exc).__name__ == "MailParserRecursionError":
+        if isinstance(exc.__cause__, RecursionError):  # mail-parser wraps it in its own
             raise ParseError("MIME structure is nested too deeply to parse") from exc
         raise ParseError(f"mail-parser failed: {_describe(exc)}") from exc
 
@@ -273,7 +273,7 @@ def _is_auto_submitted(headers: dict[str, str]) -> bool:
 
 def _collect(part: Message, content: _Content) -> None:
     """Sort a MIME part and its children into bodies and attachments."""
-    ctype = part.get_content_type()
+    ctype = scrub(part.get_content_type())
     if _is_delivery_report(part, ctype):
         content.is_bounce = True
     if ctype.startswith("message/"):

@@ -6,7 +6,10 @@ import datetime as dt
 import html
 import logging
 import re
+import time
 from typing import Protocol
+
+from peewee import OperationalError
 
 from smtpd_ingest.parse import Address, ParsedMail, ParseError
 from smtpd_ingest.route import route
@@ -30,7 +33,11 @@ def process_intake(intake_id: int, parser: Parser) -> Entry | None:
         record = build_record(
             intake.account_id, load_raw(intake.raw_id), intake.project_hint, parser
         )
-        entry = store_inbound(intake.id, record)
+        entry = _store_with_retries(intake.id, record)
+    except OperationalError:
+        # the database is busy or away: the intake stays pending for the next start
+        log.exception("queue_id=%s intake=%s left pending", intake.queue_id, intake.id)
+        return None
     except Exception as error:
         log.exception("queue_id=%s intake=%s processing failed", intake.queue_id, intake.id)
         mark_intake_failed(intake.id, f"{error.__class__.__name__}: {error}")
@@ -44,6 +51,17 @@ def process_intake(intake_id: int, parser: Parser) -> Entry | None:
         f" parse_error={entry.parse_error!r}" if entry.parse_error else "",
     )
     return entry
+
+
+def _store_with_retries(intake_id: int, record: InboundRecord, attempts: int = 5) -> Entry:
+    for attempt in range(attempts):
+        try:
+            return store_inbound(intake_id, record)
+        except OperationalError:
+            if attempt == attempts - 1:
+                raise
+            time.sleep(0.1 * 2**attempt)
+    raise AssertionError("unreachable")
 
 
 def build_record(

@@ -54,6 +54,18 @@ def is_postgres(db: Database | None = None) -> bool:
     return isinstance(target, PostgresqlDatabase)
 
 
+def write_transaction():
+    """Begin a transaction that takes the write lock at once (SQLite: BEGIN IMMEDIATE).
+
+    A deferred SQLite transaction that reads first and writes later fails with "database is
+    locked" without waiting when another connection committed in between; busy_timeout only
+    helps a transaction that asks for the lock up front.
+    """
+    if is_sqlite():
+        return database.atomic(lock_type="IMMEDIATE")
+    return database.atomic()
+
+
 def _runner(db: Database) -> Runner:
     return Runner(db, str(MIGRATIONS_DIR))
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 
-from storage.models import Attachment, Entry, Event, Intake, Participant, Project, database, utcnow
+from storage.db import write_transaction
+from storage.models import Attachment, Entry, Event, Intake, Participant, Project, utcnow
 from storage.search import index_entry, unindex_entry
 
 
@@ -48,7 +49,7 @@ class InboundRecord:
 
 def store_inbound(intake_id: int, record: InboundRecord) -> Entry:
     """File an intake as an entry; a second recipient of the same account reuses the entry."""
-    with database.atomic():
+    with write_transaction():
         intake = Intake.get_by_id(intake_id)
         existing = Entry.get_or_none(
             (Entry.account == intake.account_id) & (Entry.raw_sha256 == intake.raw_id)
@@ -73,13 +74,11 @@ def store_inbound(intake_id: int, record: InboundRecord) -> Entry:
 
 def replace_content(entry: Entry, record: InboundRecord) -> Entry:
     """Rewrite a stored entry from a new parse (reprocess); its project is kept if filed."""
-    with database.atomic():
+    with write_transaction():
         Attachment.delete().where(Attachment.entry == entry.id).execute()
         Participant.delete().where(Participant.entry == entry.id).execute()
         unindex_entry(entry.id)
         if entry.project_id is not None:
-            from dataclasses import replace
-
             record = replace(record, project_id=entry.project_id, route_reason=entry.route_reason)
         intake = Intake.get_or_none(Intake.entry == entry.id)
         _fill(entry, record, intake)

@@ -6,7 +6,7 @@ import datetime as dt
 import zlib
 from dataclasses import dataclass
 
-from storage.db import is_postgres
+from storage.db import is_postgres, write_transaction
 from storage.models import Intake, RawMessage, database, utcnow
 
 
@@ -57,8 +57,7 @@ def record_batch(items: list[IntakeBatchItem]) -> list[list[Recorded]]:
     """Store a batch of messages in one transaction; repeated deliveries are kept once."""
     results: list[list[Recorded]] = []
     compressed = [compress_raw(item.raw) for item in items]  # outside the write lock
-    lock = {} if is_postgres() else {"lock_type": "IMMEDIATE"}
-    with database.atomic(**lock):
+    with write_transaction():
         for item, data in zip(items, compressed, strict=True):
             RawMessage.insert(
                 sha256=item.sha256,
@@ -97,7 +96,7 @@ def _record_delivery(sha256: str, delivery: Delivery) -> Recorded:
     return Recorded(existing.id, False)
 
 
-def pending_intake_ids(limit: int = 1000) -> list[int]:
-    """Return intake ids still waiting for parse and route (after a crash, say)."""
+def pending_intake_ids() -> list[int]:
+    """Return the ids of all intakes still waiting for parse and route (after a crash, say)."""
     query = Intake.select(Intake.id).where(Intake.state == "pending").order_by(Intake.id)
-    return [row.id for row in query.limit(limit)]
+    return [intake_id for (intake_id,) in query.tuples().iterator()]

@@ -162,10 +162,26 @@ class Daemon:
                 assert code == 250, (rcpt, code, reply)
             return client.data(message)
 
+    def wait_processed(self, timeout: float = 60) -> None:
+        """Wait until no accepted delivery is waiting for parse and route."""
+        from storage.db import open_database
+        from storage.models import Intake
+
+        deadline = time.monotonic() + timeout
+        db = open_database(self.db_url)
+        try:
+            while time.monotonic() < deadline:
+                if not Intake.select().where(Intake.state == "pending").exists():
+                    return
+                time.sleep(0.1)
+        finally:
+            db.close()
+
     def wait_for_entries(self, count: int, *args: str, timeout: float = 60) -> list[dict]:
-        """Poll `entries list` until it shows at least `count` entries."""
+        """Wait for processing, then return `entries list` (expecting at least `count`)."""
         deadline = time.monotonic() + timeout
         while True:
+            self.wait_processed(max(0.0, deadline - time.monotonic()))
             found = self.entries(*args)
             if len(found) >= count or time.monotonic() > deadline:
                 return found

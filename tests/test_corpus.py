@@ -6,14 +6,14 @@ import hashlib
 import re
 from pathlib import Path
 
-NOT_MAIL = {"README.md", "LICENSE", "LICENSE.txt", "NOTICE", "NOTICE.txt", "LICENSE.md"}
+NOT_MAIL = ("README", "LICENSE", "NOTICE")  # licences and notes beside the mails
 
 
 def corpus_files(corpus: Path) -> list[Path]:
     return sorted(
         path
         for path in corpus.rglob("*")
-        if path.is_file() and path.name not in NOT_MAIL and not path.name.startswith("LICENSE")
+        if path.is_file() and not path.name.upper().startswith(NOT_MAIL)
     )
 
 
