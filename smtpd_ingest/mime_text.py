@@ -50,7 +50,7 @@ _NON_ASCII = re.compile("[^\x00-\x7f\ud800-\udfff]")
 _FOLD = re.compile(rb"\r?\n(?=[ \t])")
 _LINE_BREAK = re.compile(rb"[\r\n]+")
 _ENCODED_WORD = re.compile(r"=\?([^?\s]+)\?([bBqQ])\?([^?]*)\?=")
-_BASE64_JUNK = re.compile(r"[^A-Za-z0-9+/]")
+_BASE64_LETTERS = re.compile(r"[A-Za-z0-9+/]*")
 
 
 def scrub(text: str) -> str:
@@ -76,13 +76,18 @@ def codec_name(charset: str | None) -> str | None:
         info = codecs.lookup(label)
     except (LookupError, ValueError, TypeError):
         return None
-    if not getattr(info, "_is_text_encoding", True) or info.name in _REFUSED_CODECS:
+    if info.name in _REFUSED_CODECS:
         return None
-    return _SUPERSETS.get(info.name, info.name)
+    return _SUPERSETS.get(info.name, info.name)  # bytes-to-bytes codecs fail when decoding
 
 
 def guess_decode(data: bytes) -> str:
-    """Decode unlabelled bytes: UTF-8, else charset-normalizer's guess, else cp1252/latin-1."""
+    """Decode unlabelled bytes: UTF-8, Western cp1252, charset-normalizer's guess, latin-1.
+
+    UTF-8 may carry a few stray bytes (read as cp1252). charset-normalizer comes after cp1252
+    because on short text such as a name or a subject it often answers Farsi or Greek code
+    pages for plain German; its equally good answers go to the charset most common in mail.
+    """
     if not data:
         return ""
     try:
@@ -209,13 +214,10 @@ def decode_words(text: str) -> str:
 def _word_bytes(encoding: str, payload: str) -> bytes | None:
     """Return the octets an encoded word carries, or None if it cannot be decoded."""
     if encoding in "bB":
-        letters = _BASE64_JUNK.sub("", payload)
-        if len(letters) % 4 == 1:
-            letters = letters[:-1]
-        try:
-            return base64.b64decode(letters + "=" * (-len(letters) % 4))
-        except (binascii.Error, ValueError):
-            return None
+        letters = payload.strip().rstrip("=")
+        if not _BASE64_LETTERS.fullmatch(letters) or len(letters) % 4 == 1:
+            return None  # a stray character would shift every bit after it: keep the word
+        return base64.b64decode(letters + "=" * (-len(letters) % 4))  # padding may be missing
     try:
         return binascii.a2b_qp(payload.encode("utf-8", "surrogateescape"), header=True)
     except (binascii.Error, ValueError, UnicodeEncodeError):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import base64
+import email
 import email.utils
+import logging
 import mimetypes
 import quopri
 import re
@@ -28,6 +30,8 @@ from smtpd_ingest.mime_text import (
     scrub,
 )
 from smtpd_ingest.tnef import is_tnef, unpack_tnef
+
+log = logging.getLogger(__name__)
 
 MAX_DEPTH = 50  # MIME nesting levels below the top-level message
 MAX_PARTS = 1000  # MIME entities in the whole tree, containers included
@@ -99,7 +103,25 @@ class _Content:
     is_bounce: bool = False
 
 
-_GENERATOR_POLICY = compat32.clone(linesep="\r\n", max_line_length=None)
+class _ReceivedHeaders(type(compat32)):
+    """The compat32 policy, writing each header back exactly as it was received."""
+
+    def fold_binary(self, name: str, value: object) -> bytes:
+        """Return the header line as received; refolding could fail or change it."""
+        return raw_bytes(f"{name}: {value}{self.linesep}")
+
+
+class _Generator(BytesGenerator):
+    """A BytesGenerator that writes a multipart whose parts could not be found as raw text."""
+
+    def _handle_multipart(self, msg: Message) -> None:
+        if msg.is_multipart():
+            super()._handle_multipart(msg)
+        else:  # the stdlib's own generator fails on 8-bit bytes here
+            self._handle_text(msg)
+
+
+_GENERATOR_POLICY = _ReceivedHeaders(linesep="\r\n", max_line_length=None)
 _MIME_TYPES = mimetypes.MimeTypes()  # built-in table only: the same answer on every host
 _EXTRA_EXTENSIONS = {
     "text/calendar": ".ics",
@@ -141,15 +163,19 @@ def safe_filename(name: str) -> str:
 
 
 def _parse_tree(raw: bytes) -> Message:
-    """Let mail-parser build the stdlib MIME tree, turning every failure into a ParseError."""
+    """Let mail-parser build the MIME tree; if its own checks fail, build it with email."""
     try:
         return mailparser.parse_from_bytes(raw).message
+    except Exception as exc:  # any failure: logged, retried below, then a ParseError
+        if isinstance(exc, RecursionError) or isinstance(exc.__cause__, RecursionError):
+            raise ParseError("MIME structure is nested too deeply to parse") from exc
+        log.warning("mail-parser failed, reading the message with email: %s", _describe(exc))
+    try:
+        return email.message_from_bytes(raw)  # the same tree mail-parser builds first
     except RecursionError as exc:
         raise ParseError("MIME structure is nested too deeply to parse") from exc
-    except Exception as exc:  # mail-parser and email raise many kinds
-        if isinstance(exc.__cause__, RecursionError):  # mail-parser wraps it in its own
-            raise ParseError("MIME structure is nested too deeply to parse") from exc
-        raise ParseError(f"mail-parser failed: {_describe(exc)}") from exc
+    except Exception as exc:  # every failure must become a stored reason
+        raise ParseError(f"the email package cannot parse it: {_describe(exc)}") from exc
 
 
 def _describe(exc: BaseException) -> str:
@@ -361,9 +387,9 @@ def _decode_base64(data: bytes) -> bytes:
 
 
 def _as_bytes(message: Message) -> bytes:
-    """Serialize a parsed message back to bytes with CRLF line ends and no refolding."""
+    """Serialize a parsed message back to bytes, headers as received, body lines with CRLF."""
     buffer = BytesIO()
-    BytesGenerator(buffer, mangle_from_=False, policy=_GENERATOR_POLICY).flatten(message)
+    _Generator(buffer, mangle_from_=False, policy=_GENERATOR_POLICY).flatten(message)
     return buffer.getvalue()
 
 

@@ -13,7 +13,13 @@ from pathlib import Path
 
 import pytest
 
-from smtpd_ingest.parse import ParsedAttachment, ParsedMail, ParseError, parse_message
+from smtpd_ingest.parse import (
+    Address,
+    ParsedAttachment,
+    ParsedMail,
+    ParseError,
+    parse_message,
+)
 
 SURROGATE = re.compile("[\ud800-\udfff]")
 
@@ -410,6 +416,38 @@ def test_a_winmail_dat_that_cannot_be_unpacked_is_kept_as_it_is():
         "application/ms-tnef",
         b"this is not TNEF",
     )
+
+
+# --- damaged mail --------------------------------------------------------------------------
+
+
+def test_a_truncated_mail_is_still_parsed():
+    raw = mime(
+        'From: a@sender.test\nContent-Type: multipart/mixed; boundary="outer"',
+        "--outer\nContent-Type: text/plain\n\nFoo\n--outer\n"
+        'Content-Type: multipart/alternative; boundary="inner"\n\n--inn',
+    )
+    assert parse_message(raw).text.startswith("Foo")
+
+
+def test_a_broken_encoded_word_is_kept_as_written():
+    raw = mime("From: =?UTF-8?B?R*9vLCBCYXI=?= <foo.bar@sender.test>")
+    mail = parse_message(raw)
+    assert mail.from_ == Address("=?UTF-8?B?R*9vLCBCYXI=?=", "foo.bar@sender.test")
+
+
+def test_a_forwarded_message_with_a_broken_multipart_keeps_its_bytes():
+    inner = (
+        b'Subject: inner\nContent-Type: multipart/mixed; boundary="nowhere"\n\n'
+        b"Gr\xfc\xdfe, but no parts\n"
+    )
+    raw = mime(
+        "Content-Type: multipart/mixed; boundary=B",
+        b"--B\nContent-Type: message/rfc822\n\n" + inner + b"--B--\n",
+    )
+    (enclosed,) = parse_message(raw).attachments
+    assert enclosed.filename == "inner.eml"
+    assert b"Gr\xfc\xdfe, but no parts" in enclosed.data
 
 
 # --- limits ------------------------------------------------------------------------------
