@@ -247,3 +247,39 @@ def test_lmtp_on_a_unix_socket(db_url, tmp_path):
             sock.sendall(message("Over the unix socket") + b".\r\n")
             assert read_reply(reader)[-1].startswith(b"250 2.1.5")
         assert intakes(daemon)[0].protocol == "lmtp"
+
+
+def test_a_slow_sender_in_the_middle_of_data_does_not_hold_up_other_sessions(daemon):
+    with socket.create_connection(("127.0.0.1", daemon.smtp_port)) as slow:
+        reader = slow.makefile("rb")
+        read_reply(reader)
+        for command in (b"EHLO slow.test", b"MAIL FROM:<a@c.test>",
+                        b"RCPT TO:<" + daemon.inbox.encode() + b">", b"DATA"):  # fmt: skip
+            slow.sendall(command + b"\r\n")
+            read_reply(reader)
+        slow.sendall(b"Subject: slow\r\n\r\n" + b"half of a big message\r\n" * 20000)
+        # meanwhile another MTA session delivers in full
+        assert daemon.send(message("Quick one"))[0] == 250
+        slow.sendall(b"the rest\r\n.\r\n")
+        assert read_reply(reader)[-1].startswith(b"250 2.0.0")
+    subjects = {e["subject"] for e in daemon.wait_for_entries(2)}
+    assert subjects == {"slow", "Quick one"}
+
+
+def test_a_fault_while_checking_recipients_is_a_4xx_never_a_5xx(daemon):
+    def rename(old: str, new: str) -> None:
+        db = open_database(daemon.db_url)
+        try:
+            db.execute_sql(f"ALTER TABLE {old} RENAME TO {new}")
+        finally:
+            db.close()
+
+    rename("account", "account_away")  # our fault: the table the RCPT check reads is gone
+    try:
+        with daemon.smtp() as client:
+            client.mail("a@customer.test")
+            code, reply = client.rcpt(daemon.inbox)
+    finally:
+        rename("account_away", "account")
+    assert (code, reply[:5]) == (451, b"4.3.0"), reply
+    assert daemon.send(message("After the fault"))[0] == 250
