@@ -1,0 +1,54 @@
+"""The README's run command works on a clean clone: it installs, initialises and listens."""
+
+from __future__ import annotations
+
+import os
+import re
+import signal
+import smtplib
+import subprocess
+import time
+from pathlib import Path
+
+import pytest
+
+from tests.daemon import free_port
+
+REPO_ROOT = Path(__file__).resolve().parents[1]
+
+
+def test_scripts_run_on_a_clean_clone_starts_postroom_that_accepts_mail(tmp_path):
+    if not (REPO_ROOT / ".git").exists():
+        pytest.fail("the quick-start test needs a git checkout of postroom")
+    clone = tmp_path / "clone"
+    subprocess.run(["git", "clone", "--quiet", str(REPO_ROOT), str(clone)], check=True)
+    smtp_port, lmtp_port = free_port(), free_port()
+    config = tmp_path / "postroom.toml"
+    config.write_text(
+        f'[storage]\ndata_dir = "{tmp_path / "data"}"\n'
+        f'[ingest]\nsmtp_listen = "127.0.0.1:{smtp_port}"\nlmtp_listen = "127.0.0.1:{lmtp_port}"\n'
+    )
+    output = tmp_path / "run.log"
+    with output.open("wb") as log:
+        process = subprocess.Popen(
+            ["scripts/run"],
+            cwd=clone,
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env={**os.environ, "POSTROOM_CONFIG": str(config)},
+            start_new_session=True,
+        )
+    try:
+        deadline = time.monotonic() + 600
+        while "postroom ingest ready" not in output.read_text(errors="replace"):
+            assert process.poll() is None, output.read_text(errors="replace")
+            assert time.monotonic() < deadline, output.read_text(errors="replace")
+            time.sleep(0.5)
+        text = output.read_text(errors="replace")
+        inbox = re.search(r"inbox address (inbox\+\S+@localhost)", text).group(1)
+        with smtplib.SMTP("127.0.0.1", smtp_port) as client:
+            refused = client.sendmail("a@b.test", [inbox], b"Subject: hello\r\n\r\nhi\r\n")
+        assert refused == {}
+    finally:
+        os.killpg(process.pid, signal.SIGTERM)
+        process.wait(30)
