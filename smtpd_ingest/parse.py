@@ -4,14 +4,11 @@ from __future__ import annotations
 
 import base64
 import email
-import email.utils
 import logging
-import mimetypes
 import quopri
 import re
-import unicodedata
 from dataclasses import dataclass, field
-from datetime import UTC, datetime
+from datetime import datetime
 from email.generator import BytesGenerator
 from email.message import Message
 from email.parser import BytesHeaderParser
@@ -21,10 +18,27 @@ from urllib.parse import unquote
 
 import mailparser
 
+from smtpd_ingest.filenames import (  # safe_filename is re-exported
+    MIME_TYPES,
+    PATH_SEPARATORS,
+    filename,
+    generated_filename,
+    safe_filename,
+)
+from smtpd_ingest.headers import (  # Address is re-exported
+    BRACKETED_ID,
+    Address,
+    addresses,
+    date,
+    first_headers,
+    ids,
+    is_auto_submitted,
+    message_id,
+    token,
+)
 from smtpd_ingest.mime_text import (
     decode_bytes,
     decode_header,
-    decode_words,
     header_text,
     raw_bytes,
     scrub,
@@ -35,18 +49,10 @@ log = logging.getLogger(__name__)
 
 MAX_DEPTH = 50  # MIME nesting levels below the top-level message
 MAX_PARTS = 1000  # MIME entities in the whole tree, containers included
-MAX_FILENAME_CHARS = 150
-MAX_FILENAME_BYTES = 240  # UTF-8, below the usual 255-byte file system limit
 
 
 class ParseError(Exception):
     """The message cannot be parsed; it is stored raw with this reason."""
-
-
-@dataclass(frozen=True)
-class Address:
-    name: str
-    address: str
 
 
 @dataclass(frozen=True)
@@ -122,22 +128,10 @@ class _Generator(BytesGenerator):
 
 
 _GENERATOR_POLICY = _ReceivedHeaders(linesep="\r\n", max_line_length=None)
-_MIME_TYPES = mimetypes.MimeTypes()  # built-in table only: the same answer on every host
-_EXTRA_EXTENSIONS = {
-    "text/calendar": ".ics",
-    "application/ms-tnef": ".dat",
-    "application/vnd.ms-tnef": ".dat",
-    "application/x-zip-compressed": ".zip",
-}
 _ENCLOSED_MESSAGES = frozenset({"message/rfc822", "message/global"})
 _DELIVERY_STATUS = frozenset({"message/delivery-status", "message/global-delivery-status"})
-_BRACKETED_ID = re.compile(r"<([^<>]*)>")
-_BARE_ID = re.compile(r"[^\s<>,;\"()]+@[^\s<>,;\"()]+")
 _CID_REFERENCE = re.compile(r"cid:([^\s\"'<>)]+)", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"<meta[^>]{0,200}?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
-_BIDI_CONTROLS = re.compile("[\u200e\u200f\u202a-\u202e\u2066-\u2069]")
-_PATH_SEPARATORS = re.compile(r"[/\\]")
-_COMMENT = re.compile(r"\([^()]*\)")
 
 
 def parse_message(raw: bytes) -> ParsedMail:
@@ -150,16 +144,6 @@ def parse_message(raw: bytes) -> ParsedMail:
         raise ParseError("MIME structure is nested too deeply to process") from exc
     except Exception as exc:  # every failure must become a stored reason
         raise ParseError(f"cannot read the parsed message: {_describe(exc)}") from exc
-
-
-def safe_filename(name: str) -> str:
-    """Make a sender's filename safe to store; return "" if nothing usable is left."""
-    name = scrub(unicodedata.normalize("NFC", name))
-    name = "".join(ch for ch in name if unicodedata.category(ch) != "Cc")
-    name = _BIDI_CONTROLS.sub("", name)
-    name = _PATH_SEPARATORS.split(name)[-1]
-    name = " ".join(name.split()).lstrip(". ").rstrip(". ")
-    return _truncate_filename(name)
 
 
 def _parse_tree(raw: bytes) -> Message:
@@ -203,98 +187,30 @@ def _all_parts(message: Message) -> list[Message]:
 
 def _build(message: Message, parts: list[Message]) -> ParsedMail:
     """Assemble the ParsedMail from the top-level headers and the walked MIME tree."""
-    headers = _first_headers(message)
+    headers = first_headers(message)
     content = _Content()
     _collect(message, content)
     text = "\n".join(content.texts or content.extra_texts)
     html = "\n".join(content.htmls or content.extra_htmls)
-    senders = _addresses(headers.get("from"))
+    senders = addresses(headers.get("from"))
     return ParsedMail(
         subject=decode_header(headers.get("subject")),
         from_=senders[0] if senders else None,
-        to=_addresses(headers.get("to")),
-        cc=_addresses(headers.get("cc")),
-        reply_to=_addresses(headers.get("reply-to")),
-        date=_date(headers.get("date")),
-        message_id=_message_id(headers.get("message-id")),
-        in_reply_to=_ids(headers.get("in-reply-to")),
-        references=_ids(headers.get("references")),
+        to=addresses(headers.get("to")),
+        cc=addresses(headers.get("cc")),
+        reply_to=addresses(headers.get("reply-to")),
+        date=date(headers.get("date")),
+        message_id=message_id(headers.get("message-id")),
+        in_reply_to=ids(headers.get("in-reply-to")),
+        references=ids(headers.get("references")),
         text=text,
         html=html,
         attachments=_finish_attachments(content.pending, html),
-        auto_submitted=_is_auto_submitted(headers),
+        auto_submitted=is_auto_submitted(headers),
         is_bounce=content.is_bounce,
-        is_list="list-id" in headers or _token(headers.get("precedence")) in ("list", "bulk"),
+        is_list="list-id" in headers or token(headers.get("precedence")) in ("list", "bulk"),
         defects=tuple(dict.fromkeys(type(d).__name__ for p in parts for d in p.defects)),
     )
-
-
-def _first_headers(part: Message) -> dict[str, str]:
-    """Map each lowercased header name to its first raw value."""
-    index: dict[str, str] = {}
-    for name, value in part.raw_items():
-        index.setdefault(name.strip().lower(), value)
-    return index
-
-
-def _addresses(raw: str | None) -> tuple[Address, ...]:
-    """Parse an address header into Addresses, dropping entries without an address."""
-    if raw is None:
-        return ()
-    pairs = email.utils.getaddresses([header_text(raw)])
-    return tuple(
-        Address(name=decode_words(name).strip(), address=address.strip())
-        for name, address in pairs
-        if address.strip()
-    )
-
-
-def _date(raw: str | None) -> datetime | None:
-    """Parse a Date header into an aware UTC datetime, or None if missing or unparseable."""
-    if raw is None:
-        return None
-    text = _COMMENT.sub(" ", header_text(raw))
-    try:
-        value = email.utils.parsedate_to_datetime(text)
-        if value.tzinfo is None:  # "-0000": the zone is unknown, the time is UTC
-            value = value.replace(tzinfo=UTC)
-        return value.astimezone(UTC)
-    except (TypeError, ValueError, OverflowError, IndexError):
-        return None
-
-
-def _ids(raw: str | None) -> tuple[str, ...]:
-    """Extract message ids without <> from a header, tolerating missing brackets."""
-    if raw is None:
-        return ()
-    text = header_text(raw)
-    found = ["".join(i.split()) for i in _BRACKETED_ID.findall(text)]
-    if not any(found):
-        found = _BARE_ID.findall(text)
-    return tuple(dict.fromkeys(i for i in found if i))
-
-
-def _message_id(raw: str | None) -> str | None:
-    """Return the Message-ID without <>, or None if the header is missing or empty."""
-    ids = _ids(raw)
-    if ids:
-        return ids[0]
-    words = header_text(raw).strip().strip("<>").split()
-    return words[0] if words else None
-
-
-def _token(raw: str | None) -> str:
-    """Return a header's first word, lowercased, without parameters or quotes."""
-    return header_text(raw).split(";", 1)[0].strip().strip("\"'").lower()
-
-
-def _is_auto_submitted(headers: dict[str, str]) -> bool:
-    """Tell whether the mail was sent by a program (RFC 3834 and common variants)."""
-    if "auto-submitted" in headers and _token(headers["auto-submitted"]) != "no":
-        return True
-    if "x-autoreply" in headers or "x-autorespond" in headers:
-        return True
-    return _token(headers.get("precedence")) == "auto_reply"
 
 
 def _collect(part: Message, content: _Content) -> None:
@@ -325,7 +241,7 @@ def _is_delivery_report(part: Message, ctype: str) -> bool:
 def _collect_leaf(part: Message, ctype: str, content: _Content) -> None:
     """File a single-part entity as text body, HTML body, TNEF content or attachment."""
     view = _mime_view(part)
-    name = _filename(view)
+    name = filename(view)
     disposition = _disposition(view)
     data = _payload(part)
     is_text = ctype in ("text/plain", "text/html") or ctype.startswith("multipart/")
@@ -340,7 +256,7 @@ def _collect_leaf(part: Message, ctype: str, content: _Content) -> None:
             content.extra_texts.extend([unpacked.text] if unpacked.text else [])
             content.extra_htmls.extend([unpacked.html] if unpacked.html else [])
             for file_name, blob in unpacked.files:
-                guessed = _MIME_TYPES.guess_type(safe_filename(file_name), strict=False)[0]
+                guessed = MIME_TYPES.guess_type(safe_filename(file_name), strict=False)[0]
                 ctype_inside = guessed or "application/octet-stream"
                 content.pending.append(_Pending(file_name, file_name, ctype_inside, blob))
             return
@@ -354,12 +270,12 @@ def _enclosed(part: Message, ctype: str) -> _Pending:
     data = _enclosed_bytes(part)
     view = _mime_view(part)
     if ctype not in _ENCLOSED_MESSAGES:
-        name = _filename(view) or ""
+        name = filename(view) or ""
         return _Pending(name, name, ctype, data, _content_id(part), _disposition(view))
     inner = BytesHeaderParser(policy=compat32).parsebytes(data)
-    subject = decode_header(_first_headers(inner).get("subject")) or "message"
+    subject = decode_header(first_headers(inner).get("subject")) or "message"
     original = f"{subject}.eml"
-    wanted = _PATH_SEPARATORS.sub("_", original)
+    wanted = PATH_SEPARATORS.sub("_", original)
     return _Pending(original, wanted, ctype, data, _content_id(part), _disposition(view))
 
 
@@ -410,33 +326,6 @@ def _mime_view(part: Message) -> Message:
     return view
 
 
-def _filename(part: Message) -> str | None:
-    """Return the decoded filename from Content-Disposition or Content-Type, if any."""
-    for header, param in (("content-disposition", "filename"), ("content-type", "name")):
-        try:
-            value = part.get_param(param, None, header)
-        except (TypeError, ValueError, LookupError, UnicodeError):  # broken RFC 2231 pieces
-            continue
-        if isinstance(value, tuple):  # RFC 2231: (charset, language, percent-decoded text)
-            charset, _, text = value
-            name = decode_bytes(_latin1_bytes(text), charset)
-        elif value is not None:
-            name = decode_header(value)
-        else:
-            continue
-        if name.strip():
-            return scrub(name.strip())
-    return None
-
-
-def _latin1_bytes(text: str) -> bytes:
-    """Return the octets of text that holds one byte per character (or surrogate escape)."""
-    try:
-        return text.encode("latin-1", "surrogateescape")
-    except UnicodeEncodeError:
-        return raw_bytes(text)
-
-
 def _disposition(part: Message) -> str | None:
     """Return "inline", "attachment" (or another lowercased word) or None."""
     value = part.get_content_disposition()
@@ -445,11 +334,11 @@ def _disposition(part: Message) -> str | None:
 
 def _content_id(part: Message) -> str | None:
     """Return the Content-ID without <>, or None."""
-    raw = _first_headers(part).get("content-id")
+    raw = first_headers(part).get("content-id")
     if raw is None:
         return None
     text = header_text(raw)
-    match = _BRACKETED_ID.search(text)
+    match = BRACKETED_ID.search(text)
     value = "".join((match.group(1) if match else text).split()).strip("<>")
     return value or None
 
@@ -475,7 +364,7 @@ def _finish_attachments(pending: list[_Pending], html: str) -> tuple[ParsedAttac
         filename = safe_filename(item.wanted)
         if not filename:
             generated += 1
-            filename = _generated_filename(item.content_type, generated)
+            filename = generated_filename(item.content_type, generated)
         cid = item.content_id
         inline = bool(cid) and (item.disposition != "attachment" or cid.lower() in referenced)
         result.append(
@@ -489,27 +378,3 @@ def _finish_attachments(pending: list[_Pending], html: str) -> tuple[ParsedAttac
             )
         )
     return tuple(result)
-
-
-def _generated_filename(content_type: str, number: int) -> str:
-    """Name a nameless attachment "attachment.ext", then "attachment-2.ext" and so on."""
-    extension = _EXTRA_EXTENSIONS.get(content_type) or _MIME_TYPES.guess_extension(content_type)
-    if not extension:
-        extension = ".txt" if content_type.startswith(("text/", "message/")) else ".bin"
-    stem = "attachment" if number == 1 else f"attachment-{number}"
-    return stem + extension
-
-
-def _truncate_filename(name: str) -> str:
-    """Shorten a filename to the length limits, keeping a short extension."""
-    if len(name) <= MAX_FILENAME_CHARS and len(name.encode()) <= MAX_FILENAME_BYTES:
-        return name
-    stem, dot, extension = name.rpartition(".")
-    if not dot or not stem or len(extension) > 16 or not extension.isalnum():
-        stem, extension = name, ""
-    else:
-        extension = "." + extension
-    stem = stem[: MAX_FILENAME_CHARS - len(extension)]
-    while len((stem + extension).encode()) > MAX_FILENAME_BYTES:
-        stem = stem[:-1]
-    return stem.rstrip(". ") + extension
