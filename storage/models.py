@@ -47,6 +47,8 @@ class User(BaseModel):
     role = CharField(default="member")
     password_hash = CharField(null=True)
     created_at = DateTimeField(default=utcnow)
+    is_active = BooleanField(default=True)
+    last_login_at = DateTimeField(null=True)
 
     class Meta:
         indexes = ((("account", "email"), True),)
@@ -68,6 +70,7 @@ class CustomerAddress(BaseModel):
     account = ForeignKeyField(Account, on_delete="CASCADE")
     project = ForeignKeyField(Project, backref="customer_addresses", on_delete="CASCADE")
     address = CharField()  # lower-cased
+    kind = CharField(default="customer")  # customer or partner
 
     class Meta:
         indexes = ((("project", "address"), True), (("account", "address"), False))
@@ -112,6 +115,8 @@ class Entry(BaseModel):
     project_status = CharField(null=True)
     done_by = ForeignKeyField(User, null=True, on_delete="SET NULL", backref="+")
     done_at = DateTimeField(null=True)
+    category = CharField(default="external")  # customer, partner, internal, external
+    spam = BooleanField(default=False)
 
     class Meta:
         indexes = (
@@ -191,6 +196,62 @@ class Event(BaseModel):
     processed_at = DateTimeField(null=True, index=True)
 
 
+class WebSession(BaseModel):
+    """A signed-in browser: the cookie holds a random token, the table its hash."""
+
+    token_hash = CharField(primary_key=True, max_length=64)
+    user = ForeignKeyField(User, null=True, on_delete="CASCADE")
+    data = TextField(default="{}")
+    created_at = DateTimeField(default=utcnow)
+    last_seen_at = DateTimeField(default=utcnow, index=True)
+
+
+class LoginAttempt(BaseModel):
+    """Failed logins per account email or client address, for slowing down guessing."""
+
+    key = CharField(primary_key=True)
+    failures = IntegerField(default=0)
+    window_start = DateTimeField(default=utcnow)
+
+
+class ApiToken(BaseModel):
+    user = ForeignKeyField(User, backref="api_tokens", on_delete="CASCADE")
+    token_hash = CharField(max_length=64, unique=True)
+    name = CharField(default="")
+    created_at = DateTimeField(default=utcnow)
+    last_used_at = DateTimeField(null=True)
+
+
+class AppSetting(BaseModel):
+    """Installation-wide values every process must share (secret key, setup token)."""
+
+    key = CharField(primary_key=True)
+    value = TextField()
+
+
+class Activity(BaseModel):
+    """Who did what and when: done/undone, assigned, discarded, status changes."""
+
+    account = ForeignKeyField(Account, on_delete="CASCADE")
+    entry = ForeignKeyField(Entry, null=True, on_delete="CASCADE")
+    project = ForeignKeyField(Project, null=True, on_delete="CASCADE")
+    user = ForeignKeyField(User, null=True, on_delete="SET NULL")
+    action = CharField()
+    detail = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+
+
+class BlockRule(BaseModel):
+    """Mail from this address (or @domain) goes straight to spam."""
+
+    account = ForeignKeyField(Account, on_delete="CASCADE")
+    pattern = CharField()  # lower-cased address, or @domain
+    created_at = DateTimeField(default=utcnow)
+
+    class Meta:
+        indexes = ((("account", "pattern"), True),)
+
+
 ALL_MODELS = (
     Account,
     User,
@@ -202,4 +263,10 @@ ALL_MODELS = (
     Attachment,
     Intake,
     Event,
+    WebSession,
+    LoginAttempt,
+    ApiToken,
+    AppSetting,
+    Activity,
+    BlockRule,
 )
