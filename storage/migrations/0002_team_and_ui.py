@@ -107,7 +107,8 @@ def up(migrator, db):
 
     db.create_tables([WebSession, LoginAttempt, ApiToken, AppSetting, Activity, BlockRule])
     db.execute_sql(
-        "CREATE INDEX entry_account_project_status ON entry (account_id, project_id, status, occurred_at)"
+        "CREATE INDEX entry_account_project_status"
+        " ON entry (account_id, project_id, status, occurred_at)"
     )
 
 
