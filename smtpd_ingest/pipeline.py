@@ -81,12 +81,14 @@ def build_record(
             candidates=decision.candidates,
             parse_error=parse_error,
             subject=_clean(_fallback_subject(raw)),
+            spam=decision.spam,
         )
     text = mail.text or html_to_text(mail.html)
     return InboundRecord(
         project_id=decision.project_id,
         route_reason=decision.reason,
         candidates=decision.candidates,
+        spam=decision.spam,
         subject=_clean(mail.subject),
         from_address=_clean(mail.from_.address) if mail.from_ else "",
         from_name=_clean(mail.from_.name) if mail.from_ else "",

@@ -11,12 +11,17 @@ from storage import lookup
 @dataclass(frozen=True)
 class RouteDecision:
     project_id: int | None
-    reason: str  # "<rule>: <detail>", rule one of thread, project_address, sender, unassigned
+    reason: str  # "<rule>: <detail>": thread, project_address, sender, unassigned, blocked
     candidates: tuple[int, ...] = ()
+    spam: bool = False
 
 
 def route(account_id: int, mail: ParsedMail | None, project_hint: int | None) -> RouteDecision:
     """Apply the routing rules in order: thread, project reply address, sender, unassigned."""
+    sender = mail.from_.address.strip().lower() if mail is not None and mail.from_ else ""
+    blocked = lookup.block_rule_for(account_id, sender) if sender else None
+    if blocked:
+        return RouteDecision(None, f"blocked: {blocked} is on the block list", spam=True)
     if mail is not None:
         thread_ids = list(dict.fromkeys(mail.in_reply_to + mail.references))
         found = lookup.project_of_thread(account_id, thread_ids)
@@ -27,7 +32,6 @@ def route(account_id: int, mail: ParsedMail | None, project_hint: int | None) ->
         return RouteDecision(project_hint, "project_address: sent to the project's reply address")
     if mail is None:
         return RouteDecision(None, "unassigned: the message could not be parsed")
-    sender = mail.from_.address.strip().lower() if mail.from_ else ""
     if not sender:
         return RouteDecision(None, "unassigned: no From address")
     projects = lookup.projects_with_address(account_id, sender)

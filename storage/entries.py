@@ -7,7 +7,17 @@ import json
 from dataclasses import dataclass, field, replace
 
 from storage.db import write_transaction
-from storage.models import Attachment, Entry, Event, Intake, Participant, Project, utcnow
+from storage.models import (
+    Attachment,
+    CustomerAddress,
+    Entry,
+    Event,
+    Intake,
+    Participant,
+    Project,
+    User,
+    utcnow,
+)
 from storage.search import index_entry, unindex_entry
 
 
@@ -44,6 +54,7 @@ class InboundRecord:
     auto_submitted: bool = False
     is_bounce: bool = False
     is_list: bool = False
+    spam: bool = False
     attachments: tuple[AttachmentRecord, ...] = field(default=())
 
 
@@ -64,7 +75,8 @@ def store_inbound(intake_id: int, record: InboundRecord) -> Entry:
                 kind="inbound",
             )
             _fill(entry, record, intake)
-            _write_event(entry)
+            if not entry.spam:
+                _write_event(entry)
         intake.state = "done"
         intake.entry = entry.id
         intake.error = None
@@ -105,6 +117,10 @@ def _fill(entry: Entry, record: InboundRecord, intake: Intake | None) -> None:
     entry.auto_submitted = record.auto_submitted
     entry.is_bounce = record.is_bounce
     entry.is_list = record.is_list
+    entry.spam = record.spam
+    if record.spam:
+        entry.status = "done"
+    entry.category = _category(entry.account_id, record.project_id, entry.from_address)
     if record.project_id is not None:
         project = Project.get_by_id(record.project_id)
         entry.project_status = project.status
@@ -139,6 +155,21 @@ def _fill(entry: Entry, record: InboundRecord, intake: Intake | None) -> None:
         addresses=" ".join(a for _, _, a in participants),
         attachments=" ".join(a.filename for a in record.attachments),
     )
+
+
+def _category(account_id: int, project_id: int | None, sender: str) -> str:
+    """Customer or partner by the project's addresses, internal for the team, else external."""
+    if not sender:
+        return "external"
+    if project_id is not None:
+        row = CustomerAddress.get_or_none(
+            (CustomerAddress.project == project_id) & (CustomerAddress.address == sender)
+        )
+        if row is not None:
+            return row.kind
+    if User.select().where((User.account == account_id) & (User.email == sender)).exists():
+        return "internal"
+    return "external"
 
 
 def _addresses_json(pairs: tuple[tuple[str, str], ...]) -> str:

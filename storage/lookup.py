@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage.models import CustomerAddress, Entry, Project
+from storage.models import BlockRule, CustomerAddress, Entry, Project
 
 INACTIVE_STATUSES = ("archived",)
 
@@ -58,3 +58,15 @@ def projects_with_domain(account_id: int, domain: str) -> list[int]:
     )
     ids = {row.id for row in by_domain} | {row.project_id for row in by_address}
     return sorted(ids)
+
+
+def block_rule_for(account_id: int, address: str) -> str | None:
+    """Return the block rule (address or @domain) that matches a sender, if any."""
+    address = address.lower()
+    patterns = [address, "@" + address.rpartition("@")[2]]
+    row = (
+        BlockRule.select(BlockRule.pattern)
+        .where((BlockRule.account == account_id) & BlockRule.pattern.in_(patterns))
+        .first()
+    )
+    return row.pattern if row else None
