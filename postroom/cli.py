@@ -244,30 +244,157 @@ def entries_list(obj, account_id, project_id, unassigned, limit, as_json) -> Non
         click.echo(f"{d['id']:>6}  {d['status']:<4}  {where:<12}  {d['from']:<30}  {d['subject']}")
 
 
-def _serve_ingest(obj: Context) -> None:
-    from smtpd_ingest.listener import serve
+def _serve(obj: Context, *, listeners: bool, web: bool, demo: bool = False) -> None:
+    from postroom.web import announce_setup, serve_in_thread
 
     settings = obj.settings
     _setup_logging(settings)
     obj.open_database()
+    server = None
     try:
-        asyncio.run(serve(settings.ingest))
+        if web:
+            server = serve_in_thread(settings)
+            announce_setup(settings)
+        if listeners:
+            from smtpd_ingest.listener import serve
+
+            asyncio.run(serve(settings.ingest, after_start=_demo(settings) if demo else None))
+        else:
+            _wait_for_signal()
     except OSError as error:
         raise click.ClickException(f"cannot listen: {error}") from None
+    finally:
+        if server is not None:
+            server.close()
+
+
+def _wait_for_signal() -> None:
+    import signal
+    import threading
+
+    stop = threading.Event()
+    for signum in (signal.SIGTERM, signal.SIGINT):
+        signal.signal(signum, lambda *_: stop.set())
+    stop.wait()
+
+
+def _demo(settings: Settings):
+    async def seed_and_send() -> None:
+        from postroom.demo import seed, send_samples
+
+        loop = asyncio.get_running_loop()
+        account, password = await loop.run_in_executor(None, seed, settings)
+        if password:
+            click.echo(f"demo login: demo@postroom.example / {password}")
+            sent = await loop.run_in_executor(None, send_samples, settings, account)
+            click.echo(f"demo: {sent} sample mails sent through the SMTP listener")
+
+    return seed_and_send
 
 
 @main.command()
 @click.pass_obj
 def ingest(obj: Context) -> None:
     """Run the SMTP and LMTP listeners."""
-    _serve_ingest(obj)
+    _serve(obj, listeners=True, web=False)
 
 
 @main.command()
 @click.pass_obj
-def run(obj: Context) -> None:
-    """Run everything in one process (for now: the listeners)."""
-    _serve_ingest(obj)
+def web(obj: Context) -> None:
+    """Run the admin UI and API."""
+    _serve(obj, listeners=False, web=True)
+
+
+@main.command()
+@click.option("--demo", is_flag=True, help="Seed a demo account and send it sample mail.")
+@click.pass_obj
+def run(obj: Context, demo: bool) -> None:
+    """Run everything in one process: listeners, admin UI."""
+    _serve(obj, listeners=True, web=True, demo=demo)
+
+
+@main.group()
+def user() -> None:
+    """Manage team members."""
+
+
+@user.command("create")
+@click.argument("email")
+@click.option("--account", "account_id", type=int, required=True)
+@click.option("--role", type=click.Choice(["owner", "admin", "member", "read-only"]),
+              default="member", show_default=True)  # fmt: skip
+@click.option("--name", default="")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_obj
+def user_create(obj, email, account_id, role, name, password_stdin, as_json) -> None:
+    """Add a team member to an account."""
+    from postroom.auth import AuthError, create_user
+    from storage.accounts import account_by_id
+
+    obj.open_database()
+    if account_by_id(account_id) is None:
+        raise click.ClickException(f"no account {account_id}")
+    password = _read_password(password_stdin)
+    try:
+        created = create_user(account_id, email, role, password, name=name)
+    except AuthError as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        _echo_json({"id": created.id, "email": created.email, "role": created.role})
+    else:
+        click.echo(f"user {created.id} ({created.email}, {created.role}) created")
+
+
+def _read_password(from_stdin: bool) -> str:
+    if from_stdin:
+        return sys.stdin.readline().rstrip("\r\n")
+    return click.prompt("Password", hide_input=True, confirmation_prompt=True)
+
+
+@user.command("set-password")
+@click.argument("email")
+@click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
+@click.pass_obj
+def user_set_password(obj, email, password_stdin) -> None:
+    """Set a team member's password (the way to reset a forgotten one)."""
+    from postroom.auth import AuthError, find_user, set_password
+
+    obj.open_database()
+    found = find_user(email)
+    if found is None:
+        raise click.ClickException(f"no user {email}")
+    try:
+        set_password(found, _read_password(password_stdin))
+    except AuthError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(f"password of {found.email} changed")
+
+
+@main.group()
+def token() -> None:
+    """Manage API tokens."""
+
+
+@token.command("create")
+@click.argument("email")
+@click.option("--name", default="cli")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_obj
+def token_create(obj, email, name, as_json) -> None:
+    """Create an API token for a team member; it is shown once."""
+    from postroom.auth import create_api_token, find_user
+
+    obj.open_database()
+    found = find_user(email)
+    if found is None:
+        raise click.ClickException(f"no user {email}")
+    created = create_api_token(found, name)
+    if as_json:
+        _echo_json({"token": created, "user_id": found.id})
+    else:
+        click.echo(created)
 
 
 @main.command()

@@ -45,6 +45,10 @@ class IngestSettings:
 @dataclass(frozen=True)
 class WebSettings:
     listen: str = "127.0.0.1:8080"
+    base_url: str = ""  # as users reach it, e.g. https://postroom.agency.example; for links
+    secure_cookies: bool = False  # true behind https
+    session_idle_minutes: int = 480
+    threads: int = 8
 
 
 @dataclass(frozen=True)
@@ -118,6 +122,10 @@ def _build_section(source: str, section: str, cls: type, values: dict[str, Any])
 
 def _coerce(source: str, key: str, type_name: Any, value: Any) -> Any:
     expected = str(type_name)
+    if expected == "bool":
+        if not isinstance(value, bool):
+            raise ConfigError(source, key, f"must be true or false, got {value!r}")
+        return value
     if expected == "str":
         if not isinstance(value, str):
             raise ConfigError(source, key, f"must be a string, got {value!r}")

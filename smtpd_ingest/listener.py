@@ -7,6 +7,7 @@ import contextlib
 import logging
 import os
 import signal
+from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from postroom.config import IngestSettings, parse_listen
@@ -19,7 +20,11 @@ from smtpd_ingest.writer import IntakeWriter
 log = logging.getLogger("postroom.ingest")
 
 
-async def serve(settings: IngestSettings, stop: asyncio.Event | None = None) -> None:
+async def serve(
+    settings: IngestSettings,
+    stop: asyncio.Event | None = None,
+    after_start: Callable[[], Awaitable[None]] | None = None,
+) -> None:
     """Listen on the configured sockets; on SIGTERM/SIGINT finish what is in flight and exit."""
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
@@ -37,7 +42,9 @@ async def serve(settings: IngestSettings, stop: asyncio.Event | None = None) -> 
         for listen, cls in ((settings.smtp_listen, IngestSMTP), (settings.lmtp_listen, IngestLMTP)):
             if listen:
                 servers.append(await _start(loop, listen, cls, handler, gate, settings))
-        print("postroom ingest ready", flush=True)
+        print("postroom ingest ready", flush=True)  # a line for tests and operators
+        if after_start is not None:
+            await after_start()
         await stop.wait()
         log.info("stopping: no new connections, finishing messages in flight")
     finally:

@@ -1,13 +1,28 @@
-"""Full-text index and search over entries: SQLite FTS5 or PostgreSQL tsvector, one API."""
+"""Full-text index and search over entries: SQLite FTS5 or PostgreSQL tsvector, one API.
+
+`search` runs a query in the syntax of storage.query on either backend with the same meaning.
+User text never becomes SQL or match syntax: every word or phrase is one bound parameter, on
+SQLite a double-quoted FTS5 string (a literal, whatever it contains), on PostgreSQL the input
+of phraseto_tsquery('simple', …); addresses and names are matched with LIKE patterns whose
+wildcards are escaped.
+
+Known differences of the two indexes (tokenizers, not this module): SQLite folds diacritics
+(`grusse` finds "Grüße" there, not on PostgreSQL), and PostgreSQL keeps file names, hosts
+and URLs as one token each (`final` finds "logo-final.svg" on SQLite only).
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import operator
+from dataclasses import dataclass
+from functools import reduce
 
-from peewee import SQL
+from peewee import SQL, NodeList, Value, fn
 
 from storage.db import is_postgres
-from storage.models import Entry, database
+from storage.models import Entry, Participant, Project, database
+from storage.query import TEXT, SearchQuery, Term, parse_query
 
 # PostgreSQL refuses a tsvector over 1 MB; index the head of very long bodies only.
 MAX_INDEXED_CHARS = 200_000
@@ -53,9 +68,50 @@ def unindex_entry(entry_id: int) -> None:
         database.execute_sql("DELETE FROM entry_fts WHERE rowid = ?", (entry_id,))
 
 
-def _fts5_query(words: str) -> str:
-    tokens = [w for w in words.split() if w.strip('"')]
-    return " ".join('"' + w.replace('"', '""') + '"' for w in tokens)
+ADDRESS_ROLES = {"from": ("from",), "to": ("to", "cc")}
+MAX_LIMIT = 1000
+
+
+@dataclass(frozen=True)
+class SearchPage:
+    """One page of results, newest first; next_key is the before_key of the next page."""
+
+    entries: list[Entry]
+    next_key: tuple | None
+
+
+def search(
+    account_id: int,
+    query: SearchQuery | str,
+    *,
+    project_id: int | None = None,
+    unassigned: bool = False,
+    limit: int = 50,
+    before_key: tuple | None = None,
+) -> SearchPage:
+    """Return a page of the account's entries matching query, by (occurred_at, id) descending.
+
+    query is a SearchQuery or text to parse (which may raise QuerySyntaxError). project_id
+    limits to one project, else unassigned=True to entries without one. before_key is the
+    (occurred_at, id) of the last entry of the previous page (a datetime or its ISO text, an
+    int): this page holds the entries strictly after it in the order. next_key is None on
+    the last page.
+    """
+    if isinstance(query, str):
+        query = parse_query(query)
+    if not 1 <= limit <= MAX_LIMIT:
+        raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+    select = _select(account_id, query, project_id=project_id, unassigned=unassigned)
+    if before_key is not None:
+        when, entry_id = _key(before_key)
+        select = select.where(
+            (Entry.occurred_at <= when) & ((Entry.occurred_at < when) | (Entry.id < entry_id))
+        )
+    rows = list(select.limit(limit + 1))
+    if len(rows) <= limit:
+        return SearchPage(rows, None)
+    rows = rows[:limit]
+    return SearchPage(rows, (rows[-1].occurred_at, rows[-1].id))
 
 
 def search_entries(
@@ -68,25 +124,164 @@ def search_entries(
     before: dt.datetime | None = None,
     limit: int = 50,
 ) -> list[Entry]:
-    """Return the account's entries containing all words, newest first, within a date range."""
-    query = Entry.select().where(Entry.account == account_id)
-    if words.strip():
-        if is_postgres():
-            match = SQL(
-                "(SELECT entry_id FROM entry_fts WHERE document @@ plainto_tsquery('simple', %s))",
-                [words],
-            )
-        else:
-            match = SQL(
-                "(SELECT rowid FROM entry_fts WHERE entry_fts MATCH ?)", [_fts5_query(words)]
-            )
-        query = query.where(Entry.id.in_(match))
-    if project_id is not None:
-        query = query.where(Entry.project == project_id)
-    elif unassigned:
-        query = query.where(Entry.project.is_null())
+    """Return the account's entries containing all words, newest first, within a date range.
+
+    The words are literal (no search syntax); `search` understands filters.
+    """
+    query = SearchQuery(tuple(Term(TEXT, word) for word in words.split()))
+    select = _select(account_id, query, project_id=project_id, unassigned=unassigned)
     if after is not None:
-        query = query.where(Entry.occurred_at >= after)
+        select = select.where(Entry.occurred_at >= after)
     if before is not None:
-        query = query.where(Entry.occurred_at < before)
-    return list(query.order_by(Entry.occurred_at.desc(), Entry.id.desc()).limit(limit))
+        select = select.where(Entry.occurred_at < before)
+    return list(select.limit(limit))
+
+
+def _key(before_key: tuple) -> tuple[dt.datetime, int]:
+    try:
+        when, entry_id = before_key
+        if isinstance(when, str):
+            when = dt.datetime.fromisoformat(when)
+        if not isinstance(when, dt.datetime) or isinstance(entry_id, bool):
+            raise TypeError(when)
+        return when, int(entry_id)
+    except (TypeError, ValueError):
+        raise ValueError(f"before_key must be (occurred_at, id), not {before_key!r}") from None
+
+
+def _select(account_id: int, query: SearchQuery, *, project_id: int | None, unassigned: bool):
+    """The entries matching query, ordered newest first, without a limit."""
+    conditions = [Entry.account == account_id]
+    if project_id is not None:
+        conditions.append(Entry.project == project_id)
+    elif unassigned:
+        conditions.append(Entry.project.is_null())
+    conditions += _text_conditions(query)
+    for term in query.terms:
+        if term.field in ("text", "subject"):
+            continue
+        condition = _filter_condition(account_id, term)
+        conditions.append(_negate(term, condition) if term.negated else condition)
+    return (
+        Entry.select()
+        .where(reduce(operator.and_, conditions))
+        .order_by(Entry.occurred_at.desc(), Entry.id.desc())
+    )
+
+
+def _searchable(term: Term) -> bool:
+    """A word or phrase without a letter or digit can match no index token: leave it out."""
+    return any(c.isalnum() for c in str(term.value))
+
+
+def _text_conditions(query: SearchQuery) -> list:
+    terms = [t for t in query.terms if t.field in (TEXT, "subject") and _searchable(t)]
+    positive = [t for t in terms if not t.negated]
+    negative = [t for t in terms if t.negated]
+    conditions = []
+    if is_postgres():
+        if positive:
+            conditions.append(Entry.id.in_(_pg_match(positive, any_term=False)))
+        if negative:
+            conditions.append(~fn.EXISTS(_pg_match(negative, any_term=True, correlate=True)))
+    else:
+        if positive:
+            match = " AND ".join(_fts5_term(t) for t in positive)
+            conditions.append(Entry.id.in_(_fts5_select(match)))
+        if negative:
+            match = " OR ".join(_fts5_term(t) for t in negative)
+            conditions.append(Entry.id.not_in(_fts5_select(match)))
+    return conditions
+
+
+def _fts5_string(text: str) -> str:
+    """An FTS5 string: within double quotes every character is literal text."""
+    return '"' + text.replace('"', '""') + '"'
+
+
+def _fts5_term(term: Term) -> str:
+    string = _fts5_string(str(term.value))
+    return f"(subject : {string})" if term.field == "subject" else string
+
+
+def _fts5_select(match: str):
+    return SQL("(SELECT rowid FROM entry_fts WHERE entry_fts MATCH ?)", [match])
+
+
+_TSQUERY = "phraseto_tsquery('simple', %s)"
+_SUBJECT_ONLY = "ts_filter(document, '{a}')"  # the subject is indexed with weight A
+
+
+def _pg_match(terms: list[Term], *, any_term: bool, correlate: bool = False):
+    """The entry_fts rows matching all (or any) terms; each term is a bound parameter.
+
+    The SQL text is assembled from fixed pieces only; user text goes in params.
+    """
+    subject = [str(t.value) for t in terms if t.field == "subject"]
+    if any_term:
+        parts, params = [], []
+        for term in terms:
+            if term.field == "subject":
+                parts.append(f"(document @@ {_TSQUERY} AND {_SUBJECT_ONLY} @@ {_TSQUERY})")
+                params += [str(term.value)] * 2
+            else:
+                parts.append(f"document @@ {_TSQUERY}")
+                params.append(str(term.value))
+        where = " OR ".join(parts)
+    else:
+        # all words in one tsquery, so that one GIN index scan finds the candidates
+        where = f"document @@ ({' && '.join(_TSQUERY for _ in terms)})"
+        params = [str(t.value) for t in terms]
+        if subject:
+            where += f" AND {_SUBJECT_ONLY} @@ ({' && '.join(_TSQUERY for _ in subject)})"
+            params += subject
+    if not correlate:
+        return SQL(f"(SELECT entry_id FROM entry_fts WHERE {where})", params)  # noqa: S608
+    return NodeList(
+        (
+            SQL("(SELECT 1 FROM entry_fts WHERE entry_fts.entry_id ="),
+            Entry.id,
+            SQL(f"AND ({where}))", params),
+        )
+    )
+
+
+def _like(field, text: str):
+    """field contains text, case-insensitive, with LIKE wildcards in text taken literally."""
+    pattern = "%" + text.replace("!", "!!").replace("%", "!%").replace("_", "!_") + "%"
+    operator_ = "ILIKE" if is_postgres() else "LIKE"  # SQLite's LIKE ignores ASCII case
+    return NodeList((field, SQL(operator_), Value(pattern), SQL("ESCAPE '!'")))
+
+
+def _filter_condition(account_id: int, term: Term):
+    field, value = term.field, term.value
+    if field in ADDRESS_ROLES:
+        participant = Participant.alias()
+        return fn.EXISTS(
+            participant.select(SQL("1")).where(
+                (participant.entry == Entry.id)
+                & participant.role.in_(ADDRESS_ROLES[field])
+                & (_like(participant.address, str(value)) | _like(participant.name, str(value)))
+            )
+        )
+    if field == "has":
+        return Entry.has_attachments == True  # noqa: E712
+    if field == "is":
+        return Entry.status == value
+    if field == "kind":
+        return Entry.kind.in_(list(value))
+    if field == "project":
+        if term.project_id is not None:
+            return Entry.project == term.project_id
+        names = Project.select(Project.id).where(
+            (Project.account == account_id) & _like(Project.name, str(value))
+        )
+        return Entry.project.in_(names)
+    day = dt.datetime.combine(value, dt.time())
+    return Entry.occurred_at >= day if field == "after" else Entry.occurred_at < day
+
+
+def _negate(term: Term, condition):
+    if term.field == "project":  # NOT IN and != are never true for a NULL project
+        return Entry.project.is_null() | ~condition
+    return ~condition

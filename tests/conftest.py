@@ -10,6 +10,8 @@ import pytest
 
 from tests.daemon import Daemon
 
+pytest_plugins = ["tests.web"]
+
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS = REPO_ROOT.parent / "shared" / "corpus"
 PG_URL = os.environ.get("POSTROOM_TEST_PG_URL", "")

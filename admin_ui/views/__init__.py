@@ -1,0 +1,13 @@
+"""Blueprints of the admin UI, one per area."""
+
+from __future__ import annotations
+
+from flask import Flask
+
+
+def register_views(app: Flask) -> None:
+    from admin_ui.views import auth, health, pages
+
+    app.register_blueprint(auth.bp)
+    app.register_blueprint(health.bp)
+    pages.register(app)

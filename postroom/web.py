@@ -1,0 +1,50 @@
+"""Serve the admin UI with waitress, alone or next to the listeners."""
+
+from __future__ import annotations
+
+import logging
+import threading
+
+from waitress.server import create_server
+
+from postroom.auth import setup_token
+from postroom.config import Settings, parse_listen
+
+log = logging.getLogger("postroom.web")
+
+
+def base_url(settings: Settings) -> str:
+    """The address users reach the UI at."""
+    if settings.web.base_url:
+        return settings.web.base_url.rstrip("/")
+    host, port = parse_listen(settings.web.listen)
+    return f"http://{host}:{port}"
+
+
+def announce_setup(settings: Settings) -> None:
+    """Print the one-time setup link while the installation has no login yet."""
+    token = setup_token()
+    if token:
+        log.warning("first run: open %s/setup?token=%s to create your agency", base_url(settings),
+                    token)  # fmt: skip
+        print(f"postroom setup: {base_url(settings)}/setup?token={token}", flush=True)
+
+
+def make_server(settings: Settings):
+    """Build the waitress server for the admin UI (not started)."""
+    from admin_ui import create_app
+
+    app = create_app(settings)
+    host, port = parse_listen(settings.web.listen)
+    return create_server(app, host=host, port=int(port), threads=settings.web.threads,
+                         ident="postroom")  # fmt: skip
+
+
+def serve_in_thread(settings: Settings):
+    """Start the admin UI on a background thread; return the server (call .close() to stop)."""
+    server = make_server(settings)
+    thread = threading.Thread(target=server.run, name="web", daemon=True)
+    thread.start()
+    log.info("admin UI on %s", base_url(settings))
+    print(f"postroom web ready on {base_url(settings)}", flush=True)
+    return server
