@@ -27,4 +27,8 @@ def navigation_counts():
 
 
 def register(app: Flask) -> None:
+    from admin_ui.views import entries, projects, team, unassigned
+
     app.register_blueprint(bp)
+    for area in (unassigned, projects, entries, team):
+        app.register_blueprint(area.bp)
