@@ -10,7 +10,7 @@ import pytest
 
 from tests.daemon import Daemon
 
-pytest_plugins = ["tests.web"]
+pytest_plugins = ["tests.web", "tests.browser"]
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 CORPUS = REPO_ROOT.parent / "shared" / "corpus"
