@@ -26,11 +26,14 @@ def free_port() -> int:
 class Daemon:
     """A postroom ingest process with its own config, database and one account."""
 
-    def __init__(self, folder: Path, db_url: str, **ingest: object) -> None:
+    def __init__(self, folder: Path, db_url: str, *, command: str = "ingest", **ingest: object):
         self.folder = folder
         self.db_url = db_url
+        self.command = command  # "ingest", or "run" for listeners and admin UI together
         self.smtp_port = free_port()
         self.lmtp_port = free_port()
+        self.web_port = free_port()
+        self.web_url = f"http://127.0.0.1:{self.web_port}"
         self.config = folder / "postroom.toml"
         self.log_path = folder / "ingest.log"
         self.process: subprocess.Popen | None = None
@@ -50,6 +53,8 @@ class Daemon:
             *(f"{k} = {json.dumps(v)}" for k, v in self.storage.items()),
             "[ingest]",
             *(f"{k} = {json.dumps(v)}" for k, v in self.ingest.items()),
+            "[web]",
+            f'listen = "127.0.0.1:{self.web_port}"',
         ]
         self.config.write_text("\n".join(lines) + "\n")
 
@@ -73,6 +78,17 @@ class Daemon:
 
     def create_account(self, name: str = "Agency") -> dict:
         return self.cli_json("account", "create", name)
+
+    def create_user(
+        self, email: str, role: str = "member", password: str = "correct horse battery"
+    ):
+        """Add a team member through the CLI; return the JSON the CLI printed."""
+        result = subprocess.run(
+            [sys.executable, "-m", "postroom", "-c", str(self.config), "user", "create", email,
+             "--account", str(self.account["id"]), "--role", role, "--password-stdin", "--json"],
+            input=password + "\n", capture_output=True, text=True, cwd=REPO_ROOT, check=True,
+        )  # fmt: skip
+        return json.loads(result.stdout)
 
     def create_project(self, account_id: int, name: str, *customers: str, domain: str = "") -> dict:
         args = ["project", "create", "--account", str(account_id), "--name", name]
@@ -105,7 +121,7 @@ class Daemon:
         ready_before = self.log_text().count(READY)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "postroom", "-c", str(self.config), "ingest"],
+            [sys.executable, "-m", "postroom", "-c", str(self.config), self.command],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,

@@ -79,3 +79,37 @@ def test_the_daemon_refuses_an_empty_or_old_database_and_names_the_fix(db_url, t
     assert result.returncode == 1
     assert "run `postroom init`" in result.stderr
     assert "Traceback" not in result.stderr
+
+
+def test_user_create_set_password_and_token_create(db_url, tmp_path):
+    daemon = Daemon(tmp_path, db_url)
+    daemon.cli("init")
+    daemon.account = daemon.create_account()
+    created = daemon.create_user("Lead@Agency.test", role="admin")
+    assert created["email"] == "lead@agency.test" and created["role"] == "admin"
+    short = subprocess.run(
+        [sys.executable, "-m", "postroom", "-c", str(daemon.config), "user", "set-password",
+         "lead@agency.test", "--password-stdin"],
+        input="short\n", capture_output=True, text=True,
+    )  # fmt: skip
+    assert short.returncode == 1
+    assert "at least 10 characters" in short.stderr
+    assert "Traceback" not in short.stderr
+    changed = subprocess.run(
+        [sys.executable, "-m", "postroom", "-c", str(daemon.config), "user", "set-password",
+         "lead@agency.test", "--password-stdin"],
+        input="a much longer password\n", capture_output=True, text=True, check=True,
+    )  # fmt: skip
+    assert "password of lead@agency.test changed" in changed.stdout
+    token = daemon.cli_json("token", "create", "lead@agency.test")
+    assert token["token"].startswith("prt_")
+
+    from postroom.auth import check_login, user_for_token
+    from storage.db import open_database
+
+    db = open_database(db_url)
+    try:
+        assert check_login("lead@agency.test", "a much longer password") is not None
+        assert user_for_token(token["token"]).email == "lead@agency.test"
+    finally:
+        db.close()
