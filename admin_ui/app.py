@@ -15,6 +15,8 @@ from storage.models import User, database
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # Endpoints anyone may reach without a login.
 PUBLIC = {"auth.login", "auth.setup", "static", "health.healthz", "health.metrics"}
+# Changes that even a read-only member may make (to their own session).
+READ_ONLY_MAY_POST = {"auth.logout"}
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "
@@ -59,7 +61,11 @@ def create_app(settings: Settings, *, testing: bool = False) -> Flask:
             return None
         if g.user is None:
             return redirect(url_for("auth.login", next=request.full_path))
-        if request.method not in SAFE_METHODS and g.user.role == "read-only":
+        if (
+            request.method not in SAFE_METHODS
+            and g.user.role == "read-only"
+            and request.endpoint not in READ_ONLY_MAY_POST
+        ):
             abort(403)
         return None
 

@@ -1,0 +1,46 @@
+"""Every state-changing route of the UI is closed to read-only members and needs a CSRF token."""
+
+from __future__ import annotations
+
+import re
+
+from tests.web import csrf_token
+
+SAFE = {"GET", "HEAD", "OPTIONS"}
+ANONYMOUS_FORMS = {"auth.login", "auth.setup"}  # reached before a session has a user
+OWN_SESSION = {"auth.logout"}
+
+
+def changing_routes(app) -> list[tuple[str, str, str]]:
+    """(endpoint, method, url) of every UI rule that changes something, ids filled with 1."""
+    routes = []
+    for rule in app.url_map.iter_rules():
+        if rule.endpoint == "static" or rule.endpoint.startswith("api."):
+            continue
+        for method in sorted((rule.methods or set()) - SAFE):
+            url = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", "1", rule.rule)
+            routes.append((rule.endpoint, method, url))
+    return routes
+
+
+def test_the_route_table_has_changing_routes(web):
+    assert len(changing_routes(web.app)) >= 2
+
+
+def test_read_only_members_get_403_on_every_changing_route(web):
+    client = web.client("read-only")
+    token = csrf_token(client, "/")
+    for endpoint, method, url in changing_routes(web.app):
+        if endpoint in ANONYMOUS_FORMS | OWN_SESSION:
+            continue
+        response = client.open(url, method=method, data={"csrf_token": token})
+        assert response.status_code == 403, (endpoint, method, url, response.status_code)
+
+
+def test_every_changing_route_refuses_a_request_without_csrf_token(web):
+    client = web.client("owner")
+    for endpoint, method, url in changing_routes(web.app):
+        response = client.open(url, method=method, data={"anything": "1"})
+        assert response.status_code == 400, (endpoint, method, url, response.status_code)
+        assert "form expired" in response.get_data(as_text=True)
+    assert client.get("/").status_code == 200  # the session survived all of it
