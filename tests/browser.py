@@ -1,18 +1,6 @@
 """Browser fixtures: Debian's Chromium driven by Playwright, with nothing leaving the machine.
 
-A test module imports the four fixtures (tests/conftest.py does not load this module).  They
-are defined as ``*_fixture`` functions with ``name=``, so the test arguments (``page``, ...) do
-not shadow the imports; importing ``browser``/``page`` themselves would trip ruff's F811 on
-every test that takes them::
-
-    from tests.browser import (  # noqa: F401 - pytest finds the fixtures by these imports
-        browser_context_fixture,
-        browser_fixture,
-        network_log_fixture,
-        page_fixture,
-        screenshot,
-    )
-
+tests/conftest.py loads this module as a plugin, so tests just take the fixtures by name::
 
     def test_inbox(page, network_log, admin_url):
         page.goto(admin_url + "/messages")
@@ -20,7 +8,7 @@ every test that takes them::
         network_log.assert_only_local()
         network_log.assert_no_dialogs()
 
-Fixtures (import all four even if a test takes only ``page``: they depend on each other):
+Fixtures:
 
 * ``browser``: one Chromium for the whole session (``/usr/bin/chromium``; Playwright's own
   browser downloads are never used).  Missing Chromium or Playwright skips the test with the
