@@ -104,7 +104,8 @@ class Daemon:
     # --- process ------------------------------------------------------------------------
     def __enter__(self) -> Daemon:
         self.cli("init")
-        self.account = self.create_account()
+        if "--demo" not in self.command:
+            self.account = self.create_account()
         self.start()
         return self
 
@@ -121,7 +122,7 @@ class Daemon:
         ready_before = self.log_text().count(READY)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.process = subprocess.Popen(
-            [sys.executable, "-m", "postroom", "-c", str(self.config), self.command],
+            [sys.executable, "-m", "postroom", "-c", str(self.config), *self.command.split()],
             stdout=log,
             stderr=subprocess.STDOUT,
             cwd=REPO_ROOT,
@@ -152,6 +153,15 @@ class Daemon:
             self.process.kill()
             self.process.wait()
         self.process = None
+
+    def wait_for_log(self, text: str, timeout: float = 30) -> str:
+        """Wait until the daemon's output contains `text`; return the output."""
+        deadline = time.monotonic() + timeout
+        while text not in self.log_text():
+            if time.monotonic() > deadline:
+                raise AssertionError(f"{text!r} not in the log:\n{self.log_text()}")
+            time.sleep(0.1)
+        return self.log_text()
 
     def log_text(self) -> str:
         return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
