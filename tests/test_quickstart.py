@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
 import smtplib
 import subprocess
 import time
+import urllib.request
 from pathlib import Path
 
 import pytest
@@ -24,9 +26,11 @@ def test_scripts_run_on_a_clean_clone_starts_postroom_that_accepts_mail(tmp_path
     subprocess.run(["git", "clone", "--quiet", str(REPO_ROOT), str(clone)], check=True)
     smtp_port, lmtp_port = free_port(), free_port()
     config = tmp_path / "postroom.toml"
+    web_port = free_port()
     config.write_text(
         f'[storage]\ndata_dir = "{tmp_path / "data"}"\n'
         f'[ingest]\nsmtp_listen = "127.0.0.1:{smtp_port}"\nlmtp_listen = "127.0.0.1:{lmtp_port}"\n'
+        f'[web]\nlisten = "127.0.0.1:{web_port}"\n'
     )
     output = tmp_path / "run.log"
     with output.open("wb") as log:
@@ -45,7 +49,15 @@ def test_scripts_run_on_a_clean_clone_starts_postroom_that_accepts_mail(tmp_path
             assert time.monotonic() < deadline, output.read_text(errors="replace")
             time.sleep(0.5)
         text = output.read_text(errors="replace")
-        inbox = re.search(r"inbox address (inbox\+\S+@localhost)", text).group(1)
+        link = re.search(r"postroom setup: (\S+)", text).group(1)
+        with urllib.request.urlopen(link) as page:  # noqa: S310 - our own local server
+            assert "Welcome to postroom" in page.read().decode()
+        created = subprocess.run(
+            [str(clone / ".venv" / "bin" / "postroom"), "account", "create", "Quick", "--json"],
+            cwd=clone, env={**os.environ, "POSTROOM_CONFIG": str(config)},
+            capture_output=True, text=True, check=True,
+        )  # fmt: skip
+        inbox = json.loads(created.stdout)["inbox_address"]
         with smtplib.SMTP("127.0.0.1", smtp_port) as client:
             refused = client.sendmail("a@b.test", [inbox], b"Subject: hello\r\n\r\nhi\r\n")
         assert refused == {}
