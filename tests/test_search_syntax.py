@@ -90,8 +90,8 @@ def test_project_ids_are_digits_and_everything_else_is_a_name():
 def test_a_parsed_query_prints_as_text_that_parses_back_to_it():
     text = (
         'Grüße "opening hours" from:Anna to:"team lead" subject:"new logo" -has:attachment '
-        "is:open kind:note,call project:12 project:\"Bakery Schmidt\" after:2026-11-27 "
-        "before:2026-12-01 -spam --x 10:30 https://x.test/a AND * \"foo:bar\""
+        'is:open kind:note,call project:12 project:"Bakery Schmidt" after:2026-11-27 '
+        'before:2026-12-01 -spam --x 10:30 https://x.test/a AND * "foo:bar"'
     )
     query = parse_query(text)
     assert parse_query(str(query)) == query
@@ -126,7 +126,7 @@ def test_a_parsed_query_prints_as_text_that_parses_back_to_it():
     ],
 )
 def test_mistakes_raise_a_friendly_query_syntax_error(text, message):
-    with pytest.raises(QuerySyntaxError, match="^") as caught:
+    with pytest.raises(QuerySyntaxError) as caught:
         parse_query(text)
     assert message in str(caught.value)
     assert isinstance(caught.value, ValueError)
@@ -152,7 +152,8 @@ def test_hostile_text_becomes_literal_words(text, values):
 
 def test_the_parser_never_raises_anything_but_query_syntax_error():
     rng = random.Random(20261127)
-    alphabet = list('abc "*^:()-+_%!\\\';,.@/~{}[]|&<>\x00\t\u00e9\u20ac') + [
+    alphabet = [
+        *"abc \"*^:()-+_%!\\';,.@/~{}[]|&<>\x00\t\u00e9\u20ac",
         "AND",
         "NEAR",
         "from:",
@@ -176,8 +177,21 @@ def test_the_parser_never_raises_anything_but_query_syntax_error():
 _counter = itertools.count()
 
 
-def store(account_id, subject, *, project=None, sender="", name="", to=(), cc=(), text="",
-          when=dt.datetime(2026, 11, 20, 10, 0), attachment=None, kind=None, status=None) -> int:
+def store(
+    account_id,
+    subject,
+    *,
+    project=None,
+    sender="",
+    name="",
+    to=(),
+    cc=(),
+    text="",
+    when=dt.datetime(2026, 11, 20, 10, 0),
+    attachment=None,
+    kind=None,
+    status=None,
+) -> int:
     raw = f"{next(_counter)} {subject}".encode()
     delivery = Delivery(
         queue_id="Q1",
@@ -266,8 +280,14 @@ def mail(storage_db):
     other_id = store(
         other.id, "Opening hours", sender="anna@bakery.test", text="Please change the opening hours"
     )
-    return {"account": account, "other": other, "bakery": bakery, "shop": shop,
-            "ids": ids, "other_id": other_id}
+    return {
+        "account": account,
+        "other": other,
+        "bakery": bakery,
+        "shop": shop,
+        "ids": ids,
+        "other_id": other_id,
+    }
 
 
 def found(mail, text, **kw) -> list[str]:
@@ -414,7 +434,8 @@ def test_hostile_input_is_literal_text(mail, text, expected):
 
 def test_random_input_raises_nothing_but_query_syntax_error(mail):
     rng = random.Random(4711)
-    alphabet = list('ab "*^:()-+_%!\\\';.@{}|&<>\x00\u00e9') + [
+    alphabet = [
+        *"ab \"*^:()-+_%!\\';.@{}|&<>\x00\u00e9",
         "AND ",
         "OR ",
         "NOT ",
@@ -454,7 +475,7 @@ def test_every_kind_is_a_filter(kind):
     assert parse_query(f"kind:{kind}").terms == (Term("kind", (kind,)),)
 
 
-# --- keyset pagination -----------------------------------------------------------------------------
+# --- keyset pagination ----------------------------------------------------------------------
 
 
 @pytest.fixture
@@ -505,7 +526,9 @@ def test_a_key_may_be_given_as_text_and_a_bad_key_or_limit_is_refused(many):
     when, entry_id = first.next_key
     again = search(account.id, "", limit=4, before_key=(when.isoformat(), str(entry_id)))
     assert [e.id for e in again.entries] == order[4:8]
-    for key in ((when,), ("yesterday", 1), (None, 1), (when, "x")):
+    aware = when.replace(tzinfo=dt.UTC)
+    assert search(account.id, "", limit=4, before_key=(aware, entry_id)) == again
+    for key in ((when,), ("yesterday", 1), (None, 1), (when, "x"), (when, 10**30), (when, True)):
         with pytest.raises(ValueError, match="before_key"):
             search(account.id, "", before_key=key)
     for limit in (0, -1, 10_000):
