@@ -110,6 +110,7 @@ def up(migrator, db):
         "CREATE INDEX entry_account_project_status"
         " ON entry (account_id, project_id, status, occurred_at)"
     )
+    db.execute_sql("CREATE INDEX entry_account_occurred_id ON entry (account_id, occurred_at, id)")
 
 
 def down(migrator, db):
