@@ -86,7 +86,10 @@ def record_failure(keys: list[str]) -> None:
         for key in keys:
             row = LoginAttempt.get_or_none(LoginAttempt.key == key)
             if row is None or now - row.window_start > THROTTLE_WINDOW:
-                LoginAttempt.replace(key=key, failures=1, window_start=now).execute()
+                LoginAttempt.insert(key=key, failures=1, window_start=now).on_conflict(
+                    conflict_target=[LoginAttempt.key],
+                    update={LoginAttempt.failures: 1, LoginAttempt.window_start: now},
+                ).execute()
             else:
                 LoginAttempt.update(failures=LoginAttempt.failures + 1).where(
                     LoginAttempt.key == key

@@ -5,16 +5,19 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from urllib.parse import unquote
 
-from peewee import fn
+from peewee import JOIN, fn
 
 from storage.db import write_transaction
 from storage.models import (
     Activity,
+    Attachment,
     BlockRule,
     CustomerAddress,
     Entry,
     Event,
+    Intake,
     Project,
     User,
     utcnow,
@@ -304,3 +307,251 @@ def remove_customer_address(project: Project, address: str, user_id: int | None 
 
 def activity_of_entry(entry_id: int) -> list[Activity]:
     return list(Activity.select().where(Activity.entry == entry_id).order_by(Activity.id))
+
+
+# --- project pages -------------------------------------------------------------------------
+def open_counts_by_project(account_id: int) -> dict[int, int]:
+    """Number of open entries per project of the account (projects without any left out)."""
+    rows = (
+        Entry.select(Entry.project, fn.COUNT(Entry.id).alias("open"))
+        .where(
+            (Entry.account == account_id)
+            & (Entry.status == "open")
+            & Entry.project.is_null(False)
+            & (Entry.spam == False)  # noqa: E712
+        )
+        .group_by(Entry.project)
+        .tuples()
+    )
+    return dict(rows)
+
+
+MAX_ADDRESS_CHARS = 254  # RFC 5321's limit on a path
+
+
+def create_project_with_addresses(
+    account_id: int,
+    name: str,
+    *,
+    domain: str = "",
+    status: str = "lead",
+    contact_name: str = "",
+    addresses: tuple[tuple[str, str], ...] | list[tuple[str, str]] = (),
+    user_id: int | None = None,
+) -> Project:
+    """Create a project and its (address, kind) pairs, all or nothing.
+
+    Raises ProtocolError whose args hold one message per refused address (or the name).
+    """
+    from storage.accounts import create_project
+
+    if not name.strip():
+        raise ProtocolError("a project needs a name")
+    with write_transaction():
+        project = create_project(account_id, name.strip(), domain=domain, status=status,
+                                 contact_name=contact_name.strip())  # fmt: skip
+        problems = []
+        for address, kind in addresses:
+            if len(address) > MAX_ADDRESS_CHARS:
+                problems.append(f"too long for an email address: {address[:40]}…")
+                continue
+            try:
+                add_customer_address(project, address, kind=kind, user_id=user_id)
+            except ProtocolError as error:
+                problems.append(str(error))
+        if problems:
+            raise ProtocolError(*problems)  # leaving the block rolls the project back
+        _log(account_id, "project_created", project=project.id, user=user_id, detail=project.name)
+    return project
+
+
+def attachments_of_project(account_id: int, project_id: int, limit: int = 500) -> list:
+    """Attachments of a project's entries (without their bytes), newest entry first.
+
+    Each row carries its entry as `row.entry` (id, occurred_at, subject, kind).
+    """
+    from storage.models import Attachment
+
+    return list(
+        Attachment.select(
+            Attachment.id,
+            Attachment.entry,
+            Attachment.filename,
+            Attachment.content_type,
+            Attachment.size,
+            Attachment.inline,
+            Entry.id,
+            Entry.occurred_at,
+            Entry.subject,
+            Entry.kind,
+        )
+        .join(Entry)
+        .where((Entry.account == account_id) & (Entry.project == project_id))
+        .order_by(Entry.occurred_at.desc(), Entry.id.desc(), Attachment.id)
+        .limit(limit)
+    )
+
+
+PROTOCOL_SCAN = 200  # rows fetched per round when filtering by category
+
+
+def protocol_page(
+    account_id: int,
+    project_id: int,
+    query,
+    *,
+    categories: tuple[str, ...] = (),
+    limit: int = 50,
+    before_key: tuple | None = None,
+):
+    """One page of a project's protocol: `search.search` plus a filter by entry category.
+
+    The search syntax has no category filter, so with categories this walks the search's
+    pages (keyset, newest first) and keeps the matching entries until the page is full.
+    """
+    from storage.search import SearchPage, search
+
+    if not categories:
+        return search(account_id, query, project_id=project_id, limit=limit,
+                      before_key=before_key)  # fmt: skip
+    kept: list[Entry] = []
+    key = before_key
+    while True:
+        page = search(account_id, query, project_id=project_id, limit=PROTOCOL_SCAN,
+                      before_key=key)  # fmt: skip
+        for entry in page.entries:
+            if entry.category in categories:
+                kept.append(entry)
+                if len(kept) > limit:
+                    last = kept[limit - 1]
+                    return SearchPage(kept[:limit], (last.occurred_at, last.id))
+        if page.next_key is None:
+            return SearchPage(kept, None)
+        key = page.next_key
+
+
+# --- what the entry pages show ------------------------------------------------------------
+def projects_by_ids(account_id: int, project_ids: list[int]) -> dict[int, Project]:
+    """The account's projects among these ids (candidates of unassigned mail), by id."""
+    if not project_ids:
+        return {}
+    query = Project.select().where(
+        (Project.account == account_id) & Project.id.in_(sorted(set(project_ids)))
+    )
+    return {project.id: project for project in query}
+
+
+def attachments_of_entry(entry_id: int) -> list[Attachment]:
+    """The entry's attachments without their bytes, for a list."""
+    fields = [f for f in Attachment._meta.sorted_fields if f is not Attachment.data]
+    query = Attachment.select(*fields).where(Attachment.entry == entry_id)
+    return list(query.order_by(Attachment.inline, Attachment.id))
+
+
+def attachment_of_entry(entry_id: int, attachment_id: int) -> Attachment | None:
+    return Attachment.get_or_none((Attachment.id == attachment_id) & (Attachment.entry == entry_id))
+
+
+def inline_part(entry_id: int, content_id: str) -> tuple[str, bytes] | None:
+    """(content type, bytes) of the entry's part with this Content-ID, for a cid: image."""
+    wanted = {content_id, unquote(content_id)}
+    row = (
+        Attachment.select(Attachment.content_type, Attachment.data)
+        .where((Attachment.entry == entry_id) & Attachment.content_id.in_(sorted(wanted)))
+        .first()
+    )
+    return (row.content_type.lower(), bytes(row.data)) if row else None
+
+
+def intakes_of_entry(entry_id: int) -> list[Intake]:
+    """The deliveries that produced an entry (one per recipient), oldest first."""
+    return list(Intake.select().where(Intake.entry == entry_id).order_by(Intake.id))
+
+
+def activity_with_users(entry_id: int) -> list[Activity]:
+    """An entry's activity, oldest first, with each user loaded in the same query."""
+    query = (
+        Activity.select(Activity, User)
+        .join(User, JOIN.LEFT_OUTER)
+        .where(Activity.entry == entry_id)
+        .order_by(Activity.id)
+    )
+    return list(query)
+
+
+# --- for the REST API ----------------------------------------------------------------------
+PROJECT_EVENTS = ("status_change", "change_request", "requirements_submitted", "file_upload")
+MAIL_KINDS = ("inbound", "outbound")
+
+
+def project_of_address(account_id: int, address: str) -> Project | None:
+    """Return the project of the account that stores this customer address, if any."""
+    row = (
+        CustomerAddress.select(CustomerAddress, Project)
+        .join(Project)
+        .where(
+            (CustomerAddress.account == account_id)
+            & (CustomerAddress.address == address.strip().lower())
+        )
+        .first()
+    )
+    return row.project if row is not None else None
+
+
+def record_project_event(
+    project: Project,
+    kind: str,
+    subject: str,
+    *,
+    text: str = "",
+    status: str | None = None,
+    data: dict | None = None,
+    user_id: int | None = None,
+) -> Entry:
+    """Write the system entry and event row of something another tool reports on a project.
+
+    A status_change that names a status also sets the project's status, in the same
+    transaction; its payload carries "from" and "to" like `update_project`'s.
+    """
+    if kind not in PROJECT_EVENTS:
+        raise ProtocolError(f"the event type must be one of {', '.join(PROJECT_EVENTS)}")
+    if status is not None and kind != "status_change":
+        raise ProtocolError("a status belongs to a status_change event only")
+    if not subject.strip():
+        raise ProtocolError("the subject is empty")
+    payload: dict = {"data": data or {}}
+    with write_transaction():
+        if status is not None:
+            status = status.strip()
+            if not status:
+                raise ProtocolError("the status is empty")
+            payload.update({"from": project.status, "to": status})
+            project.status = status
+            project.save()
+        return system_entry(project, subject.strip(), text, user_id=user_id, event=kind,
+                            payload=payload)  # fmt: skip
+
+
+def delete_project(project: Project, user_id: int | None) -> None:
+    """Delete a project: its mail stays, as unassigned; its notes, calls and system entries go."""
+    from storage.search import unindex_entry
+
+    with write_transaction():
+        own = Entry.select(Entry.id).where(
+            (Entry.project == project.id) & Entry.kind.not_in(MAIL_KINDS)
+        )
+        own_ids = [row.id for row in own]
+        for entry_id in own_ids:
+            unindex_entry(entry_id)
+        if own_ids:
+            Entry.delete().where(Entry.id.in_(own_ids)).execute()
+        Entry.update(
+            project=None, route_reason=f"project {project.name[:200]} was deleted", candidates="[]"
+        ).where(Entry.project == project.id).execute()
+        # the kept mail keeps its history (done, assigned …), which would go with the project
+        Activity.update(project=None).where(
+            (Activity.project == project.id) & Activity.entry.is_null(False)
+        ).execute()
+        _log(project.account_id, "project_deleted", user=user_id,
+             detail=f"project {project.id}: {project.name[:200]}")  # fmt: skip
+        project.delete_instance()

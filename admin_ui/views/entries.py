@@ -1,7 +1,217 @@
-"""The entries area of the admin UI."""
+"""One entry: its detail page, the sandboxed HTML body, attachments, raw mail, done, new."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import datetime as dt
+import io
+import json
+from functools import partial
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    jsonify,
+    make_response,
+    redirect,
+    render_template,
+    request,
+    send_file,
+    url_for,
+)
+
+from admin_ui.mail_html import frame_document, frame_policy, sanitize
+from storage import protocol
+from storage.accounts import project_of_account
+from storage.intake import load_raw
+from storage.models import Entry, RawMessage
 
 bp = Blueprint("entries", __name__)
+
+# Shown in the browser only with ?inline=1; everything else is a download of octets.
+INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf",
+                "text/plain"}  # fmt: skip
+INLINE_CSP = (
+    "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; object-src 'self'; "
+    "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
+)
+RAW_SHOWN_BYTES = 200_000
+
+
+def _entry_or_404(entry_id: int) -> Entry:
+    entry = protocol.entry_of_account(g.user.account_id, entry_id)
+    if entry is None:
+        abort(404)
+    return entry
+
+
+@bp.app_template_global()
+def protocol_url(project_id: int, entry_id: int | None = None) -> str:
+    """The project's protocol, scrolled to an entry (`#entry-<id>`)."""
+    anchor = f"entry-{entry_id}" if entry_id is not None else None
+    if "projects.protocol" in current_app.view_functions:
+        return url_for("projects.protocol", project_id=project_id, _anchor=anchor)
+    path = f"{request.script_root}/projects/{project_id}/protocol"
+    return f"{path}#{anchor}" if anchor else path
+
+
+@bp.get("/entries/<int:entry_id>")
+def detail(entry_id: int):
+    entry = _entry_or_404(entry_id)
+    load_images = request.args.get("images") == "1"
+    held_back = 0
+    if entry.html:
+        _, held_back = sanitize(entry.html, inline_image=lambda _cid: None)
+    raw = _raw_or_none(entry) if entry.parse_error else None
+    return render_template(
+        "entry.html",
+        entry=entry,
+        attachments=protocol.attachments_of_entry(entry.id),
+        candidates=protocol.projects_by_ids(g.user.account_id, entry.candidate_ids),
+        cc_list=json.loads(entry.cc_addresses or "[]"),
+        intakes=protocol.intakes_of_entry(entry.id),
+        activity=protocol.activity_with_users(entry.id),
+        held_back=held_back,
+        load_images=load_images,
+        raw_text=raw[:RAW_SHOWN_BYTES].decode("utf-8", "replace") if raw is not None else None,
+        raw_cut=raw is not None and len(raw) > RAW_SHOWN_BYTES,
+        inline_types=INLINE_TYPES,
+    )
+
+
+@bp.get("/entries/<int:entry_id>/body")
+def body(entry_id: int):
+    """The mail's HTML, sanitised, for the sandboxed frame; its own strict CSP."""
+    entry = _entry_or_404(entry_id)
+    load_images = request.args.get("images") == "1"
+    markup, _ = sanitize(
+        entry.html or "",
+        inline_image=partial(protocol.inline_part, entry.id),
+        load_remote_images=load_images,
+    )
+    response = make_response(frame_document(markup))
+    response.mimetype = "text/html"
+    response.headers["Content-Security-Policy"] = frame_policy(load_images)
+    response.headers["X-Frame-Options"] = "SAMEORIGIN"
+    return response
+
+
+@bp.get("/entries/<int:entry_id>/attachments/<int:attachment_id>")
+def attachment(entry_id: int, attachment_id: int):
+    entry = _entry_or_404(entry_id)
+    found = protocol.attachment_of_entry(entry.id, attachment_id)
+    if found is None:
+        abort(404)
+    content_type = found.content_type.split(";")[0].strip().lower()
+    inline = request.args.get("inline") == "1" and content_type in INLINE_TYPES
+    response = send_file(
+        io.BytesIO(bytes(found.data)),
+        mimetype=content_type if inline else "application/octet-stream",
+        as_attachment=not inline,
+        download_name=found.filename or f"attachment-{found.id}",
+        etag=found.sha256,
+    )
+    return _private(response, csp=INLINE_CSP if inline else None)
+
+
+@bp.get("/entries/<int:entry_id>/raw")
+def raw(entry_id: int):
+    entry = _entry_or_404(entry_id)
+    data = _raw_or_none(entry)
+    if data is None:
+        abort(404)
+    response = send_file(
+        io.BytesIO(data),
+        mimetype="message/rfc822",
+        as_attachment=True,
+        download_name=f"entry-{entry.id}.eml",
+        etag=entry.raw_sha256,
+    )
+    return _private(response)
+
+
+def _raw_or_none(entry: Entry) -> bytes | None:
+    if not entry.raw_sha256:
+        return None
+    try:
+        return load_raw(entry.raw_sha256)
+    except RawMessage.DoesNotExist:
+        return None
+
+
+def _private(response, csp: str | None = None):
+    response.headers["Cache-Control"] = "private, no-store"
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    if csp:
+        response.headers["Content-Security-Policy"] = csp
+    return response
+
+
+@bp.post("/entries/<int:entry_id>/done")
+def done(entry_id: int):
+    """Tick or untick; answers JSON to app.js, otherwise goes back where the form was."""
+    entry = _entry_or_404(entry_id)
+    entry = protocol.set_done(entry, g.user.id, request.form.get("done") == "1")
+    if request.accept_mimetypes.best == "application/json":
+        return jsonify(
+            id=entry.id,
+            done=entry.status == "done",
+            open_count=protocol.open_ticket_count(g.user.account_id),
+        )
+    return redirect(_back_to(entry))
+
+
+def _back_to(entry: Entry) -> str:
+    """The page the form was on, if it is ours (no open redirect), at the entry's row."""
+    referrer = urlsplit(request.referrer or "")
+    same_host = referrer.scheme in ("http", "https") and referrer.netloc == request.host
+    if not same_host or not referrer.path.startswith("/"):
+        return url_for("entries.detail", entry_id=entry.id)
+    query = f"?{referrer.query}" if referrer.query else ""
+    return f"{referrer.path}{query}#entry-{entry.id}"
+
+
+@bp.route("/projects/<int:project_id>/entries/new", methods=["GET", "POST"])
+def new(project_id: int):
+    """Add an internal note or a message from the customer (call, SMS, talk)."""
+    project = project_of_account(g.user.account_id, project_id)
+    if project is None:
+        abort(404)
+    form = {"kind": request.values.get("kind", "note"), "subject": "", "text": "",
+            "occurred_at": "", "tz_offset": ""}  # fmt: skip
+    problem = None
+    if request.method == "POST":
+        form.update({key: request.form.get(key, "") for key in form})
+        occurred_at, problem = _occurred_at(form)
+        if problem is None:
+            try:
+                entry = protocol.add_manual_entry(
+                    project,
+                    g.user,
+                    kind=form["kind"],
+                    subject=form["subject"],
+                    text=form["text"],
+                    occurred_at=occurred_at,
+                )
+            except protocol.ProtocolError:
+                problem = "text" if form["kind"] in ("note", "call") else "kind"
+            else:
+                return redirect(protocol_url(project.id, entry.id))
+    status = 400 if problem else 200
+    return render_template("entry_new.html", project=project, form=form, problem=problem), status
+
+
+def _occurred_at(form: dict) -> tuple[dt.datetime | None, str | None]:
+    """When a call happened, in UTC; the browser's offset comes from app.js (else UTC)."""
+    if form["kind"] != "call" or not form["occurred_at"].strip():
+        return None, None
+    try:
+        local = dt.datetime.fromisoformat(form["occurred_at"].strip())
+        offset = int(form["tz_offset"] or 0)
+    except ValueError:
+        return None, "occurred_at"
+    if local.tzinfo is not None or not -900 <= offset <= 900:
+        return None, "occurred_at"
+    return local + dt.timedelta(minutes=offset), None

@@ -2,17 +2,36 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, g, render_template
+from flask import Blueprint, Flask, g, render_template, request
 
 from storage import protocol
+from storage.models import Entry
 
 bp = Blueprint("pages", __name__)
+PAGE_SIZE = 50
 
 
 @bp.get("/")
 def tickets():
-    entries = protocol.tickets(g.user.account_id)
-    return render_template("tickets.html", entries=entries)
+    entries, older = page_of(protocol.tickets)
+    return render_template("tickets.html", entries=entries, older=older)
+
+
+def page_of(listing) -> tuple[list[Entry], int | None]:
+    """One keyset page of `listing(account_id, limit, before)` and the id to continue before.
+
+    The page is named by the last entry seen (`?before=<entry id>`), so its position comes
+    from the database itself; a deleted or foreign id starts from the newest entry.
+    """
+    before = None
+    marker = request.args.get("before", type=int)
+    if marker is not None:
+        seen = protocol.entry_of_account(g.user.account_id, marker)
+        if seen is not None:
+            before = (seen.occurred_at, seen.id)
+    entries = listing(g.user.account_id, limit=PAGE_SIZE + 1, before=before)
+    older = entries[PAGE_SIZE - 1].id if len(entries) > PAGE_SIZE else None
+    return entries[:PAGE_SIZE], older
 
 
 @bp.app_context_processor
@@ -23,6 +42,7 @@ def navigation_counts():
     return {
         "open_count": protocol.open_ticket_count(user.account_id),
         "unassigned_count": protocol.unassigned_count(user.account_id),
+        "can_edit": user.role != "read-only",
     }
 
 

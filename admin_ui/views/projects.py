@@ -1,12 +1,304 @@
-"""The projects area of the admin UI."""
+"""The projects area: list, create and edit projects, their protocol and their files.
+
+Views pass error *codes* and storage's messages to the templates; the wording lives there.
+"""
 
 from __future__ import annotations
 
-from flask import Blueprint
+import datetime as dt
+import re
+from urllib.parse import urlsplit
+
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from storage import protocol as protocol_store
+from storage.accounts import project_of_account
+from storage.models import ENTRY_KINDS, ENTRY_STATUSES, CustomerAddress, Project
+from storage.query import QuerySyntaxError, SearchQuery, Term, parse_query
+from storage.search import SearchPage
 
 bp = Blueprint("projects", __name__)
 
+PAGE_SIZE = 50
+CATEGORIES = ("customer", "partner", "internal", "external")
+ADDRESS_KINDS = ("customer", "partner")
+PROJECT_FIELDS = ("name", "domain", "status", "contact_name")
+ADDRESS_SEPARATORS = re.compile(r"[\s,;]+")
+MAX_FIELD_CHARS = 200
 
+
+# --- helpers -------------------------------------------------------------------------------
+def _statuses(current: str | None = None) -> tuple[str, ...]:
+    """The configured project statuses, plus a project's current one if no longer listed."""
+    statuses = current_app.config["POSTROOM_SETTINGS"].ui.project_statuses
+    return statuses if current in (None, *statuses) else (*statuses, current)
+
+
+def _project_or_404(project_id: int) -> Project:
+    project = project_of_account(g.user.account_id, project_id)
+    if project is None:
+        abort(404)
+    return project
+
+
+def _refuse_read_only() -> None:
+    """Forms that change projects are not for read-only users (their POSTs get 403 anyway)."""
+    if g.user.role == "read-only":
+        abort(403)
+
+
+def _addresses_of(project: Project) -> list[CustomerAddress]:
+    return list(project.customer_addresses.order_by(CustomerAddress.kind, CustomerAddress.address))
+
+
+def _domain(text: str) -> str:
+    """The host of what was typed: people paste https://www.example.com/ as often as not."""
+    text = text.strip().lower()
+    if "://" in text:
+        text = urlsplit(text).hostname or ""
+    return text.rstrip("/")
+
+
+def _project_form(values) -> tuple[dict, dict]:
+    """Read the project fields of a form; return (fields, error codes by field)."""
+    fields = {name: values.get(name, "").strip() for name in PROJECT_FIELDS}
+    fields["domain"] = _domain(fields["domain"])
+    errors = {name: "too_long" for name, value in fields.items() if len(value) > MAX_FIELD_CHARS}
+    if not fields["name"]:
+        errors["name"] = "required"
+    if fields["domain"] and (not re.fullmatch(r"[a-z0-9.-]+\.[a-z0-9-]{2,}", fields["domain"])):
+        errors["domain"] = "invalid"
+    return fields, errors
+
+
+# --- list, create, edit --------------------------------------------------------------------
 @bp.get("/projects")
 def index():
-    return "projects"
+    words = request.args.get("q", "").strip()
+    projects = protocol_store.projects_of_account(g.user.account_id, words)
+    open_counts = protocol_store.open_counts_by_project(g.user.account_id)
+    return render_template("projects.html", projects=projects, open_counts=open_counts, q=words)
+
+
+@bp.route("/projects/new", methods=["GET", "POST"])
+def new():
+    _refuse_read_only()
+    statuses = _statuses()
+    fields = {"name": "", "domain": "", "status": statuses[0], "contact_name": ""}
+    address_text, errors, address_errors = "", {}, []
+    if request.method == "POST":
+        fields, errors = _project_form(request.form)
+        if fields["status"] not in statuses:
+            errors["status"] = "unknown"
+        address_text = request.form.get("addresses", "")
+        addresses = [(a, "customer") for a in ADDRESS_SEPARATORS.split(address_text) if a]
+        if not errors:
+            try:
+                project = protocol_store.create_project_with_addresses(
+                    g.user.account_id,
+                    fields["name"],
+                    domain=fields["domain"],
+                    status=fields["status"],
+                    contact_name=fields["contact_name"],
+                    addresses=addresses,
+                    user_id=g.user.id,
+                )
+            except protocol_store.ProtocolError as error:
+                address_errors = list(error.args)
+            else:
+                return redirect(url_for(".protocol", project_id=project.id))
+    status = 400 if errors or address_errors else 200
+    page = render_template(
+        "projects_new.html",
+        fields=fields,
+        address_text=address_text,
+        errors=errors,
+        address_errors=address_errors,
+        statuses=statuses,
+    )
+    return page, status
+
+
+@bp.route("/projects/<int:project_id>/edit", methods=["GET", "POST"])
+def edit(project_id: int):
+    project = _project_or_404(project_id)
+    _refuse_read_only()
+    fields = {name: getattr(project, name) for name in PROJECT_FIELDS}
+    errors = {}
+    if request.method == "POST":
+        fields, errors = _project_form(request.form)
+        if fields["status"] not in _statuses(project.status):
+            errors["status"] = "unknown"
+        if not errors:
+            protocol_store.update_project(project, g.user.id, **fields)
+            return redirect(url_for(".edit", project_id=project.id, notice="saved"))
+    return _edit_page(project, fields=fields, errors=errors), 400 if errors else 200
+
+
+def _edit_page(project: Project, **context) -> str:
+    context.setdefault("fields", {name: getattr(project, name) for name in PROJECT_FIELDS})
+    context.setdefault("errors", {})
+    return render_template(
+        "projects_edit.html",
+        project=project,
+        addresses=_addresses_of(project),
+        statuses=_statuses(project.status),
+        address_kinds=ADDRESS_KINDS,
+        notice=request.args.get("notice", ""),
+        tab="edit",
+        **context,
+    )
+
+
+@bp.post("/projects/<int:project_id>/addresses")
+def add_address(project_id: int):
+    project = _project_or_404(project_id)
+    address = request.form.get("address", "")
+    if len(address) > protocol_store.MAX_ADDRESS_CHARS:
+        return _edit_page(project, address_error_code="too_long", new_address=address[:80]), 400
+    try:
+        protocol_store.add_customer_address(
+            project, address, kind=request.form.get("kind", "customer"), user_id=g.user.id
+        )
+    except protocol_store.ProtocolError as error:
+        page = _edit_page(project, address_error=str(error), new_address=address)
+        return page, 400
+    return redirect(url_for(".edit", project_id=project.id, notice="address-added"))
+
+
+@bp.post("/projects/<int:project_id>/addresses/remove")
+def remove_address(project_id: int):
+    project = _project_or_404(project_id)
+    protocol_store.remove_customer_address(
+        project, request.form.get("address", ""), user_id=g.user.id
+    )
+    return redirect(url_for(".edit", project_id=project.id, notice="address-removed"))
+
+
+# --- protocol ------------------------------------------------------------------------------
+class DateError(ValueError):
+    """A start or end date is not a date; args[0] names the field."""
+
+
+def _date(name: str) -> dt.date | None:
+    text = request.args.get(name, "").strip()
+    if not text:
+        return None
+    try:
+        return dt.date.fromisoformat(text)
+    except ValueError:
+        raise DateError(name) from None
+
+
+def _protocol_filters() -> dict:
+    """The protocol's filter form as typed, with unknown choices dropped."""
+    args = request.args
+    return {
+        "q": args.get("q", ""),
+        "from_date": args.get("from_date", "").strip(),
+        "to_date": args.get("to_date", "").strip(),
+        "kind": [k for k in args.getlist("kind") if k in ENTRY_KINDS],
+        "category": [c for c in args.getlist("category") if c in CATEGORIES],
+        "status": args.get("status", "") if args.get("status") in ENTRY_STATUSES else "",
+        "attachment": "1" if args.get("attachment") else "",
+    }
+
+
+def _protocol_query(filters: dict) -> SearchQuery:
+    """The search box's query plus the filter form as terms of the same syntax.
+
+    The end date counts as a whole day: before: leaves its own day out, so take the next.
+    """
+    terms = list(parse_query(filters["q"]).terms)
+    if filters["kind"]:
+        terms.append(Term("kind", tuple(filters["kind"])))
+    if filters["status"]:
+        terms.append(Term("is", filters["status"]))
+    if filters["attachment"]:
+        terms.append(Term("has", "attachment"))
+    start, end = _date("from_date"), _date("to_date")
+    if start is not None:
+        terms.append(Term("after", start))
+    if end is not None:
+        terms.append(Term("before", end + dt.timedelta(days=1)))
+    return SearchQuery(tuple(terms))
+
+
+def _before_key() -> tuple[dt.datetime, int] | None:
+    """The key after which the page starts: `?before=<id of the last entry seen>`.
+
+    As on Tickets, the position comes from the database; an unknown id starts at the newest.
+    """
+    marker = request.args.get("before", type=int)
+    seen = protocol_store.entry_of_account(g.user.account_id, marker) if marker else None
+    return (seen.occurred_at, seen.id) if seen is not None else None
+
+
+@bp.get("/projects/<int:project_id>/protocol")
+def protocol(project_id: int):
+    project = _project_or_404(project_id)
+    filters = _protocol_filters()
+    before_key = _before_key()
+    page, syntax_error, date_error = SearchPage([], None), None, None
+    try:
+        page = protocol_store.protocol_page(
+            g.user.account_id,
+            project.id,
+            _protocol_query(filters),
+            categories=tuple(filters["category"]),
+            limit=PAGE_SIZE,
+            before_key=before_key,
+        )
+    except QuerySyntaxError as error:
+        syntax_error = str(error)
+    except DateError as error:
+        date_error = error.args[0]
+    chosen = {name: value for name, value in filters.items() if value}
+    older_url = None
+    if page.next_key is not None:
+        older_url = url_for(".protocol", project_id=project.id, **chosen, before=page.next_key[1])
+    return render_template(
+        "protocol.html",
+        project=project,
+        addresses=_addresses_of(project),
+        entries=page.entries,
+        older_url=older_url,
+        newest_url=url_for(".protocol", project_id=project.id, **chosen),
+        paged=before_key is not None,
+        filters=filters,
+        syntax_error=syntax_error,
+        date_error=date_error,
+        kinds=ENTRY_KINDS,
+        categories=CATEGORIES,
+        entry_statuses=ENTRY_STATUSES,
+        tab="protocol",
+    )
+
+
+# --- files ---------------------------------------------------------------------------------
+FILES_LIMIT = 500
+
+
+@bp.get("/projects/<int:project_id>/files")
+def files(project_id: int):
+    project = _project_or_404(project_id)
+    attachments = protocol_store.attachments_of_project(
+        g.user.account_id, project.id, limit=FILES_LIMIT + 1
+    )
+    return render_template(
+        "files.html",
+        project=project,
+        addresses=_addresses_of(project),
+        attachments=attachments[:FILES_LIMIT],
+        more=len(attachments) > FILES_LIMIT,
+        tab="files",
+    )

@@ -1,12 +1,84 @@
-"""The unassigned area of the admin UI."""
+"""Unassigned mail: file it under a project, discard it as spam, or delete it."""
 
 from __future__ import annotations
 
-from flask import Blueprint
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
+
+from admin_ui.views.pages import page_of
+from storage import protocol
+from storage.accounts import account_by_id, inbox_local_part, project_of_account
+from storage.models import Entry
 
 bp = Blueprint("unassigned", __name__)
 
 
 @bp.get("/unassigned")
 def index():
-    return "unassigned"
+    entries, older = page_of(protocol.unassigned)
+    words = request.args.get("q", "").strip()
+    candidate_ids = [project_id for entry in entries for project_id in entry.candidate_ids]
+    domains = current_app.config["POSTROOM_SETTINGS"].ingest.domains
+    return render_template(
+        "unassigned.html",
+        entries=entries,
+        older=older,
+        words=words,
+        projects=protocol.projects_of_account(g.user.account_id, words),
+        candidates=protocol.projects_by_ids(g.user.account_id, candidate_ids),
+        inbox_address=f"{inbox_local_part(account_by_id(g.user.account_id))}@{domains[0]}",
+    )
+
+
+def _entry_or_404(entry_id: int) -> Entry:
+    entry = protocol.entry_of_account(g.user.account_id, entry_id)
+    if entry is None:
+        abort(404)
+    return entry
+
+
+def _done(action: str, entry: Entry, **details):
+    """Flash what happened (the words live in unassigned_flash.html) and show the list again."""
+    flash(render_template("unassigned_flash.html", action=action, entry=entry, **details).strip())
+    words = request.form.get("q", "").strip()
+    return redirect(url_for("unassigned.index", q=words or None))
+
+
+@bp.post("/unassigned/<int:entry_id>/assign")
+def assign(entry_id: int):
+    entry = _entry_or_404(entry_id)
+    project = project_of_account(g.user.account_id, request.form.get("project_id", type=int) or 0)
+    if project is None:
+        flash(render_template("unassigned_flash.html", action="no_project").strip(), "error")
+        return redirect(url_for("unassigned.index", q=request.form.get("q") or None))
+    remember = request.form.get("remember") == "1"
+    try:
+        protocol.assign(entry, project, g.user.id, remember_sender=remember)
+    except protocol.ProtocolError as error:
+        flash(str(error), "error")
+        return redirect(url_for("unassigned.index"))
+    return _done("assigned", entry, project=project, remembered=remember and entry.from_address)
+
+
+@bp.post("/unassigned/<int:entry_id>/discard")
+def discard(entry_id: int):
+    entry = _entry_or_404(entry_id)
+    block = request.form.get("block")
+    protocol.discard_spam(entry, g.user.id, block=block if block in ("sender", "domain") else None)
+    return _done("discarded", entry, block=block if entry.from_address else None)
+
+
+@bp.post("/unassigned/<int:entry_id>/delete")
+def delete(entry_id: int):
+    entry = _entry_or_404(entry_id)
+    protocol.delete_entry(entry, g.user.id)
+    return _done("deleted", entry)

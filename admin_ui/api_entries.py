@@ -1,0 +1,209 @@
+"""API views of entries: list and search, one entry, its raw message, done, assign, discard."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import datetime as dt
+import json
+
+from flask import Response, request
+
+from admin_ui.api_request import (
+    ApiError,
+    api_user,
+    bool_param,
+    int_param,
+    json_body,
+    no_content,
+    not_found,
+    text_param,
+)
+from admin_ui.api_schemas import MAX_ID, MAX_PAGE
+from storage import protocol
+from storage.accounts import project_of_account
+from storage.intake import load_raw
+from storage.models import Attachment, Entry, Project, RawMessage
+from storage.query import QuerySyntaxError, parse_query
+from storage.search import search
+
+# A page skips spam; give up filling it after this many queries and let the cursor go on.
+SPAM_SKIP_ROUNDS = 10
+
+
+def list_entries():
+    account_id = api_user().account_id
+    try:
+        query = parse_query(text_param("q", 2000))
+    except QuerySyntaxError as error:
+        raise ApiError(400, str(error)) from None
+    project_id = int_param("project_id", None)
+    unassigned = bool_param("unassigned")
+    if unassigned and project_id is not None:
+        raise ApiError(400, "ask for project_id or unassigned=true, not both")
+    include_spam = bool_param("include_spam")
+    limit = int_param("limit", 50, 1, MAX_PAGE)
+    key = decode_cursor(request.args.get("cursor"))
+    if project_id is not None:
+        project_or_404(project_id)
+    entries: list[Entry] = []
+    for _round in range(SPAM_SKIP_ROUNDS):
+        page = search(account_id, query, project_id=project_id, unassigned=unassigned,
+                      limit=limit - len(entries), before_key=key)  # fmt: skip
+        entries += [entry for entry in page.entries if include_spam or not entry.spam]
+        key = page.next_key
+        if key is None or len(entries) >= limit:
+            break
+    return {"entries": entries_json(entries), "next_cursor": encode_cursor(key)}
+
+
+def get_entry(entry_id: int):
+    return entry_json(entry_or_404(entry_id))
+
+
+def entry_raw(entry_id: int):
+    entry = entry_or_404(entry_id)
+    try:
+        raw = load_raw(entry.raw_sha256) if entry.raw_sha256 else None
+    except RawMessage.DoesNotExist:
+        raw = None
+    if raw is None:
+        raise ApiError(404, "this entry has no raw message (it was not received by mail)")
+    return Response(
+        raw,
+        mimetype="message/rfc822",
+        headers={"Content-Disposition": f'attachment; filename="entry-{entry.id}.eml"'},
+    )
+
+
+def mark_done(entry_id: int):
+    entry = protocol.set_done(entry_or_404(entry_id), api_user().id, True)
+    return entry_json(entry)
+
+
+def mark_open(entry_id: int):
+    entry = protocol.set_done(entry_or_404(entry_id), api_user().id, False)
+    return entry_json(entry)
+
+
+def assign_entry(entry_id: int):
+    entry = entry_or_404(entry_id)
+    body = json_body("EntryAssign")
+    project = project_or_404(body["project_id"])
+    remember = body.get("remember_sender", False)
+    return entry_json(protocol.assign(entry, project, api_user().id, remember))
+
+
+def discard_entry(entry_id: int):
+    entry = entry_or_404(entry_id)
+    body = json_body("EntryDiscard", optional=True)
+    return entry_json(protocol.discard_spam(entry, api_user().id, body.get("block")))
+
+
+def delete_entry(entry_id: int):
+    protocol.delete_entry(entry_or_404(entry_id), api_user().id)
+    return no_content()
+
+
+# --- lookups scoped to the token user's account ----------------------------------------------
+def entry_or_404(entry_id: int) -> Entry:
+    entry = None
+    if entry_id <= MAX_ID:
+        entry = protocol.entry_of_account(api_user().account_id, entry_id)
+    if entry is None:
+        raise not_found("entry")
+    return entry
+
+
+def project_or_404(project_id: int) -> Project:
+    project = None
+    if project_id <= MAX_ID:
+        project = project_of_account(api_user().account_id, project_id)
+    if project is None:
+        raise not_found("project")
+    return project
+
+
+# --- the cursor: the keyset (occurred_at, id) of the last entry seen, opaque to clients ------
+def encode_cursor(key: tuple | None) -> str | None:
+    if key is None:
+        return None
+    when, entry_id = key
+    text = json.dumps([when.isoformat(), entry_id], separators=(",", ":"))
+    return base64.urlsafe_b64encode(text.encode()).decode().rstrip("=")
+
+
+def decode_cursor(cursor: str | None) -> tuple[dt.datetime, int] | None:
+    if not cursor:
+        return None
+    try:
+        if len(cursor) > 200:
+            raise ValueError(cursor)
+        text = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4))
+        when, entry_id = json.loads(text)
+        if isinstance(entry_id, bool) or not isinstance(entry_id, int) or entry_id > MAX_ID:
+            raise ValueError(entry_id)
+        return dt.datetime.fromisoformat(when).replace(tzinfo=None), entry_id
+    except (ValueError, TypeError, binascii.Error, UnicodeError):
+        raise ApiError(400, "cursor is not valid: pass next_cursor of the previous page") from None
+
+
+# --- JSON shapes -----------------------------------------------------------------------------
+def entry_json(entry: Entry) -> dict:
+    return entries_json([entry])[0]
+
+
+def entries_json(entries: list[Entry]) -> list[dict]:
+    """Entries as the API shows them; the attachments of all of them in one query."""
+    files: dict[int, list[dict]] = {entry.id: [] for entry in entries}
+    fields = (Attachment.id, Attachment.entry, Attachment.filename, Attachment.content_type,
+              Attachment.size)  # fmt: skip
+    if entries:
+        query = Attachment.select(*fields).where(Attachment.entry.in_(list(files)))
+        for row in query.order_by(Attachment.id):
+            files[row.entry_id].append(
+                {"id": row.id, "filename": row.filename, "content_type": row.content_type,
+                 "size": row.size}
+            )  # fmt: skip
+    return [_entry_fields(entry, files[entry.id]) for entry in entries]
+
+
+def _entry_fields(entry: Entry, attachments: list[dict]) -> dict:
+    return {
+        "id": entry.id,
+        "project_id": entry.project_id,
+        "kind": entry.kind,
+        "status": entry.status,
+        "category": entry.category,
+        "subject": entry.subject,
+        "from": entry.from_address,
+        "from_name": entry.from_name,
+        "to": _addresses(entry.to_addresses),
+        "cc": _addresses(entry.cc_addresses),
+        "text": entry.text,
+        "has_attachments": bool(entry.has_attachments),
+        "attachments": attachments,
+        "route_reason": entry.route_reason,
+        "candidates": [int(c) for c in entry.candidate_ids],
+        "parse_error": entry.parse_error,
+        "message_id": entry.message_id,
+        "occurred_at": timestamp(entry.occurred_at),
+        "received_at": timestamp(entry.received_at),
+        "done_at": timestamp(entry.done_at),
+        "spam": bool(entry.spam),
+        "auto_submitted": bool(entry.auto_submitted),
+        "bounce": bool(entry.is_bounce),
+        "has_raw": entry.raw_sha256 is not None,
+    }
+
+
+def _addresses(stored: str) -> list[dict]:
+    return [
+        {"name": str(item.get("name") or ""), "address": str(item.get("address") or "")}
+        for item in json.loads(stored or "[]")
+    ]
+
+
+def timestamp(value: dt.datetime | None) -> str | None:
+    """A stored (naive UTC) time as ISO 8601 with Z."""
+    return None if value is None else value.replace(tzinfo=None).isoformat() + "Z"

@@ -1,0 +1,122 @@
+"""The Tickets page: every open entry filed under a project, newest first, with the count."""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from storage import accounts, protocol
+from storage.models import Entry
+from tests.mail import message
+from tests.test_ui_unassigned import receive
+from tests.web import csrf_token, post
+
+
+def _rows(page: str) -> list[int]:
+    return [int(found) for found in re.findall(r'<li id="entry-(\d+)" class="entry ', page)]
+
+
+def test_tickets_list_open_filed_entries_and_leave_out_done_spam_and_unassigned(web):
+    bakery = accounts.create_project(
+        web.account.id, "Bakery Sommer", customer_addresses=["anna@bakery.test"]
+    )
+    member = web.users["member"]
+    filed = receive(web.account.id, message("Opening hours", sender="anna@bakery.test"))
+    note = protocol.add_manual_entry(bakery, member, kind="note", text="Call her back",
+                                     occurred_at=dt.datetime(2026, 11, 26, 12, 0))  # fmt: skip
+    finished = protocol.add_manual_entry(bakery, member, kind="note", text="Finished already")
+    protocol.set_done(finished, member.id, True)
+    unassigned = receive(web.account.id, message("Who am I", sender="x@unknown.test"))
+    spam = receive(web.account.id, message("Pills", sender="spam@junk.test"))
+    protocol.discard_spam(spam, member.id)
+
+    page = web.client("member").get("/").get_data(as_text=True)
+    assert _rows(page) == [note.id, filed.id]  # newest first (the mail: 09:00 UTC)
+    assert unassigned.id not in _rows(page) and finished.id not in _rows(page)
+    assert 'id="open-count">2<' in page
+    assert f'href="/projects/{bakery.id}/protocol#entry-{filed.id}"' in page
+    assert "Bakery Sommer" in page and "Opening hours" in page
+
+
+def test_older_tickets_are_one_click_away(web, monkeypatch):
+    import admin_ui.views.pages as pages
+
+    monkeypatch.setattr(pages, "PAGE_SIZE", 2)
+    project = accounts.create_project(web.account.id, "Bakery")
+    start = dt.datetime(2026, 11, 1, 9, 0)
+    made = []
+    for hour in range(5):
+        when = start + dt.timedelta(hours=hour)
+        made.append(protocol.add_manual_entry(project, web.users["member"], kind="call",
+                                              text=f"call {hour}", occurred_at=when))  # fmt: skip
+    client = web.client("member")
+    seen, path = [], "/"
+    while path:
+        page = client.get(path).get_data(as_text=True)
+        seen += _rows(page)
+        older = re.search(r'<a href="([^"]+)">Older', page)
+        path = older.group(1).replace("&amp;", "&") if older else None
+    assert seen == [entry.id for entry in reversed(made)]
+
+
+def test_ticking_done_without_javascript_goes_back_to_the_list(web):
+    project = accounts.create_project(web.account.id, "Bakery")
+    entry = protocol.add_manual_entry(project, web.users["owner"], kind="note", text="Check DNS")
+    client = web.client("member")
+    response = client.post(
+        f"/entries/{entry.id}/done",
+        data={"done": "1", "csrf_token": _token(client)},
+        headers={"Referer": "http://localhost/?before=99"},
+    )
+    assert response.status_code == 302
+    assert response.location == f"/?before=99#entry-{entry.id}"
+    assert Entry.get_by_id(entry.id).status == "done"
+    assert 'id="open-count">0<' in client.get("/").get_data(as_text=True)
+
+
+def test_ticking_done_from_app_js_answers_with_the_new_count(web):
+    project = accounts.create_project(web.account.id, "Bakery")
+    first = protocol.add_manual_entry(project, web.users["owner"], kind="note", text="One")
+    protocol.add_manual_entry(project, web.users["owner"], kind="note", text="Two")
+    client = web.client("member")
+    response = client.post(
+        f"/entries/{first.id}/done",
+        data={"done": "1", "csrf_token": _token(client)},
+        headers={"Accept": "application/json"},
+    )
+    assert response.get_json() == {"id": first.id, "done": True, "open_count": 1}
+    response = client.post(  # an unticked checkbox sends no field: open again
+        f"/entries/{first.id}/done",
+        data={"csrf_token": _token(client)},
+        headers={"Accept": "application/json"},
+    )
+    assert response.get_json()["open_count"] == 2
+    activity = [a.action for a in protocol.activity_of_entry(first.id)]
+    assert activity == ["done", "reopened"]
+
+
+def test_done_redirects_never_leave_the_site(web):
+    project = accounts.create_project(web.account.id, "Bakery")
+    entry = protocol.add_manual_entry(project, web.users["owner"], kind="note", text="One")
+    client = web.client("member")
+    response = client.post(
+        f"/entries/{entry.id}/done",
+        data={"done": "1", "csrf_token": _token(client)},
+        headers={"Referer": "https://evil.test/phish"},
+    )
+    assert response.location == f"/entries/{entry.id}"
+
+
+def test_read_only_users_see_tickets_but_cannot_tick_them(web):
+    project = accounts.create_project(web.account.id, "Bakery")
+    entry = protocol.add_manual_entry(project, web.users["owner"], kind="note", text="One")
+    client = web.client("read-only")
+    page = client.get("/").get_data(as_text=True)
+    assert f'id="entry-{entry.id}"' in page
+    assert re.search(r'name="done" value="1" disabled', page)
+    assert post(client, f"/entries/{entry.id}/done", {"done": "1"}).status_code == 403
+    assert Entry.get_by_id(entry.id).status == "open"
+
+
+def _token(client) -> str:
+    return csrf_token(client, "/")
