@@ -158,9 +158,13 @@ def discard_spam(entry: Entry, user_id: int | None, block: str | None = None) ->
 
 
 def delete_entry(entry: Entry, user_id: int | None) -> None:
+    """Delete an entry with its index row; the activity log keeps who did it."""
+    from storage.search import unindex_entry
+
     with write_transaction():
         _log(entry.account_id, "deleted", project=entry.project_id, user=user_id,
              detail=f"entry {entry.id}: {entry.subject[:200]}")  # fmt: skip
+        unindex_entry(entry.id)
         entry.delete_instance()
 
 
