@@ -22,8 +22,6 @@ from admin_ui.api_request import (
 )
 from admin_ui.api_schemas import MAX_ADDRESS, MAX_DATA_CHARS, MAX_PAGE
 from storage import protocol
-from storage.accounts import create_project as create_project_row
-from storage.db import write_transaction
 from storage.models import CustomerAddress, Project
 
 # A host name: labels of letters (any script), digits and hyphens, separated by dots.
@@ -45,10 +43,13 @@ def create_project():
     for address in addresses:
         _refuse_taken(address, None)
     user = api_user()
-    with write_transaction():
-        project = create_project_row(user.account_id, **fields)
-        for address in addresses:
-            protocol.add_customer_address(project, address, user_id=user.id)
+    try:
+        project = protocol.create_project_with_addresses(
+            user.account_id, **fields, addresses=[(a, "customer") for a in addresses],
+            user_id=user.id,
+        )  # fmt: skip
+    except protocol.ProtocolError as error:  # taken in the meantime
+        raise ApiError(409, "; ".join(str(arg) for arg in error.args)) from None
     location = url_for("api.get_project", project_id=project.id)
     return project_json(project), 201, {"Location": location}
 

@@ -57,11 +57,18 @@ class LogSettings:
 
 
 @dataclass(frozen=True)
+class UiSettings:
+    # the statuses a project can have, in the order offered; "archived" hides a project
+    project_statuses: tuple[str, ...] = ("lead", "in progress", "review", "live", "archived")
+
+
+@dataclass(frozen=True)
 class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     web: WebSettings = field(default_factory=WebSettings)
     log: LogSettings = field(default_factory=LogSettings)
+    ui: UiSettings = field(default_factory=UiSettings)
     source: str = "<defaults>"
 
     def as_dict(self) -> dict[str, Any]:
@@ -76,6 +83,7 @@ _SECTIONS = {
     "ingest": IngestSettings,
     "web": WebSettings,
     "log": LogSettings,
+    "ui": UiSettings,
 }
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -181,7 +189,15 @@ def _finish(settings: Settings, base: Path) -> Settings:
         raise ConfigError(source, "web.listen", str(error)) from None
     if settings.log.level.lower() not in _LOG_LEVELS:
         raise ConfigError(source, "log.level", f"must be one of {', '.join(_LOG_LEVELS)}")
-    return dataclasses.replace(settings, storage=storage, ingest=ingest)
+    statuses = tuple(s.strip() for s in settings.ui.project_statuses)
+    if not statuses or any(not s for s in statuses):
+        raise ConfigError(source, "ui.project_statuses", "name at least one status, none empty")
+    if len(set(statuses)) != len(statuses):
+        raise ConfigError(source, "ui.project_statuses", f"has a status twice: {statuses!r}")
+    if "archived" not in statuses:
+        raise ConfigError(source, "ui.project_statuses", 'must contain "archived"')
+    ui = dataclasses.replace(settings.ui, project_statuses=statuses)
+    return dataclasses.replace(settings, storage=storage, ingest=ingest, ui=ui)
 
 
 def parse_listen(value: str) -> tuple[str, str | int]:

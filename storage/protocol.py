@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import re
+from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
 from peewee import JOIN, fn
@@ -22,6 +23,10 @@ from storage.models import (
     User,
     utcnow,
 )
+
+if TYPE_CHECKING:
+    from storage.query import SearchQuery
+    from storage.search import SearchPage
 
 ADDRESS = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,}$")
 
@@ -369,13 +374,11 @@ def create_project_with_addresses(
     return project
 
 
-def attachments_of_project(account_id: int, project_id: int, limit: int = 500) -> list:
+def attachments_of_project(account_id: int, project_id: int, limit: int = 500) -> list[Attachment]:
     """Attachments of a project's entries (without their bytes), newest entry first.
 
     Each row carries its entry as `row.entry` (id, occurred_at, subject, kind).
     """
-    from storage.models import Attachment
-
     return list(
         Attachment.select(
             Attachment.id,
@@ -402,12 +405,12 @@ PROTOCOL_SCAN = 200  # rows fetched per round when filtering by category
 def protocol_page(
     account_id: int,
     project_id: int,
-    query,
+    query: SearchQuery | str,
     *,
     categories: tuple[str, ...] = (),
     limit: int = 50,
     before_key: tuple | None = None,
-):
+) -> SearchPage:
     """One page of a project's protocol: `search.search` plus a filter by entry category.
 
     The search syntax has no category filter, so with categories this walks the search's

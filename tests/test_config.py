@@ -24,6 +24,8 @@ def test_the_example_config_is_valid_and_equals_the_defaults(tmp_path):
     defaults = load_settings(write(tmp_path, ""))
     assert example.ingest == defaults.ingest
     assert example.web == defaults.web
+    assert example.ui == defaults.ui
+    assert defaults.ui.project_statuses == ("lead", "in progress", "review", "live", "archived")
     assert example.storage.url.endswith("/data/postroom.db")
     assert defaults.ingest.smtp_listen == "127.0.0.1:2525"
     assert defaults.ingest.lmtp_listen == "127.0.0.1:2424"
@@ -49,6 +51,10 @@ def test_relative_data_dir_is_taken_from_the_config_files_folder(tmp_path):
         ("[ingest]\ndomains = []\n", "ingest.domains", "at least one"),
         ('[storage]\nurl = "mysql://x"\n', "storage.url", "sqlite:/// or postgresql://"),
         ('[log]\nlevel = "loud"\n', "log.level", "one of"),
+        ("[ui]\nproject_statuses = []\n", "ui.project_statuses", "at least one"),
+        ('[ui]\nproject_statuses = ["lead", "live"]\n', "ui.project_statuses", "archived"),
+        ('[ui]\nproject_statuses = ["a", "a", "archived"]\n', "ui.project_statuses", "twice"),
+        ("[ui]\nproject_statuses = [1]\n", "ui.project_statuses", "list of strings"),
         ("[ingest\n", "-", "not valid TOML"),
     ],
 )

@@ -34,6 +34,8 @@ ADDRESS_KINDS = ("customer", "partner")
 PROJECT_FIELDS = ("name", "domain", "status", "contact_name")
 ADDRESS_SEPARATORS = re.compile(r"[\s,;]+")
 MAX_FIELD_CHARS = 200
+PROJECTS_SHOWN = 200
+MAX_ID = 2**63 - 1  # larger ids from a URL overflow SQLite's INTEGER: treat them as unknown
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -44,7 +46,7 @@ def _statuses(current: str | None = None) -> tuple[str, ...]:
 
 
 def _project_or_404(project_id: int) -> Project:
-    project = project_of_account(g.user.account_id, project_id)
+    project = project_of_account(g.user.account_id, project_id) if project_id <= MAX_ID else None
     if project is None:
         abort(404)
     return project
@@ -75,7 +77,7 @@ def _project_form(values) -> tuple[dict, dict]:
     errors = {name: "too_long" for name, value in fields.items() if len(value) > MAX_FIELD_CHARS}
     if not fields["name"]:
         errors["name"] = "required"
-    if fields["domain"] and (not re.fullmatch(r"[a-z0-9.-]+\.[a-z0-9-]{2,}", fields["domain"])):
+    if fields["domain"] and not re.fullmatch(r"[\w.-]+\.[\w-]{2,}", fields["domain"]):
         errors["domain"] = "invalid"
     return fields, errors
 
@@ -84,9 +86,15 @@ def _project_form(values) -> tuple[dict, dict]:
 @bp.get("/projects")
 def index():
     words = request.args.get("q", "").strip()
-    projects = protocol_store.projects_of_account(g.user.account_id, words)
+    projects = protocol_store.projects_of_account(g.user.account_id, words, PROJECTS_SHOWN + 1)
     open_counts = protocol_store.open_counts_by_project(g.user.account_id)
-    return render_template("projects.html", projects=projects, open_counts=open_counts, q=words)
+    return render_template(
+        "projects.html",
+        projects=projects[:PROJECTS_SHOWN],
+        more=len(projects) > PROJECTS_SHOWN,
+        open_counts=open_counts,
+        q=words,
+    )
 
 
 @bp.route("/projects/new", methods=["GET", "POST"])
@@ -228,7 +236,7 @@ def _protocol_query(filters: dict) -> SearchQuery:
     start, end = _date("from_date"), _date("to_date")
     if start is not None:
         terms.append(Term("after", start))
-    if end is not None:
+    if end is not None and end < dt.date.max:
         terms.append(Term("before", end + dt.timedelta(days=1)))
     return SearchQuery(tuple(terms))
 
@@ -239,7 +247,8 @@ def _before_key() -> tuple[dt.datetime, int] | None:
     As on Tickets, the position comes from the database; an unknown id starts at the newest.
     """
     marker = request.args.get("before", type=int)
-    seen = protocol_store.entry_of_account(g.user.account_id, marker) if marker else None
+    known = marker is not None and 0 < marker <= MAX_ID
+    seen = protocol_store.entry_of_account(g.user.account_id, marker) if known else None
     return (seen.occurred_at, seen.id) if seen is not None else None
 
 

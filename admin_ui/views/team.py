@@ -10,12 +10,13 @@ from flask import Blueprint, abort, g, redirect, render_template, request, url_f
 
 from postroom.auth import ROLES, AuthError, create_user
 from storage.db import is_postgres, write_transaction
-from storage.models import User
+from storage.models import Account, User
 
 bp = Blueprint("team", __name__)
 
 MANAGERS = ("owner", "admin")
 MAX_FIELD_CHARS = 200
+MAX_ID = 2**63 - 1
 
 
 class TeamRuleError(Exception):
@@ -50,24 +51,28 @@ def _require_manager() -> None:
         abort(403)
 
 
-def _member_or_404(user_id: int) -> User:
-    query = User.select().where((User.id == user_id) & (User.account == g.user.account_id))
+def _lock_team() -> None:
+    """Serialise team changes of the account until commit (inside write_transaction).
+
+    SQLite's write transaction already holds the database's write lock; on PostgreSQL the
+    account row is the lock, so two owners demoting each other cannot both see a second owner.
+    """
     if is_postgres():
-        query = query.for_update()  # inside write_transaction: one change per member at a time
-    member = query.first()
+        Account.select(Account.id).where(Account.id == g.user.account_id).for_update().execute()
+
+
+def _member_or_404(user_id: int) -> User:
+    if user_id > MAX_ID:  # would overflow SQLite's INTEGER
+        abort(404)
+    member = User.get_or_none((User.id == user_id) & (User.account == g.user.account_id))
     if member is None:
         abort(404)
     return member
 
 
 def _active_owner_count() -> int:
-    """Active owners of the account; on PostgreSQL their rows stay locked until commit."""
-    query = User.select(User.id).where(
-        (User.account == g.user.account_id) & (User.role == "owner") & (User.is_active == True)  # noqa: E712
-    )
-    if is_postgres():
-        query = query.for_update()
-    return len(list(query))
+    owners = (User.account == g.user.account_id) & (User.role == "owner")
+    return User.select().where(owners & (User.is_active == True)).count()  # noqa: E712
 
 
 def _check_change(member: User, *, role: str, active: bool) -> None:
@@ -95,6 +100,7 @@ def add_member():
         return _page(400, form=form, add_error_code="too_long")
     try:
         with write_transaction():
+            _lock_team()
             member = create_user(
                 g.user.account_id,
                 form["email"],
@@ -115,6 +121,7 @@ def change_role(user_id: int):
         abort(400)
     try:
         with write_transaction():
+            _lock_team()
             member = _member_or_404(user_id)
             _check_change(member, role=role, active=member.is_active)
             member.role = role
@@ -130,6 +137,7 @@ def set_active(user_id: int):
     active = request.form.get("active") == "1"
     try:
         with write_transaction():
+            _lock_team()
             member = _member_or_404(user_id)
             _check_change(member, role=member.role, active=active)
             member.is_active = active
