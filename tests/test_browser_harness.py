@@ -9,13 +9,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import pytest
 
 from tests import browser as harness
-from tests.browser import (  # noqa: F401 - pytest finds the fixtures by these imports
-    browser_context_fixture,
-    browser_fixture,
-    network_log_fixture,
-    page_fixture,
-    screenshot,
-)
+from tests.browser import screenshot
 
 UNREACHABLE = "http://192.0.2.1/x.png"  # TEST-NET-1: never routed anywhere
 

@@ -20,13 +20,7 @@ from storage import accounts, protocol
 from storage.entries import InboundRecord, store_inbound
 from storage.intake import Delivery, IntakeBatchItem, record_batch
 from storage.models import Entry, utcnow
-from tests.browser import (  # noqa: F401 - pytest finds the fixtures by these imports
-    browser_context_fixture,
-    browser_fixture,
-    network_log_fixture,
-    page_fixture,
-    screenshot,
-)
+from tests.browser import screenshot
 from tests.mail import message
 from tests.test_ui_unassigned import receive
 from tests.web import PASSWORD, post
