@@ -93,6 +93,8 @@ def _page(query, limit: int, before: tuple | None):
 
 
 def entry_of_account(account_id: int, entry_id: int) -> Entry | None:
+    if not 0 < entry_id < 2**63:
+        return None
     return Entry.get_or_none((Entry.id == entry_id) & (Entry.account == account_id))
 
 
@@ -399,9 +401,6 @@ def attachments_of_project(account_id: int, project_id: int, limit: int = 500) -
     )
 
 
-PROTOCOL_SCAN = 200  # rows fetched per round when filtering by category
-
-
 def protocol_page(
     account_id: int,
     project_id: int,
@@ -411,30 +410,11 @@ def protocol_page(
     limit: int = 50,
     before_key: tuple | None = None,
 ) -> SearchPage:
-    """One page of a project's protocol: `search.search` plus a filter by entry category.
+    """One page of a project's protocol, optionally of some entry categories only."""
+    from storage.search import search
 
-    The search syntax has no category filter, so with categories this walks the search's
-    pages (keyset, newest first) and keeps the matching entries until the page is full.
-    """
-    from storage.search import SearchPage, search
-
-    if not categories:
-        return search(account_id, query, project_id=project_id, limit=limit,
-                      before_key=before_key)  # fmt: skip
-    kept: list[Entry] = []
-    key = before_key
-    while True:
-        page = search(account_id, query, project_id=project_id, limit=PROTOCOL_SCAN,
-                      before_key=key)  # fmt: skip
-        for entry in page.entries:
-            if entry.category in categories:
-                kept.append(entry)
-                if len(kept) > limit:
-                    last = kept[limit - 1]
-                    return SearchPage(kept[:limit], (last.occurred_at, last.id))
-        if page.next_key is None:
-            return SearchPage(kept, None)
-        key = page.next_key
+    return search(account_id, query, project_id=project_id, limit=limit,
+                  before_key=before_key, categories=categories)  # fmt: skip
 
 
 # --- what the entry pages show ------------------------------------------------------------

@@ -89,6 +89,7 @@ def search(
     unassigned: bool = False,
     limit: int = 50,
     before_key: tuple | None = None,
+    categories: tuple[str, ...] = (),
 ) -> SearchPage:
     """Return a page of the account's entries matching query, by (occurred_at, id) descending.
 
@@ -96,13 +97,15 @@ def search(
     limits to one project, else unassigned=True to entries without one. before_key is the
     (occurred_at, id) of the last entry of the previous page (a datetime or its ISO text, an
     int): this page holds the entries strictly after it in the order. next_key is None on
-    the last page.
+    the last page. categories keeps entries of those categories (customer, partner, …).
     """
     if isinstance(query, str):
         query = parse_query(query)
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
     select = _select(account_id, query, project_id=project_id, unassigned=unassigned)
+    if categories:
+        select = select.where(Entry.category.in_(list(categories)))
     if before_key is not None:
         when, entry_id = _key(before_key)
         select = select.where(

@@ -44,3 +44,16 @@ def test_every_changing_route_refuses_a_request_without_csrf_token(web):
         assert response.status_code == 400, (endpoint, method, url, response.status_code)
         assert "form expired" in response.get_data(as_text=True)
     assert client.get("/").status_code == 200  # the session survived all of it
+
+
+def test_ids_beyond_a_database_integer_are_not_found_never_a_500(web):
+    client = web.client("owner")
+    huge = str(2**64)
+    for rule in web.app.url_map.iter_rules():
+        if "GET" not in (rule.methods or set()) or "<" not in rule.rule:
+            continue
+        url = re.sub(r"<(?:[^:<>]+:)?([^<>]+)>", huge, rule.rule)
+        response = client.get(url)
+        assert response.status_code in (400, 404), (rule.rule, response.status_code)
+    for path in ("/", "/unassigned", "/projects/1/protocol"):
+        assert client.get(f"{path}?before={huge}").status_code in (200, 404), path
