@@ -6,7 +6,6 @@ import datetime as dt
 
 from flask import Flask, abort, g, jsonify, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
-from werkzeug.routing import IntegerConverter
 
 from admin_ui.sessions import DbSessionInterface
 from postroom.auth import shared_secret
@@ -28,7 +27,6 @@ CSP = (
 def create_app(settings: Settings, *, testing: bool = False) -> Flask:
     """Build the admin UI application for the given settings (the database is already open)."""
     app = Flask(__name__)
-    app.url_map.converters["int"] = DatabaseId
     app.config.update(
         POSTROOM_SETTINGS=settings,
         SECRET_KEY=shared_secret("web_secret_key"),
@@ -99,14 +97,6 @@ def create_app(settings: Settings, *, testing: bool = False) -> Flask:
         return _error_page(500, "Something went wrong on our side; it has been logged.")
 
     return app
-
-
-class DatabaseId(IntegerConverter):
-    """`<int:…>` in routes: ids beyond a 64-bit database integer are simply not found."""
-
-    def __init__(self, url_map, *args, **kwargs):
-        kwargs.setdefault("max", 2**63 - 1)
-        super().__init__(url_map, *args, **kwargs)
 
 
 def _error_page(code: int, text: str):

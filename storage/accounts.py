@@ -61,11 +61,18 @@ def add_customer_address(project: Project, address: str) -> CustomerAddress:
     return row
 
 
+MAX_ID = 2**63 - 1  # the largest integer SQLite and PostgreSQL (bigint) store
+
+
 def account_by_id(account_id: int) -> Account | None:
     """Return the account or None."""
+    if not 0 < account_id <= MAX_ID:
+        return None
     return Account.get_or_none(Account.id == account_id)
 
 
 def project_of_account(account_id: int, project_id: int) -> Project | None:
     """Return the project if it belongs to the account."""
+    if not 0 < project_id <= MAX_ID:
+        return None
     return Project.get_or_none((Project.id == project_id) & (Project.account == account_id))

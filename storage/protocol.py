@@ -10,6 +10,7 @@ from urllib.parse import unquote
 
 from peewee import JOIN, fn
 
+from storage.accounts import MAX_ID
 from storage.db import write_transaction
 from storage.models import (
     Activity,
@@ -93,7 +94,7 @@ def _page(query, limit: int, before: tuple | None):
 
 
 def entry_of_account(account_id: int, entry_id: int) -> Entry | None:
-    if not 0 < entry_id < 2**63:
+    if not 0 < entry_id <= MAX_ID:
         return None
     return Entry.get_or_none((Entry.id == entry_id) & (Entry.account == account_id))
 
