@@ -9,6 +9,7 @@ from __future__ import annotations
 import argparse
 import datetime as dt
 import random
+import re
 import statistics
 import tempfile
 import time
@@ -95,7 +96,8 @@ def build(entries: int, seed: int = 7) -> tuple[int, int]:
                 index_entry(base + offset, subject=row["subject"], body=row["text"],
                             addresses=row["from_address"], attachments="")  # fmt: skip
         batch = []
-        print(f"\r{done}/{entries} entries", end="", flush=True)
+        if done % 20000 == 0 or done == entries:
+            print(f"{done}/{entries} entries", flush=True)
     print()
     database.execute_sql("ANALYZE")
     return account.id, project.id
@@ -129,11 +131,13 @@ def main() -> None:
         config = Path(tmp) / "postroom.toml"
         config.write_text(f'[storage]\nurl = "{url}"\n')
         from admin_ui import create_app
-        from tests.web import login
 
         app = create_app(load_settings(config), testing=True)
         client = app.test_client()
-        login(client, "bench@agency.test", "bench password 1")
+        page = client.get("/login").get_data(as_text=True)
+        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+        client.post("/login", data={"email": "bench@agency.test", "password": "bench password 1",
+                                    "csrf_token": token})  # fmt: skip
         base = f"/projects/{project_id}/protocol"
 
         def get(path: str):

@@ -74,5 +74,9 @@ def test_assign_with_remember_then_the_next_mail_files_itself_and_done_drops_the
     page.goto(f"{daemon.web_url}/entries/{second['id']}")
     assert page.locator("text=Please also change the phone number").count() >= 1
     screenshot(page, "entry-detail")
+    page.set_viewport_size({"width": 390, "height": 844})  # a phone
+    page.goto(f"{daemon.web_url}/projects/{project['id']}/protocol")
+    assert page.locator(f"#entry-{second['id']}").is_visible()
+    screenshot(page, "protocol-phone")
     network_log.assert_no_dialogs()
     network_log.assert_only_local()
