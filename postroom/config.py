@@ -27,6 +27,9 @@ class StorageSettings:
     url: str = ""  # filled from data_dir when empty
     busy_timeout_ms: int = 5000
     sqlite_max_page_count: int = 0  # 0: no cap; a cap defers mail with 452 when reached
+    backup_dir: str = ""  # empty: <data_dir>/backups
+    backup_keep: int = 7
+    backup_interval_hours: float = 24.0  # 0: no scheduled backups
 
 
 @dataclass(frozen=True)
@@ -63,12 +66,36 @@ class UiSettings:
 
 
 @dataclass(frozen=True)
+class OutboundSettings:
+    smtp_url: str = ""  # smtp://[user:password@]host[:port][?security=starttls|tls|none]
+    from_address: str = ""  # empty: no-reply@<first ingest domain>
+    from_name: str = "postroom"
+    max_attachment_bytes: int = 10_485_760
+    max_attempts: int = 8  # then the entry shows the failure and the author is told
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    poll_seconds: float = 5.0  # how often queued mail and new events are looked at
+    lease_seconds: float = 60.0  # a dead worker's jobs are taken over after this long
+    digest_hour: int = 7  # UTC hour of the daily notification digest
+
+
+@dataclass(frozen=True)
+class RetentionSettings:
+    spam_days: int = 30  # discarded mail is purged after this many days (0: never)
+
+
+@dataclass(frozen=True)
 class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
     ingest: IngestSettings = field(default_factory=IngestSettings)
     web: WebSettings = field(default_factory=WebSettings)
     log: LogSettings = field(default_factory=LogSettings)
     ui: UiSettings = field(default_factory=UiSettings)
+    outbound: OutboundSettings = field(default_factory=OutboundSettings)
+    worker: WorkerSettings = field(default_factory=WorkerSettings)
+    retention: RetentionSettings = field(default_factory=RetentionSettings)
     source: str = "<defaults>"
 
     def as_dict(self) -> dict[str, Any]:
@@ -84,6 +111,9 @@ _SECTIONS = {
     "web": WebSettings,
     "log": LogSettings,
     "ui": UiSettings,
+    "outbound": OutboundSettings,
+    "worker": WorkerSettings,
+    "retention": RetentionSettings,
 }
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 
@@ -163,7 +193,12 @@ def _finish(settings: Settings, base: Path) -> Settings:
     url = storage.url or f"sqlite:///{data_dir / 'postroom.db'}"
     if not url.startswith(("sqlite:///", "postgresql://", "postgres://")):
         raise ConfigError(source, "storage.url", "must start with sqlite:/// or postgresql://")
-    storage = dataclasses.replace(storage, data_dir=str(data_dir), url=url)
+    backup_dir = Path(storage.backup_dir) if storage.backup_dir else data_dir / "backups"
+    if not backup_dir.is_absolute():
+        backup_dir = base / backup_dir
+    storage = dataclasses.replace(
+        storage, data_dir=str(data_dir), url=url, backup_dir=str(backup_dir)
+    )
 
     ingest = settings.ingest
     for key in ("smtp_listen", "lmtp_listen"):

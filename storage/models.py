@@ -38,6 +38,7 @@ class Account(BaseModel):
     name = CharField()
     inbox_token = CharField()
     created_at = DateTimeField(default=utcnow)
+    signature = TextField(default="")  # appended to mail to customers; a template variable
 
 
 class User(BaseModel):
@@ -62,6 +63,7 @@ class Project(BaseModel):
     contact_name = CharField(default="")
     reply_token = CharField()
     created_at = DateTimeField(default=utcnow)
+    invitation_link = CharField(default="")  # a template variable, e.g. the customer's login
 
     ACTIVE_EXCLUDED = ("archived",)
 
@@ -252,6 +254,93 @@ class BlockRule(BaseModel):
         indexes = ((("account", "pattern"), True),)
 
 
+class AccountSmtp(BaseModel):
+    """The account's own outgoing mail server; without it the [outbound] default is used."""
+
+    account = ForeignKeyField(Account, primary_key=True, on_delete="CASCADE")
+    host = CharField()
+    port = IntegerField(default=587)
+    security = CharField(default="starttls")  # none, starttls, tls
+    username = CharField(default="")
+    password = CharField(default="")  # never shown again in the UI
+    from_address = CharField()
+    from_name = CharField(default="")
+
+
+class OutboundMessage(BaseModel):
+    """A mail to a customer: its outbound entry, and the worker's sending state."""
+
+    entry = ForeignKeyField(Entry, unique=True, on_delete="CASCADE")
+    account = ForeignKeyField(Account, on_delete="CASCADE")
+    to_address = CharField()
+    cc = TextField(default="")
+    from_address = CharField()
+    from_name = CharField(default="")
+    reply_to = CharField(default="")
+    body_text = TextField(default="")
+    body_html = TextField(default="")
+    state = CharField(default="queued", index=True)  # queued, sent, failed
+    attempts = IntegerField(default=0)
+    next_attempt_at = DateTimeField(default=utcnow, index=True)
+    last_error = TextField(default="")
+    sent_at = DateTimeField(null=True)
+    created_at = DateTimeField(default=utcnow)
+
+
+class MailTemplate(BaseModel):
+    account = ForeignKeyField(Account, backref="templates", on_delete="CASCADE")
+    name = CharField()
+    subject = TextField(default="")
+    body = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+    updated_at = DateTimeField(default=utcnow)
+
+
+class ProjectFollower(BaseModel):
+    project = ForeignKeyField(Project, on_delete="CASCADE")
+    user = ForeignKeyField(User, on_delete="CASCADE")
+
+    class Meta:
+        indexes = ((("project", "user"), True),)
+
+
+class NotificationPreference(BaseModel):
+    user = ForeignKeyField(User, on_delete="CASCADE")
+    event_type = CharField()
+    in_app = BooleanField(default=True)
+    email = BooleanField(default=False)
+    digest = BooleanField(default=False)  # email once a day instead of at once
+
+    class Meta:
+        indexes = ((("user", "event_type"), True),)
+
+
+class Notification(BaseModel):
+    user = ForeignKeyField(User, backref="notifications", on_delete="CASCADE")
+    event = ForeignKeyField(Event, null=True, on_delete="CASCADE")
+    event_type = CharField()
+    project = ForeignKeyField(Project, null=True, on_delete="CASCADE")
+    entry = ForeignKeyField(Entry, null=True, on_delete="CASCADE")
+    text = TextField(default="")
+    created_at = DateTimeField(default=utcnow)
+    in_app = BooleanField(default=True)
+    read_at = DateTimeField(null=True)
+    email_due = CharField(default="")  # "", immediate or digest
+    emailed_at = DateTimeField(null=True)
+
+    class Meta:
+        indexes = ((("user", "read_at"), False), (("email_due", "emailed_at"), False))
+
+
+class JobLease(BaseModel):
+    """Which worker runs a singleton job, until when; another takes over after expiry."""
+
+    name = CharField(primary_key=True)
+    holder = CharField(default="")
+    expires_at = DateTimeField(default=utcnow)
+    last_run_at = DateTimeField(null=True)
+
+
 ALL_MODELS = (
     Account,
     User,
@@ -269,4 +358,11 @@ ALL_MODELS = (
     AppSetting,
     Activity,
     BlockRule,
+    AccountSmtp,
+    OutboundMessage,
+    MailTemplate,
+    ProjectFollower,
+    NotificationPreference,
+    Notification,
+    JobLease,
 )
