@@ -244,21 +244,25 @@ def entries_list(obj, account_id, project_id, unassigned, limit, as_json) -> Non
         click.echo(f"{d['id']:>6}  {d['status']:<4}  {where:<12}  {d['from']:<30}  {d['subject']}")
 
 
-def _serve(obj: Context, *, listeners: bool, web: bool, demo: bool = False) -> None:
+def _serve(
+    obj: Context, *, listeners: bool, web: bool, worker: bool = False, demo: bool = False
+) -> None:
     from postroom.web import announce_setup, serve_in_thread
 
     settings = obj.settings
     _setup_logging(settings)
     obj.open_database()
-    server = None
+    server = scheduler = None
     try:
+        if worker:
+            scheduler = _start_worker(settings)
         if web:
             server = serve_in_thread(settings)
             announce_setup(settings)
         if listeners:
             from smtpd_ingest.listener import serve
 
-            asyncio.run(serve(settings.ingest, after_start=_demo(settings) if demo else None))
+            asyncio.run(serve(settings, after_start=_demo(settings) if demo else None))
         else:
             _wait_for_signal()
     except OSError as error:
@@ -266,6 +270,20 @@ def _serve(obj: Context, *, listeners: bool, web: bool, demo: bool = False) -> N
     finally:
         if server is not None:
             server.close()
+        if scheduler is not None:
+            scheduler.stop()
+
+
+def _start_worker(settings: Settings):
+    from postroom.worker import Worker
+
+    try:
+        scheduled = Worker(settings)
+    except ValueError as error:
+        raise click.ClickException(f"configuration error: {settings.source}: {error}") from None
+    scheduled.start()
+    print(f"postroom worker ready ({scheduled.holder})", flush=True)  # for tests and operators
+    return scheduled
 
 
 def _wait_for_signal() -> None:
@@ -310,8 +328,29 @@ def web(obj: Context) -> None:
 @click.option("--demo", is_flag=True, help="Seed a demo account and send it sample mail.")
 @click.pass_obj
 def run(obj: Context, demo: bool) -> None:
-    """Run everything in one process: listeners, admin UI."""
-    _serve(obj, listeners=True, web=True, demo=demo)
+    """Run everything in one process: listeners, admin UI, worker."""
+    _serve(obj, listeners=True, web=True, worker=True, demo=demo)
+
+
+@main.command()
+@click.pass_obj
+def worker(obj: Context) -> None:
+    """Run the scheduled jobs: mail sending, notifications, retention, backups."""
+    _serve(obj, listeners=False, web=False, worker=True)
+
+
+@main.command()
+@click.pass_obj
+def backup(obj: Context) -> None:
+    """Back up the SQLite database now and print the backup's path."""
+    from postroom.jobs.backup import BackupError, make_backup
+
+    obj.open_database()
+    try:
+        path = make_backup(obj.settings)
+    except BackupError as error:
+        raise click.ClickException(str(error)) from None
+    click.echo(str(path))
 
 
 @main.group()

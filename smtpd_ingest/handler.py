@@ -25,6 +25,7 @@ log = logging.getLogger("postroom.ingest")
 # inbox+<account>.<token>[.<project>-<project token>]
 _INBOX = re.compile(r"^inbox\+(\d{1,12})\.([a-z0-9]{4,64})(?:\.(\d{1,12})-([a-z0-9]{4,64}))?$")
 _HASH_OFF_LOOP = 1 << 20
+TOKEN_CACHE_SECONDS = 5.0
 
 
 def new_queue_id() -> str:
@@ -60,6 +61,7 @@ class IngestHandler:
         self.settings = settings
         self.writer = writer
         self.on_recorded = on_recorded
+        self._tokens: dict[tuple[str, int], tuple[str, float]] = {}  # short-lived RCPT cache
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
@@ -92,15 +94,33 @@ class IngestHandler:
         if not match:
             return None
         account_id, token, project_id, project_token = match.groups()
-        account = account_by_id(int(account_id))
-        if account is None or not hmac.compare_digest(token, account.inbox_token):
+        expected = self._token("account", int(account_id), None)
+        if expected is None or not hmac.compare_digest(token, expected):
             return None
         if project_id is None:
-            return (account.id, None)
-        project = project_of_account(account.id, int(project_id))
-        if project is None or not hmac.compare_digest(project_token, project.reply_token):
+            return (int(account_id), None)
+        expected = self._token("project", int(project_id), int(account_id))
+        if expected is None or not hmac.compare_digest(project_token, expected):
             return None
-        return (account.id, project.id)
+        return (int(account_id), int(project_id))
+
+    def _token(self, kind: str, key: int, account_id: int | None) -> str | None:
+        """Return the stored token of an account or project, cached for a few seconds."""
+        now = time.monotonic()
+        cached = self._tokens.get((kind, key))
+        if cached is not None and cached[1] > now:
+            return cached[0]
+        if kind == "account":
+            row = account_by_id(key)
+            token = row.inbox_token if row is not None else None
+        else:
+            row = project_of_account(account_id, key)
+            token = row.reply_token if row is not None else None
+        if token is not None:  # unknown ids are not cached, so a new account works at once
+            if len(self._tokens) > 10_000:
+                self._tokens.clear()
+            self._tokens[(kind, key)] = (token, now + TOKEN_CACHE_SECONDS)
+        return token
 
     async def handle_DATA(self, server, session, envelope):
         started = time.monotonic()

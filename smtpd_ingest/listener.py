@@ -10,9 +10,8 @@ import signal
 from collections.abc import Awaitable, Callable
 from pathlib import Path
 
-from postroom.config import IngestSettings, parse_listen
+from postroom.config import IngestSettings, Settings, parse_listen
 from smtpd_ingest.handler import IngestHandler
-from smtpd_ingest.parser_pool import ParserPool
 from smtpd_ingest.processor import IntakeProcessor
 from smtpd_ingest.protocol import ConnectionGate, IngestLMTP, IngestSMTP
 from smtpd_ingest.writer import IntakeWriter
@@ -21,18 +20,18 @@ log = logging.getLogger("postroom.ingest")
 
 
 async def serve(
-    settings: IngestSettings,
+    full_settings: Settings,
     stop: asyncio.Event | None = None,
     after_start: Callable[[], Awaitable[None]] | None = None,
 ) -> None:
     """Listen on the configured sockets; on SIGTERM/SIGINT finish what is in flight and exit."""
+    settings = full_settings.ingest
     loop = asyncio.get_running_loop()
     stop = stop or asyncio.Event()
     for signum in (signal.SIGTERM, signal.SIGINT):
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(signum, stop.set)
-    parser = ParserPool(settings.parse_workers, settings.parse_timeout_seconds)
-    processor = IntakeProcessor(parser)
+    processor = IntakeProcessor(full_settings)
     processor.start()
     writer = IntakeWriter()
     handler = IngestHandler(settings, writer, processor.submit)
@@ -53,7 +52,6 @@ async def serve(
         await writer.wait_idle()
         writer.close()
         await loop.run_in_executor(None, processor.stop)
-        parser.close()
 
 
 async def _start(loop, listen, cls, handler, gate, settings: IngestSettings):
