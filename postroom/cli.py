@@ -126,11 +126,12 @@ def account() -> None:
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_obj
 def account_create(obj: Context, name: str, as_json: bool) -> None:
-    """Create an account and print its inbox address."""
-    from storage.accounts import create_account, inbox_local_part
+    """Create an account (with the starter mail templates) and print its inbox address."""
+    from postroom.accounts import new_account
+    from storage.accounts import inbox_local_part
 
     obj.open_database()
-    created = create_account(name)
+    created = new_account(name)
     address = f"{inbox_local_part(created)}@{obj.settings.ingest.domains[0]}"
     if as_json:
         _echo_json({"id": created.id, "name": created.name, "inbox_address": address})
@@ -500,7 +501,7 @@ def postfix_snippet(obj: Context) -> None:
 def import_command(obj: Context, paths: tuple[Path, ...], account_id: int) -> None:
     """Import mbox files, maildirs or .eml files through the ingest pipeline."""
     from smtpd_ingest.importer import count_messages, import_messages, iter_messages
-    from smtpd_ingest.parser_pool import InlineParser
+    from smtpd_ingest.parser_pool import ParserPool
     from storage.accounts import account_by_id, inbox_local_part
 
     obj.open_database()
@@ -510,11 +511,16 @@ def import_command(obj: Context, paths: tuple[Path, ...], account_id: int) -> No
     recipient = f"{inbox_local_part(owner)}@{obj.settings.ingest.domains[0]}"
     total = count_messages(list(paths))
     done = new = 0
-    with click.progressbar(length=total, label="importing", file=sys.stderr) as bar:
-        for count, added in import_messages(
-            owner.id, recipient, iter_messages(list(paths)), InlineParser()
-        ):
-            done += count
-            new += added
-            bar.update(count)
+    ingest = obj.settings.ingest
+    parser = ParserPool(ingest.parse_workers, ingest.parse_timeout_seconds)
+    try:
+        with click.progressbar(length=total, label="importing", file=sys.stderr) as bar:
+            for count, added in import_messages(
+                owner.id, recipient, iter_messages(list(paths)), parser
+            ):
+                done += count
+                new += added
+                bar.update(count)
+    finally:
+        parser.close()
     click.echo(f"{done} messages read, {new} new, {done - new} already stored")

@@ -9,7 +9,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from smtpd_ingest.handler import new_queue_id
-from smtpd_ingest.pipeline import Parser, process_intake
+from smtpd_ingest.pipeline import Parser, assemble_record
+from storage.db import write_transaction
+from storage.entries import store_inbound
 from storage.intake import Delivery, IntakeBatchItem, record_batch
 
 BATCH = 200
@@ -83,8 +85,13 @@ def import_messages(
 
 
 def _flush(batch: list[IntakeBatchItem], parser: Parser) -> tuple[int, int]:
+    """Store a batch, parse its new messages in parallel, file them in one transaction."""
     recorded = record_batch(batch)
-    new = [r.intake_id for rows in recorded for r in rows if r.is_new]
-    for intake_id in new:
-        process_intake(intake_id, parser)
+    new = [(item, rows[0].intake_id) for item, rows in zip(batch, recorded, strict=True)
+           if rows[0].is_new]  # fmt: skip
+    parsed = parser.parse_many([item.raw for item, _ in new])
+    with write_transaction():
+        for (item, intake_id), result in zip(new, parsed, strict=True):
+            record = assemble_record(item.deliveries[0].account_id, item.raw, None, result)
+            store_inbound(intake_id, record)
     return len(batch), len(new)

@@ -38,6 +38,29 @@ class ParserPool:
             self._restart()
             raise ParseError("the parser process died (out of memory?)") from None
 
+    def parse_many(self, raws: list[bytes]) -> list[ParsedMail | ParseError]:
+        """Parse several messages in parallel; each result is a ParsedMail or a ParseError."""
+        futures = [self._pool.submit(parse_message, raw) for raw in raws]
+        results: list[ParsedMail | ParseError] = []
+        broken = False
+        for future in futures:
+            if broken:
+                results.append(ParseError("the parser process died (out of memory?)"))
+                continue
+            try:
+                results.append(future.result(timeout=self.timeout))
+            except ParseError as error:
+                results.append(error)
+            except FutureTimeout:
+                results.append(ParseError(f"parsing took longer than {self.timeout:g} s"))
+                broken = True
+            except BrokenProcessPool:
+                results.append(ParseError("the parser process died (out of memory?)"))
+                broken = True
+        if broken:
+            self._restart()
+        return results
+
     def _restart(self) -> None:
         log.warning("restarting the parser pool")
         processes = list(getattr(self._pool, "_processes", {}).values())
@@ -55,6 +78,15 @@ class InlineParser:
 
     def parse(self, raw: bytes) -> ParsedMail:
         return parse_message(raw)
+
+    def parse_many(self, raws: list[bytes]) -> list[ParsedMail | ParseError]:
+        results: list[ParsedMail | ParseError] = []
+        for raw in raws:
+            try:
+                results.append(parse_message(raw))
+            except ParseError as error:
+                results.append(error)
+        return results
 
     def close(self) -> None:
         pass

@@ -23,6 +23,8 @@ log = logging.getLogger(__name__)
 class Parser(Protocol):
     def parse(self, raw: bytes) -> ParsedMail: ...
 
+    def parse_many(self, raws: list[bytes]) -> list[ParsedMail | ParseError]: ...
+
 
 def process_intake(intake_id: int, parser: Parser) -> Entry | None:
     """Parse, route and file one intake; failures are recorded, never raised."""
@@ -69,10 +71,20 @@ def build_record(
 ) -> InboundRecord:
     """Parse and route a raw message into what storage keeps."""
     try:
-        mail: ParsedMail | None = parser.parse(raw)
-        parse_error = None
+        parsed: ParsedMail | ParseError = parser.parse(raw)
     except ParseError as error:
-        mail, parse_error = None, str(error) or "unparseable message"
+        parsed = error
+    return assemble_record(account_id, raw, project_hint, parsed)
+
+
+def assemble_record(
+    account_id: int, raw: bytes, project_hint: int | None, parsed: ParsedMail | ParseError
+) -> InboundRecord:
+    """Route a parse result (or its failure) into what storage keeps."""
+    if isinstance(parsed, ParseError):
+        mail, parse_error = None, str(parsed) or "unparseable message"
+    else:
+        mail, parse_error = parsed, None
     decision = route(account_id, mail, project_hint)
     if mail is None:
         return InboundRecord(
