@@ -17,12 +17,14 @@ from smtpd_ingest.protocol import ConnectionGate, IngestLMTP, IngestSMTP
 from smtpd_ingest.writer import IntakeWriter
 
 log = logging.getLogger("postroom.ingest")
+GRACE_SECONDS = 30.0  # how long a stop waits for messages in flight
 
 
 async def serve(
     full_settings: Settings,
     stop: asyncio.Event | None = None,
     after_start: Callable[[], Awaitable[None]] | None = None,
+    reload: Callable[[], Settings] | None = None,
 ) -> None:
     """Listen on the configured sockets; on SIGTERM/SIGINT finish what is in flight and exit."""
     settings = full_settings.ingest
@@ -36,6 +38,11 @@ async def serve(
     writer = IntakeWriter()
     handler = IngestHandler(settings, writer, processor.submit)
     gate = ConnectionGate(settings.max_connections)
+    if reload is not None:
+        with contextlib.suppress(NotImplementedError, RuntimeError):
+            loop.add_signal_handler(
+                signal.SIGHUP, lambda: _reload(reload, full_settings, handler, gate)
+            )
     servers = []
     try:
         for listen, cls in ((settings.smtp_listen, IngestSMTP), (settings.lmtp_listen, IngestLMTP)):
@@ -49,16 +56,46 @@ async def serve(
     finally:
         for server in servers:
             server.close()
+        gate.shutting_down = True
+        deadline = loop.time() + GRACE_SECONDS
+        while gate.busy() and loop.time() < deadline:
+            await asyncio.sleep(0.05)
+        gate.close_idle()
         await writer.wait_idle()
         writer.close()
         await loop.run_in_executor(None, processor.stop)
+
+
+def _reload(load: Callable[[], Settings], started: Settings, handler, gate) -> None:
+    """SIGHUP: take over the log level and limits; name what needs a restart."""
+    try:
+        fresh = load()
+    except Exception as error:  # noqa: BLE001 - a bad file keeps the running settings
+        log.error("reload refused, keeping the running settings: %s", error)
+        return
+    logging.getLogger().setLevel(fresh.log.level.upper())
+    handler.settings = fresh.ingest
+    gate.limit = fresh.ingest.max_connections
+    restart = [
+        key
+        for key in ("smtp_listen", "lmtp_listen", "parse_workers")
+        if getattr(fresh.ingest, key) != getattr(started.ingest, key)
+    ]
+    if fresh.storage.url != started.storage.url:
+        restart.append("storage.url")
+    log.info(
+        "reloaded: log level %s, max_message_bytes %d, max_recipients %d, max_connections %d%s",
+        fresh.log.level, fresh.ingest.max_message_bytes, fresh.ingest.max_recipients,
+        fresh.ingest.max_connections,
+        f"; restart to apply {', '.join(restart)}" if restart else "",
+    )  # fmt: skip
 
 
 async def _start(loop, listen, cls, handler, gate, settings: IngestSettings):
     def factory():
         session = cls(
             handler,
-            data_size_limit=settings.max_message_bytes,
+            data_size_limit=handler.settings.max_message_bytes,
             enable_SMTPUTF8=True,
             decode_data=False,
             hostname=settings.hostname,

@@ -29,23 +29,40 @@ class ConnectionGate:
     def __init__(self, limit: int) -> None:
         self.limit = limit
         self.open = 0
+        self.sessions: set[IngestSession] = set()
+        self.shutting_down = False
+
+    def busy(self) -> int:
+        """How many sessions are receiving or committing a message right now."""
+        return sum(1 for session in self.sessions if session.busy)
+
+    def close_idle(self) -> None:
+        """Tell every session that we are going away (421), then close it."""
+        for session in list(self.sessions):
+            transport = getattr(session, "transport", None)
+            if transport is not None and not transport.is_closing():
+                transport.write(b"421 4.3.2 Service shutting down, try again later\r\n")
+                transport.close()
 
 
 class IngestSession:
     """Behaviour shared by the SMTP and LMTP sessions."""
 
     gate: ConnectionGate | None = None
+    busy = False  # receiving or committing a message: finished before a graceful stop
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         gate = self.gate
-        if gate is not None and gate.open >= gate.limit:
+        if gate is not None and (gate.open >= gate.limit or gate.shutting_down):
             self._refused = True
-            transport.write(b"421 4.3.2 Too many connections, try again later\r\n")
+            reason = "Service shutting down" if gate.shutting_down else "Too many connections"
+            transport.write(f"421 4.3.2 {reason}, try again later\r\n".encode())
             transport.close()
             return
         self._refused = False
         if gate is not None:
             gate.open += 1
+            gate.sessions.add(self)
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
@@ -53,6 +70,7 @@ class IngestSession:
             return
         if self.gate is not None and getattr(self, "session", None) is not None:
             self.gate.open -= 1
+            self.gate.sessions.discard(self)
             self.gate = None  # count each session once
         super().connection_lost(error)
 
@@ -72,16 +90,20 @@ class IngestSession:
             await self.push("501 5.5.4 Syntax: DATA")
             return
         await self.push("354 End data with <CR><LF>.<CR><LF>")
-        content = await self._read_data()
-        if content is None:
-            await self.push("552 5.3.4 Message size exceeds fixed maximum message size")
+        self.busy = True
+        try:
+            content = await self._read_data()
+            if content is None:
+                await self.push("552 5.3.4 Message size exceeds fixed maximum message size")
+                self._set_post_data_state()
+                return
+            self.envelope.content = content
+            self.envelope.original_content = content
+            status = await self._call_handler_hook("DATA")
             self._set_post_data_state()
-            return
-        self.envelope.content = content
-        self.envelope.original_content = content
-        status = await self._call_handler_hook("DATA")
-        self._set_post_data_state()
-        await self.push(status)
+            await self.push(status)
+        finally:
+            self.busy = False
 
     async def _read_data(self) -> bytes | None:
         """Return the unstuffed message, or None when it was over the size limit."""

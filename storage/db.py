@@ -20,6 +20,13 @@ class SchemaError(Exception):
 
 def open_database(url: str, *, busy_timeout_ms: int = 5000, max_page_count: int = 0) -> Database:
     """Connect the models to the database at `url` (sqlite:///path or postgresql://…)."""
+    db = make_database(url, busy_timeout_ms=busy_timeout_ms, max_page_count=max_page_count)
+    database.initialize(db)
+    return db
+
+
+def make_database(url: str, *, busy_timeout_ms: int = 5000, max_page_count: int = 0) -> Database:
+    """Return a database object for `url` without binding the models to it."""
     if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///") :])
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -39,7 +46,6 @@ def open_database(url: str, *, busy_timeout_ms: int = 5000, max_page_count: int 
             raise ValueError(f"unsupported database URL scheme {parsed.scheme!r}")
         options = f"-c lock_timeout={busy_timeout_ms} -c idle_in_transaction_session_timeout=60000"
         db = connect_url(url, options=options)
-    database.initialize(db)
     return db
 
 

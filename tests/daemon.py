@@ -44,6 +44,7 @@ class Daemon:
             "parse_workers": 1,
             **ingest,
         }
+        folder.mkdir(parents=True, exist_ok=True)
         self.storage: dict[str, object] = {"data_dir": str(folder / "data"), "url": db_url}
         self.write_config()
 
@@ -104,10 +105,16 @@ class Daemon:
     # --- process ------------------------------------------------------------------------
     def __enter__(self) -> Daemon:
         self.cli("init")
-        if "--demo" not in self.command:
+        if "--demo" not in self.command and not hasattr(self, "account"):
             self.account = self.create_account()
         self.start()
         return self
+
+    def sibling(self, folder: Path, command: str = "ingest") -> Daemon:
+        """Another process on the same database and account (scale-out)."""
+        other = Daemon(folder, self.db_url, command=command)
+        other.account = self.account
+        return other
 
     def __exit__(self, *exc) -> None:
         self.stop()
