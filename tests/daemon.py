@@ -126,7 +126,8 @@ class Daemon:
 
     def start(self) -> None:
         self.write_config()
-        ready_before = self.log_text().count(READY)
+        ready = "postroom web ready" if self.command == "web" else READY
+        ready_before = self.log_text().count(ready)
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.process = subprocess.Popen(
             [sys.executable, "-m", "postroom", "-c", str(self.config), *self.command.split()],
@@ -140,7 +141,7 @@ class Daemon:
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
                 raise AssertionError(f"postroom ingest exited:\n{self.log_text()}")
-            if self.log_text().count(READY) > ready_before:
+            if self.log_text().count(ready) > ready_before:
                 return
             time.sleep(0.05)
         raise AssertionError(f"postroom ingest did not start:\n{self.log_text()}")
