@@ -61,7 +61,7 @@ def test_two_ingests_and_two_webs_on_one_database(pg_url, tmp_path):
             ).encode()
             opener.open(web_a.web_url + "/login", data=form)
             cookie = next(c for c in jar if c.name == "postroom_session")
-            request = urllib.request.Request(
+            request = urllib.request.Request(  # noqa: S310 - our own local server
                 web_b.web_url + "/", headers={"Cookie": f"postroom_session={cookie.value}"}
             )
             with opener.open(request) as response:
