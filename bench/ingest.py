@@ -53,12 +53,12 @@ def drive(port: int, args, lmtp: bool, recipient: str) -> float:
     return args.messages / elapsed
 
 
-def start_postroom(folder: Path, smtp_port: int, lmtp_port: int):
+def start_postroom(folder: Path, smtp_port: int, lmtp_port: int, max_bytes: int = 26214400):
     config = folder / "postroom.toml"
     config.write_text(
         f'[storage]\ndata_dir = "{folder / "data"}"\n'
         f'[ingest]\nsmtp_listen = "127.0.0.1:{smtp_port}"\nlmtp_listen = "127.0.0.1:{lmtp_port}"\n'
-        'domains = ["in.example"]\n[log]\nlevel = "warning"\n'
+        f'domains = ["in.example"]\nmax_message_bytes = {max_bytes}\n[log]\nlevel = "warning"\n'
     )
     base = [sys.executable, "-m", "postroom", "-c", str(config)]
     subprocess.run([*base, "init"], check=True, capture_output=True)
