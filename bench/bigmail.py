@@ -91,9 +91,8 @@ def main() -> None:
     growth = (peak - before) * 1024
     print(f"4 x {args.size_mb} MB in {elapsed:.1f} s, {small_sent} small mails meanwhile")
     print(f"peak RSS growth {growth / 1e6:.0f} MB = {growth / size:.2f} x message size")
-    print(
-        f"longest NOOP round trip {max(stalls):.0f} ms (p99 {sorted(stalls)[int(len(stalls) * 0.99)]:.0f} ms, {len(stalls)} probes)"
-    )
+    p99 = sorted(stalls)[int(len(stalls) * 0.99)]
+    print(f"longest NOOP round trip {max(stalls):.0f} ms (p99 {p99:.0f} ms, {len(stalls)} probes)")
 
 
 if __name__ == "__main__":
