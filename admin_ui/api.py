@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, g, jsonify, request
 from werkzeug.exceptions import HTTPException
 
-from admin_ui import api_entries, api_projects
+from admin_ui import api_entries, api_messages, api_projects
 from admin_ui.api_openapi import QUERY_PARAMETERS, document
 from admin_ui.api_request import ApiError, project_statuses
 from postroom.auth import user_for_token
@@ -37,6 +37,7 @@ ROUTES = (
     ("/projects/<int:project_id>/addresses/<path:address>", "DELETE", api_projects.remove_address),
     ("/projects/<int:project_id>/notes", "POST", api_projects.add_note),
     ("/projects/<int:project_id>/events", "POST", api_projects.add_event),
+    ("/projects/<int:project_id>/messages", "POST", api_messages.send_message),
 )
 for _rule, _method, _view in ROUTES:
     api.add_url_rule(_rule, view_func=_view, methods=[_method])

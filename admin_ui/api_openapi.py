@@ -203,6 +203,12 @@ def document(statuses: tuple[str, ...]) -> dict:
                                " as a system entry", ("201", "The new entry.", _json("Entry")),
                                parameters=[PROJECT_ID], body="EventCreate", write=True),
         },
+        "/projects/{project_id}/messages": {
+            "post": _operation("send_message", "Send mail to the customer: it is queued as an "
+                               "outbound entry and sent by the worker",
+                               ("201", "The new outbound entry.", _json("Entry")),
+                               parameters=[PROJECT_ID], body="MessageCreate", write=True),
+        },
         "/openapi.json": {
             "get": {
                 "operationId": "openapi_document",
@@ -220,9 +226,10 @@ def document(statuses: tuple[str, ...]) -> dict:
             "title": "postroom API",
             "version": "1",
             "description": (
-                "Entries, projects, customer addresses, notes and events of the token user's "
-                "account. Authenticate with `Authorization: Bearer <token>` (create one with "
-                '`postroom token create EMAIL`). Errors are JSON: {"error": ..., "status": '
+                "Entries, projects, customer addresses, notes, events and mail to customers of "
+                "the token user's account. Authenticate with `Authorization: Bearer <token>` "
+                "(create one with `postroom token create EMAIL`). "
+                'Errors are JSON: {"error": ..., "status": '
                 "...}. Users with the read-only role get 403 on every POST, PATCH and DELETE. "
                 "Ids of other accounts answer 404."
             ),

@@ -16,6 +16,7 @@ MAX_PAGE = 200
 MAX_TEXT = 200_000  # the full-text index keeps this much of a body
 MAX_ADDRESS = 254  # RFC 5321's limit on a path, as the UI's
 MAX_DATA_CHARS = 10_000  # an event's "data", as JSON text
+MAX_ATTACHMENTS = 20  # per mail to a customer, as postroom.outbound
 
 
 def string(max_length: int, min_length: int = 0, **extra) -> dict:
@@ -210,5 +211,54 @@ def _schemas(statuses: tuple[str, ...]) -> dict[str, dict]:
                 },
             },
             ("type", "subject"),
+        ),
+        "MessageCreate": _object(
+            {
+                "to": {
+                    **string(MAX_ADDRESS, 1, format="email"),
+                    "description": "the recipient: a customer address of the project or another",
+                },
+                "subject": {**string(500), "description": "one line; required without template"},
+                "body": {
+                    **string(MAX_TEXT),
+                    "description": "Markdown; sent as HTML with a plain-text alternative."
+                    " Required without template_id. The signature is not added by itself.",
+                },
+                "template_id": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_ID,
+                    "nullable": True,
+                    "description": "a mail template of the account: rendered for this project"
+                    " and recipient, it fills in subject and body where those are empty",
+                },
+                "answer_entry_id": {
+                    "type": "integer",
+                    "minimum": 1,
+                    "maximum": MAX_ID,
+                    "nullable": True,
+                    "description": "an entry of this project that the mail answers (threading)",
+                },
+                "attachments": {
+                    "type": "array",
+                    "maxItems": MAX_ATTACHMENTS,
+                    "items": _object(
+                        {
+                            "filename": string(255, 1),
+                            "content_type": {
+                                **string(255),
+                                "default": "application/octet-stream",
+                            },
+                            "content_base64": {
+                                "type": "string",
+                                "description": "the file's bytes, base64; each file at most"
+                                " [outbound] max_attachment_bytes",
+                            },
+                        },
+                        ("filename", "content_base64"),
+                    ),
+                },
+            },
+            ("to",),
         ),
     }

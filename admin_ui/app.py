@@ -15,8 +15,14 @@ from storage.models import User, database
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 # Endpoints anyone may reach without a login.
 PUBLIC = {"auth.login", "auth.setup", "static", "health.healthz", "health.metrics"}
-# Changes that even a read-only member may make (to their own session).
-READ_ONLY_MAY_POST = {"auth.logout"}
+# Changes that even a read-only member may make (to their own session, profile, notifications).
+READ_ONLY_MAY_POST = {
+    "auth.logout",
+    "notifications.mark_read",
+    "notifications.mark_all_read",
+    "notifications.profile",
+    "notifications.follow",
+}
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
     "frame-src 'self'; object-src 'none'; base-uri 'none'; form-action 'self'; "

@@ -263,7 +263,13 @@ def _serve(
         if listeners:
             from smtpd_ingest.listener import serve
 
-            asyncio.run(serve(settings, after_start=_demo(settings) if demo else None))
+            asyncio.run(
+                serve(
+                    settings,
+                    after_start=_demo(settings) if demo else None,
+                    reload=lambda: load_settings(find_config_file(obj.config_path)),
+                )
+            )
         else:
             _wait_for_signal()
     except OSError as error:
@@ -524,3 +530,43 @@ def import_command(obj: Context, paths: tuple[Path, ...], account_id: int) -> No
     finally:
         parser.close()
     click.echo(f"{done} messages read, {new} new, {done - new} already stored")
+
+
+@main.group()
+def db() -> None:
+    """Move the data between databases."""
+
+
+@db.command("copy")
+@click.option("--to", "target_url", required=True, help="URL of an empty database.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_obj
+def db_copy(obj: Context, target_url: str, as_json: bool) -> None:
+    """Copy every row into another (empty) database, e.g. SQLite to PostgreSQL, and compare."""
+    from storage.copy import CopyError, copy_database, fingerprint
+    from storage.db import make_database, migrate
+
+    source = obj.open_database()
+    try:
+        target = make_database(target_url)
+        target.connect()
+    except Exception as error:  # noqa: BLE001 - one clear line instead of a traceback
+        raise click.ClickException(f"cannot open {_safe_url(target_url)}: {error}") from None
+    migrate(target)
+
+    def progress(table: str, rows: int) -> None:
+        if not as_json:
+            click.echo(f"\r{table}: {rows} rows", nl=False, err=True)
+
+    try:
+        counts = copy_database(source, target, progress)
+        equal = fingerprint(source) == fingerprint(target)
+    except CopyError as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        _echo_json({"tables": counts, "equal": equal})
+    else:
+        click.echo()
+        click.echo(f"copied {sum(counts.values())} rows; counts and hashes equal: {equal}")
+    if not equal:
+        raise click.ClickException("the copy differs from the source; do not switch over")

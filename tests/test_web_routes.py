@@ -8,7 +8,13 @@ from tests.web import csrf_token
 
 SAFE = {"GET", "HEAD", "OPTIONS"}
 ANONYMOUS_FORMS = {"auth.login", "auth.setup"}  # reached before a session has a user
-OWN_SESSION = {"auth.logout"}
+OWN_SESSION = {  # a read-only member's own session, notifications, profile, followed projects
+    "auth.logout",
+    "notifications.mark_read",
+    "notifications.mark_all_read",
+    "notifications.profile",
+    "notifications.follow",
+}
 
 
 def changing_routes(app) -> list[tuple[str, str, str]]:

@@ -6,6 +6,7 @@ import time
 
 from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 
+from postroom.accounts import new_account
 from postroom.auth import (
     AuthError,
     check_login,
@@ -15,7 +16,6 @@ from postroom.auth import (
     login_delay,
     record_failure,
 )
-from storage.accounts import create_account
 from storage.db import write_transaction
 from storage.models import User, utcnow
 
@@ -82,7 +82,7 @@ def setup():
         else:
             try:
                 with write_transaction():
-                    account = create_account(agency)
+                    account = new_account(agency)
                     user = create_user(account.id, email, "owner", password, name="")
             except AuthError as failure:
                 error = str(failure)

@@ -47,8 +47,26 @@ def navigation_counts():
 
 
 def register(app: Flask) -> None:
-    from admin_ui.views import entries, projects, team, unassigned
+    from admin_ui.views import (
+        entries,
+        mail_templates,
+        messages,
+        notifications,
+        projects,
+        settings,
+        team,
+        unassigned,
+    )
 
     app.register_blueprint(bp)
-    for area in (unassigned, projects, entries, team):
+    for area in (
+        unassigned,
+        projects,
+        entries,
+        team,
+        notifications,
+        messages,
+        mail_templates,
+        settings,
+    ):
         app.register_blueprint(area.bp)

@@ -1,0 +1,46 @@
+"""API view of mail to the customer: POST /projects/{id}/messages queues it like the UI does."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+
+from flask import current_app, url_for
+
+from admin_ui.api_entries import entry_json, project_or_404
+from admin_ui.api_request import ApiError, api_user, json_body
+from postroom.mail_templates import TemplateError
+from postroom.outbound import OutboundError, queue_message
+from storage import protocol
+
+
+def send_message(project_id: int):
+    project = project_or_404(project_id)
+    body = json_body("MessageCreate")
+    template_id = body.get("template_id")
+    written = body.get("subject", "").strip() and body.get("body", "").strip()
+    if template_id is None and not written:
+        raise ApiError(422, "subject and body are required unless a template_id is given")
+    answer = None
+    if body.get("answer_entry_id") is not None:
+        answer = protocol.entry_of_account(api_user().account_id, body["answer_entry_id"])
+        if answer is None or answer.project_id != project.id:
+            raise ApiError(422, "answer_entry_id is not an entry of this project")
+    uploads = [_upload(number, item) for number, item in enumerate(body.get("attachments", []))]
+    try:
+        entry = queue_message(
+            project, api_user(), body["to"], body.get("subject", ""), body.get("body", ""),
+            uploads, template_id=template_id, answer_entry=answer,
+            settings=current_app.config["POSTROOM_SETTINGS"],
+        )  # fmt: skip
+    except (OutboundError, TemplateError) as error:
+        raise ApiError(422, str(error)) from None
+    return entry_json(entry), 201, {"Location": url_for("api.get_entry", entry_id=entry.id)}
+
+
+def _upload(number: int, item: dict) -> tuple[str, str, bytes]:
+    try:
+        data = base64.b64decode(item["content_base64"], validate=True)
+    except (binascii.Error, ValueError):
+        raise ApiError(422, f"attachments[{number}].content_base64 is not base64") from None
+    return item["filename"], item.get("content_type", "application/octet-stream"), data

@@ -1,0 +1,97 @@
+"""The bell: a user's notifications, marking them read, their profile and followed projects.
+
+Everything here changes only the signed-in user's own things, so read-only members may use
+it too (admin_ui.app.READ_ONLY_MAY_POST lists these endpoints).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
+
+from storage import notifications as store
+from storage.accounts import project_of_account
+
+bp = Blueprint("notifications", __name__)
+
+SHOWN = 100
+DELIVERIES = ("immediate", "digest")
+
+
+def _safe_next(target: str | None, fallback: str) -> str:
+    """Only local paths are followed after a form (no open redirects)."""
+    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
+        return target
+    return fallback
+
+
+@bp.app_context_processor
+def unread_notifications():
+    user = g.get("user")
+    if user is None:
+        return {}
+    return {"unread_notifications": store.unread_count(user.id)}
+
+
+@bp.app_template_global()
+def follows_project(project_id: int) -> bool:
+    """Whether the signed-in user follows a project (for the follow button)."""
+    user = g.get("user")
+    return user is not None and store.is_following(project_id, user.id)
+
+
+@bp.get("/notifications")
+def index():
+    rows = store.notifications_of(g.user.id, limit=SHOWN)
+    return render_template("notifications.html", notifications=rows)
+
+
+@bp.post("/notifications/<int:notification_id>/read")
+def mark_read(notification_id: int):
+    if store.notification_of_user(g.user.id, notification_id) is None:
+        abort(404)
+    store.mark_read(g.user.id, notification_id)
+    return redirect(_safe_next(request.form.get("next"), url_for(".index")))
+
+
+@bp.post("/notifications/read-all")
+def mark_all_read():
+    store.mark_read(g.user.id)
+    return redirect(url_for(".index"))
+
+
+@bp.route("/profile", methods=["GET", "POST"])
+def profile():
+    if request.method == "POST":
+        in_app = set(request.form.getlist("in_app"))
+        email = set(request.form.getlist("email"))
+        chosen = {
+            event_type: store.Preference(
+                in_app=event_type in in_app,
+                email=event_type in email,
+                digest=request.form.get(f"delivery-{event_type}") == "digest",
+            )
+            for event_type in store.EVENT_TYPES
+        }
+        store.save_preferences(g.user.id, chosen)
+        return redirect(url_for(".profile", notice="saved"))
+    settings = current_app.config["POSTROOM_SETTINGS"]
+    return render_template(
+        "profile.html",
+        event_types=store.EVENT_TYPES,
+        preferences=store.preferences_of([g.user.id])[g.user.id],
+        followed=store.followed_projects(g.user.id),
+        mail_enabled=bool(settings.outbound.smtp_url),
+        digest_hour=settings.worker.digest_hour,
+        notice=request.args.get("notice", ""),
+    )
+
+
+@bp.post("/projects/<int:project_id>/follow")
+def follow(project_id: int):
+    """Follow (`follow=1`) or unfollow (`follow=0`) a project of the user's account."""
+    project = project_of_account(g.user.account_id, project_id)
+    if project is None:
+        abort(404)
+    store.set_following(project.id, g.user.id, request.form.get("follow") == "1")
+    fallback = url_for("projects.protocol", project_id=project.id)
+    return redirect(_safe_next(request.form.get("next"), fallback))

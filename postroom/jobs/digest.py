@@ -1,0 +1,17 @@
+"""The daily digest: one mail per user with the notifications they chose to get once a day."""
+
+from __future__ import annotations
+
+from postroom.config import Settings
+from postroom.jobs.notify import mail_due
+
+
+def send_digests(settings: Settings) -> str | None:
+    """Job: mail everybody their digest notifications not yet mailed (since the last digest)."""
+    sent = mail_due(
+        settings,
+        "digest",
+        subject="Your daily postroom digest: {count} update{s}",
+        intro="What happened in postroom since your last digest:",
+    )
+    return f"{sent} digest mails sent" if sent else None
