@@ -36,6 +36,7 @@ class Context:
                 storage.url,
                 busy_timeout_ms=storage.busy_timeout_ms,
                 max_page_count=storage.sqlite_max_page_count,
+                pool_size=storage.pool_size,
             )
             if check:
                 check_schema(db)
@@ -488,7 +489,11 @@ def postfix_snippet(obj: Context) -> None:
     target, port = parse_listen(listen)
     kind = "lmtp" if ingest_settings.lmtp_listen else "smtp"
     if target.startswith("unix:"):
-        next_hop = f"{kind}:unix:{target[5:]}"
+        # Debian chroots the stock lmtp service; a service of our own reaches the socket
+        click.echo("# /etc/postfix/master.cf (a non-chrooted LMTP client for the unix socket)")
+        click.echo(f"postroom-{kind} unix  -       -       n       -       -       {kind}")
+        click.echo()
+        next_hop = f"postroom-{kind}:unix:{target[5:]}"
     else:
         host = f"[{target}]" if ":" in target else target
         next_hop = f"{kind}:inet:{host}:{port}"

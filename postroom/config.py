@@ -27,6 +27,7 @@ class StorageSettings:
     url: str = ""  # filled from data_dir when empty
     busy_timeout_ms: int = 5000
     sqlite_max_page_count: int = 0  # 0: no cap; a cap defers mail with 452 when reached
+    pool_size: int = 10  # PostgreSQL connections one process may hold at most
     backup_dir: str = ""  # empty: <data_dir>/backups
     backup_keep: int = 7
     backup_interval_hours: float = 24.0  # 0: no scheduled backups

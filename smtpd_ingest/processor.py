@@ -62,7 +62,8 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
 
     storage = settings.storage
     open_database(storage.url, busy_timeout_ms=storage.busy_timeout_ms,
-                  max_page_count=storage.sqlite_max_page_count)  # fmt: skip
+                  max_page_count=storage.sqlite_max_page_count,
+                  pool_size=storage.pool_size)  # fmt: skip
     parser = ParserPool(settings.ingest.parse_workers, settings.ingest.parse_timeout_seconds)
     try:
         left = pending_intake_ids()

@@ -18,15 +18,24 @@ class SchemaError(Exception):
     """The database schema does not match this version of postroom."""
 
 
-def open_database(url: str, *, busy_timeout_ms: int = 5000, max_page_count: int = 0) -> Database:
+def open_database(
+    url: str, *, busy_timeout_ms: int = 5000, max_page_count: int = 0, pool_size: int = 0
+) -> Database:
     """Connect the models to the database at `url` (sqlite:///path or postgresql://…)."""
-    db = make_database(url, busy_timeout_ms=busy_timeout_ms, max_page_count=max_page_count)
+    db = make_database(
+        url, busy_timeout_ms=busy_timeout_ms, max_page_count=max_page_count, pool_size=pool_size
+    )
     database.initialize(db)
     return db
 
 
-def make_database(url: str, *, busy_timeout_ms: int = 5000, max_page_count: int = 0) -> Database:
-    """Return a database object for `url` without binding the models to it."""
+def make_database(
+    url: str, *, busy_timeout_ms: int = 5000, max_page_count: int = 0, pool_size: int = 0
+) -> Database:
+    """Return a database object for `url` without binding the models to it.
+
+    With `pool_size` (PostgreSQL only), threads share at most that many connections.
+    """
     if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///") :])
         path.parent.mkdir(parents=True, exist_ok=True)
@@ -45,7 +54,18 @@ def make_database(url: str, *, busy_timeout_ms: int = 5000, max_page_count: int 
         if parsed.scheme not in ("postgresql", "postgres"):
             raise ValueError(f"unsupported database URL scheme {parsed.scheme!r}")
         options = f"-c lock_timeout={busy_timeout_ms} -c idle_in_transaction_session_timeout=60000"
-        db = connect_url(url, options=options)
+        if pool_size:
+            db = connect_url(
+                url.replace("postgresql://", "postgresql+pool://", 1).replace(
+                    "postgres://", "postgresql+pool://", 1
+                ),
+                options=options,
+                max_connections=pool_size,
+                stale_timeout=300,
+                timeout=busy_timeout_ms / 1000,
+            )
+        else:
+            db = connect_url(url, options=options)
     return db
 
 

@@ -70,7 +70,8 @@ def test_postfix_snippet_names_the_lmtp_listener_for_each_domain(tmp_path):
         check=True,
     )
     assert "transport_maps = hash:/etc/postfix/transport" in result.stdout
-    assert "in.example    lmtp:unix:/run/postroom/lmtp.sock" in result.stdout
+    assert "in.example    postroom-lmtp:unix:/run/postroom/lmtp.sock" in result.stdout
+    assert "postroom-lmtp unix  -       -       n       -       -       lmtp" in result.stdout
 
 
 def test_the_daemon_refuses_an_empty_or_old_database_and_names_the_fix(db_url, tmp_path):

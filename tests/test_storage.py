@@ -158,3 +158,28 @@ def test_routing_lookups_ignore_case_and_archived_projects(storage_db):
     assert lookup.projects_with_address(account.id, "ANNA@bakery.test") == [live.id]
     assert lookup.projects_with_domain(account.id, "bakery.test") == [live.id]
     assert lookup.projects_with_address(account.id + 1, "anna@bakery.test") == []
+
+
+def test_postgresql_connections_are_pooled_to_the_configured_size(pg_url):
+    import threading
+
+    from playhouse.pool import PooledPostgresqlDatabase
+
+    db = open_database(pg_url, pool_size=2)
+    assert isinstance(db, PooledPostgresqlDatabase)
+    migrate(db)
+    accounts.create_account("Agency")
+    seen = []
+
+    def query():
+        seen.append(Entry.select().count())
+        db.close()  # hand the connection back to the pool
+
+    threads = [threading.Thread(target=query) for _ in range(6)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert seen == [0] * 6
+    assert len(db._in_use) + len(db._connections) <= 2
+    db.close_all()

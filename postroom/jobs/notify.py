@@ -2,7 +2,7 @@
 
 Who hears of what:
 - customer mail, status changes, change requests, requirements, file uploads: the project's
-  followers;
+  followers (a project nobody follows: every active member who is not read-only);
 - unassigned mail: every active member of the account except read-only ones (they cannot
   assign or discard it, so the news is not theirs to act on);
 - a mention (`@anna` in a note): users whose email local part or name matches;
@@ -100,7 +100,10 @@ def recipients_of(event: Event, payload: dict, entry: Entry | None, users: list[
     elif kind in FOLLOWER_KINDS:
         project_id = event.project_id or (entry.project_id if entry else None)
         followers = set(store.follower_ids(project_id)) if project_id else set()
-        chosen = [user for user in users if user.id in followers]
+        if followers:
+            chosen = [user for user in users if user.id in followers]
+        else:  # a project nobody follows yet: its news goes to everyone who can act on it
+            chosen = [user for user in users if user.role != "read-only"]
     elif kind == "mention":
         chosen = mentioned(users, payload.get("names") or [])
     else:
