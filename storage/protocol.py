@@ -8,7 +8,7 @@ import re
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
-from peewee import JOIN, fn
+from peewee import JOIN, SQL, fn
 
 from storage.accounts import MAX_ID
 from storage.db import write_transaction
@@ -56,13 +56,14 @@ def tickets(account_id: int, limit: int = 50, before: tuple | None = None) -> li
 
 
 def open_ticket_count(account_id: int) -> int:
+    """Count open filed entries; the predicate matches the partial index entry_open_filed."""
     return (
         Entry.select()
         .where(
             (Entry.account == account_id)
-            & (Entry.status == "open")
+            & (Entry.status == SQL("'open'"))
             & Entry.project.is_null(False)
-            & (Entry.spam == False)  # noqa: E712
+            & ~Entry.spam
         )
         .count()
     )
@@ -77,9 +78,10 @@ def unassigned(account_id: int, limit: int = 50, before: tuple | None = None) ->
 
 
 def unassigned_count(account_id: int) -> int:
+    """Count unassigned mail; the predicate matches the partial index entry_unassigned."""
     return (
         Entry.select()
-        .where((Entry.account == account_id) & Entry.project.is_null() & (Entry.spam == False))  # noqa: E712
+        .where((Entry.account == account_id) & Entry.project.is_null() & ~Entry.spam)
         .count()
     )
 
