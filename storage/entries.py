@@ -137,23 +137,38 @@ def _fill(entry: Entry, record: InboundRecord, intake: Intake | None) -> None:
             ]
         ).execute()
     for item in record.attachments:
-        Attachment.create(
-            entry=entry.id,
-            filename=item.filename,
-            original_filename=item.original_filename,
-            content_type=item.content_type[:255],
-            size=len(item.data),
-            content_id=item.content_id,
-            inline=item.inline,
-            sha256=hashlib.sha256(item.data).hexdigest(),
-            data=item.data,
-        )
+        add_attachment(entry.id, item.filename, item.original_filename, item.content_type,
+                       item.data, content_id=item.content_id, inline=item.inline)  # fmt: skip
     index_entry(
         entry.id,
         subject=record.subject,
         body=record.text,
         addresses=" ".join(a for _, _, a in participants),
         attachments=" ".join(a.filename for a in record.attachments),
+    )
+
+
+def add_attachment(
+    entry_id: int,
+    filename: str,
+    original_filename: str,
+    content_type: str,
+    data: bytes,
+    *,
+    content_id: str | None = None,
+    inline: bool = False,
+) -> Attachment:
+    """Store one file of an entry with its size and SHA-256."""
+    return Attachment.create(
+        entry=entry_id,
+        filename=filename,
+        original_filename=original_filename,
+        content_type=content_type[:255],
+        size=len(data),
+        content_id=content_id,
+        inline=inline,
+        sha256=hashlib.sha256(data).hexdigest(),
+        data=data,
     )
 
 

@@ -65,8 +65,6 @@ class Project(BaseModel):
     created_at = DateTimeField(default=utcnow)
     invitation_link = CharField(default="")  # a template variable, e.g. the customer's login
 
-    ACTIVE_EXCLUDED = ("archived",)
-
 
 class CustomerAddress(BaseModel):
     account = ForeignKeyField(Account, on_delete="CASCADE")

@@ -8,7 +8,6 @@ at the same time, on SQLite and PostgreSQL alike.
 from __future__ import annotations
 
 import datetime as dt
-import hashlib
 import json
 from dataclasses import dataclass, field
 
@@ -16,11 +15,11 @@ from peewee import fn
 
 from storage.accounts import MAX_ID
 from storage.db import write_transaction
+from storage.entries import add_attachment
 from storage.models import (
     Account,
     AccountSmtp,
     Activity,
-    Attachment,
     CustomerAddress,
     Entry,
     Event,
@@ -94,14 +93,8 @@ def store_outbound(record: OutboundRecord) -> Entry:
                               ("reply_to", record.reply_to)):  # fmt: skip
             Participant.create(entry=entry.id, role=role, address=address.lower())
         for item in record.attachments:
-            Attachment.create(
-                entry=entry.id,
-                filename=item.filename,
-                original_filename=item.original_filename,
-                content_type=item.content_type,
-                size=len(item.data),
-                sha256=hashlib.sha256(item.data).hexdigest(),
-                data=item.data,
+            add_attachment(
+                entry.id, item.filename, item.original_filename, item.content_type, item.data
             )
         index_entry(
             entry.id,
