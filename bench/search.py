@@ -25,90 +25,21 @@ from pathlib import Path
 
 PROJECTS = 200
 TEAM = ("anna", "paul", "jonas", "maria", "tom")
-FIRST_NAMES = [
-    "peter",
-    "sabine",
-    "thomas",
-    "claudia",
-    "michael",
-    "andrea",
-    "stefan",
-    "nicole",
-    "martin",
-    "julia",
-    "frank",
-    "katrin",
-    "markus",
-    "susanne",
-    "oliver",
-    "petra",
-    "christian",
-    "birgit",
-    "daniel",
-    "monika",
-    "alexander",
-    "karin",
-    "jan",
-    "ute",
-    "tobias",
-    "heike",
-    "sven",
-    "silke",
-    "florian",
-    "eva",
-    "lukas",
-    "lisa",
-    "david",
-    "laura",
-    "simon",
-    "nina",
-    "jens",
-    "carla",
-]
-TRADES = [
-    "bakery",
-    "butcher",
-    "dental",
-    "florist",
-    "garage",
-    "hotel",
-    "joinery",
-    "kindergarten",
-    "law",
-    "optician",
-    "pharmacy",
-    "physio",
-    "plumber",
-    "roofing",
-    "salon",
-    "school",
-    "surgery",
-    "tailor",
-    "tax",
-    "vineyard",
-    "yoga",
-    "zoo",
-    "bistro",
-    "cafe",
-]
-TOWNS = [
-    "berlin",
-    "hamburg",
-    "munich",
-    "cologne",
-    "bremen",
-    "dresden",
-    "leipzig",
-    "hanover",
-    "essen",
-    "bonn",
-    "kiel",
-    "mainz",
-    "ulm",
-    "trier",
-    "passau",
-    "rostock",
-]
+FIRST_NAMES = (
+    "peter", "sabine", "thomas", "claudia", "michael", "andrea", "stefan", "nicole", "martin",
+    "julia", "frank", "katrin", "markus", "susanne", "oliver", "petra", "christian", "birgit",
+    "daniel", "monika", "alexander", "karin", "jan", "ute", "tobias", "heike", "sven", "silke",
+    "florian", "eva", "lukas", "lisa", "david", "laura", "simon", "nina", "jens", "carla",
+)  # fmt: skip
+TRADES = (
+    "bakery", "butcher", "dental", "florist", "garage", "hotel", "joinery", "kindergarten",
+    "law", "optician", "pharmacy", "physio", "plumber", "roofing", "salon", "school",
+    "surgery", "tailor", "tax", "vineyard", "yoga", "zoo", "bistro", "cafe",
+)  # fmt: skip
+TOWNS = (
+    "berlin", "hamburg", "munich", "cologne", "bremen", "dresden", "leipzig", "hanover",
+    "essen", "bonn", "kiel", "mainz", "ulm", "trier", "passau", "rostock",
+)  # fmt: skip
 SUBJECTS = (
     "Question about the {page} page", "New photos for the {page} page", "Re: {page} text",
     "Change request: {thing}", "Invoice {number}", "Our opening hours", "Domain and hosting",
@@ -117,20 +48,10 @@ SUBJECTS = (
     "Privacy policy and imprint", "Shop: new products", "Go-live date", "Call back please",
     "Holiday closing {month}", "Menu for {month}", "Team photo", "Typo on the {page} page",
 )  # fmt: skip
-PAGES = [
-    "home",
-    "about",
-    "team",
-    "contact",
-    "gallery",
-    "shop",
-    "menu",
-    "prices",
-    "services",
-    "jobs",
-    "news",
-    "imprint",
-]
+PAGES = (
+    "home", "about", "team", "contact", "gallery", "shop", "menu", "prices", "services",
+    "jobs", "news", "imprint",
+)  # fmt: skip
 THINGS = (
     "the header image", "the opening hours", "our new logo", "the contact form", "the menu",
     "the price list", "the team photos", "the newsletter", "the gallery", "the job offer",
@@ -177,7 +98,9 @@ NOTES = (
     "Customer prefers calls in the afternoon. Do not send newsletters without approval.",
     "Hosting renewed until {year}; domain auth code stored in the vault.",
 )  # fmt: skip
-DAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday"]
+DAYS = (
+    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
+)  # fmt: skip
 START = dt.datetime(2019, 1, 1)
 SPAN = dt.timedelta(days=7 * 365)
 
