@@ -120,3 +120,18 @@ def test_read_only_users_see_tickets_but_cannot_tick_them(web):
 
 def _token(client) -> str:
     return csrf_token(client, "/")
+
+
+def test_the_counts_stop_at_a_thousand_and_show_999_plus(web):
+    project = accounts.create_project(web.account.id, "Bakery")
+    when = dt.datetime(2026, 11, 1)
+    rows = [
+        {"account": web.account.id, "project": project.id if n < 1000 else None,
+         "kind": "inbound", "status": "open", "occurred_at": when, "subject": f"Mail {n}"}
+        for n in range(1999)
+    ]  # fmt: skip
+    Entry.insert_many(rows).execute()
+    page = web.client("member").get("/").get_data(as_text=True)
+    assert 'id="open-count">999+<' in page and "data-open-count>999+<" in page
+    assert 'id="unassigned-count">999<' in page  # 999 unassigned: still counted exactly
+    assert protocol.open_ticket_count(web.account.id, limit=None) == 1000

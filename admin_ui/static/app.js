@@ -31,7 +31,8 @@ document.addEventListener("DOMContentLoaded", () => {
           row.classList.toggle("open", !result.done);
         }
         document.querySelectorAll("#open-count, [data-open-count]").forEach((count) => {
-          count.textContent = String(result.open_count);
+          // the server counts up to 1000 open entries and no further (storage COUNT_LIMIT)
+          count.textContent = result.open_count >= 1000 ? "999+" : String(result.open_count);
         });
         box.disabled = false;
       } catch {

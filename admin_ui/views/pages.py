@@ -40,10 +40,15 @@ def navigation_counts():
     if user is None:
         return {}
     return {
-        "open_count": protocol.open_ticket_count(user.account_id),
-        "unassigned_count": protocol.unassigned_count(user.account_id),
+        "open_count": shown_count(protocol.open_ticket_count(user.account_id)),
+        "unassigned_count": shown_count(protocol.unassigned_count(user.account_id)),
         "can_edit": user.role != "read-only",
     }
+
+
+def shown_count(count: int) -> str:
+    """A count as the navigation shows it: counting stops at COUNT_LIMIT, shown as "999+"."""
+    return f"{protocol.COUNT_LIMIT - 1}+" if count >= protocol.COUNT_LIMIT else str(count)
 
 
 def register(app: Flask) -> None:
