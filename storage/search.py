@@ -133,15 +133,15 @@ def search(
         query = parse_query(query)
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
-    select = _select(account_id, query, project_id=project_id, unassigned=unassigned)
+    match = None if is_postgres() else _fts5_match(query)
+    select = _select(
+        account_id, query, project_id=project_id, unassigned=unassigned, fts5=match is None
+    )
     if categories:
         select = select.where(Entry.category.in_(list(categories)))
     if before_key is not None:
-        when, entry_id = _key(before_key)
-        select = select.where(
-            (Entry.occurred_at <= when) & ((Entry.occurred_at < when) | (Entry.id < entry_id))
-        )
-    rows = _fetch(select, limit + 1)
+        select = _older_than(select, _key(before_key))
+    rows = _fetch(select, limit + 1) if match is None else _fetch_fts5(select, match, limit + 1)
     if len(rows) <= limit:
         return SearchPage(rows, None)
     rows = rows[:limit]
@@ -177,6 +177,74 @@ def _fetch(select, limit: int) -> list[Entry]:
     return list(Entry.select().where(Entry.id.in_(page)).order_by(*_ORDER))
 
 
+def _older_than(select, key: tuple[dt.datetime, int]):
+    """The rows of select after key in the order (occurred_at, id) descending."""
+    when, entry_id = key
+    return select.where(
+        (Entry.occurred_at <= when) & ((Entry.occurred_at < when) | (Entry.id < entry_id))
+    )
+
+
+# A word with fewer matches than this in the whole index is searched from its matches;
+# a commoner one from the newest rows of the scope, a window at a time (_fetch_fts5).
+FEW_MATCHES = 2_000
+FIRST_WINDOW = 250
+WINDOW_GROWTH = 8
+WINDOWS = 2
+
+
+def _fetch_fts5(select, match: str, limit: int) -> list[Entry]:
+    """The first `limit` rows of select that match the FTS5 query, newest first.
+
+    `+id IN (all matches)` makes SQLite collect every match of a common word (a third of a
+    million rowids at a million entries) before it reads the first row. So a query with few
+    matches (counted up to FEW_MATCHES) starts from them: a rowid lookup each, then a sort.
+    A common one takes the newest rows of select (an index walk) a window at a time and asks
+    FTS5 only for the matches within the window's rowid range, which a rowid constraint lets
+    it seek to: rows arrive mostly in rowid order, so the range is narrow, and a common word
+    fills the page from the first window. Only a word common in the index but rare in this
+    scope gets past the windows, to the one query over all its matches.
+    """
+    if _fts5_count(match, FEW_MATCHES) < FEW_MATCHES:
+        return _fetch(select.where(Entry.id.in_(_fts5_select(match))), limit)
+    found: list[int] = []
+    window = FIRST_WINDOW
+    for _ in range(WINDOWS):
+        rows = list(select.select(Entry.occurred_at, Entry.id).limit(window).tuples())
+        if rows:
+            ids = [entry_id for _, entry_id in rows]
+            matches = _fts5_ids_between(match, min(ids), max(ids))
+            found += [entry_id for entry_id in ids if entry_id in matches]
+        if len(found) >= limit or len(rows) < window:
+            return _rows_of(found[:limit])
+        select = _older_than(select, rows[-1])
+        window *= WINDOW_GROWTH
+    rest = select.where(NodeList((SQL("+"), Entry.id)).in_(_fts5_select(match)))
+    found += [row.id for row in rest.select(Entry.id).limit(limit - len(found))]
+    return _rows_of(found)
+
+
+def _fts5_count(match: str, limit: int) -> int:
+    """The number of index rows matching, counting no further than limit."""
+    cursor = database.execute_sql(
+        "SELECT count(*) FROM (SELECT rowid FROM entry_fts WHERE entry_fts MATCH ? LIMIT ?)",
+        (match, limit),
+    )
+    return cursor.fetchone()[0]
+
+
+def _fts5_ids_between(match: str, low: int, high: int) -> set[int]:
+    cursor = database.execute_sql(
+        "SELECT rowid FROM entry_fts WHERE entry_fts MATCH ? AND rowid BETWEEN ? AND ?",
+        (match, low, high),
+    )
+    return {row[0] for row in cursor}
+
+
+def _rows_of(ids: list[int]) -> list[Entry]:
+    return list(Entry.select().where(Entry.id.in_(ids)).order_by(*_ORDER)) if ids else []
+
+
 def _key(before_key: tuple) -> tuple[dt.datetime, int]:
     try:
         when, entry_id = before_key
@@ -194,14 +262,25 @@ def _key(before_key: tuple) -> tuple[dt.datetime, int]:
         raise ValueError(f"before_key must be (occurred_at, id), not {before_key!r}") from None
 
 
-def _select(account_id: int, query: SearchQuery, *, project_id: int | None, unassigned: bool):
-    """The entries matching query, ordered newest first, without a limit."""
+def _select(
+    account_id: int,
+    query: SearchQuery,
+    *,
+    project_id: int | None,
+    unassigned: bool,
+    fts5: bool = True,
+):
+    """The entries matching query, ordered newest first, without a limit.
+
+    fts5=False leaves out the words and phrases that must match on SQLite (_fts5_match's),
+    for _fetch_fts5 to check.
+    """
     conditions = [Entry.account == account_id]
     if project_id is not None:
         conditions.append(Entry.project == project_id)
     elif unassigned:
         conditions.append(Entry.project.is_null())
-    conditions += _text_conditions(query)
+    conditions += _text_conditions(query, with_positive=fts5 or is_postgres())
     for term in query.terms:
         if term.field in (TEXT, "subject"):
             continue
@@ -215,9 +294,19 @@ def _searchable(term: Term) -> bool:
     return any(c.isalnum() for c in str(term.value))
 
 
-def _text_conditions(query: SearchQuery) -> list:
-    terms = [t for t in query.terms if t.field in (TEXT, "subject") and _searchable(t)]
-    positive = [t for t in terms if not t.negated]
+def _text_terms(query: SearchQuery) -> list[Term]:
+    return [t for t in query.terms if t.field in (TEXT, "subject") and _searchable(t)]
+
+
+def _fts5_match(query: SearchQuery) -> str | None:
+    """The FTS5 query all of whose words and phrases must match, or None if there are none."""
+    positive = [t for t in _text_terms(query) if not t.negated]
+    return " AND ".join(_fts5_term(t) for t in positive) if positive else None
+
+
+def _text_conditions(query: SearchQuery, *, with_positive: bool = True) -> list:
+    terms = _text_terms(query)
+    positive = [t for t in terms if not t.negated] if with_positive else []
     negative = [t for t in terms if t.negated]
     conditions = []
     if is_postgres():
