@@ -161,7 +161,12 @@ class IngestHandler:
             return "\r\n".join([status] * len(deliveries)) if lmtp else status
         new_ids = [r.intake_id for r in recorded if r.is_new]
         if new_ids:
-            self.on_recorded(new_ids)
+            try:
+                self.on_recorded(new_ids)
+            except Exception:  # committed: the next start takes up pending intakes
+                log.exception(
+                    "queue_id=%s stored, but handing it to the processor failed", queue_id
+                )
         duplicates = len(recorded) - len(new_ids)
         log.info(
             "queue_id=%s peer=%s proto=%s from=<%s> to=%s size=%d result=250%s time=%.1fms",

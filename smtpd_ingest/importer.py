@@ -10,8 +10,7 @@ from pathlib import Path
 
 from smtpd_ingest.handler import new_queue_id
 from smtpd_ingest.pipeline import Parser, assemble_record
-from storage.db import write_transaction
-from storage.entries import store_inbound
+from storage.filing import file_inbound
 from storage.intake import Delivery, IntakeBatchItem, record_batch
 
 BATCH = 200
@@ -90,8 +89,9 @@ def _flush(batch: list[IntakeBatchItem], parser: Parser) -> tuple[int, int]:
     new = [(item, rows[0].intake_id) for item, rows in zip(batch, recorded, strict=True)
            if rows[0].is_new]  # fmt: skip
     parsed = parser.parse_many([item.raw for item, _ in new])
-    with write_transaction():
-        for (item, intake_id), result in zip(new, parsed, strict=True):
-            record = assemble_record(item.deliveries[0].account_id, item.raw, None, result)
-            store_inbound(intake_id, record)
+    records = [
+        (intake_id, assemble_record(item.deliveries[0].account_id, item.raw, None, result))
+        for (item, intake_id), result in zip(new, parsed, strict=True)
+    ]
+    file_inbound(records)
     return len(batch), len(new)

@@ -13,9 +13,10 @@ from peewee import OperationalError
 
 from smtpd_ingest.parse import Address, ParsedMail, ParseError
 from smtpd_ingest.route import route
-from storage.entries import AttachmentRecord, InboundRecord, mark_intake_failed, store_inbound
-from storage.intake import load_raw
-from storage.models import Entry, Intake
+from storage.entries import mark_intake_failed
+from storage.filing import AttachmentRecord, Filed, InboundRecord, file_inbound
+from storage.intake import load_raws
+from storage.models import Intake
 
 log = logging.getLogger(__name__)
 
@@ -26,39 +27,58 @@ class Parser(Protocol):
     def parse_many(self, raws: list[bytes]) -> list[ParsedMail | ParseError]: ...
 
 
-def process_intake(intake_id: int, parser: Parser) -> Entry | None:
+def process_intake(intake_id: int, parser: Parser) -> Filed | None:
     """Parse, route and file one intake; failures are recorded, never raised."""
-    intake = Intake.get_or_none(Intake.id == intake_id)
-    if intake is None or intake.state == "done":
-        return None
-    try:
-        record = build_record(
-            intake.account_id, load_raw(intake.raw_id), intake.project_hint, parser
-        )
-        entry = _store_with_retries(intake.id, record)
-    except OperationalError:
-        # the database is busy or away: the intake stays pending for the next start
-        log.exception("queue_id=%s intake=%s left pending", intake.queue_id, intake.id)
-        return None
-    except Exception as error:
-        log.exception("queue_id=%s intake=%s processing failed", intake.queue_id, intake.id)
-        mark_intake_failed(intake.id, f"{error.__class__.__name__}: {error}")
-        return None
-    log.info(
-        "queue_id=%s entry=%s project=%s reason=%r%s",
-        intake.queue_id,
-        entry.id,
-        entry.project_id,
-        entry.route_reason,
-        f" parse_error={entry.parse_error!r}" if entry.parse_error else "",
+    filed = process_intakes([intake_id], parser)
+    return filed[0] if filed else None
+
+
+def process_intakes(intake_ids: list[int], parser: Parser) -> list[Filed]:
+    """Parse a batch in parallel, route it, file it in one transaction; never raises.
+
+    A batch that cannot be filed is filed one by one, so one bad message fails alone; when
+    the database is busy or away the intakes stay pending for the next start.
+    """
+    intakes = list(
+        Intake.select(Intake.id, Intake.queue_id, Intake.account, Intake.raw, Intake.project_hint)
+        .where(Intake.id.in_(intake_ids) & (Intake.state != "done"))
+        .order_by(Intake.id)
     )
-    return entry
+    if not intakes:
+        return []
+    try:
+        raws = load_raws([i.raw_id for i in intakes])
+        parsed = parser.parse_many([raws[i.raw_id] for i in intakes])
+        records = [
+            (i.id, assemble_record(i.account_id, raws[i.raw_id], i.project_hint, result))
+            for i, result in zip(intakes, parsed, strict=True)
+        ]
+        filed = _file_with_retries(records)
+    except OperationalError:
+        log.exception("intakes %s left pending", [i.id for i in intakes])
+        return []
+    except Exception as error:
+        if len(intakes) == 1:
+            intake = intakes[0]
+            log.exception("queue_id=%s intake=%s processing failed", intake.queue_id, intake.id)
+            mark_intake_failed(intake.id, f"{error.__class__.__name__}: {error}")
+            return []
+        log.warning("processing a batch of %d failed (%s); one by one", len(intakes), error)
+        return [f for i in intakes for f in process_intakes([i.id], parser)]
+    queue_ids = {i.id: i.queue_id for i in intakes}
+    for item in filed:
+        log.info(
+            "queue_id=%s entry=%s project=%s reason=%r%s",
+            queue_ids[item.intake_id], item.entry_id, item.project_id, item.route_reason,
+            f" parse_error={item.parse_error!r}" if item.parse_error else "",
+        )  # fmt: skip
+    return filed
 
 
-def _store_with_retries(intake_id: int, record: InboundRecord, attempts: int = 5) -> Entry:
+def _file_with_retries(items: list, attempts: int = 5) -> list[Filed]:
     for attempt in range(attempts):
         try:
-            return store_inbound(intake_id, record)
+            return file_inbound(items)
         except OperationalError:
             if attempt == attempts - 1:
                 raise

@@ -7,16 +7,20 @@ the ids of new intakes (and takes up, at start, every intake left pending by a c
 
 from __future__ import annotations
 
+import asyncio
 import logging
 import multiprocessing
 import os
 import signal
 import sys
+import time
 from queue import Empty
 
 from postroom.config import Settings
 
 log = logging.getLogger(__name__)
+BATCH = 64  # intakes filed per transaction
+GATHER_SECONDS = 0.05  # how long a batch waits for more intakes to arrive
 
 
 class IntakeProcessor:
@@ -28,22 +32,71 @@ class IntakeProcessor:
         self._process = context.Process(
             target=_run, args=(settings, self._queue, os.getpid()), name="postroom-processor"
         )
+        self._waiting: list[int] = []
 
     def start(self) -> None:
         self._process.start()
 
     def submit(self, intake_ids: list[int]) -> None:
-        """Queue intakes for processing (never blocks the caller)."""
-        for intake_id in intake_ids:
-            self._queue.put(intake_id)
+        """Queue intakes for processing (never blocks the caller).
+
+        Ids submitted during one event-loop turn travel together: one hand-off per group
+        commit instead of one per message.
+        """
+        if not self._waiting:
+            try:
+                asyncio.get_running_loop().call_soon(self._flush)
+            except RuntimeError:  # no loop (a tool): hand over at once
+                self._queue.put(list(intake_ids))
+                return
+        self._waiting.extend(intake_ids)
+
+    def _flush(self) -> None:
+        waiting, self._waiting = self._waiting, []
+        if waiting:
+            self._queue.put(waiting)
 
     def stop(self, timeout: float = 30.0) -> None:
         """Let the processor finish the message at hand; the rest stays pending."""
+        self._flush()
         self._queue.put(None)
         self._process.join(timeout)
         if self._process.is_alive():
             self._process.terminate()
             self._process.join(5)
+
+
+def _next_batch(queue, parent_pid: int) -> list[int] | None:
+    """Wait for intake ids; gather those that follow within GATHER_SECONDS, up to BATCH.
+
+    Filing in batches keeps the write lock, which the listener needs for every message, free
+    most of the time; None means stop (told to, or the listener is gone).
+    """
+    batch: list[int] = []
+    while not batch:
+        try:
+            ids = queue.get(timeout=1.0)
+        except Empty:
+            if os.getppid() != parent_pid:  # the listener died (kill -9): stop too
+                return None
+            continue
+        if ids is None:
+            return None
+        batch += ids
+    deadline = time.monotonic() + GATHER_SECONDS
+    while len(batch) < BATCH:
+        remaining = deadline - time.monotonic()
+        if remaining <= 0:
+            break
+        try:
+            ids = queue.get(timeout=remaining)
+        except Empty:
+            break
+        if ids is None:
+            queue.put(None)  # file what we have, then stop
+            break
+        batch += ids
+    return batch
 
 
 def _run(settings: Settings, queue, parent_pid: int) -> None:
@@ -56,7 +109,7 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
     from smtpd_ingest.parser_pool import ParserPool
-    from smtpd_ingest.pipeline import process_intake
+    from smtpd_ingest.pipeline import process_intakes
     from storage.db import open_database
     from storage.intake import pending_intake_ids
 
@@ -69,20 +122,15 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
         left = pending_intake_ids()
         if left:
             log.info("processing %d intakes left from an earlier run", len(left))
-        for intake_id in left:
-            process_intake(intake_id, parser)
+        for start in range(0, len(left), BATCH):
+            process_intakes(left[start : start + BATCH], parser)
         while True:
-            try:
-                intake_id = queue.get(timeout=1.0)
-            except Empty:
-                if os.getppid() != parent_pid:  # the listener died (kill -9): stop too
-                    return
-                continue
-            if intake_id is None:
+            batch = _next_batch(queue, parent_pid)
+            if batch is None:
                 return
             try:
-                process_intake(intake_id, parser)
-            except Exception:  # process_intake records failures; this is the last guard
-                log.exception("intake=%s processing crashed", intake_id)
+                process_intakes(batch, parser)
+            except Exception:  # the database is away: the intakes stay pending for the next start
+                log.exception("intakes %s left pending", batch)
     finally:
         parser.close()

@@ -80,6 +80,11 @@ def is_postgres(db: Database | None = None) -> bool:
     return isinstance(target, PostgresqlDatabase)
 
 
+def native_sql(statement: str) -> str:
+    """Write a statement with ? placeholders in the bound driver's style (it holds no other ?)."""
+    return statement.replace("?", "%s") if is_postgres() else statement
+
+
 def write_transaction():
     """Begin a transaction that takes the write lock at once (SQLite: BEGIN IMMEDIATE).
 

@@ -4,14 +4,14 @@ from __future__ import annotations
 
 import hashlib
 import json
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 
 from storage.db import write_transaction
+from storage.filing import AttachmentRecord, InboundRecord, addresses_json, file_inbound
 from storage.models import (
     Attachment,
     CustomerAddress,
     Entry,
-    Event,
     Intake,
     Participant,
     Project,
@@ -21,67 +21,13 @@ from storage.models import (
 from storage.search import index_entry, unindex_entry
 
 
-@dataclass(frozen=True)
-class AttachmentRecord:
-    filename: str
-    original_filename: str
-    content_type: str
-    data: bytes
-    content_id: str | None = None
-    inline: bool = False
-
-
-@dataclass(frozen=True)
-class InboundRecord:
-    """Everything parse and route found out about one received message."""
-
-    project_id: int | None
-    route_reason: str
-    candidates: tuple[int, ...] = ()
-    parse_error: str | None = None
-    subject: str = ""
-    from_address: str = ""
-    from_name: str = ""
-    to: tuple[tuple[str, str], ...] = ()  # (name, address)
-    cc: tuple[tuple[str, str], ...] = ()
-    reply_to: tuple[tuple[str, str], ...] = ()
-    text: str = ""
-    html: str = ""
-    occurred_at: object = None
-    message_id: str | None = None
-    in_reply_to: tuple[str, ...] = ()
-    references: tuple[str, ...] = ()
-    auto_submitted: bool = False
-    is_bounce: bool = False
-    is_list: bool = False
-    spam: bool = False
-    attachments: tuple[AttachmentRecord, ...] = field(default=())
-
-
 def store_inbound(intake_id: int, record: InboundRecord) -> Entry:
     """File an intake as an entry; a second recipient of the same account reuses the entry."""
     with write_transaction():
-        intake = Intake.get_by_id(intake_id)
-        existing = Entry.get_or_none(
-            (Entry.account == intake.account_id) & (Entry.raw_sha256 == intake.raw_id)
-        )
-        if existing is not None:
-            entry = existing
-        else:
-            entry = Entry.create(
-                account=intake.account_id,
-                raw_sha256=intake.raw_id,
-                received_at=intake.received_at,
-                kind="inbound",
-            )
-            _fill(entry, record, intake)
-            if not entry.spam:
-                _write_event(entry)
-        intake.state = "done"
-        intake.entry = entry.id
-        intake.error = None
-        intake.save()
-    return entry
+        filed = file_inbound([(intake_id, record)])
+        if filed:
+            return Entry.get_by_id(filed[0].entry_id)
+        return Entry.get_by_id(Intake.get_by_id(intake_id).entry_id)  # filed before
 
 
 def replace_content(entry: Entry, record: InboundRecord) -> Entry:
@@ -105,8 +51,8 @@ def _fill(entry: Entry, record: InboundRecord, intake: Intake | None) -> None:
     entry.subject = record.subject
     entry.from_address = record.from_address.lower()
     entry.from_name = record.from_name
-    entry.to_addresses = _addresses_json(record.to)
-    entry.cc_addresses = _addresses_json(record.cc)
+    entry.to_addresses = addresses_json(record.to)
+    entry.cc_addresses = addresses_json(record.cc)
     entry.text = record.text
     entry.html = record.html
     entry.has_attachments = any(not a.inline for a in record.attachments)
@@ -187,22 +133,6 @@ def _category(account_id: int, project_id: int | None, sender: str) -> str:
     return "external"
 
 
-def _addresses_json(pairs: tuple[tuple[str, str], ...]) -> str:
-    return json.dumps([{"name": name, "address": address} for name, address in pairs])
-
-
-def _write_event(entry: Entry) -> None:
-    kind = "customer_mail" if entry.project_id else "unassigned_mail"
-    payload = {"auto_submitted": entry.auto_submitted, "bounce": entry.is_bounce}
-    Event.create(
-        account=entry.account_id,
-        kind=kind,
-        entry=entry.id,
-        project=entry.project_id,
-        payload=json.dumps(payload),
-    )
-
-
 def mark_intake_failed(intake_id: int, error: str) -> None:
     """Record that processing an intake failed; the raw message stays for reprocess."""
     Intake.update(state="failed", error=error[:2000]).where(Intake.id == intake_id).execute()
@@ -240,3 +170,6 @@ def attachment_names(entry_ids: list[int]) -> dict[int, list[str]]:
     for row in query:
         names[row.entry_id].append(row.filename)
     return names
+
+
+__all__ = ["AttachmentRecord", "InboundRecord", "add_attachment", "store_inbound"]

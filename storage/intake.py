@@ -53,47 +53,68 @@ def load_raw(sha256: str) -> bytes:
     return zlib.decompress(data) if row.compression == "zlib" else data
 
 
+def load_raws(digests: list[str]) -> dict[str, bytes]:
+    """Return the raw bytes of several stored messages by SHA-256."""
+    rows = RawMessage.select().where(RawMessage.sha256.in_(list(set(digests))))
+    return {
+        row.sha256: zlib.decompress(row.data) if row.compression == "zlib" else bytes(row.data)
+        for row in rows
+    }
+
+
 def record_batch(items: list[IntakeBatchItem]) -> list[list[Recorded]]:
-    """Store a batch of messages in one transaction; repeated deliveries are kept once."""
-    results: list[list[Recorded]] = []
+    """Store a batch of messages in one transaction; repeated deliveries are kept once.
+
+    This runs for every accepted message, so it speaks plain SQL through the connection's
+    cursor: peewee's statement building cost more than the inserts themselves.
+    """
     compressed = [compress_raw(item.raw) for item in items]  # outside the write lock
+    postgres = is_postgres()
+    now = utcnow()
+    stamp = now if postgres else str(now)
+    insert_intake = _sql(_INTAKE, postgres)
     with write_transaction():
-        for item, data in zip(items, compressed, strict=True):
-            RawMessage.insert(
-                sha256=item.sha256,
-                size=item.size,
-                compression="zlib",
-                data=data,
-                created_at=utcnow(),
-            ).on_conflict_ignore().execute()
-            results.append([_record_delivery(item.sha256, d) for d in item.deliveries])
+        cursor = database.cursor()
+        cursor.executemany(
+            _sql(_RAW, postgres),
+            [
+                (item.sha256, item.size, "zlib", data, stamp)
+                for item, data in zip(items, compressed, strict=True)
+            ],
+        )
+        results = []
+        for item in items:
+            recorded = []
+            for d in item.deliveries:
+                received = d.received_at if postgres else str(d.received_at)
+                values = (d.queue_id, item.sha256, d.account_id, d.recipient, d.project_hint,
+                          d.mail_from, d.peer, d.helo, d.protocol, received)  # fmt: skip
+                cursor.execute(insert_intake, values)
+                row = cursor.fetchone()
+                if row is None:  # delivered before: the MTA retried after a lost reply
+                    cursor.execute(_sql(_EXISTING, postgres), (item.sha256, d.recipient))
+                    recorded.append(Recorded(cursor.fetchone()[0], False))
+                else:
+                    recorded.append(Recorded(row[0], True))
+            results.append(recorded)
     return results
 
 
-def _record_delivery(sha256: str, delivery: Delivery) -> Recorded:
-    query = Intake.insert(
-        queue_id=delivery.queue_id,
-        raw=sha256,
-        account=delivery.account_id,
-        recipient=delivery.recipient,
-        project_hint=delivery.project_hint,
-        mail_from=delivery.mail_from,
-        peer=delivery.peer,
-        helo=delivery.helo,
-        protocol=delivery.protocol,
-        received_at=delivery.received_at,
-    ).on_conflict_ignore()
-    if is_postgres():
-        cursor = database.execute(query.returning(Intake.id))
-        row = cursor.fetchone()
-        if row:
-            return Recorded(row[0], True)
-    else:
-        cursor = database.execute(query)
-        if cursor.rowcount == 1:
-            return Recorded(cursor.lastrowid, True)
-    existing = Intake.get((Intake.raw == sha256) & (Intake.recipient == delivery.recipient))
-    return Recorded(existing.id, False)
+_RAW = (
+    "INSERT INTO raw_message (sha256, size, compression, data, created_at)"
+    " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"
+)
+_INTAKE = (
+    "INSERT INTO intake (queue_id, sha256, account_id, recipient, project_hint, mail_from, peer,"
+    " helo, protocol, received_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')"
+    " ON CONFLICT DO NOTHING RETURNING id"
+)
+_EXISTING = "SELECT id FROM intake WHERE sha256 = ? AND recipient = ?"
+
+
+def _sql(statement: str, postgres: bool) -> str:
+    """Write a statement in the driver's parameter style (the statements hold no '?' else)."""
+    return statement.replace("?", "%s") if postgres else statement
 
 
 def pending_intake_ids() -> list[int]:
