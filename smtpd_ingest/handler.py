@@ -63,6 +63,10 @@ class IngestHandler:
         self.on_recorded = on_recorded
         self._tokens: dict[tuple[str, int], tuple[str, float]] = {}  # short-lived RCPT cache
 
+    def __dir__(self) -> list[str]:
+        """Name only the hooks: aiosmtpd reflects on the handler for every connection."""
+        return _HOOKS
+
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
         session.host_name = hostname
         return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
@@ -184,6 +188,9 @@ class IngestHandler:
     async def handle_exception(self, error: Exception) -> str:
         log.exception("session error: %s", error)
         return temporary_failure(error)
+
+
+_HOOKS = sorted(name for name in dir(IngestHandler) if name.startswith(("handle_", "auth_")))
 
 
 def _sha256(raw: bytes) -> str:

@@ -35,7 +35,7 @@ async def serve(
             loop.add_signal_handler(signum, stop.set)
     processor = IntakeProcessor(full_settings)
     processor.start()
-    writer = IntakeWriter()
+    writer = IntakeWriter(full_settings.storage.busy_timeout_ms)
     handler = IngestHandler(settings, writer, processor.submit)
     gate = ConnectionGate(settings.max_connections)
     if reload is not None:

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import logging
 import multiprocessing
 import os
@@ -17,14 +18,16 @@ log = logging.getLogger(__name__)
 class ParserPool:
     """A process pool for parsing with a per-message timeout; a stuck worker is killed."""
 
-    def __init__(self, workers: int = 0, timeout: float = 60.0) -> None:
+    def __init__(self, workers: int = 0, timeout: float = 60.0, nice: int = 0) -> None:
         self.workers = workers or os.cpu_count() or 1
         self.timeout = timeout
+        self.nice = nice
         self._context = multiprocessing.get_context("forkserver")
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        return ProcessPoolExecutor(self.workers, mp_context=self._context)
+        initializer = functools.partial(os.nice, self.nice) if self.nice else None
+        return ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=initializer)
 
     def parse(self, raw: bytes) -> ParsedMail:
         """Parse in a worker; raise ParseError on a parse failure, timeout or crash."""

@@ -19,7 +19,7 @@ from queue import Empty
 from postroom.config import Settings
 
 log = logging.getLogger(__name__)
-BATCH = 64  # intakes filed per transaction
+BATCH = 32  # intakes filed per transaction: short, so the listener seldom waits for the lock
 GATHER_SECONDS = 0.05  # how long a batch waits for more intakes to arrive
 
 
@@ -102,7 +102,6 @@ def _next_batch(queue, parent_pid: int) -> list[int] | None:
 def _run(settings: Settings, queue, parent_pid: int) -> None:
     """The processor process: open the database, catch up, then follow the queue."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
-    os.nice(10)  # in a burst the listener comes first; filing catches up right after
     logging.basicConfig(
         level=settings.log.level.upper(),
         stream=sys.stdout,
@@ -117,7 +116,11 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
     open_database(storage.url, busy_timeout_ms=storage.busy_timeout_ms,
                   max_page_count=storage.sqlite_max_page_count,
                   pool_size=storage.pool_size)  # fmt: skip
-    parser = ParserPool(settings.ingest.parse_workers, settings.ingest.parse_timeout_seconds)
+    # Parsing is the CPU-heavy part: in a burst the listener comes first, parsing catches up
+    # right after. This process stays at normal priority, since it holds the write lock
+    # while it files, and a niced lock holder would keep the listener waiting.
+    parser = ParserPool(settings.ingest.parse_workers, settings.ingest.parse_timeout_seconds,
+                        nice=10)  # fmt: skip
     try:
         left = pending_intake_ids()
         if left:
@@ -128,9 +131,11 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
             batch = _next_batch(queue, parent_pid)
             if batch is None:
                 return
-            try:
-                process_intakes(batch, parser)
-            except Exception:  # the database is away: the intakes stay pending for the next start
-                log.exception("intakes %s left pending", batch)
+            for start in range(0, len(batch), BATCH):
+                chunk = batch[start : start + BATCH]
+                try:
+                    process_intakes(chunk, parser)
+                except Exception:  # the database is away: they stay pending for the next start
+                    log.exception("intakes %s left pending", chunk)
     finally:
         parser.close()

@@ -283,3 +283,39 @@ def test_a_fault_while_checking_recipients_is_a_4xx_never_a_5xx(daemon):
         rename("account_away", "account")
     assert (code, reply[:5]) == (451, b"4.3.0"), reply
     assert daemon.send(message("After the fault"))[0] == 250
+
+
+PATHS = [
+    "<anna@bakery.example>",
+    "<anna@bakery.example> SIZE=100 BODY=8BITMIME",
+    "<anna@bakery.example>SIZE=1",
+    " <a.b+c@d-e.f>",
+    "<>",
+    '<"anna miller"@bakery.example>',
+    "anna@bakery.example",
+    "<anna@[192.0.2.1]>",
+    "<anna@bakery.example> (comment) SIZE=1",
+    "<anna..miller@bakery.example>",
+    "<.anna@bakery.example>",
+    "<anna@bakery.example",
+    "<@relay.example:anna@bakery.example>",
+    "<" + "a" * 65 + "@bakery.example>",
+    "<" + "a" * 64 + "@bakery.example>",
+    "<Ünïcode@bäckerei.example>",
+    "<anna@bakery.example> <other@bakery.example>",
+    "",
+]
+
+
+@pytest.mark.parametrize("path", PATHS)
+def test_the_fast_path_parser_reads_mail_and_rcpt_paths_as_aiosmtpd_does(path):
+    from aiosmtpd.smtp import SMTP
+
+    from smtpd_ingest.protocol import IngestSMTP
+
+    class Handler:
+        pass
+
+    ours = IngestSMTP(Handler(), hostname="postroom.test")
+    reference = SMTP(Handler(), hostname="postroom.test")
+    assert ours._getaddr(path) == reference._getaddr(path)
