@@ -9,7 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 from smtpd_ingest.handler import new_queue_id
-from smtpd_ingest.pipeline import Parser, assemble_record
+from smtpd_ingest.pipeline import Parser, assemble_records
 from storage.filing import file_inbound
 from storage.intake import Delivery, IntakeBatchItem, record_batch
 
@@ -89,9 +89,11 @@ def _flush(batch: list[IntakeBatchItem], parser: Parser) -> tuple[int, int]:
     new = [(item, rows[0].intake_id) for item, rows in zip(batch, recorded, strict=True)
            if rows[0].is_new]  # fmt: skip
     parsed = parser.parse_many([item.raw for item, _ in new])
-    records = [
-        (intake_id, assemble_record(item.deliveries[0].account_id, item.raw, None, result))
-        for (item, intake_id), result in zip(new, parsed, strict=True)
-    ]
-    file_inbound(records)
+    records = assemble_records(
+        [
+            (item.deliveries[0].account_id, item.raw, None, result)
+            for (item, _), result in zip(new, parsed, strict=True)
+        ]
+    )
+    file_inbound([(i, r) for (_, i), r in zip(new, records, strict=True)])
     return len(batch), len(new)

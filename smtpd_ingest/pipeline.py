@@ -12,7 +12,7 @@ from typing import Protocol
 from peewee import OperationalError
 
 from smtpd_ingest.parse import Address, ParsedMail, ParseError
-from smtpd_ingest.route import route
+from smtpd_ingest.route import RouteDecision, route_many
 from storage.entries import mark_intake_failed
 from storage.filing import AttachmentRecord, Filed, InboundRecord, file_inbound
 from storage.intake import load_raws
@@ -49,11 +49,13 @@ def process_intakes(intake_ids: list[int], parser: Parser) -> list[Filed]:
     try:
         raws = load_raws([i.raw_id for i in intakes])
         parsed = parser.parse_many([raws[i.raw_id] for i in intakes])
-        records = [
-            (i.id, assemble_record(i.account_id, raws[i.raw_id], i.project_hint, result))
-            for i, result in zip(intakes, parsed, strict=True)
-        ]
-        filed = _file_with_retries(records)
+        records = assemble_records(
+            [
+                (i.account_id, raws[i.raw_id], i.project_hint, result)
+                for i, result in zip(intakes, parsed, strict=True)
+            ]
+        )
+        filed = _file_with_retries([(i.id, r) for i, r in zip(intakes, records, strict=True)])
     except OperationalError:
         log.exception("intakes %s left pending", [i.id for i in intakes])
         return []
@@ -101,11 +103,31 @@ def assemble_record(
     account_id: int, raw: bytes, project_hint: int | None, parsed: ParsedMail | ParseError
 ) -> InboundRecord:
     """Route a parse result (or its failure) into what storage keeps."""
+    return assemble_records([(account_id, raw, project_hint, parsed)])[0]
+
+
+def assemble_records(
+    items: list[tuple[int, bytes, int | None, ParsedMail | ParseError]],
+) -> list[InboundRecord]:
+    """Route a batch of parse results (reading what routing needs once) into records."""
+    mails = [None if isinstance(parsed, ParseError) else parsed for _, _, _, parsed in items]
+    decisions = route_many(
+        [
+            (account_id, mail, hint)
+            for (account_id, _, hint, _), mail in zip(items, mails, strict=True)
+        ]
+    )
+    return [
+        _record(raw, parsed, decision)
+        for (_, raw, _, parsed), decision in zip(items, decisions, strict=True)
+    ]
+
+
+def _record(raw: bytes, parsed: ParsedMail | ParseError, decision: RouteDecision) -> InboundRecord:
     if isinstance(parsed, ParseError):
         mail, parse_error = None, str(parsed) or "unparseable message"
     else:
         mail, parse_error = parsed, None
-    decision = route(account_id, mail, project_hint)
     if mail is None:
         return InboundRecord(
             project_id=decision.project_id,

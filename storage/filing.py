@@ -100,29 +100,20 @@ def _file(items: Sequence[tuple[int, InboundRecord]], cursor) -> list[Filed]:
         [i for i, _ in items],
     )
     intake_of = {row[0]: row for row in intakes}
-    shas = list({row[2] for row in intakes})
-    existing = {
-        (row[0], row[1]): row[2:]
-        for row in _rows(
-            cursor,
-            "SELECT account_id, raw_sha256, id, project_id, route_reason, parse_error"
-            " FROM entry WHERE raw_sha256 IN",
-            shas,
-        )
-    }
     senders = list({r.from_address.lower() for _, r in items if r.from_address})
-    kinds = {
-        (row[0], row[1]): row[2]
-        for row in _rows(
-            cursor,
-            "SELECT project_id, address, kind FROM customer_address WHERE address IN",
-            senders,
+    existing, kinds, team = {}, {}, set()
+    for account_id in {row[1] for row in intakes}:  # the indexes lead with the account
+        shas = list({row[2] for row in intakes if row[1] == account_id})
+        select = (
+            "SELECT account_id, raw_sha256, id, project_id, route_reason, parse_error"
+            " FROM entry WHERE account_id = ? AND raw_sha256 IN"
         )
-    }
-    team = {
-        (row[0], row[1])
-        for row in _rows(cursor, 'SELECT account_id, email FROM "user" WHERE email IN', senders)
-    }
+        existing |= {(row[0], row[1]): row[2:] for row in _rows(cursor, select, shas, account_id)}
+        select = "SELECT project_id, address, kind FROM customer_address"
+        select += " WHERE account_id = ? AND address IN"
+        kinds |= {(row[0], row[1]): row[2] for row in _rows(cursor, select, senders, account_id)}
+        select = 'SELECT account_id, email FROM "user" WHERE account_id = ? AND email IN'
+        team |= {(row[0], row[1]) for row in _rows(cursor, select, senders, account_id)}
     project_ids = list({r.project_id for _, r in items if r.project_id is not None})
     project_status = dict(_rows(cursor, "SELECT id, status FROM project WHERE id IN", project_ids))
     threads: dict[tuple[int, str], tuple[int, int | None]] = {}  # filed in this batch
@@ -179,12 +170,12 @@ def _file(items: Sequence[tuple[int, InboundRecord]], cursor) -> list[Filed]:
     return filed
 
 
-def _rows(cursor, select: str, keys: list) -> list[tuple]:
-    """Run `select ... IN (keys)` in chunks the drivers accept."""
+def _rows(cursor, select: str, keys: list, *first) -> list[tuple]:
+    """Run `select ... IN (keys)` in chunks the drivers accept; `first` fills earlier ?s."""
     rows: list[tuple] = []
     for start in range(0, len(keys), 500):
         chunk = keys[start : start + 500]
-        cursor.execute(native_sql(f"{select} ({', '.join('?' * len(chunk))})"), chunk)
+        cursor.execute(native_sql(f"{select} ({', '.join('?' * len(chunk))})"), [*first, *chunk])
         rows += cursor.fetchall()
     return rows
 
