@@ -60,7 +60,27 @@ def _is_mbox(path: Path) -> bool:
 def import_messages(
     account_id: int, recipient: str, messages: Iterator[tuple[str, bytes]], parser: Parser
 ) -> Iterator[tuple[int, int]]:
-    """Store and file messages in batches; yield (messages done, new entries) per batch."""
+    """Store and file messages in batches; yield (messages done, new entries) per batch.
+
+    A pipeline: while the parser processes work on one batch, this process stores the raw
+    messages of the next and files the one before.
+    """
+    in_flight: tuple | None = None
+    for batch in _batches(account_id, recipient, messages):
+        recorded = record_batch(batch)
+        new = [(item, rows[0].intake_id) for item, rows in zip(batch, recorded, strict=True)
+               if rows[0].is_new]  # fmt: skip
+        started = (len(batch), new, parser.submit_many([item.raw for item, _ in new]))
+        if in_flight is not None:
+            yield _file(in_flight, parser)
+        in_flight = started
+    if in_flight is not None:
+        yield _file(in_flight, parser)
+
+
+def _batches(
+    account_id: int, recipient: str, messages: Iterator[tuple[str, bytes]]
+) -> Iterator[list[IntakeBatchItem]]:
     batch: list[IntakeBatchItem] = []
     for _source, raw in messages:
         delivery = Delivery(
@@ -77,18 +97,16 @@ def import_messages(
         digest = hashlib.sha256(raw).hexdigest()
         batch.append(IntakeBatchItem(digest, len(raw), raw, (delivery,)))
         if len(batch) >= BATCH:
-            yield _flush(batch, parser)
+            yield batch
             batch = []
     if batch:
-        yield _flush(batch, parser)
+        yield batch
 
 
-def _flush(batch: list[IntakeBatchItem], parser: Parser) -> tuple[int, int]:
-    """Store a batch, parse its new messages in parallel, file them in one transaction."""
-    recorded = record_batch(batch)
-    new = [(item, rows[0].intake_id) for item, rows in zip(batch, recorded, strict=True)
-           if rows[0].is_new]  # fmt: skip
-    parsed = parser.parse_many([item.raw for item, _ in new])
+def _file(in_flight: tuple, parser: Parser) -> tuple[int, int]:
+    """Collect a batch's parse results and file its new messages in one transaction."""
+    count, new, pending = in_flight
+    parsed = parser.collect(pending)
     records = assemble_records(
         [
             (item.deliveries[0].account_id, item.raw, None, result)
@@ -96,4 +114,4 @@ def _flush(batch: list[IntakeBatchItem], parser: Parser) -> tuple[int, int]:
         ]
     )
     file_inbound([(i, r) for (_, i), r in zip(new, records, strict=True)])
-    return len(batch), len(new)
+    return count, len(new)

@@ -6,13 +6,26 @@ import functools
 import logging
 import multiprocessing
 import os
-from concurrent.futures import ProcessPoolExecutor
+from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
 
 from smtpd_ingest.parse import ParsedMail, ParseError, parse_message
 
 log = logging.getLogger(__name__)
+
+
+CHUNK = 8  # messages per task
+
+
+def _parse_chunk(raws: list[bytes]) -> list[ParsedMail | ParseError]:
+    results: list[ParsedMail | ParseError] = []
+    for raw in raws:
+        try:
+            results.append(parse_message(raw))
+        except ParseError as error:
+            results.append(error)
+    return results
 
 
 class ParserPool:
@@ -43,25 +56,34 @@ class ParserPool:
 
     def parse_many(self, raws: list[bytes]) -> list[ParsedMail | ParseError]:
         """Parse several messages in parallel; each result is a ParsedMail or a ParseError."""
-        futures = [self._pool.submit(parse_message, raw) for raw in raws]
+        return self.collect(self.submit_many(raws))
+
+    def submit_many(self, raws: list[bytes]) -> list[tuple[list[bytes], Future]]:
+        """Start parsing several messages; collect() waits for them (work can go on between).
+
+        Messages travel in chunks: one task per message cost more in hand-offs than parsing.
+        """
+        chunks = [raws[start : start + CHUNK] for start in range(0, len(raws), CHUNK)]
+        return [(chunk, self._pool.submit(_parse_chunk, chunk)) for chunk in chunks]
+
+    def collect(self, pending: list[tuple[list[bytes], Future]]) -> list[ParsedMail | ParseError]:
+        """Wait for submitted parses. A chunk that timed out or killed its worker is parsed
+        again message by message, so only the message at fault fails."""
         results: list[ParsedMail | ParseError] = []
         broken = False
-        for future in futures:
-            if broken:
-                results.append(ParseError("the parser process died (out of memory?)"))
-                continue
-            try:
-                results.append(future.result(timeout=self.timeout))
-            except ParseError as error:
-                results.append(error)
-            except FutureTimeout:
-                results.append(ParseError(f"parsing took longer than {self.timeout:g} s"))
-                broken = True
-            except BrokenProcessPool:
-                results.append(ParseError("the parser process died (out of memory?)"))
-                broken = True
-        if broken:
-            self._restart()
+        for chunk, future in pending:
+            if not broken:
+                try:
+                    results += future.result(timeout=self.timeout * len(chunk))
+                    continue
+                except (FutureTimeout, BrokenProcessPool):
+                    broken = True
+                    self._restart()
+            for raw in chunk:
+                try:
+                    results.append(self.parse(raw))
+                except ParseError as error:
+                    results.append(error)
         return results
 
     def _restart(self) -> None:
@@ -81,6 +103,12 @@ class InlineParser:
 
     def parse(self, raw: bytes) -> ParsedMail:
         return parse_message(raw)
+
+    def submit_many(self, raws: list[bytes]) -> list[bytes]:
+        return raws
+
+    def collect(self, raws: list[bytes]) -> list[ParsedMail | ParseError]:
+        return self.parse_many(raws)
 
     def parse_many(self, raws: list[bytes]) -> list[ParsedMail | ParseError]:
         results: list[ParsedMail | ParseError] = []

@@ -26,6 +26,10 @@ class Parser(Protocol):
 
     def parse_many(self, raws: list[bytes]) -> list[ParsedMail | ParseError]: ...
 
+    def submit_many(self, raws: list[bytes]) -> list: ...
+
+    def collect(self, pending: list) -> list[ParsedMail | ParseError]: ...
+
 
 def process_intake(intake_id: int, parser: Parser) -> Filed | None:
     """Parse, route and file one intake; failures are recorded, never raised."""

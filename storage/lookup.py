@@ -83,7 +83,7 @@ class RoutingFacts:
         self._blocks: set[tuple[int, str]] = set()
         self._threads: dict[tuple[int, str], tuple[int, int]] = {}
         self._addresses: dict[tuple[int, str], set[int]] = {}
-        self._domains: dict[tuple[int, str], list[int]] = {}
+        self._domains: dict[int, dict[str, set[int]]] = {}  # read when first asked
         for account_id in {a for a, _ in senders} | {a for a, _ in message_ids}:
             addresses = sorted({s.lower() for a, s in senders if a == account_id})
             self._load(
@@ -138,10 +138,29 @@ class RoutingFacts:
         return sorted(self._addresses.get((account_id, address.lower()), ()))
 
     def projects_with_domain(self, account_id: int, domain: str) -> list[int]:
-        key = (account_id, domain.lower())
-        if key not in self._domains:
-            self._domains[key] = projects_with_domain(account_id, domain)
-        return self._domains[key]
+        if account_id not in self._domains:
+            self._domains[account_id] = _domains_of(account_id)
+        return sorted(self._domains[account_id].get(domain.lower(), ()))
+
+
+def _domains_of(account_id: int) -> dict[str, set[int]]:
+    """Map each domain to the active projects at it (by project domain or customer address)."""
+    domains: dict[str, set[int]] = {}
+    projects = Project.select(Project.id, Project.domain).where(
+        (Project.account == account_id)
+        & (Project.domain != "")
+        & Project.status.not_in(INACTIVE_STATUSES)
+    )
+    for row in projects:
+        domains.setdefault(row.domain.lower(), set()).add(row.id)
+    addresses = (
+        CustomerAddress.select(CustomerAddress.address, CustomerAddress.project)
+        .join(Project)
+        .where((CustomerAddress.account == account_id) & Project.status.not_in(INACTIVE_STATUSES))
+    )
+    for row in addresses:
+        domains.setdefault(row.address.rpartition("@")[2], set()).add(row.project_id)
+    return domains
 
 
 def _chunks(values: list, size: int = 500):
