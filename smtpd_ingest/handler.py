@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import asyncio
 import datetime as dt
 import errno
-import hashlib
 import hmac
 import logging
 import re
@@ -16,6 +14,7 @@ from collections.abc import Callable
 from aiosmtpd.lmtp import LMTP
 
 from postroom.config import IngestSettings
+from smtpd_ingest.spool import Received
 from smtpd_ingest.writer import IntakeWriter
 from storage.accounts import account_by_id, project_of_account
 from storage.intake import Delivery, IntakeBatchItem
@@ -24,7 +23,6 @@ log = logging.getLogger("postroom.ingest")
 
 # inbox+<account>.<token>[.<project>-<project token>]
 _INBOX = re.compile(r"^inbox\+(\d{1,12})\.([a-z0-9]{4,64})(?:\.(\d{1,12})-([a-z0-9]{4,64}))?$")
-_HASH_OFF_LOOP = 1 << 20
 TOKEN_CACHE_SECONDS = 5.0
 
 
@@ -128,13 +126,9 @@ class IngestHandler:
 
     async def handle_DATA(self, server, session, envelope):
         started = time.monotonic()
-        raw: bytes = envelope.original_content
+        received: Received = envelope.received  # hashed while it arrived
         queue_id = new_queue_id()
         lmtp = isinstance(server, LMTP)
-        if len(raw) > _HASH_OFF_LOOP:
-            digest = await asyncio.get_running_loop().run_in_executor(None, _sha256, raw)
-        else:
-            digest = _sha256(raw)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
         peer = _peer_text(session.peer)
         deliveries = tuple(
@@ -154,15 +148,19 @@ class IngestHandler:
             )
         )
         try:
-            recorded = await self.writer.record(IntakeBatchItem(digest, len(raw), raw, deliveries))
+            item = IntakeBatchItem(received.sha256, received.size, received.raw, deliveries,
+                                   spool=received.spool)  # fmt: skip
+            recorded = await self.writer.record(item)
         except Exception as error:  # noqa: BLE001 - every fault of ours is a 4xx, never 5xx
             status = temporary_failure(error)
             log.error(
                 "queue_id=%s peer=%s from=<%s> to=%s size=%d result=%r error=%s: %s",
-                queue_id, peer, envelope.mail_from, ",".join(envelope.rcpt_tos), len(raw),
+                queue_id, peer, envelope.mail_from, ",".join(envelope.rcpt_tos), received.size,
                 status[:9], error.__class__.__name__, error,
             )  # fmt: skip
             return "\r\n".join([status] * len(deliveries)) if lmtp else status
+        finally:
+            received.discard()  # stored, or refused with 4xx and sent again by the MTA
         new_ids = [r.intake_id for r in recorded if r.is_new]
         if new_ids:
             try:
@@ -175,7 +173,7 @@ class IngestHandler:
         log.info(
             "queue_id=%s peer=%s proto=%s from=<%s> to=%s size=%d result=250%s time=%.1fms",
             queue_id, peer, deliveries[0].protocol, envelope.mail_from,
-            ",".join(envelope.rcpt_tos), len(raw),
+            ",".join(envelope.rcpt_tos), received.size,
             f" duplicates={duplicates}" if duplicates else "",
             (time.monotonic() - started) * 1000,
         )  # fmt: skip
@@ -191,10 +189,6 @@ class IngestHandler:
 
 
 _HOOKS = sorted(name for name in dir(IngestHandler) if name.startswith(("handle_", "auth_")))
-
-
-def _sha256(raw: bytes) -> str:
-    return hashlib.sha256(raw).hexdigest()
 
 
 def _peer_text(peer: object) -> str:

@@ -44,10 +44,11 @@ async def serve(
                 signal.SIGHUP, lambda: _reload(reload, full_settings, handler, gate)
             )
     servers = []
+    spool_dir = _clean_spool(Path(full_settings.storage.data_dir) / "spool")
     try:
         for listen, cls in ((settings.smtp_listen, IngestSMTP), (settings.lmtp_listen, IngestLMTP)):
             if listen:
-                servers.append(await _start(loop, listen, cls, handler, gate, settings))
+                servers.append(await _start(loop, listen, cls, handler, gate, settings, spool_dir))
         print("postroom ingest ready", flush=True)  # a line for tests and operators
         if after_start is not None:
             await after_start()
@@ -91,7 +92,19 @@ def _reload(load: Callable[[], Settings], started: Settings, handler, gate) -> N
     )  # fmt: skip
 
 
-async def _start(loop, listen, cls, handler, gate, settings: IngestSettings):
+def _clean_spool(spool_dir: Path) -> Path | None:
+    """Remove big messages left half-received by an earlier run (none was acknowledged)."""
+    try:
+        spool_dir.mkdir(parents=True, exist_ok=True)
+        for leftover in spool_dir.glob("data-*"):
+            leftover.unlink(missing_ok=True)
+    except OSError as error:
+        log.warning("no spool folder (%s): big messages are received in memory", error)
+        return None
+    return spool_dir
+
+
+async def _start(loop, listen, cls, handler, gate, settings: IngestSettings, spool_dir):
     def factory():
         session = cls(
             handler,
@@ -103,6 +116,7 @@ async def _start(loop, listen, cls, handler, gate, settings: IngestSettings):
             loop=loop,
         )
         session.gate = gate
+        session.spool_dir = spool_dir
         return session
 
     target, port = parse_listen(listen)

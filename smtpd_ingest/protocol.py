@@ -5,9 +5,12 @@ from __future__ import annotations
 import asyncio
 import functools
 import re
+from pathlib import Path
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
+
+from smtpd_ingest.spool import Received, Sink, take_lines
 
 # Enhanced status codes (RFC 3463) for replies aiosmtpd writes without one.
 _ENHANCED = {
@@ -55,6 +58,7 @@ class IngestSession:
     """Behaviour shared by the SMTP and LMTP sessions."""
 
     gate: ConnectionGate | None = None
+    spool_dir: Path | None = None  # where big messages are received to; None: in memory
     busy = False  # receiving or committing a message: finished before a graceful stop
 
     def __dir__(self) -> list[str]:
@@ -119,50 +123,61 @@ class IngestSession:
         await self.push("354 End data with <CR><LF>.<CR><LF>")
         self.busy = True
         try:
-            content = await self._read_data()
-            if content is None:
+            received = await self._read_data()
+            if received is None:
                 await self.push("552 5.3.4 Message size exceeds fixed maximum message size")
                 self._set_post_data_state()
                 return
-            self.envelope.content = content
-            self.envelope.original_content = content
+            self.envelope.content = self.envelope.original_content = received.raw
+            self.envelope.received = received
             status = await self._call_handler_hook("DATA")
             self._set_post_data_state()
             await self.push(status)
         finally:
             self.busy = False
 
-    async def _read_data(self) -> bytes | None:
+    async def _read_data(self) -> Received | None:
         """Return the unstuffed message, or None when it was over the size limit."""
         reader: asyncio.StreamReader = self._reader
         limit = self.data_size_limit or 0
+        sink = Sink(self.spool_dir)
         buffer = bytearray(b"\r\n")  # a leading ".\r\n" then ends an empty message
+        first = True  # the sentinel CRLF is still in the buffer
         received = 0
         too_big = False
         search_from = 0
-        while True:
-            chunk = await reader.read(_CHUNK)
-            if not chunk:
-                raise ConnectionResetError("connection closed during DATA")
-            self._reset_timeout()
-            received += len(chunk)
-            buffer += chunk
-            end = buffer.find(_END_OF_DATA, search_from)
-            if end >= 0:
-                leftover = bytes(buffer[end + len(_END_OF_DATA) :])
-                if leftover:  # pipelined commands after the message
-                    reader._buffer[0:0] = leftover
-                del buffer[end + 2 :]
-                break
-            if limit and received > limit + len(_END_OF_DATA):
-                too_big = True
-                del buffer[:-4]
-            search_from = max(0, len(buffer) - 4)
-        if too_big or (limit and len(buffer) - 2 > limit):
-            return None
-        if b"\r\n." in buffer:
-            return bytes(buffer).replace(b"\r\n.", b"\r\n")[2:]
-        return bytes(buffer[2:])
+        try:
+            while True:
+                chunk = await reader.read(_CHUNK)
+                if not chunk:
+                    raise ConnectionResetError("connection closed during DATA")
+                self._reset_timeout()
+                received += len(chunk)
+                buffer += chunk
+                end = buffer.find(_END_OF_DATA, search_from)
+                if end >= 0:
+                    leftover = bytes(buffer[end + len(_END_OF_DATA) :])
+                    if leftover:  # pipelined commands after the message
+                        reader._buffer[0:0] = leftover
+                    del buffer[end + 2 :]
+                    break
+                if limit and received > limit + len(_END_OF_DATA):
+                    too_big = True
+                    sink.abandon()
+                    del buffer[:-4]
+                elif len(buffer) >= _CHUNK:  # hand over whole lines, keep memory bounded
+                    data, first = take_lines(buffer, first)
+                    await sink.feed(data)
+                search_from = max(0, len(buffer) - 4)
+            if too_big or (limit and sink.size + len(buffer) - 2 * first > limit):
+                sink.abandon()
+                return None
+            buffer += b"\r\n"  # take_lines keeps the last CRLF: this one marks the end
+            await sink.feed(take_lines(buffer, first)[0])
+            return sink.finish()
+        except BaseException:
+            sink.abandon()
+            raise
 
 
 @functools.cache

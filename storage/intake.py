@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import zlib
 from dataclasses import dataclass
+from pathlib import Path
 
 from storage.db import is_postgres, write_transaction
 from storage.models import Intake, RawMessage, database, utcnow
@@ -31,8 +32,9 @@ class IntakeBatchItem:
 
     sha256: str
     size: int
-    raw: bytes
+    raw: bytes | None  # None when the message waits in `spool`
     deliveries: tuple[Delivery, ...]
+    spool: Path | None = None  # a file holding the message as one zlib stream
 
 
 @dataclass(frozen=True)
@@ -68,8 +70,9 @@ def record_batch(items: list[IntakeBatchItem]) -> list[list[Recorded]]:
     This runs for every accepted message, so it speaks plain SQL through the connection's
     cursor: peewee's statement building cost more than the inserts themselves.
     """
-    compressed = [compress_raw(item.raw) for item in items]  # outside the write lock
     postgres = is_postgres()
+    in_memory = [i for i in items if i.spool is None]
+    compressed = [compress_raw(i.raw) for i in in_memory]  # outside the write lock
     now = utcnow()
     stamp = now if postgres else str(now)
     insert_intake = _sql(_INTAKE, postgres)
@@ -79,9 +82,12 @@ def record_batch(items: list[IntakeBatchItem]) -> list[list[Recorded]]:
             _sql(_RAW, postgres),
             [
                 (item.sha256, item.size, "zlib", data, stamp)
-                for item, data in zip(items, compressed, strict=True)
+                for item, data in zip(in_memory, compressed, strict=True)
             ],
         )
+        for item in items:
+            if item.spool is not None:
+                _store_spooled(cursor, item, stamp, postgres)
         results = []
         for item in items:
             recorded = []
@@ -100,6 +106,29 @@ def record_batch(items: list[IntakeBatchItem]) -> list[list[Recorded]]:
     return results
 
 
+def _store_spooled(cursor, item: IntakeBatchItem, stamp, postgres: bool) -> None:
+    """Store a message received to a spool file; on SQLite in pieces, never whole in memory."""
+    if postgres:  # bytea takes the value whole: one compressed copy
+        cursor.execute(_sql(_RAW, True), (item.sha256, item.size, "zlib",
+                                          item.spool.read_bytes(), stamp))  # fmt: skip
+        return
+    length = item.spool.stat().st_size
+    cursor.execute(_RAW_ZEROBLOB, (item.sha256, item.size, "zlib", length, stamp))
+    if cursor.rowcount != 1:  # stored before
+        return
+    with (
+        item.spool.open("rb") as source,
+        database.connection().blobopen("raw_message", "data", cursor.lastrowid) as blob,
+    ):
+        while piece := source.read(SPOOL_PIECE):
+            blob.write(piece)
+
+
+SPOOL_PIECE = 1 << 20
+_RAW_ZEROBLOB = (
+    "INSERT INTO raw_message (sha256, size, compression, data, created_at)"
+    " VALUES (?, ?, ?, zeroblob(?), ?) ON CONFLICT DO NOTHING"
+)
 _RAW = (
     "INSERT INTO raw_message (sha256, size, compression, data, created_at)"
     " VALUES (?, ?, ?, ?, ?) ON CONFLICT DO NOTHING"

@@ -319,3 +319,61 @@ def test_the_fast_path_parser_reads_mail_and_rcpt_paths_as_aiosmtpd_does(path):
     ours = IngestSMTP(Handler(), hostname="postroom.test")
     reference = SMTP(Handler(), hostname="postroom.test")
     assert ours._getaddr(path) == reference._getaddr(path)
+
+
+def big_message(seed: int) -> bytes:
+    """About 3 MB: dot-started lines everywhere, lines of every length, one of 300 KB."""
+    import random
+
+    rng = random.Random(seed)
+    lines = [b"Subject: big and dotty", b""]
+    for number in range(60_000):
+        line = bytes(rng.choice(b"abc.xyz \t") for _ in range(rng.randint(0, 90)))
+        lines.append(b"." + line if number % 7 == 0 else line)
+    lines.insert(30_000, b"y" * 300_000)  # longer than a read chunk, without a CRLF
+    lines += [b".", b"..", b". ", b"end"]
+    return b"\r\n".join(lines) + b"\r\n"
+
+
+def test_big_messages_go_through_the_spool_and_are_stored_byte_exact(daemon):
+    sent = [big_message(seed) for seed in (1, 2)]
+    for raw, port in zip(sent, (daemon.smtp_port, daemon.lmtp_port), strict=True):
+        with socket.create_connection(("127.0.0.1", port)) as sock:
+            reader = sock.makefile("rb")
+            read_reply(reader)
+            sock.sendall(b"LHLO c.test\r\n" if port == daemon.lmtp_port else b"EHLO c.test\r\n")
+            read_reply(reader)
+            rcpt = b"RCPT TO:<" + daemon.inbox.encode() + b">\r\n"
+            sock.sendall(b"MAIL FROM:<a@c.test>\r\n" + rcpt + b"DATA\r\n")
+            for _ in range(3):
+                read_reply(reader)
+            # sent in uneven pieces, so chunk edges fall inside CRLF and CRLF "."
+            stuffed = raw.replace(b"\r\n.", b"\r\n..") + b".\r\n"
+            for start in range(0, len(stuffed), 65_537):
+                sock.sendall(stuffed[start : start + 65_537])
+            assert read_reply(reader)[-1].startswith(b"250 2.")
+    db = open_database(daemon.db_url)
+    try:
+        from storage.intake import load_raw
+
+        stored = [load_raw(intake.raw_id) for intake in Intake.select().order_by(Intake.id)]
+    finally:
+        db.close()
+    assert stored == sent
+    assert list((daemon.folder / "data" / "spool").glob("data-*")) == []  # removed once stored
+
+
+def test_an_oversized_big_message_leaves_nothing_in_the_spool(db_url, tmp_path):
+    from tests.daemon import Daemon
+
+    with Daemon(tmp_path, db_url, max_message_bytes=2_000_000) as daemon:
+        with daemon.smtp() as client:
+            client.mail("a@customer.test")
+            client.rcpt(daemon.inbox)
+            code, reply = client.data(big_message(3))
+            assert (code, reply[:5]) == (552, b"5.3.4")
+            client.mail("a@customer.test")
+            client.rcpt(daemon.inbox)
+            assert client.data(message())[0] == 250
+        assert len(intakes(daemon)) == 1
+        assert list((daemon.folder / "data" / "spool").glob("data-*")) == []
