@@ -46,7 +46,19 @@ def family(pid: int) -> list[int]:
     return found
 
 
-def send_big(port: int, inbox: str, big: bytes, number: int) -> None:
+def build_big(size: int) -> bytes:
+    """An attachment as mail carries it: base64 of random bytes (compresses to about 76 %)."""
+    encoded = base64.encodebytes(random.Random(5).randbytes(size * 3 // 4)).replace(b"\n", b"\r\n")
+    return (
+        b"Subject: big\r\nMIME-Version: 1.0\r\n"
+        b'Content-Type: application/octet-stream; name="big.bin"\r\n'
+        b"Content-Transfer-Encoding: base64\r\n\r\n" + encoded
+    )
+
+
+def send_big(port: int, inbox: str, size: int, number: int, go) -> None:
+    big = build_big(size)
+    go.wait()
     with smtplib.SMTP("127.0.0.1", port, timeout=300) as client:
         client.sendmail("a@b.test", [inbox], big.replace(b"big", f"big {number}".encode(), 1))
 
@@ -56,13 +68,7 @@ def main() -> None:
     parser.add_argument("--size-mb", type=int, default=25)
     args = parser.parse_args()
     size = args.size_mb * 1024 * 1024
-    # an attachment as mail carries it: base64 of random bytes (compresses to about 76 %)
-    encoded = base64.encodebytes(random.Random(5).randbytes(size * 3 // 4)).replace(b"\n", b"\r\n")
-    big = (
-        b"Subject: big\r\nMIME-Version: 1.0\r\n"
-        b'Content-Type: application/octet-stream; name="big.bin"\r\n'
-        b"Content-Transfer-Encoding: base64\r\n\r\n" + encoded
-    )
+    big = build_big(size)
     with tempfile.TemporaryDirectory(prefix="postroom-bigmail-") as tmp:
         folder = Path(tmp)
         config_ports = free_port(), free_port()
@@ -99,16 +105,18 @@ def main() -> None:
             smalls = threading.Thread(target=send_small)
             # the big senders in processes of their own: smtplib's dot-stuffing of 25 MB holds
             # a GIL for a while, which must not count as a stall of the server
-            forked = multiprocessing.get_context("fork")
-            bigs = [forked.Process(target=send_big, args=(smtp_port, inbox, big, n))
+            spawned = multiprocessing.get_context("spawn")  # no fork beside running threads
+            go = spawned.Event()
+            bigs = [spawned.Process(target=send_big, args=(smtp_port, inbox, size, n, go))
                     for n in range(4)]  # fmt: skip
+            for sender in bigs:
+                sender.start()  # each builds its message, then waits for `go`
             prober.start()
             smalls.start()
             started = time.perf_counter()
-            for thread in bigs:
-                thread.start()
-            for thread in bigs:
-                thread.join()
+            go.set()
+            for sender in bigs:
+                sender.join()
             elapsed = time.perf_counter() - started
             done.set()
             prober.join()

@@ -90,8 +90,9 @@ async def _session(port: int, lmtp: bool, rcpt: str, size: int, queue: list, ack
         for _ in range(3):
             await reply()
         writer.write(body + b".\r\n")
+        index = int(body.split(b"Subject: bench ", 1)[1].split(b"\r\n", 1)[0])
         if (await reply()).startswith(b"250"):
-            acked.append(1)
+            acked.append(index)
     writer.write(b"QUIT\r\n")
     await reply()
     writer.close()
@@ -99,6 +100,13 @@ async def _session(port: int, lmtp: bool, rcpt: str, size: int, queue: list, ack
 
 def python_load(port: int, messages: int, sessions: int, size: int, lmtp: bool, rcpt: str) -> int:
     """A load generator for machines without smtp-source: sessions deliver messages in turn."""
+    return len(python_load_acknowledged(port, messages, sessions, size, lmtp, rcpt))
+
+
+def python_load_acknowledged(
+    port: int, messages: int, sessions: int, size: int, lmtp: bool, rcpt: str
+) -> list[int]:
+    """Deliver messages 0..messages-1 ("Subject: bench <n>"); return the numbers answered 250."""
     queue, acked = list(range(messages)), []
 
     async def run() -> None:
@@ -107,7 +115,7 @@ def python_load(port: int, messages: int, sessions: int, size: int, lmtp: bool, 
         )
 
     asyncio.run(run())
-    return len(acked)
+    return acked
 
 
 class Probe(threading.Thread):
@@ -221,6 +229,9 @@ def count_rows(config: Path) -> tuple[int, int]:
     try:
         total = Intake.select().count()
         pending = Intake.select().where(Intake.state == "pending").count()
+        failed = Intake.select().where(Intake.state == "failed").count()
+        if failed:
+            sys.exit(f"{failed} intakes failed to be filed: see the ingest log")
         return total, pending
     finally:
         db.close()

@@ -16,9 +16,10 @@ from smtpd_ingest.route import RouteDecision, route_many
 from storage.entries import mark_intake_failed
 from storage.filing import AttachmentRecord, Filed, InboundRecord, file_inbound
 from storage.intake import load_raws
-from storage.models import Intake
+from storage.models import Intake, RawMessage
 
 log = logging.getLogger(__name__)
+BATCH_BYTES = 8 << 20  # raw bytes parsed and filed together, at most (one big mail alone)
 
 
 class Parser(Protocol):
@@ -44,12 +45,16 @@ def process_intakes(intake_ids: list[int], parser: Parser) -> list[Filed]:
     the database is busy or away the intakes stay pending for the next start.
     """
     intakes = list(
-        Intake.select(Intake.id, Intake.queue_id, Intake.account, Intake.raw, Intake.project_hint)
+        Intake.select(Intake.id, Intake.queue_id, Intake.account, Intake.project_hint,
+                      RawMessage.sha256, RawMessage.size)
+        .join(RawMessage)
         .where(Intake.id.in_(intake_ids) & (Intake.state != "done"))
         .order_by(Intake.id)
-    )
+    )  # fmt: skip
     if not intakes:
         return []
+    if len(intakes) > 1 and sum(i.raw.size for i in intakes) > BATCH_BYTES:
+        return [f for part in _by_size(intakes) for f in process_intakes(part, parser)]
     try:
         raws = load_raws([i.raw_id for i in intakes])
         parsed = parser.parse_many([raws[i.raw_id] for i in intakes])
@@ -79,6 +84,19 @@ def process_intakes(intake_ids: list[int], parser: Parser) -> list[Filed]:
             f" parse_error={item.parse_error!r}" if item.parse_error else "",
         )  # fmt: skip
     return filed
+
+
+def _by_size(intakes: list[Intake]) -> list[list[int]]:
+    """Split a batch so that big messages are parsed and filed one at a time."""
+    parts: list[list[int]] = [[]]
+    held = 0
+    for intake in intakes:
+        if parts[-1] and held + intake.raw.size > BATCH_BYTES:
+            parts.append([])
+            held = 0
+        parts[-1].append(intake.id)
+        held += intake.raw.size
+    return parts
 
 
 def _file_with_retries(items: list, attempts: int = 5) -> list[Filed]:
