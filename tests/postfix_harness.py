@@ -125,6 +125,9 @@ class PostfixInstance:
                 # inet_interfaces/inet_protocols changes need a full restart, not a reload
                 _run(POSTFIX, "stop")
                 self._wait_for(lambda: not _postfix_running(), 30, "Postfix master to stop")
+            # a fresh install whose Postfix never ran lacks queue folders (hold, trace) that
+            # postsuper needs: `postfix check` creates them
+            _run(POSTFIX, "check")
             # purge under the original config: with maillog_file set and postlogd down,
             # postsuper (running as mail_owner) would have to write the root-owned log itself
             _run(POSTSUPER, "-d", "ALL")
