@@ -111,13 +111,7 @@ class InlineParser:
         return self.parse_many(raws)
 
     def parse_many(self, raws: list[bytes]) -> list[ParsedMail | ParseError]:
-        results: list[ParsedMail | ParseError] = []
-        for raw in raws:
-            try:
-                results.append(parse_message(raw))
-            except ParseError as error:
-                results.append(error)
-        return results
+        return _parse_chunk(raws)
 
     def close(self) -> None:
         pass
