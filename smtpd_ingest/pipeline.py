@@ -71,6 +71,8 @@ def process_intakes(intake_ids: list[int], parser: Parser) -> list[Filed]:
     except Exception as error:
         if len(intakes) == 1:
             intake = intakes[0]
+            if Intake.get_by_id(intake.id).state == "done":  # another ingest filed it meanwhile
+                return []
             log.exception("queue_id=%s intake=%s processing failed", intake.queue_id, intake.id)
             mark_intake_failed(intake.id, f"{error.__class__.__name__}: {error}")
             return []

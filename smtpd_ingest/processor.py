@@ -8,6 +8,7 @@ the ids of new intakes (and takes up, at start, every intake left pending by a c
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import logging
 import multiprocessing
 import os
@@ -21,6 +22,8 @@ from postroom.config import Settings
 log = logging.getLogger(__name__)
 BATCH = 32  # intakes filed per transaction: short, so the listener seldom waits for the lock
 GATHER_SECONDS = 0.05  # how long a batch waits for more intakes to arrive
+SWEEP_SECONDS = 10.0  # how often an idle processor looks for intakes left waiting
+STALE_SECONDS = 30.0  # an intake pending this long was left by an ingest that died
 
 
 class IntakeProcessor:
@@ -66,7 +69,7 @@ class IntakeProcessor:
             self._process.join(5)
 
 
-def _next_batch(queue, parent_pid: int) -> list[int] | None:
+def _next_batch(queue, parent_pid: int, sweep=None) -> list[int] | None:
     """Wait for intake ids; gather those that follow within GATHER_SECONDS, up to BATCH.
 
     Filing in batches keeps the write lock, which the listener needs for every message, free
@@ -79,6 +82,8 @@ def _next_batch(queue, parent_pid: int) -> list[int] | None:
         except Empty:
             if os.getppid() != parent_pid:  # the listener died (kill -9): stop too
                 return None
+            if sweep is not None:
+                batch += sweep()
             continue
         if ids is None:
             return None
@@ -121,6 +126,25 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
     # while it files, and a niced lock holder would keep the listener waiting.
     parser = ParserPool(settings.ingest.parse_workers, settings.ingest.parse_timeout_seconds,
                         nice=10)  # fmt: skip
+    swept = time.monotonic()
+
+    def sweep() -> list[int]:
+        """Intakes that waited long: acknowledged by an ingest that died before handing
+        them over (kill -9, power loss), while this one runs on the same database."""
+        nonlocal swept
+        if time.monotonic() - swept < SWEEP_SECONDS:
+            return []
+        swept = time.monotonic()
+        try:
+            now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+            found = pending_intake_ids(now - dt.timedelta(seconds=STALE_SECONDS))
+        except Exception:  # the database is away: try again at the next sweep
+            log.exception("looking for left intakes failed")
+            return []
+        if found:
+            log.info("taking up %d intakes left waiting", len(found))
+        return found
+
     try:
         left = pending_intake_ids()
         if left:
@@ -128,7 +152,7 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
         for start in range(0, len(left), BATCH):
             process_intakes(left[start : start + BATCH], parser)
         while True:
-            batch = _next_batch(queue, parent_pid)
+            batch = _next_batch(queue, parent_pid, sweep)
             if batch is None:
                 return
             for start in range(0, len(batch), BATCH):

@@ -146,7 +146,10 @@ def _sql(statement: str, postgres: bool) -> str:
     return statement.replace("?", "%s") if postgres else statement
 
 
-def pending_intake_ids() -> list[int]:
-    """Return the ids of all intakes still waiting for parse and route (after a crash, say)."""
+def pending_intake_ids(received_before: dt.datetime | None = None) -> list[int]:
+    """Return the ids of intakes still waiting for parse and route (after a crash, say);
+    with `received_before`, only those that have waited since then."""
     query = Intake.select(Intake.id).where(Intake.state == "pending").order_by(Intake.id)
+    if received_before is not None:
+        query = query.where(Intake.received_at < received_before)
     return [intake_id for (intake_id,) in query.tuples().iterator()]

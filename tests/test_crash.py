@@ -13,6 +13,7 @@ from peewee import fn
 from storage.db import open_database
 from storage.models import Entry, Intake
 from tests.daemon import Daemon
+from tests.mail import message
 
 CLIENTS = 8
 PER_CLIENT = 250  # 2,000 deliveries in all
@@ -171,3 +172,33 @@ def test_kill_9_during_deliveries_loses_no_acknowledged_message(daemon: Daemon) 
         )
     assert len(entries) == len(filed), "an entry was filed twice"
     assert len(entries) <= len(stored)
+
+
+def test_an_intake_left_waiting_by_a_dead_ingest_is_filed_by_a_running_one(db_url, tmp_path):
+    """An ingest killed between commit and hand-over leaves a pending intake; another ingest
+    on the same database files it without a restart (its processor sweeps when idle)."""
+    import datetime as dt
+
+    from storage.intake import Delivery, IntakeBatchItem, record_batch
+
+    raw = b"From: anna@customer.test\r\nSubject: left waiting\r\n\r\nhello\r\n"
+    with Daemon(tmp_path, db_url) as daemon:
+        daemon.send(message(subject="first"))
+        daemon.wait_for_entries(1)  # the processor is up and has caught up at its start
+        long_ago = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=5)
+        sender, peer = "anna@customer.test", "192.0.2.1:25"
+        delivery = Delivery("LEFT1", daemon.account["id"], daemon.inbox.lower(), None,
+                            sender, peer, "mx", "smtp", long_ago)  # fmt: skip
+        db = open_database(daemon.db_url)
+        try:  # as the dead ingest did: committed, never handed to a processor
+            digest = hashlib.sha256(raw).hexdigest()
+            [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
+        finally:
+            db.close()
+        entries = daemon.wait_for_entries(2, timeout=60)
+        assert [e["subject"] for e in entries] == ["left waiting", "first"]
+        db = open_database(daemon.db_url)
+        try:
+            assert Intake.get_by_id(recorded.intake_id).state == "done"
+        finally:
+            db.close()
