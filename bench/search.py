@@ -19,9 +19,13 @@ import datetime as dt
 import random
 import re
 import statistics
+import sys
 import tempfile
 import time
 from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parent))
+from ui import logged_in_client, timed
 
 PROJECTS = 200
 TEAM = ("anna", "paul", "jonas", "maria", "tom")
@@ -230,15 +234,6 @@ def build(entries: int, seed: int = 2026) -> None:
     database.execute_sql("ANALYZE")
 
 
-def timed(call, repeat: int) -> list[float]:
-    times = []
-    for _ in range(repeat):
-        started = time.perf_counter()
-        call()
-        times.append((time.perf_counter() - started) * 1000)
-    return times
-
-
 def percentile(times: list[float], share: float) -> float:
     ordered = sorted(times)
     return ordered[max(0, round(len(ordered) * share) - 1)]
@@ -296,7 +291,6 @@ def main() -> None:
     parser.add_argument("--repeat", type=int, default=40)
     parser.add_argument("--only", default="", help="run only cases whose name contains this")
     args = parser.parse_args()
-    from postroom.config import load_settings
     from storage.db import migrate, open_database
     from storage.models import ApiToken, Entry, Project, User
 
@@ -319,16 +313,7 @@ def main() -> None:
         biggest = Project.select().order_by(Project.id).first()
         customer = biggest.customer_addresses.first().address.split("@")[0]
         db.close()
-        config = Path(tmp) / "postroom.toml"
-        config.write_text(f'[storage]\nurl = "{url}"\n')
-        from admin_ui import create_app
-
-        app = create_app(load_settings(config), testing=True)
-        client = app.test_client()
-        page = client.get("/login").get_data(as_text=True)
-        csrf = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        client.post("/login", data={"email": "bench@agency.test", "password": "bench password 1",
-                                    "csrf_token": csrf})  # fmt: skip
+        client = logged_in_client(url, Path(tmp))
         cases = _cases(client, biggest.id, customer, token)
         baseline = None
         print(f"{'request':<34}{'p50 ms':>9}{'p95 ms':>9}{'p95/healthz':>13}")

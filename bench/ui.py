@@ -103,6 +103,21 @@ def build(entries: int, seed: int = 7) -> tuple[int, int]:
     return account.id, project.id
 
 
+def logged_in_client(url: str, folder: Path):
+    """A Flask test client of the admin UI on `url`, signed in as the bench member."""
+    from admin_ui import create_app
+    from postroom.config import load_settings
+
+    config = folder / "postroom.toml"
+    config.write_text(f'[storage]\nurl = "{url}"\n')
+    client = create_app(load_settings(config), testing=True).test_client()
+    page = client.get("/login").get_data(as_text=True)
+    token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
+    client.post("/login", data={"email": "bench@agency.test", "password": "bench password 1",
+                                "csrf_token": token})  # fmt: skip
+    return client
+
+
 def timed(call, repeat: int) -> list[float]:
     times = []
     for _ in range(repeat):
@@ -118,7 +133,6 @@ def main() -> None:
     parser.add_argument("--url", default="")
     parser.add_argument("--repeat", type=int, default=30)
     args = parser.parse_args()
-    from postroom.config import load_settings
     from storage.db import migrate, open_database
 
     with tempfile.TemporaryDirectory(prefix="postroom-bench-ui-") as tmp:
@@ -128,16 +142,7 @@ def main() -> None:
         started = time.perf_counter()
         _, project_id = build(args.entries)
         print(f"built in {time.perf_counter() - started:.0f} s")
-        config = Path(tmp) / "postroom.toml"
-        config.write_text(f'[storage]\nurl = "{url}"\n')
-        from admin_ui import create_app
-
-        app = create_app(load_settings(config), testing=True)
-        client = app.test_client()
-        page = client.get("/login").get_data(as_text=True)
-        token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-        client.post("/login", data={"email": "bench@agency.test", "password": "bench password 1",
-                                    "csrf_token": token})  # fmt: skip
+        client = logged_in_client(url, Path(tmp))
         base = f"/projects/{project_id}/protocol"
 
         def get(path: str):

@@ -17,8 +17,9 @@ from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.intake import COMPRESS_LEVEL
+
 SPOOL_AT = 1 << 20  # bytes kept in memory before a message goes to a spool file
-COMPRESS_LEVEL = 3  # as storage.intake.compress_raw: fast, and most mail shrinks well
 
 
 @dataclass(frozen=True)

@@ -7,7 +7,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.db import is_postgres, write_transaction
+from storage.db import is_postgres, native_sql, write_transaction
 from storage.models import Intake, RawMessage, database, utcnow
 
 
@@ -43,16 +43,20 @@ class Recorded:
     is_new: bool
 
 
+COMPRESS_LEVEL = 3  # fast, and most mail shrinks well
+
+
 def compress_raw(raw: bytes) -> bytes:
     """Compress a raw message for storage (zlib releases the GIL on large input)."""
-    return zlib.compress(raw, 3)
+    return zlib.compress(raw, COMPRESS_LEVEL)
 
 
 def load_raw(sha256: str) -> bytes:
     """Return the raw bytes of a stored message."""
-    row = RawMessage.get_by_id(sha256)
-    data = bytes(row.data)
-    return zlib.decompress(data) if row.compression == "zlib" else data
+    found = load_raws([sha256])
+    if sha256 not in found:
+        raise RawMessage.DoesNotExist(sha256)
+    return found[sha256]
 
 
 def load_raws(digests: list[str]) -> dict[str, bytes]:
@@ -75,11 +79,11 @@ def record_batch(items: list[IntakeBatchItem]) -> list[list[Recorded]]:
     compressed = [compress_raw(i.raw) for i in in_memory]  # outside the write lock
     now = utcnow()
     stamp = now if postgres else str(now)
-    insert_intake = _sql(_INTAKE, postgres)
+    insert_intake = native_sql(_INTAKE)
     with write_transaction():
         cursor = database.cursor()
         cursor.executemany(
-            _sql(_RAW, postgres),
+            native_sql(_RAW),
             [
                 (item.sha256, item.size, "zlib", data, stamp)
                 for item, data in zip(in_memory, compressed, strict=True)
@@ -98,7 +102,7 @@ def record_batch(items: list[IntakeBatchItem]) -> list[list[Recorded]]:
                 cursor.execute(insert_intake, values)
                 row = cursor.fetchone()
                 if row is None:  # delivered before: the MTA retried after a lost reply
-                    cursor.execute(_sql(_EXISTING, postgres), (item.sha256, d.recipient))
+                    cursor.execute(native_sql(_EXISTING), (item.sha256, d.recipient))
                     recorded.append(Recorded(cursor.fetchone()[0], False))
                 else:
                     recorded.append(Recorded(row[0], True))
@@ -109,7 +113,7 @@ def record_batch(items: list[IntakeBatchItem]) -> list[list[Recorded]]:
 def _store_spooled(cursor, item: IntakeBatchItem, stamp, postgres: bool) -> None:
     """Store a message received to a spool file; on SQLite in pieces, never whole in memory."""
     if postgres:  # bytea takes the value whole: one compressed copy
-        cursor.execute(_sql(_RAW, True), (item.sha256, item.size, "zlib",
+        cursor.execute(native_sql(_RAW), (item.sha256, item.size, "zlib",
                                           item.spool.read_bytes(), stamp))  # fmt: skip
         return
     length = item.spool.stat().st_size
@@ -139,11 +143,6 @@ _INTAKE = (
     " ON CONFLICT DO NOTHING RETURNING id"
 )
 _EXISTING = "SELECT id FROM intake WHERE sha256 = ? AND recipient = ?"
-
-
-def _sql(statement: str, postgres: bool) -> str:
-    """Write a statement in the driver's parameter style (the statements hold no '?' else)."""
-    return statement.replace("?", "%s") if postgres else statement
 
 
 def pending_intake_ids(received_before: dt.datetime | None = None) -> list[int]:
