@@ -16,6 +16,8 @@ from __future__ import annotations
 import argparse
 import asyncio
 import json
+import os
+import resource
 import shutil
 import socket
 import statistics
@@ -54,6 +56,31 @@ def message_body(size: int, index: int = 0) -> bytes:
     ).encode()
     line = b"La de da de da, the quick brown fox jumps over the lazy dog 0123456789.\r\n"
     return head + line * max(1, (size - len(head)) // len(line))  # no line starts with "."
+
+
+def tree_cpu(pid: int) -> tuple[float, float]:
+    """CPU seconds (user + system) of pid itself and of all its descendants together."""
+    ticks = os.sysconf("SC_CLK_TCK")
+    parents, cpu = {}, {}
+    for entry in Path("/proc").iterdir():
+        if not entry.name.isdigit():
+            continue
+        try:
+            fields = (entry / "stat").read_text().rsplit(")", 1)[1].split()
+        except OSError:  # gone meanwhile
+            continue
+        parents[int(entry.name)] = int(fields[1])
+        cpu[int(entry.name)] = (int(fields[11]) + int(fields[12])) / ticks
+    family, found = {pid}, True
+    while found:
+        found = {child for child, parent in parents.items() if parent in family} - family
+        family |= found
+    return cpu.get(pid, 0.0), sum(cpu[member] for member in family - {pid})
+
+
+def children_cpu() -> float:
+    usage = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return usage.ru_utime + usage.ru_stime
 
 
 # --- load ----------------------------------------------------------------------------------
@@ -162,6 +189,7 @@ def drive(port: int, args, sessions: int, size: int, lmtp: bool, rcpt: str) -> d
     """Send the load with a latency probe beside it; return msg/s, latencies, acknowledged."""
     probe = Probe(port, lmtp, rcpt, size)
     probe.start()
+    load_cpu = children_cpu() if args.generator == "smtp-source" else time.process_time()
     started = time.perf_counter()
     if args.generator == "smtp-source":
         smtp_source(port, args.messages, sessions, size, lmtp, rcpt)
@@ -169,6 +197,8 @@ def drive(port: int, args, sessions: int, size: int, lmtp: bool, rcpt: str) -> d
     else:
         acknowledged = python_load(port, args.messages, sessions, size, lmtp, rcpt)
     elapsed = time.perf_counter() - started
+    now = children_cpu() if args.generator == "smtp-source" else time.process_time()
+    load_cpu = now - load_cpu
     probe.stop.set()
     probe.join()
     latencies = sorted(probe.latencies)
@@ -178,6 +208,7 @@ def drive(port: int, args, sessions: int, size: int, lmtp: bool, rcpt: str) -> d
         "p99": latencies[min(len(latencies) - 1, int(len(latencies) * 0.99))],
         "acknowledged": acknowledged + probe.acknowledged,
         "started": started,
+        "load_cpu_ms": load_cpu * 1000 / args.messages,
     }
 
 
@@ -261,9 +292,14 @@ def run(args) -> list[dict]:
                     for sessions in args.sessions:
                         pairs = []
                         for _ in range(args.repeat):  # pairs in turn: noise hits both alike
+                            before = tree_cpu(noop.pid)
                             base = drive(noop_ports[lmtp], args, sessions, size, lmtp, "x@x.test")
+                            base["server_cpu_ms"] = _cpu_ms(before, tree_cpu(noop.pid), args)[0]
+                            before = tree_cpu(postroom.pid)
                             ours = drive(ports[lmtp], args, sessions, size, lmtp, inbox)
                             filed_at = wait_until_filed(config)
+                            cpu = _cpu_ms(before, tree_cpu(postroom.pid), args)
+                            ours["server_cpu_ms"], ours["filing_cpu_ms"] = cpu
                             expected += ours["acknowledged"]
                             ours["filed_rate"] = args.messages / (filed_at - ours["started"])
                             pairs.append((base, ours))
@@ -274,6 +310,7 @@ def run(args) -> list[dict]:
                             "ratio": statistics.median(o["rate"] / b["rate"] for b, o in pairs),
                         })  # fmt: skip
                         report_row(rows[-1])
+                        report_cpu(rows[-1])
             stored, pending = count_rows(config)
         finally:
             postroom.terminate()
@@ -290,6 +327,21 @@ HEADER = (
     f"{'proto':<6}{'size':>7}{'sess':>5}{'no-op msg/s':>12}{'postroom':>10}{'ratio':>7}"
     f"{'filed msg/s':>12}{'no-op p50/p99 ms':>18}{'postroom p50/p99 ms':>21}"
 )
+
+
+def _cpu_ms(before: tuple[float, float], after: tuple[float, float], args) -> tuple[float, ...]:
+    """CPU milliseconds per message of (the server process, its children) between two reads."""
+    return tuple((b - a) * 1000 / args.messages for a, b in zip(before, after, strict=True))
+
+
+def report_cpu(row: dict) -> None:
+    base, ours = row["noop"], row["ours"]
+    print(
+        f"{'':<6}CPU ms per message: no-op {base['server_cpu_ms']:.2f}"
+        f" (load {base['load_cpu_ms']:.2f}); postroom listener {ours['server_cpu_ms']:.2f},"
+        f" filing and parsing {ours['filing_cpu_ms']:.2f} (load {ours['load_cpu_ms']:.2f})",
+        flush=True,
+    )
 
 
 def _median_run(runs: list[dict]) -> dict:

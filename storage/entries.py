@@ -7,7 +7,13 @@ import json
 from dataclasses import replace
 
 from storage.db import write_transaction
-from storage.filing import AttachmentRecord, InboundRecord, addresses_json, file_inbound
+from storage.filing import (
+    AttachmentRecord,
+    InboundRecord,
+    addresses_json,
+    file_inbound,
+    participants_of,
+)
 from storage.models import (
     Attachment,
     CustomerAddress,
@@ -18,7 +24,7 @@ from storage.models import (
     User,
     utcnow,
 )
-from storage.search import index_entry, unindex_entry
+from storage.search import index_entry, remember_correspondents, unindex_entry
 
 
 def store_inbound(intake_id: int, record: InboundRecord) -> Entry:
@@ -70,17 +76,15 @@ def _fill(entry: Entry, record: InboundRecord, intake: Intake | None) -> None:
         project = Project.get_by_id(record.project_id)
         entry.project_status = project.status
     entry.save()
-    participants = [("from", record.from_name, record.from_address)] if record.from_address else []
-    participants += [("to", n, a) for n, a in record.to]
-    participants += [("cc", n, a) for n, a in record.cc]
-    participants += [("reply_to", n, a) for n, a in record.reply_to]
+    participants = participants_of(record)
     if participants:
         Participant.insert_many(
             [
-                {"entry": entry.id, "role": role, "name": name[:255], "address": addr.lower()[:255]}
-                for role, name, addr in participants
+                {"entry": entry.id, "role": role, "name": name, "address": address}
+                for role, name, address in participants
             ]
         ).execute()
+        remember_correspondents((entry.account_id, a, n) for _, n, a in participants)
     for item in record.attachments:
         add_attachment(entry.id, item.filename, item.original_filename, item.content_type,
                        item.data, content_id=item.content_id, inline=item.inline)  # fmt: skip

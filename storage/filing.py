@@ -15,7 +15,7 @@ from dataclasses import dataclass, field, replace
 
 from storage.db import native_sql, write_transaction
 from storage.models import Entry, database, utcnow
-from storage.search import index_entries
+from storage.search import index_entries, remember_correspondents
 
 
 @dataclass(frozen=True)
@@ -119,7 +119,7 @@ def _file(items: Sequence[tuple[int, InboundRecord]], cursor) -> list[Filed]:
     threads: dict[tuple[int, str], tuple[int, int | None]] = {}  # filed in this batch
 
     filed: list[Filed] = []
-    participants, attachments, events, index, done = [], [], [], [], []
+    participants, correspondents, attachments, events, index, done = [], [], [], [], [], []
     now = utcnow()
     for intake_id, record in items:
         intake = intake_of.get(intake_id)
@@ -142,9 +142,9 @@ def _file(items: Sequence[tuple[int, InboundRecord]], cursor) -> list[Filed]:
                                           record.parse_error)  # fmt: skip
         if record.message_id and record.project_id is not None:
             threads[(account_id, record.message_id)] = (entry_id, record.project_id)
-        people = _participants(record)
-        participants += [(entry_id, role, addr.lower()[:255], name[:255])
-                         for role, name, addr in people]  # fmt: skip
+        people = participants_of(record)
+        participants += [(entry_id, role, addr, name) for role, name, addr in people]
+        correspondents += [(account_id, addr, name) for _, name, addr in people]
         attachments += [(entry_id, a.filename, a.original_filename, a.content_type[:255],
                          len(a.data), a.content_id, a.inline, hashlib.sha256(a.data).hexdigest(),
                          a.data) for a in record.attachments]  # fmt: skip
@@ -166,6 +166,7 @@ def _file(items: Sequence[tuple[int, InboundRecord]], cursor) -> list[Filed]:
     ):
         if rows:
             cursor.executemany(native_sql(statement), rows)
+    remember_correspondents(correspondents)
     index_entries(index)
     return filed
 
@@ -192,12 +193,13 @@ def _join_thread(record: InboundRecord, account_id: int, threads: dict) -> Inbou
     return record
 
 
-def _participants(record: InboundRecord) -> list[tuple[str, str, str]]:
+def participants_of(record: InboundRecord) -> list[tuple[str, str, str]]:
+    """(role, name, address) of everyone the mail names, as stored: lower-case, cut to fit."""
     people = [("from", record.from_name, record.from_address)] if record.from_address else []
     people += [("to", n, a) for n, a in record.to]
     people += [("cc", n, a) for n, a in record.cc]
     people += [("reply_to", n, a) for n, a in record.reply_to]
-    return people
+    return [(role, name[:255], address.lower()[:255]) for role, name, address in people]
 
 
 def _entry_values(

@@ -145,6 +145,21 @@ class Participant(BaseModel):
         indexes = ((("address",), False),)
 
 
+class Correspondent(BaseModel):
+    """Each distinct (address, name) that an account's entries name in any role.
+
+    from: and to: look a text up here first: a few thousand rows per account, not one per
+    participant, so a search whose sender matches nobody ends before it reads any entry.
+    """
+
+    account = ForeignKeyField(Account, on_delete="CASCADE", index=False)
+    address = CharField()  # lower-cased, as in Participant
+    name = CharField(default="")
+
+    class Meta:
+        indexes = ((("account", "address", "name"), True),)
+
+
 class Attachment(BaseModel):
     entry = ForeignKeyField(Entry, backref="attachments", on_delete="CASCADE")
     filename = CharField()  # safe for a download header and a file system
@@ -347,6 +362,7 @@ ALL_MODELS = (
     RawMessage,
     Entry,
     Participant,
+    Correspondent,
     Attachment,
     Intake,
     Event,

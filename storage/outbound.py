@@ -29,7 +29,7 @@ from storage.models import (
     Project,
     utcnow,
 )
-from storage.search import index_entry
+from storage.search import index_entry, remember_correspondents
 
 
 @dataclass(frozen=True)
@@ -89,9 +89,11 @@ def store_outbound(record: OutboundRecord) -> Entry:
             project_status=project.status,
             category=_category(project.id, record.to_address),
         )
-        for role, address in (("from", record.from_address), ("to", record.to_address),
-                              ("reply_to", record.reply_to)):  # fmt: skip
+        people = (("from", record.from_address), ("to", record.to_address),
+                  ("reply_to", record.reply_to))  # fmt: skip
+        for role, address in people:
             Participant.create(entry=entry.id, role=role, address=address.lower())
+        remember_correspondents((project.account_id, a.lower(), "") for _, a in people)
         for item in record.attachments:
             add_attachment(
                 entry.id, item.filename, item.original_filename, item.content_type, item.data

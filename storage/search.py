@@ -20,8 +20,8 @@ from functools import reduce
 
 from peewee import SQL, NodeList, Value, fn
 
-from storage.db import is_postgres
-from storage.models import Entry, Participant, Project, database
+from storage.db import is_postgres, native_sql
+from storage.models import Correspondent, Entry, Participant, Project, database
 from storage.query import TEXT, SearchQuery, Term, parse_query
 
 # PostgreSQL refuses a tsvector over 1 MB; index the head of very long bodies only.
@@ -77,6 +77,23 @@ def index_entries(rows) -> None:
         database.cursor().executemany(
             "INSERT INTO entry_fts (rowid, subject, body, addresses, attachments)"
             " VALUES (?, ?, ?, ?, ?)",
+            rows,
+        )
+
+
+def remember_correspondents(rows) -> None:
+    """Note the (account_id, address, name) rows of new participants as correspondents.
+
+    Call it in the transaction that stores the participants. Rows go in sorted, so that two
+    transactions adding the same correspondents take their locks in the same order.
+    """
+    rows = sorted({(account_id, address, name) for account_id, address, name in rows if address})
+    if rows:
+        database.cursor().executemany(
+            native_sql(
+                "INSERT INTO correspondent (account_id, address, name) VALUES (?, ?, ?)"
+                " ON CONFLICT DO NOTHING"
+            ),
             rows,
         )
 
@@ -280,11 +297,12 @@ def _select(
         conditions.append(Entry.project == project_id)
     elif unassigned:
         conditions.append(Entry.project.is_null())
+    scope = list(conditions)
     conditions += _text_conditions(query, with_positive=fts5 or is_postgres())
     for term in query.terms:
         if term.field in (TEXT, "subject"):
             continue
-        condition = _filter_condition(account_id, term)
+        condition = _filter_condition(account_id, term, scope)
         conditions.append(_negate(term, condition) if term.negated else condition)
     return Entry.select().where(reduce(operator.and_, conditions)).order_by(*_ORDER)
 
@@ -385,17 +403,10 @@ def _like(field, text: str):
     return NodeList((field, SQL(operator_), Value(pattern), SQL("ESCAPE '!'")))
 
 
-def _filter_condition(account_id: int, term: Term):
+def _filter_condition(account_id: int, term: Term, scope: list):
     field, value = term.field, term.value
     if field in ADDRESS_ROLES:
-        participant = Participant.alias()
-        return fn.EXISTS(
-            participant.select(SQL("1")).where(
-                (participant.entry == Entry.id)
-                & participant.role.in_(ADDRESS_ROLES[field])
-                & (_like(participant.address, str(value)) | _like(participant.name, str(value)))
-            )
-        )
+        return _address_condition(account_id, ADDRESS_ROLES[field], str(value), scope)
     if field == "has":
         return Entry.has_attachments == True  # noqa: E712
     if field == "is":
@@ -411,6 +422,45 @@ def _filter_condition(account_id: int, term: Term):
         return Entry.project.in_(names)
     day = dt.datetime.combine(value, dt.time())
     return Entry.occurred_at >= day if field == "after" else Entry.occurred_at < day
+
+
+# More correspondents than this matching a from:/to: text: match participants by pattern alone.
+MANY_CORRESPONDENTS = 500
+# Fewer participant rows than this: search from them (an index lookup each), else walk the
+# newest entries of the scope and check each one's participants.
+FEW_PARTICIPANTS = 2_000
+
+
+def _address_condition(account_id: int, roles: tuple[str, ...], text: str, scope: list):
+    """Entries with a participant in one of roles whose address or name contains text.
+
+    The account's correspondents say first which addresses can match at all: none, and the
+    condition is false without reading an entry. Their participants are counted within the
+    scope (the account, the project): few, and the entries are found from them, through the
+    address index; many, and the newest entries of the scope are checked one by one, as the
+    page fills from the first of them.
+    """
+    participant = Participant.alias()
+    matches = _like(participant.address, text) | _like(participant.name, text)
+    found = Correspondent.select(Correspondent.address).where(
+        (Correspondent.account == account_id)
+        & (_like(Correspondent.address, text) | _like(Correspondent.name, text))
+    )
+    addresses = sorted({address for (address,) in found.tuples()})
+    if not addresses:
+        return SQL("1 = 0")
+    where = participant.role.in_(roles) & matches
+    if len(addresses) <= MANY_CORRESPONDENTS:
+        where = participant.address.in_(addresses) & where
+        rows = (
+            participant.select(SQL("1"))
+            .join(Entry, on=participant.entry == Entry.id)
+            .where(reduce(operator.and_, [where, *scope]))
+            .limit(FEW_PARTICIPANTS)
+        )
+        if rows.count() < FEW_PARTICIPANTS:
+            return Entry.id.in_(participant.select(participant.entry).where(where))
+    return fn.EXISTS(participant.select(SQL("1")).where((participant.entry == Entry.id) & where))
 
 
 def _negate(term: Term, condition):

@@ -28,6 +28,7 @@ from postroom.outbound import (
 from storage.accounts import create_project
 from storage.db import open_database
 from storage.models import Entry, Event, OutboundMessage, Project, User, utcnow
+from storage.search import search
 from tests.daemon import DOMAIN, Daemon, free_port
 from tests.mail import message
 from tests.test_api import deliver
@@ -119,6 +120,9 @@ def test_a_mail_from_the_ui_reaches_the_customer_and_their_replies_come_back(db_
             outbound = OutboundMessage.get()
             entry = Entry.get_by_id(outbound.entry_id)
             assert (entry.kind, entry.status, entry.project_id) == ("outbound", "done", project_id)
+            # both are searchable by address: filed by ingest, and written here
+            assert [e.id for e in search(account_id, "to:anna@bakery").entries] == [entry.id]
+            assert [e.id for e in search(account_id, "from:miller").entries] == [received["id"]]
             with smtp_sink(port) as sink:
                 assert send_due(settings) == (1, 0)
             [(mail_from, rcpt_tos, raw)] = sink.received
@@ -206,6 +210,7 @@ def test_a_mail_waits_while_the_server_is_down_and_is_sent_once_when_it_is_back(
     port = free_port()  # nothing listens here yet
     settings = with_server(settings_of(web), port)
     entry = queue(web, bakery)
+    assert [e.id for e in search(web.account.id, "to:anna@bakery").entries] == [entry.id]
     start = utcnow()
     assert send_due(settings, now=start) == (0, 1)
     waiting = OutboundMessage.get(OutboundMessage.entry == entry.id)

@@ -11,8 +11,8 @@ from storage import accounts, lookup
 from storage.db import SchemaError, check_schema, migrate, open_database, pending_migrations
 from storage.entries import AttachmentRecord, InboundRecord, list_entries, store_inbound
 from storage.intake import Delivery, IntakeBatchItem, load_raw, pending_intake_ids, record_batch
-from storage.models import Entry, Event, Intake, RawMessage
-from storage.search import search_entries
+from storage.models import Correspondent, Entry, Event, Intake, Participant, RawMessage
+from storage.search import search, search_entries
 
 
 def deliver(account_id: int, raw: bytes, recipient: str = "inbox@in.example") -> int:
@@ -32,11 +32,46 @@ def deliver(account_id: int, raw: bytes, recipient: str = "inbox@in.example") ->
     return recorded.intake_id
 
 
+def test_the_correspondents_migration_fills_from_the_entries_already_stored(db_url):
+    """A database of before 0005 finds its old senders with from: after the upgrade."""
+    from storage.db import _runner
+
+    db = open_database(db_url)
+    _runner(db).up("0004_count_indexes")
+    account = accounts.create_account("Agency")
+    other = accounts.create_account("Other")
+    ids = []
+    for owner, sender, name in ((account, "anna@bakery.test", "Anna Schmidt"),
+                                (account, "anna@bakery.test", "Anna Schmidt"),
+                                (other, "bob@shop.test", "")):  # fmt: skip
+        entry = Entry.create(account=owner.id, subject="hello")
+        Participant.create(entry=entry.id, role="from", address=sender, name=name)
+        Participant.create(entry=entry.id, role="to", address="team@agency.test")
+        ids.append(entry.id)
+    assert migrate(db) == ["0005_correspondents"]
+    rows = Correspondent.select().order_by(Correspondent.account, Correspondent.address)
+    assert [(r.account_id, r.address, r.name) for r in rows] == [
+        (account.id, "anna@bakery.test", "Anna Schmidt"),
+        (account.id, "team@agency.test", ""),
+        (other.id, "bob@shop.test", ""),
+        (other.id, "team@agency.test", ""),
+    ]
+    assert [e.id for e in search(account.id, "from:schmidt").entries] == ids[1::-1]
+    assert search(account.id, "from:bob").entries == []
+    db.close()
+
+
 def test_an_empty_database_is_refused_until_init_and_init_is_idempotent(db_url):
     db = open_database(db_url)
     with pytest.raises(SchemaError, match="postroom init"):
         check_schema(db)
-    assert migrate(db) == ["0001_initial", "0002_team_and_ui", "0003_worker", "0004_count_indexes"]
+    assert migrate(db) == [
+        "0001_initial",
+        "0002_team_and_ui",
+        "0003_worker",
+        "0004_count_indexes",
+        "0005_correspondents",
+    ]
     assert migrate(db) == []
     check_schema(db)
     assert pending_migrations(db) == []
