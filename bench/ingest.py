@@ -78,6 +78,13 @@ def tree_cpu(pid: int) -> tuple[float, float]:
     return cpu.get(pid, 0.0), sum(cpu[member] for member in family - {pid})
 
 
+def machine_cpu() -> tuple[float, float]:
+    """(busy, steal) jiffies of the whole machine so far, from /proc/stat."""
+    fields = [int(v) for v in Path("/proc/stat").read_text().split("\n", 1)[0].split()[1:]]
+    user, nice, system, _idle, _iowait, irq, softirq, steal = fields[:8]
+    return user + nice + system + irq + softirq, steal
+
+
 def children_cpu() -> float:
     usage = resource.getrusage(resource.RUSAGE_CHILDREN)
     return usage.ru_utime + usage.ru_stime
@@ -190,6 +197,7 @@ def drive(port: int, args, sessions: int, size: int, lmtp: bool, rcpt: str) -> d
     probe = Probe(port, lmtp, rcpt, size)
     probe.start()
     load_cpu = children_cpu() if args.generator == "smtp-source" else time.process_time()
+    machine = machine_cpu()
     started = time.perf_counter()
     if args.generator == "smtp-source":
         smtp_source(port, args.messages, sessions, size, lmtp, rcpt)
@@ -197,6 +205,8 @@ def drive(port: int, args, sessions: int, size: int, lmtp: bool, rcpt: str) -> d
     else:
         acknowledged = python_load(port, args.messages, sessions, size, lmtp, rcpt)
     elapsed = time.perf_counter() - started
+    busy, steal = (b - a for a, b in zip(machine, machine_cpu(), strict=True))
+    cores = (os.cpu_count() or 1) * elapsed * os.sysconf("SC_CLK_TCK")
     now = children_cpu() if args.generator == "smtp-source" else time.process_time()
     load_cpu = now - load_cpu
     probe.stop.set()
@@ -209,6 +219,8 @@ def drive(port: int, args, sessions: int, size: int, lmtp: bool, rcpt: str) -> d
         "acknowledged": acknowledged + probe.acknowledged,
         "started": started,
         "load_cpu_ms": load_cpu * 1000 / args.messages,
+        "busy": busy / cores,
+        "steal": steal / cores,
     }
 
 
@@ -339,7 +351,9 @@ def report_cpu(row: dict) -> None:
     print(
         f"{'':<6}CPU ms per message: no-op {base['server_cpu_ms']:.2f}"
         f" (load {base['load_cpu_ms']:.2f}); postroom listener {ours['server_cpu_ms']:.2f},"
-        f" filing and parsing {ours['filing_cpu_ms']:.2f} (load {ours['load_cpu_ms']:.2f})",
+        f" filing and parsing {ours['filing_cpu_ms']:.2f} (load {ours['load_cpu_ms']:.2f});"
+        f" cores busy {base['busy']:.0%} / {ours['busy']:.0%}, stolen {base['steal']:.0%} /"
+        f" {ours['steal']:.0%}",
         flush=True,
     )
 

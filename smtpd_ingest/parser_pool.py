@@ -29,12 +29,20 @@ def _parse_chunk(raws: list[bytes]) -> list[ParsedMail | ParseError]:
 
 
 class ParserPool:
-    """A process pool for parsing with a per-message timeout; a stuck worker is killed."""
+    """A process pool for parsing with a per-message timeout; a stuck worker is killed.
 
-    def __init__(self, workers: int = 0, timeout: float = 60.0, nice: int = 0) -> None:
+    With inline_bytes, messages up to that size are parsed in the calling process instead:
+    for small mail, the trip to a worker and back (pickling the bytes and the result) cost
+    a third as much again as parsing it. The timeout guards what size can make slow.
+    """
+
+    def __init__(
+        self, workers: int = 0, timeout: float = 60.0, nice: int = 0, inline_bytes: int = 0
+    ) -> None:
         self.workers = workers or os.cpu_count() or 1
         self.timeout = timeout
         self.nice = nice
+        self.inline_bytes = inline_bytes
         self._context = multiprocessing.get_context("forkserver")
         self._pool = self._new_pool()
 
@@ -58,20 +66,35 @@ class ParserPool:
         """Parse several messages in parallel; each result is a ParsedMail or a ParseError."""
         return self.collect(self.submit_many(raws))
 
-    def submit_many(self, raws: list[bytes]) -> list[tuple[list[bytes], Future]]:
+    def submit_many(self, raws: list[bytes]) -> list[tuple[list[bytes], Future | None]]:
         """Start parsing several messages; collect() waits for them (work can go on between).
 
         Messages travel in chunks: one task per message cost more in hand-offs than parsing.
+        Runs of small messages (inline_bytes) wait for collect() to parse them here.
         """
-        chunks = [raws[start : start + CHUNK] for start in range(0, len(raws), CHUNK)]
-        return [(chunk, self._pool.submit(_parse_chunk, chunk)) for chunk in chunks]
+        runs: list[tuple[list[bytes], bool]] = []  # (messages, parsed here)
+        for raw in raws:
+            here = len(raw) <= self.inline_bytes
+            if runs and runs[-1][1] == here and len(runs[-1][0]) < CHUNK:
+                runs[-1][0].append(raw)
+            else:
+                runs.append(([raw], here))
+        return [
+            (chunk, None if here else self._pool.submit(_parse_chunk, chunk))
+            for chunk, here in runs
+        ]
 
-    def collect(self, pending: list[tuple[list[bytes], Future]]) -> list[ParsedMail | ParseError]:
+    def collect(
+        self, pending: list[tuple[list[bytes], Future | None]]
+    ) -> list[ParsedMail | ParseError]:
         """Wait for submitted parses. A chunk that timed out or killed its worker is parsed
         again message by message, so only the message at fault fails."""
         results: list[ParsedMail | ParseError] = []
         broken = False
         for chunk, future in pending:
+            if future is None:
+                results += _parse_chunk(chunk)
+                continue
             if not broken:
                 try:
                     results += future.result(timeout=self.timeout * len(chunk))

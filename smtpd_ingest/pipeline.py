@@ -15,8 +15,8 @@ from smtpd_ingest.parse import Address, ParsedMail, ParseError
 from smtpd_ingest.route import RouteDecision, route_many
 from storage.entries import mark_intake_failed
 from storage.filing import AttachmentRecord, Filed, InboundRecord, file_inbound
-from storage.intake import load_raws
-from storage.models import Intake, RawMessage
+from storage.intake import Waiting, load_raws, waiting_intakes
+from storage.models import Intake
 
 log = logging.getLogger(__name__)
 BATCH_BYTES = 8 << 20  # raw bytes parsed and filed together, at most (one big mail alone)
@@ -44,23 +44,17 @@ def process_intakes(intake_ids: list[int], parser: Parser) -> list[Filed]:
     A batch that cannot be filed is filed one by one, so one bad message fails alone; when
     the database is busy or away the intakes stay pending for the next start.
     """
-    intakes = list(
-        Intake.select(Intake.id, Intake.queue_id, Intake.account, Intake.project_hint,
-                      RawMessage.sha256, RawMessage.size)
-        .join(RawMessage)
-        .where(Intake.id.in_(intake_ids) & (Intake.state != "done"))
-        .order_by(Intake.id)
-    )  # fmt: skip
+    intakes = waiting_intakes(intake_ids)
     if not intakes:
         return []
-    if len(intakes) > 1 and sum(i.raw.size for i in intakes) > BATCH_BYTES:
+    if len(intakes) > 1 and sum(i.size for i in intakes) > BATCH_BYTES:
         return [f for part in _by_size(intakes) for f in process_intakes(part, parser)]
     try:
-        raws = load_raws([i.raw_id for i in intakes])
-        parsed = parser.parse_many([raws[i.raw_id] for i in intakes])
+        raws = load_raws([i.sha256 for i in intakes])
+        parsed = parser.parse_many([raws[i.sha256] for i in intakes])
         records = assemble_records(
             [
-                (i.account_id, raws[i.raw_id], i.project_hint, result)
+                (i.account_id, raws[i.sha256], i.project_hint, result)
                 for i, result in zip(intakes, parsed, strict=True)
             ]
         )
@@ -88,16 +82,16 @@ def process_intakes(intake_ids: list[int], parser: Parser) -> list[Filed]:
     return filed
 
 
-def _by_size(intakes: list[Intake]) -> list[list[int]]:
+def _by_size(intakes: list[Waiting]) -> list[list[int]]:
     """Split a batch so that big messages are parsed and filed one at a time."""
     parts: list[list[int]] = [[]]
     held = 0
     for intake in intakes:
-        if parts[-1] and held + intake.raw.size > BATCH_BYTES:
+        if parts[-1] and held + intake.size > BATCH_BYTES:
             parts.append([])
             held = 0
         parts[-1].append(intake.id)
-        held += intake.raw.size
+        held += intake.size
     return parts
 
 

@@ -61,11 +61,47 @@ def load_raw(sha256: str) -> bytes:
 
 def load_raws(digests: list[str]) -> dict[str, bytes]:
     """Return the raw bytes of several stored messages by SHA-256."""
-    rows = RawMessage.select().where(RawMessage.sha256.in_(list(set(digests))))
-    return {
-        row.sha256: zlib.decompress(row.data) if row.compression == "zlib" else bytes(row.data)
-        for row in rows
-    }
+    found = {}
+    for sha256, compression, data in _select_in(_LOAD_RAWS, sorted(set(digests))):
+        found[sha256] = zlib.decompress(data) if compression == "zlib" else bytes(data)
+    return found
+
+
+@dataclass(frozen=True)
+class Waiting:
+    """An intake to parse and file, with what the filing process needs of its message."""
+
+    id: int
+    queue_id: str
+    account_id: int
+    project_hint: int | None
+    sha256: str
+    size: int
+
+
+def waiting_intakes(intake_ids: list[int]) -> list[Waiting]:
+    """The intakes among intake_ids not filed yet, in the order they were received."""
+    rows = _select_in(_WAITING, intake_ids)
+    return sorted((Waiting(*row) for row in rows), key=lambda intake: intake.id)
+
+
+def _select_in(select: str, keys: list) -> list[tuple]:
+    """Rows of a select ending in IN, for keys in chunks the drivers accept (plain SQL: this
+    runs for every batch that ingest files)."""
+    rows: list[tuple] = []
+    for start in range(0, len(keys), 500):
+        chunk = keys[start : start + 500]
+        statement = native_sql(f"{select} ({', '.join('?' * len(chunk))})")
+        rows += database.execute_sql(statement, chunk).fetchall()
+    return rows
+
+
+_LOAD_RAWS = "SELECT sha256, compression, data FROM raw_message WHERE sha256 IN"
+_WAITING = (
+    "SELECT intake.id, intake.queue_id, intake.account_id, intake.project_hint, raw.sha256,"
+    " raw.size FROM intake JOIN raw_message AS raw ON raw.sha256 = intake.sha256"
+    " WHERE intake.state != 'done' AND intake.id IN"
+)
 
 
 def record_batch(items: list[IntakeBatchItem]) -> list[list[Recorded]]:

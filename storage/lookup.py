@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from storage.models import BlockRule, CustomerAddress, Entry, Project
+from storage.db import native_sql
+from storage.models import database
 
 INACTIVE_STATUSES = ("archived",)
 
@@ -41,35 +42,20 @@ class RoutingFacts:
             )
 
     def _load(self, account_id: int, addresses: list[str], message_ids: list[str]) -> None:
-        """Read the facts of one account (every index used here leads with the account)."""
+        """Read the facts of one account (every index used here leads with the account).
+
+        Plain SQL: this runs for every batch that ingest files, and building the statements
+        with peewee cost more than running them.
+        """
         patterns = sorted(set(addresses) | {"@" + a.rpartition("@")[2] for a in addresses})
-        for chunk in _chunks(patterns):
-            query = BlockRule.select(BlockRule.pattern).where(
-                (BlockRule.account == account_id) & BlockRule.pattern.in_(chunk)
-            )
-            self._blocks |= {(account_id, row.pattern) for row in query}
-        for chunk in _chunks(message_ids):
-            query = Entry.select(Entry.id, Entry.message_id, Entry.project).where(
-                (Entry.account == account_id)
-                & Entry.message_id.in_(chunk)
-                & Entry.project.is_null(False)
-            )
-            for row in query:
-                key = (account_id, row.message_id)
-                if key not in self._threads or self._threads[key][0] < row.id:
-                    self._threads[key] = (row.id, row.project_id)
-        for chunk in _chunks(addresses):
-            query = (
-                CustomerAddress.select(CustomerAddress.address, CustomerAddress.project)
-                .join(Project)
-                .where(
-                    (CustomerAddress.account == account_id)
-                    & CustomerAddress.address.in_(chunk)
-                    & Project.status.not_in(INACTIVE_STATUSES)
-                )
-            )
-            for row in query:
-                self._addresses.setdefault((account_id, row.address), set()).add(row.project_id)
+        for (pattern,) in _rows(_BLOCKS, account_id, patterns):
+            self._blocks.add((account_id, pattern))
+        for entry_id, message_id, project_id in _rows(_THREADS, account_id, message_ids):
+            key = (account_id, message_id)
+            if key not in self._threads or self._threads[key][0] < entry_id:
+                self._threads[key] = (entry_id, project_id)
+        for address, project_id in _rows(_CUSTOMERS, account_id, addresses):
+            self._addresses.setdefault((account_id, address), set()).add(project_id)
 
     def block_rule_for(self, account_id: int, address: str) -> str | None:
         address = address.lower()
@@ -96,21 +82,39 @@ class RoutingFacts:
 def _domains_of(account_id: int) -> dict[str, set[int]]:
     """Map each domain to the active projects at it (by project domain or customer address)."""
     domains: dict[str, set[int]] = {}
-    projects = Project.select(Project.id, Project.domain).where(
-        (Project.account == account_id)
-        & (Project.domain != "")
-        & Project.status.not_in(INACTIVE_STATUSES)
-    )
-    for row in projects:
-        domains.setdefault(row.domain.lower(), set()).add(row.id)
-    addresses = (
-        CustomerAddress.select(CustomerAddress.address, CustomerAddress.project)
-        .join(Project)
-        .where((CustomerAddress.account == account_id) & Project.status.not_in(INACTIVE_STATUSES))
-    )
-    for row in addresses:
-        domains.setdefault(row.address.rpartition("@")[2], set()).add(row.project_id)
+    for project_id, domain in _rows(_PROJECT_DOMAINS, account_id):
+        domains.setdefault(domain.lower(), set()).add(project_id)
+    for address, project_id in _rows(_CUSTOMERS_ALL, account_id):
+        domains.setdefault(address.rpartition("@")[2], set()).add(project_id)
     return domains
+
+
+_ACTIVE = f"project.status NOT IN ({', '.join(repr(s) for s in INACTIVE_STATUSES)})"
+_BLOCKS = "SELECT pattern FROM block_rule WHERE account_id = ? AND pattern IN"
+_THREADS = (
+    "SELECT id, message_id, project_id FROM entry"
+    " WHERE account_id = ? AND project_id IS NOT NULL AND message_id IN"
+)
+_CUSTOMERS_ALL = (
+    "SELECT customer_address.address, customer_address.project_id FROM customer_address"  # noqa: S608
+    f" JOIN project ON project.id = customer_address.project_id WHERE {_ACTIVE}"
+    " AND customer_address.account_id = ?"
+)
+_CUSTOMERS = _CUSTOMERS_ALL + " AND customer_address.address IN"
+_PROJECT_DOMAINS = (
+    f"SELECT id, domain FROM project WHERE {_ACTIVE} AND domain != '' AND account_id = ?"  # noqa: S608
+)
+
+
+def _rows(select: str, account_id: int, keys: list[str] | None = None) -> list[tuple]:
+    """Run a select of one account; one ending in IN gets keys, in chunks the drivers take."""
+    if keys is None:
+        return database.execute_sql(native_sql(select), (account_id,)).fetchall()
+    rows: list[tuple] = []
+    for chunk in _chunks(keys):
+        statement = f"{select} ({', '.join('?' * len(chunk))})"
+        rows += database.execute_sql(native_sql(statement), (account_id, *chunk)).fetchall()
+    return rows
 
 
 def _chunks(values: list, size: int = 500):
