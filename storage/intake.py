@@ -67,6 +67,23 @@ def load_raws(digests: list[str]) -> dict[str, bytes]:
     return found
 
 
+def load_raw_head(sha256: str, limit: int = 64 << 10) -> bytes | None:
+    """The first `limit` bytes of a stored message (its header, as a rule), or None.
+
+    Reads no more of the stored blob than that takes, however big the message.
+    """
+    row = database.execute_sql(
+        native_sql("SELECT compression, substr(data, 1, ?) FROM raw_message WHERE sha256 = ?"),
+        (limit + 1024, sha256),  # zlib adds a few bytes to what does not compress
+    ).fetchone()
+    if row is None:
+        return None
+    compression, data = row
+    if compression != "zlib":
+        return bytes(data)[:limit]
+    return zlib.decompressobj().decompress(bytes(data), limit)
+
+
 @dataclass(frozen=True)
 class Waiting:
     """An intake to parse and file, with what the filing process needs of its message."""

@@ -4,13 +4,21 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import os
 
 import pytest
 
 from storage import accounts, lookup
 from storage.db import SchemaError, check_schema, migrate, open_database, pending_migrations
 from storage.entries import AttachmentRecord, InboundRecord, list_entries, store_inbound
-from storage.intake import Delivery, IntakeBatchItem, load_raw, pending_intake_ids, record_batch
+from storage.intake import (
+    Delivery,
+    IntakeBatchItem,
+    load_raw,
+    load_raw_head,
+    pending_intake_ids,
+    record_batch,
+)
 from storage.models import Correspondent, Entry, Event, Intake, Participant, RawMessage
 from storage.search import search, search_entries
 
@@ -111,6 +119,17 @@ def test_the_raw_message_is_kept_compressed_and_a_repeat_is_recorded_once(storag
     assert load_raw(row.sha256) == raw
     assert Intake.select().count() == 2
     assert pending_intake_ids() == [first, other_rcpt]
+
+
+def test_the_head_of_a_big_raw_message_is_read_alone(storage_db):
+    account = accounts.create_account("Agency")
+    head = b"Received: from mx by postroom; Thu, 26 Nov 2026 10:12:00 +0000\r\n\r\n"
+    body = os.urandom(3 << 20)  # does not compress: the stored blob is as big as the mail
+    deliver(account.id, head + body)
+    row = RawMessage.get()
+    assert load_raw_head(row.sha256) == (head + body)[: 64 << 10]
+    assert load_raw_head(row.sha256, limit=10) == head[:10]
+    assert load_raw_head("0" * 64) is None
 
 
 def test_an_entry_is_stored_with_participants_attachments_and_an_event(storage_db):

@@ -171,6 +171,31 @@ def test_everything_from_the_mail_is_escaped(web):
         assert "&lt;script&gt;alert(" in page
 
 
+def test_the_way_the_mail_came_is_read_from_its_received_headers(web):
+    """Oldest hop first, with the delay between hops; hostile header text is escaped."""
+    head = (
+        b"Received: from mx.agency.test (mx.agency.test [192.0.2.25])\r\n"
+        b"\tby postroom.agency.test with LMTP id Q1; Thu, 26 Nov 2026 10:12:00 +0000\r\n"
+        b"Received: from <script>alert(1)</script> (laptop [198.51.100.7])\r\n"
+        b"\tby mail.bakery.test (Postfix) with ESMTPSA id 4AB; Thu, 26 Nov 2026 11:00:00 +0100\r\n"
+    )
+    raw = head + message("Opening hours", sender="anna@bakery.test")
+    entry = receive(web.account.id, raw)
+    page = web.client("member").get(f"/entries/{entry.id}").get_data(as_text=True)
+    hops = re.findall(r'<li class="hop">(.*?)</li>', page, re.S)
+    assert len(hops) == 2
+    first, second = (" ".join(re.sub(r"<[^>]+>", "", hop).split()) for hop in hops)
+    assert first.startswith("From &lt;script&gt;alert(1)&lt;/script&gt; (laptop [198.51.100.7])")
+    assert "to mail.bakery.test (Postfix) over ESMTPSA, 2026-11-26 10:00" in first
+    assert second.startswith("From mx.agency.test (mx.agency.test [192.0.2.25])")
+    assert "to postroom.agency.test over LMTP, 2026-11-26 10:12 (12 min later)" in second
+    assert "<script>alert(1)" not in page
+    # without Received headers (a note, or mail handed over directly) there are no hops
+    plain = receive(web.account.id, message("Hello", sender="anna@bakery.test"))
+    page = web.client("member").get(f"/entries/{plain.id}").get_data(as_text=True)
+    assert 'class="hop"' not in page
+
+
 def test_another_accounts_entry_is_not_found(web, logo_mail):
     other = accounts.create_account("Other agency")
     theirs = accounts.create_project(other.id, "Theirs")

@@ -22,10 +22,11 @@ from flask import (
     url_for,
 )
 
+from admin_ui import mail_route
 from admin_ui.mail_html import frame_document, frame_policy, sanitize
 from storage import protocol
 from storage.accounts import project_of_account
-from storage.intake import load_raw
+from storage.intake import load_raw, load_raw_head
 from storage.models import Entry, RawMessage
 
 bp = Blueprint("entries", __name__)
@@ -65,6 +66,7 @@ def detail(entry_id: int):
     if entry.html:
         _, held_back = sanitize(entry.html, inline_image=lambda _cid: None)
     raw = _raw_or_none(entry) if entry.parse_error else None
+    head = load_raw_head(entry.raw_sha256) if entry.raw_sha256 else None
     return render_template(
         "entry.html",
         entry=entry,
@@ -72,6 +74,7 @@ def detail(entry_id: int):
         candidates=protocol.projects_by_ids(g.user.account_id, entry.candidate_ids),
         cc_list=json.loads(entry.cc_addresses or "[]"),
         intakes=protocol.intakes_of_entry(entry.id),
+        hops=mail_route.hops(head),
         activity=protocol.activity_with_users(entry.id),
         held_back=held_back,
         load_images=load_images,
