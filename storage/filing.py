@@ -86,29 +86,66 @@ class Filed:
 
 
 def file_inbound(items: Sequence[tuple[int, InboundRecord]]) -> list[Filed]:
-    """File (intake id, record) pairs in one write transaction; intakes already done are skipped."""
+    """File (intake id, record) pairs in one write transaction; intakes already done are skipped.
+
+    The batch is worked out before the write lock is taken (the reads, every row to insert),
+    since the listener waits for the lock with each message it commits; under the lock the
+    intakes and entries it was worked out from are read again, and if they changed meanwhile
+    (another process filed some), it is worked out again there.
+    """
     if not items:
         return []
+    plan = _plan(items, database.cursor())
     with write_transaction():
-        return _file(items, database.cursor())
+        cursor = database.cursor()
+        if _snapshot(items, cursor) != plan.snapshot:
+            plan = _plan(items, cursor)
+        return _execute(plan, cursor)
 
 
-def _file(items: Sequence[tuple[int, InboundRecord]], cursor) -> list[Filed]:
+@dataclass
+class _Plan:
+    """Rows to insert for a batch. An entry is named by its id if it exists, else by -(n + 1)
+    for the n-th of `entries`, whose ids the inserts return."""
+
+    snapshot: tuple  # the intakes and existing entries this plan was made from
+    entries: list[list] = field(default_factory=list)  # values of the new entries, in order
+    filed: list[tuple] = field(default_factory=list)  # Filed's fields, entry named as above
+    participants: list[tuple] = field(default_factory=list)
+    correspondents: list[tuple] = field(default_factory=list)
+    attachments: list[tuple] = field(default_factory=list)
+    events: list[tuple] = field(default_factory=list)
+    index: list[tuple] = field(default_factory=list)
+    done: list[tuple] = field(default_factory=list)
+    replies: dict[int, int] = field(default_factory=dict)  # new entry -> the one it answers
+
+
+def _snapshot(items: Sequence[tuple[int, InboundRecord]], cursor) -> tuple:
+    """The batch's intakes (with their state) and the entries that exist for their messages."""
     intakes = _rows(
         cursor,
         "SELECT id, account_id, sha256, received_at, state FROM intake WHERE id IN",
-        [i for i, _ in items],
+        sorted(i for i, _ in items),
     )
-    intake_of = {row[0]: row for row in intakes}
-    senders = list({r.from_address.lower() for _, r in items if r.from_address})
-    existing, kinds, team = {}, {}, set()
-    for account_id in {row[1] for row in intakes}:  # the indexes lead with the account
-        shas = list({row[2] for row in intakes if row[1] == account_id})
+    existing = []
+    for account_id in sorted({row[1] for row in intakes}):  # the indexes lead with the account
+        shas = sorted({row[2] for row in intakes if row[1] == account_id})
         select = (
             "SELECT account_id, raw_sha256, id, project_id, route_reason, parse_error"
             " FROM entry WHERE account_id = ? AND raw_sha256 IN"
         )
-        existing |= {(row[0], row[1]): row[2:] for row in _rows(cursor, select, shas, account_id)}
+        existing += _rows(cursor, select, shas, account_id)
+    return tuple(sorted(intakes)), tuple(sorted(existing))
+
+
+def _plan(items: Sequence[tuple[int, InboundRecord]], cursor) -> _Plan:
+    snapshot = _snapshot(items, cursor)
+    intakes, found = snapshot
+    intake_of = {row[0]: row for row in intakes}
+    existing = {(row[0], row[1]): row[2:] for row in found}
+    senders = list({r.from_address.lower() for _, r in items if r.from_address})
+    kinds, team = {}, set()
+    for account_id in {row[1] for row in intakes}:
         select = "SELECT project_id, address, kind FROM customer_address"
         select += " WHERE account_id = ? AND address IN"
         kinds |= {(row[0], row[1]): row[2] for row in _rows(cursor, select, senders, account_id)}
@@ -117,9 +154,7 @@ def _file(items: Sequence[tuple[int, InboundRecord]], cursor) -> list[Filed]:
     project_ids = list({r.project_id for _, r in items if r.project_id is not None})
     project_status = dict(_rows(cursor, "SELECT id, status FROM project WHERE id IN", project_ids))
     threads: dict[tuple[int, str], tuple[int, int | None]] = {}  # filed in this batch
-
-    filed: list[Filed] = []
-    participants, correspondents, attachments, events, index, done = [], [], [], [], [], []
+    plan = _Plan(snapshot)
     now = utcnow()
     for intake_id, record in items:
         intake = intake_of.get(intake_id)
@@ -128,46 +163,76 @@ def _file(items: Sequence[tuple[int, InboundRecord]], cursor) -> list[Filed]:
         _, account_id, sha256, received_at, _ = intake
         known = existing.get((account_id, sha256))
         if known is not None:
-            entry_id, project_id, reason, parse_error = known
-            filed.append(Filed(intake_id, entry_id, project_id, reason, parse_error, False))
-            done.append((entry_id, intake_id))
+            entry, project_id, reason, parse_error = known
+            plan.filed.append((intake_id, entry, project_id, reason, parse_error, False))
+            plan.done.append((entry, intake_id))
             continue
-        record = _join_thread(record, account_id, threads)
+        record, answered = _join_thread(record, account_id, threads)
         sender = record.from_address.lower()
         values = _entry_values(record, account_id, sha256, received_at, sender, kinds, team,
                                project_status)  # fmt: skip
-        cursor.execute(native_sql(_INSERT_ENTRY), [values[f.name] for f in _ENTRY_FIELDS])
-        entry_id = cursor.fetchone()[0]
-        existing[(account_id, sha256)] = (entry_id, record.project_id, record.route_reason,
+        plan.entries.append([values[f.name] for f in _ENTRY_FIELDS])
+        entry = -len(plan.entries)
+        if answered is not None:
+            plan.replies[entry] = answered
+        existing[(account_id, sha256)] = (entry, record.project_id, record.route_reason,
                                           record.parse_error)  # fmt: skip
         if record.message_id and record.project_id is not None:
-            threads[(account_id, record.message_id)] = (entry_id, record.project_id)
+            threads[(account_id, record.message_id)] = (entry, record.project_id)
         people = participants_of(record)
-        participants += [(entry_id, role, addr, name) for role, name, addr in people]
-        correspondents += [(account_id, addr, name) for _, name, addr in people]
-        attachments += [(entry_id, a.filename, a.original_filename, a.content_type[:255],
-                         len(a.data), a.content_id, a.inline, hashlib.sha256(a.data).hexdigest(),
-                         a.data) for a in record.attachments]  # fmt: skip
+        plan.participants += [(entry, role, addr, name) for role, name, addr in people]
+        plan.correspondents += [(account_id, addr, name) for _, name, addr in people]
+        plan.attachments += [(entry, a.filename, a.original_filename, a.content_type[:255],
+                              len(a.data), a.content_id, a.inline,
+                              hashlib.sha256(a.data).hexdigest(), a.data)
+                             for a in record.attachments]  # fmt: skip
         if not record.spam:
             kind = "customer_mail" if record.project_id else "unassigned_mail"
             payload = json.dumps({"auto_submitted": record.auto_submitted,
                                   "bounce": record.is_bounce})  # fmt: skip
-            events.append((account_id, kind, entry_id, record.project_id, payload, now))
-        index.append((entry_id, record.subject, record.text, " ".join(a for _, _, a in people),
-                      " ".join(a.filename for a in record.attachments)))  # fmt: skip
-        done.append((entry_id, intake_id))
-        filed.append(Filed(intake_id, entry_id, record.project_id, record.route_reason,
+            plan.events.append((account_id, kind, entry, record.project_id, payload, now))
+        plan.index.append((entry, record.subject, record.text, " ".join(a for _, _, a in people),
+                           " ".join(a.filename for a in record.attachments)))  # fmt: skip
+        plan.done.append((entry, intake_id))
+        plan.filed.append((intake_id, entry, record.project_id, record.route_reason,
                            record.parse_error, True))  # fmt: skip
+    return plan
+
+
+def _execute(plan: _Plan, cursor) -> list[Filed]:
+    """Insert what the plan holds, naming each new entry by the id its insert returned."""
+    ids: list[int] = []
+    for values in plan.entries:
+        answered = plan.replies.get(-len(ids) - 1)
+        if answered is not None:  # inserted before: its id is known now
+            values[_REASON_COLUMN] = _THREAD_REASON.format(ids[-answered - 1])
+        cursor.execute(native_sql(_INSERT_ENTRY), values)
+        ids.append(cursor.fetchone()[0])
+
+    def named(rows: list[tuple], position: int) -> list[tuple]:
+        return [
+            (*row[:position], ids[-row[position] - 1] if row[position] < 0 else row[position],
+             *row[position + 1 :])
+            for row in rows
+        ]  # fmt: skip
+
     for statement, rows in (
-        (_INSERT_PARTICIPANT, participants),
-        (_INSERT_ATTACHMENT, attachments),
-        (_INSERT_EVENT, events),
-        (_INTAKE_DONE, done),
+        (_INSERT_PARTICIPANT, named(plan.participants, 0)),
+        (_INSERT_ATTACHMENT, named(plan.attachments, 0)),
+        (_INSERT_EVENT, named(plan.events, 2)),
+        (_INTAKE_DONE, named(plan.done, 0)),
     ):
         if rows:
             cursor.executemany(native_sql(statement), rows)
-    remember_correspondents(correspondents)
-    index_entries(index)
+    remember_correspondents(plan.correspondents)
+    index_entries(named(plan.index, 0))
+    filed = []
+    for row in plan.filed:
+        intake_id, entry, project_id, reason, parse_error, new = row
+        if entry < 0:
+            reason = plan.entries[-entry - 1][_REASON_COLUMN]
+            entry = ids[-entry - 1]
+        filed.append(Filed(intake_id, entry, project_id, reason, parse_error, new))
     return filed
 
 
@@ -181,16 +246,23 @@ def _rows(cursor, select: str, keys: list, *first) -> list[tuple]:
     return rows
 
 
-def _join_thread(record: InboundRecord, account_id: int, threads: dict) -> InboundRecord:
-    """Route a reply to a message of this same batch as its thread (routing saw it not yet)."""
+def _join_thread(
+    record: InboundRecord, account_id: int, threads: dict
+) -> tuple[InboundRecord, int | None]:
+    """Route a reply to a message of this same batch as its thread (routing saw it not yet);
+    also return how the plan names the entry it answers (its id is known once inserted)."""
     if not threads or record.route_reason.startswith(("thread:", "blocked:")):
-        return record
+        return record, None
     for message_id in (*record.in_reply_to, *record.references):
         found = threads.get((account_id, message_id))
         if found is not None:
             return replace(record, project_id=found[1], candidates=(),
-                           route_reason=f"thread: reply to entry {found[0]}")  # fmt: skip
-    return record
+                           route_reason=_THREAD_REASON), found[0]  # fmt: skip
+    return record, None
+
+
+_THREAD_REASON = "thread: reply to entry {}"
+_REASON_COLUMN = [f.name for f in _ENTRY_FIELDS].index("route_reason")
 
 
 def participants_of(record: InboundRecord) -> list[tuple[str, str, str]]:

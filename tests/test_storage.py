@@ -8,9 +8,10 @@ import os
 
 import pytest
 
-from storage import accounts, lookup
+from storage import accounts, filing, lookup
 from storage.db import SchemaError, check_schema, migrate, open_database, pending_migrations
 from storage.entries import AttachmentRecord, InboundRecord, list_entries, store_inbound
+from storage.filing import file_inbound
 from storage.intake import (
     Delivery,
     IntakeBatchItem,
@@ -158,6 +159,62 @@ def test_an_entry_is_stored_with_participants_attachments_and_an_event(storage_d
     assert store_inbound(second, record).id == entry.id
     assert Entry.select().count() == 1
     assert list_entries(account.id, project.id)[0].id == entry.id
+
+
+def test_one_batch_files_a_reply_to_a_mail_of_the_same_batch_and_both_recipients(storage_db):
+    account = accounts.create_account("Agency")
+    project = accounts.create_project(account.id, "Bakery")
+    first, copy = deliver(account.id, b"question"), deliver(account.id, b"question", "b@in.x")
+    reply = deliver(account.id, b"answer")
+    question = InboundRecord(
+        project_id=project.id,
+        route_reason="sender: customer",
+        message_id="q@bakery.test",
+        from_address="anna@bakery.test",
+    )
+    answer = InboundRecord(
+        project_id=None,
+        route_reason="unassigned: unknown sender",
+        in_reply_to=("q@bakery.test",),
+        from_address="paul@else.test",
+    )
+    filed = file_inbound([(first, question), (copy, question), (reply, answer)])
+    assert [(f.intake_id, f.new) for f in filed] == [(first, True), (copy, False), (reply, True)]
+    assert filed[0].entry_id == filed[1].entry_id != filed[2].entry_id
+    answered = Entry.get_by_id(filed[2].entry_id)
+    assert answered.project_id == project.id
+    assert (
+        answered.route_reason
+        == filed[2].route_reason
+        == (f"thread: reply to entry {filed[0].entry_id}")
+    )
+    assert {i.state for i in Intake.select()} == {"done"}
+    assert [p.entry_id for p in Participant.select().order_by(Participant.id)] == [
+        filed[0].entry_id,
+        filed[2].entry_id,
+    ]
+
+
+def test_a_batch_filed_by_another_process_meanwhile_is_worked_out_again(storage_db, monkeypatch):
+    """Between working a batch out and taking the lock, another process filed one of it."""
+    account = accounts.create_account("Agency")
+    early, late = deliver(account.id, b"one"), deliver(account.id, b"two")
+    record = InboundRecord(project_id=None, route_reason="unassigned: unknown sender")
+    plan = filing._plan
+
+    def plan_then_file_elsewhere(items, cursor):
+        made = plan(items, cursor)
+        if len(items) == 2:  # the other process: files the first intake on its own
+            monkeypatch.setattr(filing, "_plan", plan)
+            [elsewhere] = filing.file_inbound([items[0]])
+            assert elsewhere.new
+        return made
+
+    monkeypatch.setattr(filing, "_plan", plan_then_file_elsewhere)
+    filed = filing.file_inbound([(early, record), (late, record)])
+    assert [f.intake_id for f in filed] == [late]  # the first was done when the lock was taken
+    assert Entry.select().count() == 2
+    assert {i.state for i in Intake.select()} == {"done"}
 
 
 def test_search_finds_words_in_subject_body_addresses_and_attachment_names(storage_db):
