@@ -29,8 +29,8 @@ import time
 from pathlib import Path
 
 REPO = Path(__file__).resolve().parents[1]
-# After a run is filed, postroom checkpoints the WAL (it waits for an idle moment, or 256 MB):
-# that must not overlap the next run, of either server.
+# After a run is filed, nothing postroom still does (a WAL checkpoint, a sweep) may overlap
+# the next run, of either server.
 SETTLE_SECONDS = 3.0
 SMTP_SOURCE = shutil.which("smtp-source") or "/usr/sbin/smtp-source"
 
@@ -313,7 +313,7 @@ def run(args) -> list[dict]:
                             before = tree_cpu(postroom.pid)
                             ours = drive(ports[lmtp], args, sessions, size, lmtp, inbox)
                             filed_at = wait_until_filed(config)
-                            time.sleep(SETTLE_SECONDS)  # postroom's idle work, not the next run's
+                            time.sleep(SETTLE_SECONDS)
                             cpu = _cpu_ms(before, tree_cpu(postroom.pid), args)
                             ours["server_cpu_ms"], ours["filing_cpu_ms"] = cpu
                             expected += ours["acknowledged"]
