@@ -57,7 +57,7 @@ def test_the_correspondents_migration_fills_from_the_entries_already_stored(db_u
         Participant.create(entry=entry.id, role="from", address=sender, name=name)
         Participant.create(entry=entry.id, role="to", address="team@agency.test")
         ids.append(entry.id)
-    assert migrate(db) == ["0005_correspondents"]
+    assert migrate(db) == ["0005_correspondents", "0006_sender_index"]
     rows = Correspondent.select().order_by(Correspondent.account, Correspondent.address)
     assert [(r.account_id, r.address, r.name) for r in rows] == [
         (account.id, "anna@bakery.test", "Anna Schmidt"),
@@ -80,6 +80,7 @@ def test_an_empty_database_is_refused_until_init_and_init_is_idempotent(db_url):
         "0003_worker",
         "0004_count_indexes",
         "0005_correspondents",
+        "0006_sender_index",
     ]
     assert migrate(db) == []
     check_schema(db)
