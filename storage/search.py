@@ -451,9 +451,11 @@ def _address_condition(account_id: int, roles: tuple[str, ...], text: str, scope
         return SQL("1 = 0")
     where = participant.role.in_(roles) & matches
     if len(addresses) <= MANY_CORRESPONDENTS:
-        where = participant.address.in_(addresses) & where
-        if _few_in_scope(participant, roles, addresses, where, scope):
-            return Entry.id.in_(participant.select(participant.entry).where(where))
+        by_address = participant.address.in_(addresses) & where
+        if _few_in_scope(participant, roles, addresses, by_address, scope):
+            return Entry.id.in_(participant.select(participant.entry).where(by_address))
+    # the addresses stay out of this one: with them, PostgreSQL's planner chose to collect
+    # every participant of a frequent sender first (350 ms instead of 50 at 1,000,000 entries)
     return fn.EXISTS(participant.select(SQL("1")).where((participant.entry == Entry.id) & where))
 
 
