@@ -60,6 +60,7 @@ class IngestSession:
     gate: ConnectionGate | None = None
     spool_dir: Path | None = None  # where big messages are received to; None: in memory
     busy = False  # receiving or committing a message: finished before a graceful stop
+    _held: tuple[str, ...] = ()  # lines of a multi-line reply not sent yet
 
     def __dir__(self) -> list[str]:
         """Name only the command and AUTH methods.
@@ -106,8 +107,20 @@ class IngestSession:
         super().connection_lost(error)
 
     async def push(self, status: str | bytes) -> None:
+        """Send a reply; the lines of a multi-line one (EHLO, LHLO) go out in one write.
+
+        aiosmtpd pushes each line of the EHLO reply on its own, a system call each: for an
+        LMTP client, which sends LHLO for every message, that was a tenth of the listener's
+        time per message. A continuation line ("250-…") is held until the last line comes.
+        """
         if isinstance(status, str) and not status.startswith(_EXEMPT):
             status = "\r\n".join(_with_enhanced_code(line) for line in status.split("\r\n"))
+        if isinstance(status, str):
+            if status[3:4] == "-" and "\r\n" not in status:
+                self._held = (*self._held, status)
+                return
+            if self._held:
+                status, self._held = "\r\n".join((*self._held, status)), ()
         await super().push(status)
 
     async def smtp_DATA(self, arg: str) -> None:
