@@ -319,6 +319,10 @@ def run(args) -> list[dict]:
                             expected += ours["acknowledged"]
                             ours["filed_rate"] = args.messages / (filed_at - ours["started"])
                             pairs.append((base, ours))
+                            if args.each:
+                                print(f"  pair {len(pairs)}: no-op {base['rate']:.0f}, postroom"
+                                      f" {ours['rate']:.0f} ({ours['rate'] / base['rate']:.2f}),"
+                                      f" filed {ours['filed_rate']:.0f}", flush=True)  # fmt: skip
                         rows.append({
                             "protocol": protocol.upper(), "size": size, "sessions": sessions,
                             "noop": _median_run([b for b, _ in pairs]),
@@ -384,6 +388,7 @@ def main() -> None:
     parser.add_argument("--protocols", default="smtp,lmtp")
     parser.add_argument("--repeat", type=int, default=3, help="pairs per case; medians shown")
     parser.add_argument("--generator", choices=("smtp-source", "python"), default=None)
+    parser.add_argument("--each", action="store_true", help="print every pair as it ends")
     args = parser.parse_args()
     args.sessions = [int(s) for s in args.sessions.split(",")]
     args.sizes = [int(s) for s in args.sizes.split(",")]
