@@ -26,7 +26,7 @@ log = logging.getLogger(__name__)
 MAX_BATCH = 256
 INLINE_BYTES = 1 << 20  # a batch committed on the loop holds at most this many raw bytes
 LOCK_POLL_SECONDS = 0.0002  # how often the writer thread asks again for a held lock
-OWN_CHECKPOINT_PAGES = 10_000
+OWN_CHECKPOINT_PAGES = 65_536  # 256 MB; the filing process checkpoints at 10,000 pages
 
 
 class IntakeWriter:
@@ -105,9 +105,9 @@ def _prepare_connection() -> None:
 
     It waits for the write lock in _record, not in SQLite's busy handler, which sleeps in
     steps of up to 100 ms. It leaves WAL checkpoints to the filing process, which commits as
-    often (after 1,000 pages, the default): a checkpoint writes and syncs the database file,
-    which on the event loop would hold up every session. Only if the WAL grew ten times that
-    (no filing process) does it checkpoint itself.
+    often: a checkpoint writes and syncs the database file, which on the event loop would
+    hold up every session. Only if the WAL grew far past the filing process's threshold (no
+    filing process runs) does it checkpoint itself.
     """
     if is_sqlite():
         database.execute_sql("PRAGMA busy_timeout = 0")
