@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from storage.db import native_sql, write_transaction
+from storage.db import native_sql, select_in, write_transaction
 from storage.models import Entry, database, utcnow
 from storage.search import index_entries, remember_correspondents
 
@@ -122,10 +122,10 @@ class _Plan:
 
 def _snapshot(items: Sequence[tuple[int, InboundRecord]], cursor) -> tuple:
     """The batch's intakes (with their state) and the entries that exist for their messages."""
-    intakes = _rows(
-        cursor,
+    intakes = select_in(
         "SELECT id, account_id, sha256, received_at, state FROM intake WHERE id IN",
         sorted(i for i, _ in items),
+        cursor=cursor,
     )
     existing = []
     for account_id in sorted({row[1] for row in intakes}):  # the indexes lead with the account
@@ -134,7 +134,7 @@ def _snapshot(items: Sequence[tuple[int, InboundRecord]], cursor) -> tuple:
             "SELECT account_id, raw_sha256, id, project_id, route_reason, parse_error"
             " FROM entry WHERE account_id = ? AND raw_sha256 IN"
         )
-        existing += _rows(cursor, select, shas, account_id)
+        existing += select_in(select, shas, account_id, cursor=cursor)
     return tuple(sorted(intakes)), tuple(sorted(existing))
 
 
@@ -148,11 +148,15 @@ def _plan(items: Sequence[tuple[int, InboundRecord]], cursor) -> _Plan:
     for account_id in {row[1] for row in intakes}:
         select = "SELECT project_id, address, kind FROM customer_address"
         select += " WHERE account_id = ? AND address IN"
-        kinds |= {(row[0], row[1]): row[2] for row in _rows(cursor, select, senders, account_id)}
+        kinds |= {
+            (row[0], row[1]): row[2]
+            for row in select_in(select, senders, account_id, cursor=cursor)
+        }
         select = 'SELECT account_id, email FROM "user" WHERE account_id = ? AND email IN'
-        team |= {(row[0], row[1]) for row in _rows(cursor, select, senders, account_id)}
+        team |= {(row[0], row[1]) for row in select_in(select, senders, account_id, cursor=cursor)}
     project_ids = list({r.project_id for _, r in items if r.project_id is not None})
-    project_status = dict(_rows(cursor, "SELECT id, status FROM project WHERE id IN", project_ids))
+    select = "SELECT id, status FROM project WHERE id IN"
+    project_status = dict(select_in(select, project_ids, cursor=cursor))
     threads: dict[tuple[int, str], tuple[int, int | None]] = {}  # filed in this batch
     plan = _Plan(snapshot)
     now = utcnow()
@@ -234,16 +238,6 @@ def _execute(plan: _Plan, cursor) -> list[Filed]:
             entry = ids[-entry - 1]
         filed.append(Filed(intake_id, entry, project_id, reason, parse_error, new))
     return filed
-
-
-def _rows(cursor, select: str, keys: list, *first) -> list[tuple]:
-    """Run `select ... IN (keys)` in chunks the drivers accept; `first` fills earlier ?s."""
-    rows: list[tuple] = []
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        cursor.execute(native_sql(f"{select} ({', '.join('?' * len(chunk))})"), [*first, *chunk])
-        rows += cursor.fetchall()
-    return rows
 
 
 def _join_thread(

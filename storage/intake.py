@@ -7,7 +7,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.db import is_postgres, native_sql, write_transaction
+from storage.db import is_postgres, native_sql, select_in, write_transaction
 from storage.models import Intake, RawMessage, database, utcnow
 
 
@@ -62,7 +62,7 @@ def load_raw(sha256: str) -> bytes:
 def load_raws(digests: list[str]) -> dict[str, bytes]:
     """Return the raw bytes of several stored messages by SHA-256."""
     found = {}
-    for sha256, compression, data in _select_in(_LOAD_RAWS, sorted(set(digests))):
+    for sha256, compression, data in select_in(_LOAD_RAWS, sorted(set(digests))):
         found[sha256] = zlib.decompress(data) if compression == "zlib" else bytes(data)
     return found
 
@@ -98,19 +98,8 @@ class Waiting:
 
 def waiting_intakes(intake_ids: list[int]) -> list[Waiting]:
     """The intakes among intake_ids not filed yet, in the order they were received."""
-    rows = _select_in(_WAITING, intake_ids)
+    rows = select_in(_WAITING, intake_ids)
     return sorted((Waiting(*row) for row in rows), key=lambda intake: intake.id)
-
-
-def _select_in(select: str, keys: list) -> list[tuple]:
-    """Rows of a select ending in IN, for keys in chunks the drivers accept (plain SQL: this
-    runs for every batch that ingest files)."""
-    rows: list[tuple] = []
-    for start in range(0, len(keys), 500):
-        chunk = keys[start : start + 500]
-        statement = native_sql(f"{select} ({', '.join('?' * len(chunk))})")
-        rows += database.execute_sql(statement, chunk).fetchall()
-    return rows
 
 
 _LOAD_RAWS = "SELECT sha256, compression, data FROM raw_message WHERE sha256 IN"

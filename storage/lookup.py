@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from storage.db import native_sql
+from storage.db import native_sql, select_in
 from storage.models import database
 
 INACTIVE_STATUSES = ("archived",)
@@ -48,13 +48,13 @@ class RoutingFacts:
         with peewee cost more than running them.
         """
         patterns = sorted(set(addresses) | {"@" + a.rpartition("@")[2] for a in addresses})
-        for (pattern,) in _rows(_BLOCKS, account_id, patterns):
+        for (pattern,) in select_in(_BLOCKS, patterns, account_id):
             self._blocks.add((account_id, pattern))
-        for entry_id, message_id, project_id in _rows(_THREADS, account_id, message_ids):
+        for entry_id, message_id, project_id in select_in(_THREADS, message_ids, account_id):
             key = (account_id, message_id)
             if key not in self._threads or self._threads[key][0] < entry_id:
                 self._threads[key] = (entry_id, project_id)
-        for address, project_id in _rows(_CUSTOMERS, account_id, addresses):
+        for address, project_id in select_in(_CUSTOMERS, addresses, account_id):
             self._addresses.setdefault((account_id, address), set()).add(project_id)
 
     def block_rule_for(self, account_id: int, address: str) -> str | None:
@@ -82,9 +82,9 @@ class RoutingFacts:
 def _domains_of(account_id: int) -> dict[str, set[int]]:
     """Map each domain to the active projects at it (by project domain or customer address)."""
     domains: dict[str, set[int]] = {}
-    for project_id, domain in _rows(_PROJECT_DOMAINS, account_id):
+    for project_id, domain in _all_rows(_PROJECT_DOMAINS, account_id):
         domains.setdefault(domain.lower(), set()).add(project_id)
-    for address, project_id in _rows(_CUSTOMERS_ALL, account_id):
+    for address, project_id in _all_rows(_CUSTOMERS_ALL, account_id):
         domains.setdefault(address.rpartition("@")[2], set()).add(project_id)
     return domains
 
@@ -106,17 +106,5 @@ _PROJECT_DOMAINS = (
 )
 
 
-def _rows(select: str, account_id: int, keys: list[str] | None = None) -> list[tuple]:
-    """Run a select of one account; one ending in IN gets keys, in chunks the drivers take."""
-    if keys is None:
-        return database.execute_sql(native_sql(select), (account_id,)).fetchall()
-    rows: list[tuple] = []
-    for chunk in _chunks(keys):
-        statement = f"{select} ({', '.join('?' * len(chunk))})"
-        rows += database.execute_sql(native_sql(statement), (account_id, *chunk)).fetchall()
-    return rows
-
-
-def _chunks(values: list, size: int = 500):
-    for start in range(0, len(values), size):
-        yield values[start : start + size]
+def _all_rows(select: str, account_id: int) -> list[tuple]:
+    return database.execute_sql(native_sql(select), (account_id,)).fetchall()
