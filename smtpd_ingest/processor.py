@@ -128,9 +128,10 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
     if is_sqlite(db):
         # What this process commits may be lost by a power cut: the entries of the last
         # batches, together with the "done" of their intakes (one transaction), never the
-        # intakes, which the listener commits with synchronous=FULL before it answers 250;
-        # its next commit puts everything written before on disk too. A lost batch is filed
-        # again at the next start. So this connection skips the fsync of each commit.
+        # intakes, which the listener puts on disk (an fdatasync of the WAL) before it
+        # answers 250; its next sync puts everything written before on disk too. A lost
+        # batch is filed again at the next start. So this connection skips the fsync of
+        # each commit.
         db.pragma("synchronous", "NORMAL", permanent=True)
         # This process runs the WAL checkpoints (the listener's connection leaves them to
         # it), every CHECKPOINT_PAGES rather than SQLite's 1,000: pages written again and

@@ -2,17 +2,24 @@
 
 On SQLite a batch of small messages is committed right on the event loop, as one step of the
 loop turn that received them: the hand-off to a thread and back cost more than the commit
-(a few inserts and one fsync of the WAL), and the sessions waited for both. The loop never
-waits for the write lock there: if another process holds it, or the batch carries a big
-message (spooled, or more than INLINE_BYTES), the batch goes to the writer thread, which
-retries the lock every 0.2 ms. PostgreSQL always commits on the thread (a network round
-trip per statement).
+(a few inserts), and the sessions waited for both. The loop never waits for the write lock
+there: if another process holds it, or the batch carries a big message (spooled, or more than
+INLINE_BYTES), the batch goes to the writer thread, which retries the lock every 0.2 ms.
+PostgreSQL always commits on the thread (a network round trip per statement).
+
+Durability on SQLite is that of synchronous=FULL, with the fsync moved off the loop and out of
+the write lock: the loop's connection commits with synchronous=NORMAL, which writes the WAL
+frames and releases the lock, and WalSync then runs fdatasync() on the WAL file on a thread of
+its own; only after that are the batch's sessions answered. FULL does the same fdatasync on the
+same file, but inside COMMIT, holding the write lock (so the filing process waited for it too)
+and, on the loop, holding up every session. The writer thread's own connection stays FULL.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import os
 import time
 from concurrent.futures import ThreadPoolExecutor
 
@@ -41,8 +48,11 @@ class IntakeWriter:
         self._draining = False
         self._task: asyncio.Task | None = None
         self._inline = is_sqlite()
+        self._wal: WalSync | None = None
         if self._inline:
             _prepare_connection()  # the loop's own connection: never waits for the lock
+            database.execute_sql("PRAGMA synchronous = NORMAL")  # WalSync makes it FULL
+            self._wal = WalSync(database.obj.database)
 
     async def record(self, item: IntakeBatchItem) -> list[Recorded]:
         """Store one message; return once it is committed."""
@@ -63,7 +73,9 @@ class IntakeWriter:
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
                 items = [item for item, _ in batch]
                 outcomes = self._commit_inline(items) if self._inline else None
-                if outcomes is None:
+                if outcomes is not None:
+                    outcomes = await self._wal.synced(outcomes)
+                else:
                     outcomes = await loop.run_in_executor(
                         self._executor, _commit, items, self._busy_seconds
                     )
@@ -98,6 +110,47 @@ class IntakeWriter:
 
     def close(self) -> None:
         self._executor.shutdown(wait=True)
+        if self._wal is not None:
+            self._wal.close()
+
+
+class WalSync:
+    """Put the loop's commits on disk: fdatasync() the write-ahead log on a thread of its own.
+
+    fdatasync flushes the file, not the descriptor, so this one sees the frames SQLite wrote
+    through its own. The file is opened again whenever the path names another file (a new WAL
+    after every connection had closed it); if the path names none, the sync fails: an unlinked
+    WAL is gone at the next close, and what it holds must not be acknowledged.
+    """
+
+    def __init__(self, db_path: str) -> None:
+        self.path = db_path + "-wal"
+        self._executor = ThreadPoolExecutor(1, thread_name_prefix="wal-sync")
+        self._fd: int | None = None
+        self._inode = 0
+
+    async def synced(self, outcomes: list[list[Recorded]]) -> list[list[Recorded] | BaseException]:
+        """The outcomes of a batch committed with synchronous=NORMAL, once it is on disk."""
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self.sync)
+        except OSError as error:  # answered 4xx: the MTA sends it again; stored once
+            log.error("syncing the write-ahead log %s failed: %s", self.path, error)
+            return [error] * len(outcomes)
+        return outcomes
+
+    def sync(self) -> None:
+        inode = os.stat(self.path).st_ino
+        if self._fd is None or inode != self._inode:
+            if self._fd is not None:
+                os.close(self._fd)
+            self._fd = os.open(self.path, os.O_RDONLY | os.O_CLOEXEC)
+            self._inode = os.fstat(self._fd).st_ino
+        os.fdatasync(self._fd)
+
+    def close(self) -> None:
+        self._executor.shutdown(wait=True)
+        if self._fd is not None:
+            os.close(self._fd)
 
 
 def _prepare_connection() -> None:

@@ -76,3 +76,26 @@ def test_a_full_database_gets_452_and_after_it_grows_the_same_mail_is_stored_onc
         assert daemon.send(refused)[0] == 250
         assert daemon.send(refused)[0] == 250
         assert intake_count(daemon) == stored_before + 1
+
+
+def test_mail_is_acknowledged_only_once_the_write_ahead_log_is_synced(tmp_path):
+    """On SQLite the listener commits without an fsync and syncs the WAL file itself before
+    each 250; a WAL that cannot be synced (here: removed by hand) gets 451, never 250."""
+    url = f"sqlite:///{tmp_path / 'data' / 'postroom.db'}"
+    wal = tmp_path / "data" / "postroom.db-wal"
+    daemon = Daemon(tmp_path, url)
+    with daemon:
+        assert daemon.send(message("Before"))[0] == 250
+        daemon.wait_processed()
+        wal.unlink()
+        raw = message("After the WAL was removed")
+        code, reply = daemon.send(raw)
+        assert (code, reply[:5]) == (451, b"4.3.0"), reply
+        assert "syncing the write-ahead log" in daemon.log_text()
+        # after a restart SQLite keeps a WAL again; the MTA's retry is accepted, and kept once
+        daemon.stop()
+        daemon.start()
+        assert daemon.send(raw)[0] == 250
+        assert daemon.send(raw)[0] == 250
+        assert intake_count(daemon) == 2
+        assert wal.exists()
