@@ -17,6 +17,7 @@ import argparse
 import asyncio
 import json
 import os
+import random
 import resource
 import shutil
 import socket
@@ -327,10 +328,12 @@ def run(args) -> list[dict]:
                             "protocol": protocol.upper(), "size": size, "sessions": sessions,
                             "noop": _median_run([b for b, _ in pairs]),
                             "ours": _median_run([o for _, o in pairs]),
-                            "ratio": statistics.median(o["rate"] / b["rate"] for b, o in pairs),
+                            "ratios": [o["rate"] / b["rate"] for b, o in pairs],
                         })  # fmt: skip
+                        rows[-1]["ratio"] = statistics.median(rows[-1]["ratios"])
                         report_row(rows[-1])
                         report_cpu(rows[-1])
+                        report_spread(rows[-1]["ratios"])
             stored, pending = count_rows(config)
         finally:
             postroom.terminate()
@@ -362,6 +365,27 @@ def report_cpu(row: dict) -> None:
         f" filing and parsing {ours['filing_cpu_ms']:.2f} (load {ours['load_cpu_ms']:.2f});"
         f" cores busy {base['busy']:.0%} / {ours['busy']:.0%}, stolen {base['steal']:.0%} /"
         f" {ours['steal']:.0%}",
+        flush=True,
+    )
+
+
+def median_interval(values: list[float], level: float = 0.9, draws: int = 4000) -> tuple:
+    """A bootstrap interval for the median of `values` (resampled with a fixed seed)."""
+    rng = random.Random(0)
+    medians = sorted(statistics.median(rng.choices(values, k=len(values))) for _ in range(draws))
+    tail = (1 - level) / 2
+    return medians[int(draws * tail)], medians[min(draws - 1, int(draws * (1 - tail)))]
+
+
+def report_spread(ratios: list[float]) -> None:
+    """How far the median ratio can be trusted, on a machine whose speed drifts."""
+    if len(ratios) < 3:
+        return
+    low, high = median_interval(ratios)
+    print(
+        f"{'':<6}ratio of {len(ratios)} pairs: median {statistics.median(ratios):.2f},"
+        f" 90% interval of the median {low:.2f}-{high:.2f} (bootstrap),"
+        f" pairs {min(ratios):.2f}-{max(ratios):.2f}",
         flush=True,
     )
 

@@ -8,11 +8,11 @@ INLINE_BYTES), the batch goes to the writer thread, which retries the lock every
 PostgreSQL always commits on the thread (a network round trip per statement).
 
 Durability on SQLite is that of synchronous=FULL, with the fsync moved off the loop and out of
-the write lock: the loop's connection commits with synchronous=NORMAL, which writes the WAL
+the write lock: the listener's connections commit with synchronous=NORMAL, which writes the WAL
 frames and releases the lock, and WalSync then runs fdatasync() on the WAL file on a thread of
 its own; only after that are the batch's sessions answered. FULL does the same fdatasync on the
 same file, but inside COMMIT, holding the write lock (so the filing process waited for it too)
-and, on the loop, holding up every session. The writer thread's own connection stays FULL.
+and, on the loop, holding up every session.
 """
 
 from __future__ import annotations
@@ -51,7 +51,6 @@ class IntakeWriter:
         self._wal: WalSync | None = None
         if self._inline:
             _prepare_connection()  # the loop's own connection: never waits for the lock
-            database.execute_sql("PRAGMA synchronous = NORMAL")  # WalSync makes it FULL
             self._wal = WalSync(database.obj.database)
 
     async def record(self, item: IntakeBatchItem) -> list[Recorded]:
@@ -73,12 +72,12 @@ class IntakeWriter:
                 batch, self._pending = self._pending[:MAX_BATCH], self._pending[MAX_BATCH:]
                 items = [item for item, _ in batch]
                 outcomes = self._commit_inline(items) if self._inline else None
-                if outcomes is not None:
-                    outcomes = await self._wal.synced(outcomes)
-                else:
+                if outcomes is None:
                     outcomes = await loop.run_in_executor(
                         self._executor, _commit, items, self._busy_seconds
                     )
+                if self._wal is not None:
+                    outcomes = await self._wal.synced(outcomes)
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if future.done():
                         continue
@@ -129,8 +128,10 @@ class WalSync:
         self._fd: int | None = None
         self._inode = 0
 
-    async def synced(self, outcomes: list[list[Recorded]]) -> list[list[Recorded] | BaseException]:
+    async def synced(self, outcomes: list) -> list[list[Recorded] | BaseException]:
         """The outcomes of a batch committed with synchronous=NORMAL, once it is on disk."""
+        if all(isinstance(outcome, BaseException) for outcome in outcomes):
+            return outcomes  # nothing was committed
         try:
             await asyncio.get_running_loop().run_in_executor(self._executor, self.sync)
         except OSError as error:  # answered 4xx: the MTA sends it again; stored once
@@ -160,9 +161,11 @@ def _prepare_connection() -> None:
     steps of up to 100 ms. It leaves WAL checkpoints to the filing process, which commits as
     often: a checkpoint writes and syncs the database file, which on the event loop would
     hold up every session. Only if the WAL grew far past the filing process's threshold (no
-    filing process runs) does it checkpoint itself.
+    filing process runs) does it checkpoint itself. It commits without an fsync: the writer
+    syncs the WAL (WalSync) before it answers.
     """
     if is_sqlite():
+        database.execute_sql("PRAGMA synchronous = NORMAL")
         database.execute_sql("PRAGMA busy_timeout = 0")
         database.execute_sql(f"PRAGMA wal_autocheckpoint = {OWN_CHECKPOINT_PAGES}")
 
