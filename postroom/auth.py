@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import functools
 import hashlib
 import hmac
 import secrets
@@ -16,8 +17,15 @@ ROLES = ("owner", "admin", "member", "read-only")
 MIN_PASSWORD = 10
 THROTTLE_WINDOW = dt.timedelta(minutes=15)
 THROTTLE_FREE_FAILURES = 5
-# A hash to check against when the email is unknown, so both cases take the same time.
-_DUMMY_HASH = generate_password_hash("postroom-dummy-password", method="scrypt")
+
+
+@functools.cache
+def dummy_hash() -> str:
+    """A hash to check against when the email is unknown, so both cases take the same time.
+
+    Made when the web server starts (make_server), not at import: scrypt would slow the start
+    of every command."""
+    return generate_password_hash("postroom-dummy-password", method="scrypt")
 
 
 class AuthError(ValueError):
@@ -59,7 +67,7 @@ def set_password(user: User, password: str) -> None:
 def check_login(email: str, password: str) -> User | None:
     """Return the active user whose password matches, else None (in constant-ish time)."""
     user = find_user(email)
-    stored = user.password_hash if user is not None and user.password_hash else _DUMMY_HASH
+    stored = user.password_hash if user is not None and user.password_hash else dummy_hash()
     ok = check_password_hash(stored, password)
     if not ok or user is None or not user.is_active or not user.password_hash:
         return None

@@ -7,7 +7,7 @@ import threading
 
 from waitress.server import create_server
 
-from postroom.auth import setup_token
+from postroom.auth import dummy_hash, setup_token
 from postroom.config import Settings, parse_listen
 
 log = logging.getLogger("postroom.web")
@@ -35,6 +35,7 @@ def make_server(settings: Settings):
     from admin_ui import create_app
 
     app = create_app(settings)
+    dummy_hash()  # before the first login, so that it times like every other
     host, port = parse_listen(settings.web.listen)
     return create_server(app, host=host, port=int(port), threads=settings.web.threads,
                          ident="postroom")  # fmt: skip

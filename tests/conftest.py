@@ -31,6 +31,27 @@ def pytest_configure(config) -> None:
         raise pytest.UsageError("CI=true but POSTROOM_TEST_PG_URL is not set")
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _hash_each_password_once():
+    """scrypt takes 0.1-0.5 s a call, and most tests create their team with the same password.
+
+    Each password is hashed for real once (salted once) and that hash reused; every login
+    still checks the password against it with scrypt."""
+    from postroom import auth
+
+    real = auth.generate_password_hash
+    hashes: dict[tuple[str, str], str] = {}
+
+    def once(password: str, method: str = "scrypt", salt_length: int = 16) -> str:
+        if (password, method) not in hashes:
+            hashes[password, method] = real(password, method=method, salt_length=salt_length)
+        return hashes[password, method]
+
+    auth.generate_password_hash = once
+    yield
+    auth.generate_password_hash = real
+
+
 @pytest.fixture(params=_backends())
 def db_url(request, tmp_path) -> str:
     """A fresh, empty database URL on each backend (PostgreSQL: a database of its own)."""
