@@ -9,8 +9,8 @@ PostgreSQL always commits on the thread (a network round trip per statement).
 
 Durability on SQLite is that of synchronous=FULL, with the fsync moved off the loop and out of
 the write lock: the listener's connections commit with synchronous=NORMAL, which writes the WAL
-frames and releases the lock, and WalSync then runs fdatasync() on the WAL file on a thread of
-its own; only after that are the batch's sessions answered. FULL does the same fdatasync on the
+frames and releases the lock, and WalSync then runs fdatasync() on the WAL file on the writer
+thread; only after that are the batch's sessions answered. FULL does the same fdatasync on the
 same file, but inside COMMIT, holding the write lock (so the filing process waited for it too)
 and, on the loop, holding up every session.
 """
@@ -77,7 +77,7 @@ class IntakeWriter:
                         self._executor, _commit, items, self._busy_seconds
                     )
                 if self._wal is not None:
-                    outcomes = await self._wal.synced(outcomes)
+                    outcomes = await self._synced(outcomes)
                 for (_, future), outcome in zip(batch, outcomes, strict=True):
                     if future.done():
                         continue
@@ -102,6 +102,20 @@ class IntakeWriter:
                 log.warning("committing on the loop failed (%s); retrying on the thread", error)
             return None
 
+    async def _synced(self, outcomes: list) -> list[list[Recorded] | BaseException]:
+        """The outcomes of a batch committed with synchronous=NORMAL, once it is on disk.
+
+        The sync runs on the writer thread, idle meanwhile: one batch is in flight at a time.
+        """
+        if all(isinstance(outcome, BaseException) for outcome in outcomes):
+            return outcomes  # nothing was committed
+        try:
+            await asyncio.get_running_loop().run_in_executor(self._executor, self._wal.sync)
+        except OSError as error:  # answered 4xx: the MTA sends it again; stored once
+            log.error("syncing the write-ahead log %s failed: %s", self._wal.path, error)
+            return [error] * len(outcomes)
+        return outcomes
+
     async def wait_idle(self) -> None:
         """Return once nothing is waiting to be committed."""
         while self._draining or self._pending:
@@ -114,7 +128,7 @@ class IntakeWriter:
 
 
 class WalSync:
-    """Put the loop's commits on disk: fdatasync() the write-ahead log on a thread of its own.
+    """Put the listener's commits on disk: fdatasync() the write-ahead log.
 
     fdatasync flushes the file, not the descriptor, so this one sees the frames SQLite wrote
     through its own. The file is opened again whenever the path names another file (a new WAL
@@ -124,20 +138,8 @@ class WalSync:
 
     def __init__(self, db_path: str) -> None:
         self.path = db_path + "-wal"
-        self._executor = ThreadPoolExecutor(1, thread_name_prefix="wal-sync")
         self._fd: int | None = None
         self._inode = 0
-
-    async def synced(self, outcomes: list) -> list[list[Recorded] | BaseException]:
-        """The outcomes of a batch committed with synchronous=NORMAL, once it is on disk."""
-        if all(isinstance(outcome, BaseException) for outcome in outcomes):
-            return outcomes  # nothing was committed
-        try:
-            await asyncio.get_running_loop().run_in_executor(self._executor, self.sync)
-        except OSError as error:  # answered 4xx: the MTA sends it again; stored once
-            log.error("syncing the write-ahead log %s failed: %s", self.path, error)
-            return [error] * len(outcomes)
-        return outcomes
 
     def sync(self) -> None:
         inode = os.stat(self.path).st_ino
@@ -149,7 +151,6 @@ class WalSync:
         os.fdatasync(self._fd)
 
     def close(self) -> None:
-        self._executor.shutdown(wait=True)
         if self._fd is not None:
             os.close(self._fd)
 

@@ -41,7 +41,7 @@ def make_database(
         path.parent.mkdir(parents=True, exist_ok=True)
         pragmas = {
             "journal_mode": "wal",
-            "synchronous": 2,  # FULL: a commit is on disk when it returns (see smtpd_ingest.writer)
+            "synchronous": 2,  # FULL: a commit is on disk when it returns
             "foreign_keys": 1,
             "busy_timeout": busy_timeout_ms,
             "cache_size": -16000,
