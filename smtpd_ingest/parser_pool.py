@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import ctypes
 import functools
 import logging
 import multiprocessing
 import os
+import signal
+import sys
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -16,6 +19,19 @@ log = logging.getLogger(__name__)
 
 
 CHUNK = 8  # messages per task
+PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+
+
+def _init_worker(parent: int, nice: int) -> None:
+    """Set up a parse worker: it dies with the process that started it, even by kill -9
+    (Linux), and it runs at a lower priority."""
+    if sys.platform == "linux":
+        libc = ctypes.CDLL(None, use_errno=True)
+        libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
+        if os.getppid() != parent:  # the parent died before the line above
+            os._exit(0)
+    if nice:
+        os.nice(nice)
 
 
 def _parse_chunk(raws: list[bytes]) -> list[ParsedMail | ParseError]:
@@ -43,11 +59,13 @@ class ParserPool:
         self.timeout = timeout
         self.nice = nice
         self.inline_bytes = inline_bytes
-        self._context = multiprocessing.get_context("forkserver")
+        # spawn: the workers are children of this process, so they die with it (a fork
+        # server would outlive a kill -9 of this process, and its workers with it)
+        self._context = multiprocessing.get_context("spawn")
         self._pool = self._new_pool()
 
     def _new_pool(self) -> ProcessPoolExecutor:
-        initializer = functools.partial(os.nice, self.nice) if self.nice else None
+        initializer = functools.partial(_init_worker, os.getpid(), self.nice)
         return ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=initializer)
 
     def parse(self, raw: bytes) -> ParsedMail:

@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import hashlib
+import os
+import signal
 import smtplib
 import threading
 import time
 import uuid
+from pathlib import Path
 
 from peewee import fn
 
@@ -202,3 +205,59 @@ def test_an_intake_left_waiting_by_a_dead_ingest_is_filed_by_a_running_one(db_ur
             assert Intake.get_by_id(recorded.intake_id).state == "done"
         finally:
             db.close()
+
+
+def _processes() -> dict[int, tuple[int, str]]:
+    """Every process's (parent pid, state), read from /proc."""
+    found = {}
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rpartition(")")[2].split()
+        except OSError:  # gone meanwhile
+            continue
+        found[int(stat.parent.name)] = (int(fields[1]), fields[0])
+    return found
+
+
+def _alive(pid: int) -> bool:
+    """Running, not a zombie waiting to be reaped."""
+    state = _processes().get(pid)
+    return state is not None and state[1] != "Z"
+
+
+def _cmdline(pid: int) -> bytes:
+    try:
+        return Path(f"/proc/{pid}/cmdline").read_bytes()
+    except OSError:
+        return b""
+
+
+def _children(pid: int) -> set[int]:
+    return {child for child, (parent, _) in _processes().items() if parent == pid}
+
+
+def _descendants(pid: int) -> set[int]:
+    """The processes below pid (children, their children, ...)."""
+    parent_of = {child: parent for child, (parent, _) in _processes().items()}
+    found, frontier = set(), {pid}
+    while frontier:
+        frontier = {child for child, parent in parent_of.items() if parent in frontier}
+        found |= frontier
+    return found
+
+
+def test_parse_workers_go_when_the_filing_process_is_killed(daemon: Daemon) -> None:
+    """A kill -9 of the filing process leaves no parse worker behind."""
+    big = message(subject="big", body="A line of a long letter.\n" * 8000)  # parsed by a worker
+    code, _ = daemon.send(big)
+    assert code == 250
+    assert daemon.wait_for_entries(1)[0]["subject"] == "big"
+    filing = [pid for pid in _children(daemon.process.pid) if b"spawn_main" in _cmdline(pid)]
+    assert len(filing) == 1, [_cmdline(pid) for pid in _children(daemon.process.pid)]
+    below = _descendants(filing[0])
+    assert below  # a parse worker
+    os.kill(filing[0], signal.SIGKILL)
+    deadline = time.monotonic() + 30
+    while (left := [pid for pid in below if _alive(pid)]) and time.monotonic() < deadline:
+        time.sleep(0.1)
+    assert not left, [_cmdline(pid) for pid in left]
