@@ -219,12 +219,6 @@ def _processes() -> dict[int, tuple[int, str]]:
     return found
 
 
-def _alive(pid: int) -> bool:
-    """Running, not a zombie waiting to be reaped."""
-    state = _processes().get(pid)
-    return state is not None and state[1] != "Z"
-
-
 def _cmdline(pid: int) -> bytes:
     try:
         return Path(f"/proc/{pid}/cmdline").read_bytes()
@@ -232,16 +226,11 @@ def _cmdline(pid: int) -> bytes:
         return b""
 
 
-def _children(pid: int) -> set[int]:
-    return {child for child, (parent, _) in _processes().items() if parent == pid}
-
-
-def _descendants(pid: int) -> set[int]:
+def _descendants(pid: int, processes: dict[int, tuple[int, str]]) -> set[int]:
     """The processes below pid (children, their children, ...)."""
-    parent_of = {child: parent for child, (parent, _) in _processes().items()}
     found, frontier = set(), {pid}
     while frontier:
-        frontier = {child for child, parent in parent_of.items() if parent in frontier}
+        frontier = {child for child, (parent, _) in processes.items() if parent in frontier}
         found |= frontier
     return found
 
@@ -252,12 +241,18 @@ def test_parse_workers_go_when_the_filing_process_is_killed(daemon: Daemon) -> N
     code, _ = daemon.send(big)
     assert code == 250
     assert daemon.wait_for_entries(1)[0]["subject"] == "big"
-    filing = [pid for pid in _children(daemon.process.pid) if b"spawn_main" in _cmdline(pid)]
-    assert len(filing) == 1, [_cmdline(pid) for pid in _children(daemon.process.pid)]
-    below = _descendants(filing[0])
+    processes = _processes()
+    children = [pid for pid, (parent, _) in processes.items() if parent == daemon.process.pid]
+    filing = [pid for pid in children if b"spawn_main" in _cmdline(pid)]
+    assert len(filing) == 1, [_cmdline(pid) for pid in children]
+    below = _descendants(filing[0], processes)
     assert below  # a parse worker
     os.kill(filing[0], signal.SIGKILL)
     deadline = time.monotonic() + 30
-    while (left := [pid for pid in below if _alive(pid)]) and time.monotonic() < deadline:
+    while time.monotonic() < deadline:
+        processes = _processes()  # a zombie ("Z") has exited, only not yet been reaped
+        left = [pid for pid in below if processes.get(pid, (0, "Z"))[1] != "Z"]
+        if not left:
+            break
         time.sleep(0.1)
     assert not left, [_cmdline(pid) for pid in left]
