@@ -126,13 +126,12 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
                        max_page_count=storage.sqlite_max_page_count,
                        pool_size=storage.pool_size)  # fmt: skip
     if is_sqlite(db):
-        # What this process commits may be lost by a power cut: the entries of the last
-        # batches, together with the "done" of their intakes (one transaction), never the
-        # intakes, which the listener puts on disk (an fdatasync of the WAL) before it
-        # answers 250; its next sync puts everything written before on disk too. A lost
-        # batch is filed again at the next start. So this connection skips the fsync of
-        # each commit.
-        db.pragma("synchronous", "NORMAL", permanent=True)
+        # Entries are committed to the main file with synchronous=FULL (on disk when the
+        # commit returns); only then are their intakes marked done, in the received-mail file
+        # (storage.filing.file_inbound). That mark needs no sync of its own: the listener's
+        # next sync of that file puts it on disk, and a mark lost to a power cut means the
+        # intake is filed again, which finds its entry and marks it done.
+        db.mail_pragma("synchronous", "NORMAL")
         # This process runs the WAL checkpoints (the listener's connection leaves them to
         # it), every CHECKPOINT_PAGES rather than SQLite's 1,000: pages written again and
         # again (indexes, the full-text index) are copied once per checkpoint, not ten times.

@@ -25,7 +25,7 @@ from concurrent.futures import ThreadPoolExecutor
 
 from peewee import OperationalError
 
-from storage.db import is_sqlite
+from storage.db import MAIL_SCHEMA, is_sqlite
 from storage.intake import IntakeBatchItem, Recorded, record_batch
 from storage.models import database
 
@@ -51,7 +51,7 @@ class IntakeWriter:
         self._wal: WalSync | None = None
         if self._inline:
             _prepare_connection()  # the loop's own connection: never waits for the lock
-            self._wal = WalSync(database.obj.database)
+            self._wal = WalSync(str(database.obj.mail_path))
 
     async def record(self, item: IntakeBatchItem) -> list[Recorded]:
         """Store one message; return once it is committed."""
@@ -166,7 +166,7 @@ def _prepare_connection() -> None:
     syncs the WAL (WalSync) before it answers.
     """
     if is_sqlite():
-        database.execute_sql("PRAGMA synchronous = NORMAL")
+        database.execute_sql(f"PRAGMA {MAIL_SCHEMA}.synchronous = NORMAL")
         database.execute_sql("PRAGMA busy_timeout = 0")
         database.execute_sql(f"PRAGMA wal_autocheckpoint = {OWN_CHECKPOINT_PAGES}")
 

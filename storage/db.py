@@ -1,7 +1,16 @@
-"""Open the database named by one URL and keep its schema current."""
+"""Open the database named by one URL and keep its schema current.
+
+On SQLite the received mail (tables raw_message and intake) lives in a file of its own next
+to the database, <name>-mail.db, attached to every connection as the schema "mail": the
+listener commits each message there, so it never waits for the write lock of the main file,
+which the filing process holds while it files. Statements name the tables without a schema
+and SQLite finds them in whichever file holds them. PostgreSQL keeps every table in one
+database.
+"""
 
 from __future__ import annotations
 
+import sys
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -12,6 +21,34 @@ from playhouse.migrations import Runner
 from storage.models import ALL_MODELS, database
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
+MAIL_SCHEMA = "mail"  # the name the received-mail file is attached under
+
+
+def mail_store_path(main_path: str | Path) -> Path:
+    """The file that holds the received mail of the SQLite database at `main_path`."""
+    main = Path(main_path)
+    return main.with_name(f"{main.stem}-mail{main.suffix or '.db'}")
+
+
+class SqliteWithMail(SqliteDatabase):
+    """SQLite with the received-mail file attached to every connection, set up like the main
+    file (WAL, the same synchronous level and page limit)."""
+
+    def __init__(self, path: str, *, mail_pragmas: dict, **kwargs) -> None:
+        super().__init__(path, **kwargs)
+        self.mail_path = mail_store_path(path)
+        self._mail_pragmas = mail_pragmas
+
+    def mail_pragma(self, name: str, value: object) -> None:
+        """Set a pragma of the received-mail file, now and on every later connection."""
+        self._mail_pragmas[name] = value
+        self.execute_sql(f"PRAGMA {MAIL_SCHEMA}.{name} = {value}")
+
+    def _add_conn_hooks(self, conn) -> None:
+        super()._add_conn_hooks(conn)
+        conn.execute(f"ATTACH DATABASE ? AS {MAIL_SCHEMA}", (str(self.mail_path),))
+        for name, value in self._mail_pragmas.items():
+            conn.execute(f"PRAGMA {MAIL_SCHEMA}.{name} = {value}")
 
 
 class SchemaError(Exception):
@@ -39,16 +76,17 @@ def make_database(
     if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///") :])
         path.parent.mkdir(parents=True, exist_ok=True)
-        pragmas = {
+        per_file = {
             "journal_mode": "wal",
             "synchronous": 2,  # FULL: a commit is on disk when it returns
-            "foreign_keys": 1,
-            "busy_timeout": busy_timeout_ms,
             "cache_size": -16000,
         }
         if max_page_count:
-            pragmas["max_page_count"] = max_page_count
-        db: Database = SqliteDatabase(str(path), pragmas=pragmas, timeout=busy_timeout_ms / 1000)
+            per_file["max_page_count"] = max_page_count
+        pragmas = {**per_file, "foreign_keys": 1, "busy_timeout": busy_timeout_ms}
+        db: Database = SqliteWithMail(
+            str(path), pragmas=pragmas, mail_pragmas=per_file, timeout=busy_timeout_ms / 1000
+        )
     else:
         parsed = urlparse(url)
         if parsed.scheme not in ("postgresql", "postgres"):
@@ -98,16 +136,49 @@ def select_in(select: str, keys: list, *first, cursor=None) -> list[tuple]:
     return rows
 
 
-def write_transaction():
+def write_transaction(only: str | None = None):
     """Begin a transaction that takes the write lock at once (SQLite: BEGIN IMMEDIATE).
 
     A deferred SQLite transaction that reads first and writes later fails with "database is
     locked" without waiting when another connection committed in between; busy_timeout only
     helps a transaction that asks for the lock up front.
+
+    BEGIN IMMEDIATE locks every attached file. With `only` ("main" or "mail"), the
+    transaction writes to that file alone and takes that file's lock alone: the listener
+    (mail) and the filing process (main) then never wait for each other. It is taken by a
+    write that changes nothing, as the transaction's first statement.
     """
-    if is_sqlite():
+    if not is_sqlite():
+        return database.atomic()
+    if only is None:
         return database.atomic(lock_type="IMMEDIATE")
-    return database.atomic()
+    return _OneFileTransaction(_TAKE_LOCK[only])
+
+
+_TAKE_LOCK = {
+    "main": "DELETE FROM main.app_setting WHERE 0",
+    MAIL_SCHEMA: "DELETE FROM mail.intake WHERE 0",
+}
+
+
+class _OneFileTransaction:
+    """A SQLite transaction holding the write lock of one attached file (write_transaction)."""
+
+    def __init__(self, take_lock: str) -> None:
+        self._take_lock = take_lock
+        self._atomic = database.atomic(lock_type="DEFERRED")
+
+    def __enter__(self):
+        transaction = self._atomic.__enter__()
+        try:
+            database.execute_sql(self._take_lock)
+        except BaseException:
+            self._atomic.__exit__(*sys.exc_info())
+            raise
+        return transaction
+
+    def __exit__(self, *exc_info):
+        return self._atomic.__exit__(*exc_info)
 
 
 def _runner(db: Database) -> Runner:

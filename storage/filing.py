@@ -13,7 +13,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
-from storage.db import native_sql, select_in, write_transaction
+from storage.db import MAIL_SCHEMA, is_sqlite, native_sql, select_in, write_transaction
 from storage.models import Entry, database, utcnow
 from storage.search import index_entries, remember_correspondents
 
@@ -92,15 +92,28 @@ def file_inbound(items: Sequence[tuple[int, InboundRecord]]) -> list[Filed]:
     since the listener waits for the lock with each message it commits; under the lock the
     intakes and entries it was worked out from are read again, and if they changed meanwhile
     (another process filed some), it is worked out again there.
+
+    On SQLite the entries go to the main file and the intakes' "done" to the received-mail
+    file, in a transaction of their own once the entries are committed (on disk, with
+    synchronous=FULL), so the listener never waits while entries are written. A crash in
+    between leaves the intakes pending, and filing them again finds their entries (by account
+    and message) and only marks them done.
     """
     if not items:
         return []
     plan = _plan(items, database.cursor())
-    with write_transaction():
+    separate = is_sqlite()
+    with write_transaction(only="main"):
         cursor = database.cursor()
         if _snapshot(items, cursor) != plan.snapshot:
             plan = _plan(items, cursor)
-        return _execute(plan, cursor)
+        filed, done = _execute(plan, cursor)
+        if done and not separate:
+            cursor.executemany(native_sql(_INTAKE_DONE), done)
+    if done and separate:
+        with write_transaction(only=MAIL_SCHEMA):
+            database.cursor().executemany(_INTAKE_DONE, done)
+    return filed
 
 
 @dataclass
@@ -203,8 +216,9 @@ def _plan(items: Sequence[tuple[int, InboundRecord]], cursor) -> _Plan:
     return plan
 
 
-def _execute(plan: _Plan, cursor) -> list[Filed]:
-    """Insert what the plan holds, naming each new entry by the id its insert returned."""
+def _execute(plan: _Plan, cursor) -> tuple[list[Filed], list[tuple]]:
+    """Insert what the plan holds, naming each new entry by the id its insert returned;
+    return what was filed and the (entry id, intake id) pairs to mark done."""
     ids: list[int] = []
     for values in plan.entries:
         answered = plan.replies.get(-len(ids) - 1)
@@ -224,7 +238,6 @@ def _execute(plan: _Plan, cursor) -> list[Filed]:
         (_INSERT_PARTICIPANT, named(plan.participants, 0)),
         (_INSERT_ATTACHMENT, named(plan.attachments, 0)),
         (_INSERT_EVENT, named(plan.events, 2)),
-        (_INTAKE_DONE, named(plan.done, 0)),
     ):
         if rows:
             cursor.executemany(native_sql(statement), rows)
@@ -237,7 +250,7 @@ def _execute(plan: _Plan, cursor) -> list[Filed]:
             reason = plan.entries[-entry - 1][_REASON_COLUMN]
             entry = ids[-entry - 1]
         filed.append(Filed(intake_id, entry, project_id, reason, parse_error, new))
-    return filed
+    return filed, named(plan.done, 0)
 
 
 def _join_thread(

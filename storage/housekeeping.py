@@ -13,7 +13,7 @@ from pathlib import Path
 
 from peewee import fn
 
-from storage.db import is_sqlite, write_transaction
+from storage.db import MAIL_SCHEMA, is_sqlite, mail_store_path, write_transaction
 from storage.models import Activity, Entry, Event, Intake, RawMessage, database
 from storage.search import unindex_entry
 
@@ -119,18 +119,32 @@ def optimise_search_index() -> bool:
     return True
 
 
-def backup_sqlite(target: Path) -> None:
-    """Copy the open SQLite database to `target` with SQLite's online backup.
+def backup_sqlite(target: Path) -> list[Path]:
+    """Copy the open SQLite database to `target`, and its received-mail file next to it (as
+    `mail_store_path(target)`), with SQLite's online backup; return the files written.
 
-    Readers and writers carry on meanwhile (WAL); the copy is one consistent snapshot.
+    Readers and writers carry on meanwhile (WAL). Both copies are one consistent snapshot: the
+    copying connection reads both files in one transaction, which the backup steps use.
     """
     if not is_sqlite():
         raise RuntimeError("online backup is for SQLite only")
-    source = database.connection()
-    copy = sqlite3.connect(str(target))
+    main = Path(database.obj.database)
+    files = [(target, "main"), (mail_store_path(target), MAIL_SCHEMA)]
+    source = sqlite3.connect(str(main), isolation_level=None)
     try:
-        source.backup(copy)
-        copy.execute("PRAGMA journal_mode=DELETE")
-        copy.commit()
+        source.execute(f"ATTACH DATABASE ? AS {MAIL_SCHEMA}", (str(mail_store_path(main)),))
+        source.execute("BEGIN")
+        for _, schema in files:  # the snapshot of each file starts with its first read
+            source.execute(f"SELECT count(*) FROM {schema}.sqlite_master").fetchone()  # noqa: S608 - main or mail
+        for path, schema in files:
+            copy = sqlite3.connect(str(path))
+            try:
+                source.backup(copy, name=schema)
+                copy.execute("PRAGMA journal_mode=DELETE")
+                copy.commit()
+            finally:
+                copy.close()
+        source.execute("COMMIT")
     finally:
-        copy.close()
+        source.close()
+    return [path for path, _ in files]

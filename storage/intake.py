@@ -7,7 +7,7 @@ import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
-from storage.db import is_postgres, native_sql, select_in, write_transaction
+from storage.db import MAIL_SCHEMA, is_postgres, native_sql, select_in, write_transaction
 from storage.models import Intake, RawMessage, database, utcnow
 
 
@@ -122,7 +122,7 @@ def record_batch(items: list[IntakeBatchItem]) -> list[list[Recorded]]:
     now = utcnow()
     stamp = now if postgres else str(now)
     insert_intake = native_sql(_INTAKE)
-    with write_transaction():
+    with write_transaction(only=MAIL_SCHEMA):
         cursor = database.cursor()
         cursor.executemany(
             native_sql(_RAW),
@@ -164,7 +164,9 @@ def _store_spooled(cursor, item: IntakeBatchItem, stamp, postgres: bool) -> None
         return
     with (
         item.spool.open("rb") as source,
-        database.connection().blobopen("raw_message", "data", cursor.lastrowid) as blob,
+        database.connection().blobopen(
+            "raw_message", "data", cursor.lastrowid, name=MAIL_SCHEMA
+        ) as blob,
     ):
         while piece := source.read(SPOOL_PIECE):
             blob.write(piece)

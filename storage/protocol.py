@@ -187,6 +187,8 @@ def delete_entry(entry: Entry, user_id: int | None) -> None:
         _log(entry.account_id, "deleted", project=entry.project_id, user=user_id,
              detail=f"entry {entry.id}: {entry.subject[:200]}")  # fmt: skip
         unindex_entry(entry.id)
+        if is_sqlite():  # no foreign key across files: what PostgreSQL's ON DELETE does
+            Intake.update(entry=None).where(Intake.entry == entry.id).execute()
         entry.delete_instance()
 
 

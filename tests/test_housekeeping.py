@@ -17,7 +17,7 @@ from postroom.jobs import JobDeferred, backup, maintenance, retention
 from smtpd_ingest.parser_pool import InlineParser
 from smtpd_ingest.pipeline import build_record
 from storage import accounts, protocol
-from storage.db import migrate, open_database
+from storage.db import mail_store_path, migrate, open_database
 from storage.entries import store_inbound
 from storage.intake import Delivery, IntakeBatchItem, record_batch
 from storage.models import Activity, Entry, Intake, JobLease, RawMessage, utcnow
@@ -62,6 +62,13 @@ def sqlite_settings(tmp_path):
     db.close()
 
 
+def _with_mail(path: Path) -> sqlite3.Connection:
+    """A connection to a SQLite database of postroom with its received-mail file attached."""
+    connection = sqlite3.connect(path)
+    connection.execute("ATTACH DATABASE ? AS mail", (str(mail_store_path(path)),))
+    return connection
+
+
 def _snapshot(connection: sqlite3.Connection) -> tuple:
     ids = [row[0] for row in connection.execute("SELECT id FROM entry ORDER BY id")]
     raws = {
@@ -78,9 +85,12 @@ def test_a_backup_is_a_sqlite_file_holding_the_same_entries_and_raw_mail(sqlite_
     path = backup.make_backup(sqlite_settings, now=NOW)
 
     assert path == Path(sqlite_settings.storage.backup_dir) / "postroom-20261127-120000.db"
-    copy = sqlite3.connect(path)
-    original = sqlite3.connect(sqlite_settings.storage.url.removeprefix("sqlite:///"))
+    assert path.with_name("postroom-20261127-120000-mail.db").is_file()  # the received mail
+    copy = _with_mail(path)
+    original = _with_mail(Path(sqlite_settings.storage.url.removeprefix("sqlite:///")))
     assert copy.execute("PRAGMA integrity_check").fetchone() == ("ok",)
+    assert copy.execute("PRAGMA mail.integrity_check").fetchone() == ("ok",)
+    assert copy.execute("SELECT count(*) FROM intake WHERE state = 'done'").fetchone() == (5,)
     assert copy.execute("SELECT count(*) FROM entry").fetchone() == (5,)
     assert _snapshot(copy) == _snapshot(original)
     assert copy.execute("SELECT count(*) FROM entry_fts WHERE entry_fts MATCH 'body'").fetchone()[0]
@@ -95,6 +105,9 @@ def test_only_the_newest_backups_are_kept(sqlite_settings):
     again = backup.make_backup(sqlite_settings, now=NOW + dt.timedelta(hours=4))  # same second
     assert again.name == "postroom-20261127-160000-1.db"
     assert backup.backups_in(folder) == [made[3], made[4], again]  # keep = 3, oldest gone
+    kept = {p.name for p in [made[3], made[4], again]}
+    kept |= {mail_store_path(p).name for p in [made[3], made[4], again]}
+    assert {p.name for p in folder.iterdir()} == kept  # each with its mail file, no other
 
 
 def test_postroom_backup_prints_the_path_and_refuses_postgresql(db_url, tmp_path):

@@ -123,7 +123,8 @@ def test_backup_restored_into_an_empty_data_folder_starts_with_the_same_entries(
     backup = result.stdout.strip().splitlines()[-1].split()[-1]
     restored_dir = tmp_path / "restored" / "data"
     restored_dir.mkdir(parents=True)
-    shutil.copy(backup, restored_dir / "postroom.db")
+    shutil.copy(backup, restored_dir / "postroom.db")  # and its received mail beside it:
+    shutil.copy(backup.removesuffix(".db") + "-mail.db", restored_dir / "postroom-mail.db")
     restored = Daemon(tmp_path / "restored", f"sqlite:///{restored_dir / 'postroom.db'}")
     restored.account = daemon.account
     with restored:

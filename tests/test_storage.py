@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import os
+import sqlite3
 
 import pytest
 
@@ -57,7 +58,7 @@ def test_the_correspondents_migration_fills_from_the_entries_already_stored(db_u
         Participant.create(entry=entry.id, role="from", address=sender, name=name)
         Participant.create(entry=entry.id, role="to", address="team@agency.test")
         ids.append(entry.id)
-    assert migrate(db) == ["0005_correspondents", "0006_sender_index"]
+    assert migrate(db) == ["0005_correspondents", "0006_sender_index", "0007_mail_store"]
     rows = Correspondent.select().order_by(Correspondent.account, Correspondent.address)
     assert [(r.account_id, r.address, r.name) for r in rows] == [
         (account.id, "anna@bakery.test", "Anna Schmidt"),
@@ -67,6 +68,34 @@ def test_the_correspondents_migration_fills_from_the_entries_already_stored(db_u
     ]
     assert [e.id for e in search(account.id, "from:schmidt").entries] == ids[1::-1]
     assert search(account.id, "from:bob").entries == []
+    db.close()
+
+
+def test_the_mail_store_migration_moves_received_mail_into_its_own_file(tmp_path):
+    """A SQLite database of before 0007 keeps its mail, now in postroom-mail.db."""
+    from storage.db import _runner
+
+    db = open_database(f"sqlite:///{tmp_path / 'postroom.db'}")
+    _runner(db).up("0006_sender_index")
+    account = accounts.create_account("Agency")
+    raw = b"Subject: before the upgrade\r\n\r\nhello"
+    digest = hashlib.sha256(raw).hexdigest()
+    RawMessage.create(sha256=digest, size=len(raw), compression="none", data=raw)
+    waiting = Intake.create(queue_id="Q1", raw=digest, account=account.id, recipient="a@in.x")
+    assert migrate(db) == ["0007_mail_store"]
+    db.close()
+    with sqlite3.connect(tmp_path / "postroom-mail.db") as mail:
+        assert mail.execute("SELECT id, sha256, state FROM intake").fetchall() == [
+            (waiting.id, digest, "pending")
+        ]
+    with sqlite3.connect(tmp_path / "postroom.db") as main:
+        tables = {r[0] for r in main.execute("SELECT name FROM sqlite_master")}
+    assert not {"intake", "raw_message"} & tables
+    db = open_database(f"sqlite:///{tmp_path / 'postroom.db'}")
+    check_schema(db)
+    assert load_raw(digest) == raw
+    assert pending_intake_ids() == [waiting.id]
+    assert deliver(account.id, raw, recipient="b@in.x") == waiting.id + 1  # ids go on
     db.close()
 
 
@@ -81,6 +110,7 @@ def test_an_empty_database_is_refused_until_init_and_init_is_idempotent(db_url):
         "0004_count_indexes",
         "0005_correspondents",
         "0006_sender_index",
+        "0007_mail_store",
     ]
     assert migrate(db) == []
     check_schema(db)
@@ -106,7 +136,49 @@ def test_sqlite_runs_in_wal_mode_with_full_sync_and_foreign_keys(tmp_path):
     assert db.execute_sql("PRAGMA journal_mode").fetchone()[0] == "wal"
     assert db.execute_sql("PRAGMA synchronous").fetchone()[0] == 2
     assert db.execute_sql("PRAGMA foreign_keys").fetchone()[0] == 1
+    assert db.execute_sql("PRAGMA mail.journal_mode").fetchone()[0] == "wal"
+    assert db.execute_sql("PRAGMA mail.synchronous").fetchone()[0] == 2
     db.close()
+
+
+def test_sqlite_keeps_received_mail_in_a_file_the_main_lock_does_not_hold_up(tmp_path):
+    """The listener's commits go to postroom-mail.db: a writer holding the main file's lock
+    (filing entries, say) does not make them wait."""
+    path = tmp_path / "postroom.db"
+    db = open_database(f"sqlite:///{path}", busy_timeout_ms=100)
+    migrate(db)
+    account = accounts.create_account("Agency")
+    tables = "SELECT name FROM {}.sqlite_master WHERE type = 'table' ORDER BY name"
+    assert [r[0] for r in db.execute_sql(tables.format("mail"))] == ["intake", "raw_message"]
+    assert not {"intake", "raw_message"} & {r[0] for r in db.execute_sql(tables.format("main"))}
+    blocker = sqlite3.connect(path, isolation_level=None)
+    blocker.execute("BEGIN IMMEDIATE")  # the main file's write lock
+    try:
+        intake_id = deliver(account.id, b"Subject: while entries are written\r\n\r\nhi")
+    finally:
+        blocker.rollback()
+        blocker.close()
+    assert pending_intake_ids() == [intake_id]
+    with sqlite3.connect(tmp_path / "postroom-mail.db") as mail:
+        assert mail.execute("SELECT id, state FROM intake").fetchall() == [(intake_id, "pending")]
+    db.close()
+
+
+def test_intakes_whose_done_mark_was_lost_are_marked_done_without_a_second_entry(storage_db):
+    """On SQLite entries and the intakes' "done" are two commits (two files); a crash in
+    between leaves the intakes pending, and filing them again only marks them done."""
+    account = accounts.create_account("Agency")
+    first, copy = deliver(account.id, b"question"), deliver(account.id, b"question", "b@in.x")
+    record = InboundRecord(project_id=None, route_reason="unassigned: unknown sender")
+    filed = file_inbound([(first, record), (copy, record)])
+    Intake.update(state="pending", entry=None).execute()  # the done mark that was lost
+    again = file_inbound([(first, record), (copy, record)])
+    assert [(f.intake_id, f.entry_id, f.new) for f in again] == [
+        (first, filed[0].entry_id, False),
+        (copy, filed[0].entry_id, False),
+    ]
+    assert Entry.select().count() == 1
+    assert {(i.state, i.entry_id) for i in Intake.select()} == {("done", filed[0].entry_id)}
 
 
 def test_the_raw_message_is_kept_compressed_and_a_repeat_is_recorded_once(storage_db):

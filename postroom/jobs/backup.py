@@ -1,6 +1,8 @@
 """SQLite backups: a consistent copy in `[storage] backup_dir`, the newest `backup_keep` kept.
 
-The copy is written under a temporary name, flushed to disk and then renamed, so a file named
+A backup is two files, as the database is: postroom-YYYYmmdd-HHMMSS.db and, beside it, its
+received mail, postroom-YYYYmmdd-HHMMSS-mail.db (one snapshot of both). They are written under
+temporary names, flushed to disk and then renamed, the mail file first, so a file named
 postroom-YYYYmmdd-HHMMSS.db is always complete. PostgreSQL is backed up with pg_dump instead.
 """
 
@@ -14,7 +16,7 @@ import time
 from pathlib import Path
 
 from postroom.config import Settings
-from storage.db import is_sqlite
+from storage.db import is_sqlite, mail_store_path
 from storage.housekeeping import backup_sqlite
 from storage.models import utcnow
 
@@ -40,25 +42,32 @@ def make_backup(settings: Settings, now: dt.datetime | None = None) -> Path:
     stamp = (now or utcnow()).strftime("%Y%m%d-%H%M%S")
     temporary = folder / f".postroom-{stamp}.{os.getpid()}.tmp"
     try:
-        backup_sqlite(temporary)
-        with open(temporary, "rb+") as handle:
-            os.fsync(handle.fileno())
+        written = backup_sqlite(temporary)
+        for path in written:
+            with open(path, "rb+") as handle:
+                os.fsync(handle.fileno())
         target = _publish(temporary, folder, stamp)
     finally:
-        temporary.unlink(missing_ok=True)
+        for path in (temporary, mail_store_path(temporary)):
+            path.unlink(missing_ok=True)
     _fsync_folder(folder)
     prune(folder, settings.storage.backup_keep)
     return target
 
 
 def _publish(temporary: Path, folder: Path, stamp: str) -> Path:
-    """Give the finished copy its final name; never replace another backup of the same second."""
+    """Give the finished copy its final names; never replace another backup of the same second."""
     for number in range(1000):
         suffix = f"-{number}" if number else ""
         target = folder / f"postroom-{stamp}{suffix}.db"
         try:
-            os.link(temporary, target)  # fails if the name is taken: no clobbering
+            os.link(mail_store_path(temporary), mail_store_path(target))  # fails if taken
         except FileExistsError:
+            continue
+        try:
+            os.link(temporary, target)
+        except FileExistsError:
+            mail_store_path(target).unlink()
             continue
         return target
     raise BackupError(f"too many backups named postroom-{stamp}* in {folder}")
@@ -87,6 +96,7 @@ def prune(folder: Path, keep: int) -> list[Path]:
     old = backups_in(folder)[: -max(keep, 1)]
     for path in old:
         path.unlink(missing_ok=True)
+        mail_store_path(path).unlink(missing_ok=True)
     for path in folder.glob(".postroom-*.tmp"):
         if time.time() - path.stat().st_mtime > LEFTOVER_SECONDS:
             path.unlink(missing_ok=True)
