@@ -61,6 +61,7 @@ class IngestSession:
     spool_dir: Path | None = None  # where big messages are received to; None: in memory
     busy = False  # receiving or committing a message: finished before a graceful stop
     _held: tuple[str, ...] = ()  # lines of a multi-line reply not sent yet
+    _deadline = 0.0  # loop time at which an idle session is closed
 
     def __dir__(self) -> list[str]:
         """Name only the command and AUTH methods.
@@ -82,6 +83,28 @@ class IngestSession:
             ):
                 return match.group(1), rest
         return super()._getaddr(arg)
+
+    def _reset_timeout(self, duration: float | None = None) -> None:
+        """Move the idle deadline; the timer is moved only when it would fire too late.
+
+        aiosmtpd cancels its timer and schedules a new one for every command and every chunk
+        of DATA; the loop then also sifts the cancelled timers out of its heap. A profile
+        showed that at 3 % of the listener's time. Here one timer serves the session: when it
+        fires before the deadline (which moved on meanwhile), it is set for the deadline.
+        """
+        deadline = self.loop.time() + (duration or self._timeout_duration)
+        self._deadline = deadline
+        handle = self._timeout_handle
+        if handle is None or handle.cancelled() or handle.when() > deadline:
+            if handle is not None:
+                handle.cancel()
+            self._timeout_handle = self.loop.call_at(deadline, self._timeout_due)
+
+    def _timeout_due(self) -> None:
+        if self.loop.time() < self._deadline:
+            self._timeout_handle = self.loop.call_at(self._deadline, self._timeout_due)
+            return
+        self._timeout_cb()
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         gate = self.gate

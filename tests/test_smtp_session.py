@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import re
 import smtplib
 import socket
@@ -377,3 +378,37 @@ def test_an_oversized_big_message_leaves_nothing_in_the_spool(db_url, tmp_path):
             assert client.data(message())[0] == 250
         assert len(intakes(daemon)) == 1
         assert list((daemon.folder / "data" / "spool").glob("data-*")) == []
+
+
+def test_an_idle_session_is_closed_after_the_timeout_which_each_command_moves_on():
+    """A postroom SMTP session on a real socket, with a timeout of 0.6 s: NOOPs every 0.3 s
+    keep it open for four times as long; once quiet, it is closed, not before its time."""
+    from smtpd_ingest.protocol import IngestSMTP
+
+    async def run() -> tuple[list[bytes], float]:
+        loop = asyncio.get_running_loop()
+        server = await loop.create_server(
+            lambda: IngestSMTP(object(), timeout=0.6, hostname="test", loop=loop),
+            "127.0.0.1",
+            0,
+        )
+        port = server.sockets[0].getsockname()[1]
+        reader, writer = await asyncio.open_connection("127.0.0.1", port)
+        replies = [await reader.readline()]
+        for _ in range(8):
+            await asyncio.sleep(0.3)
+            writer.write(b"NOOP\r\n")
+            replies.append(await reader.readline())
+        quiet_since = loop.time()
+        closed = await asyncio.wait_for(reader.read(), timeout=10)  # b"" once closed
+        waited = loop.time() - quiet_since
+        assert closed == b""
+        writer.close()
+        server.close()
+        await server.wait_closed()
+        return replies, waited
+
+    replies, waited = asyncio.run(run())
+    assert replies[0].startswith(b"220 ")
+    assert all(reply.startswith(b"250 2.0.0") for reply in replies[1:]), replies
+    assert waited >= 0.55  # closed by the timeout, counted from the last command
