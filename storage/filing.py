@@ -89,9 +89,9 @@ def file_inbound(items: Sequence[tuple[int, InboundRecord]]) -> list[Filed]:
     """File (intake id, record) pairs in one write transaction; intakes already done are skipped.
 
     The batch is worked out before the write lock is taken (the reads, every row to insert),
-    since the listener waits for the lock with each message it commits; under the lock the
-    intakes and entries it was worked out from are read again, and if they changed meanwhile
-    (another process filed some), it is worked out again there.
+    so that the lock, which the web and worker processes need too, is held short; under the
+    lock the intakes and entries it was worked out from are read again, and if they changed
+    meanwhile (another process filed some), it is worked out again there.
 
     On SQLite the entries go to the main file and the intakes' "done" to the received-mail
     file, in a transaction of their own once the entries are committed (on disk, with
