@@ -22,6 +22,7 @@ from storage.models import ALL_MODELS, database
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
 MAIL_SCHEMA = "mail"  # the name the received-mail file is attached under
+MAIL_MIGRATION = "0007_mail_store"  # from this one on, the mail file holds intake, raw_message
 
 
 def mail_store_path(main_path: str | Path) -> Path:
@@ -136,23 +137,26 @@ def select_in(select: str, keys: list, *first, cursor=None) -> list[tuple]:
     return rows
 
 
-def write_transaction(only: str | None = None):
+def write_transaction(files: str = "main"):
     """Begin a transaction that takes the write lock at once (SQLite: BEGIN IMMEDIATE).
 
     A deferred SQLite transaction that reads first and writes later fails with "database is
     locked" without waiting when another connection committed in between; busy_timeout only
     helps a transaction that asks for the lock up front.
 
-    BEGIN IMMEDIATE locks every attached file. With `only` ("main" or "mail"), the
-    transaction writes to that file alone and takes that file's lock alone: the listener
-    (mail) and the filing process (main) then never wait for each other. It is taken by a
-    write that changes nothing, as the transaction's first statement.
+    On SQLite, `files` names the files the transaction writes to: "main" (everything but the
+    received mail), "mail" (raw_message and intake) or "both". It takes the lock of those
+    alone, so the listener (mail) never waits for the filing process, the web or the worker
+    (main). One file's lock is taken by a write that changes nothing, as the transaction's
+    first statement; "both" is BEGIN IMMEDIATE, which locks every attached file. A
+    transaction over both files commits each on its own (WAL): write such changes so that a
+    crash between the two commits leaves nothing that points at what is gone.
     """
     if not is_sqlite():
         return database.atomic()
-    if only is None:
+    if files == "both":
         return database.atomic(lock_type="IMMEDIATE")
-    return _OneFileTransaction(_TAKE_LOCK[only])
+    return _OneFileTransaction(_TAKE_LOCK[files])
 
 
 _TAKE_LOCK = {
@@ -208,6 +212,15 @@ def check_schema(db: Database) -> None:
             f"the database has migrations this postroom does not know ({', '.join(unknown)}):"
             " upgrade postroom"
         )
+    if is_sqlite(db) and MAIL_MIGRATION in {m.name for m in applied}:
+        found = db.execute_sql(
+            "SELECT count(*) FROM mail.sqlite_master WHERE name = 'intake'"
+        ).fetchone()[0]
+        if not found:
+            raise SchemaError(
+                f"the received mail, {db.mail_path}, is missing or empty: put it back beside"
+                f" {db.database} (a backup holds both, postroom-…-mail.db beside postroom-….db)"
+            )
     pending = [m.name for m in status if m.applied is None]
     if pending:
         raise SchemaError(

@@ -103,7 +103,7 @@ def file_inbound(items: Sequence[tuple[int, InboundRecord]]) -> list[Filed]:
         return []
     plan = _plan(items, database.cursor())
     separate = is_sqlite()
-    with write_transaction(only="main"):
+    with write_transaction("main"):
         cursor = database.cursor()
         if _snapshot(items, cursor) != plan.snapshot:
             plan = _plan(items, cursor)
@@ -111,7 +111,7 @@ def file_inbound(items: Sequence[tuple[int, InboundRecord]]) -> list[Filed]:
         if done and not separate:
             cursor.executemany(native_sql(_INTAKE_DONE), done)
     if done and separate:
-        with write_transaction(only=MAIL_SCHEMA):
+        with write_transaction(MAIL_SCHEMA):
             database.cursor().executemany(_INTAKE_DONE, done)
     return filed
 

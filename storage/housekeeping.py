@@ -55,19 +55,24 @@ def purge_spam(cutoff: dt.datetime, batch: int = PURGE_BATCH) -> Purged:
         ]
         if not ids:
             return Purged(entries, raws)
-        with write_transaction():
-            shas = {
-                sha
-                for (sha,) in Entry.select(Entry.raw_sha256)
-                .where(Entry.id.in_(ids) & Entry.raw_sha256.is_null(False))
-                .tuples()
-            }
+        shas = {
+            sha
+            for (sha,) in Entry.select(Entry.raw_sha256)
+            .where(Entry.id.in_(ids) & Entry.raw_sha256.is_null(False))
+            .tuples()
+        }
+        # On SQLite the intakes and raw mail are another file, committed on its own: the
+        # intakes go first, so that a crash leaves no intake naming a deleted entry (the
+        # entries are still spam and go at the next run).
+        with write_transaction(MAIL_SCHEMA):
             of_intakes = Intake.select(Intake.raw).where(Intake.entry.in_(ids)).tuples()
             shas |= {sha for (sha,) in of_intakes}
             Intake.delete().where(Intake.entry.in_(ids)).execute()
+        with write_transaction():
             for entry_id in ids:
                 unindex_entry(entry_id)
             entries += Entry.delete().where(Entry.id.in_(ids)).execute()
+        with write_transaction(MAIL_SCHEMA):
             raws += delete_unused_raw(shas)
 
 
@@ -134,7 +139,10 @@ def backup_sqlite(target: Path) -> list[Path]:
     try:
         source.execute(f"ATTACH DATABASE ? AS {MAIL_SCHEMA}", (str(mail_store_path(main)),))
         source.execute("BEGIN")
-        for _, schema in files:  # the snapshot of each file starts with its first read
+        # The snapshot of each file starts with its first read: the mail file's first. The
+        # filing process commits entries (main) before it marks their intakes done (mail),
+        # so every intake done in the copy has its entry in the copy too.
+        for _, schema in reversed(files):
             source.execute(f"SELECT count(*) FROM {schema}.sqlite_master").fetchone()  # noqa: S608 - main or mail
         for path, schema in files:
             copy = sqlite3.connect(str(path))

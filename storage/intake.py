@@ -122,7 +122,7 @@ def record_batch(items: list[IntakeBatchItem]) -> list[list[Recorded]]:
     now = utcnow()
     stamp = now if postgres else str(now)
     insert_intake = native_sql(_INTAKE)
-    with write_transaction(only=MAIL_SCHEMA):
+    with write_transaction(MAIL_SCHEMA):
         cursor = database.cursor()
         cursor.executemany(
             native_sql(_RAW),

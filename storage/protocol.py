@@ -11,7 +11,7 @@ from urllib.parse import unquote
 from peewee import JOIN, fn
 
 from storage.accounts import MAX_ID
-from storage.db import is_sqlite, write_transaction
+from storage.db import MAIL_SCHEMA, is_sqlite, write_transaction
 from storage.models import (
     Activity,
     Attachment,
@@ -183,12 +183,16 @@ def delete_entry(entry: Entry, user_id: int | None) -> None:
     """Delete an entry with its index row; the activity log keeps who did it."""
     from storage.search import unindex_entry
 
+    if is_sqlite():
+        # What PostgreSQL's ON DELETE SET NULL does: SQLite keeps no key across its two
+        # files. First and on its own, so that a crash never leaves an intake naming a
+        # deleted entry (ids are used again).
+        with write_transaction(MAIL_SCHEMA):
+            Intake.update(entry=None).where(Intake.entry == entry.id).execute()
     with write_transaction():
         _log(entry.account_id, "deleted", project=entry.project_id, user=user_id,
              detail=f"entry {entry.id}: {entry.subject[:200]}")  # fmt: skip
         unindex_entry(entry.id)
-        if is_sqlite():  # no foreign key across files: what PostgreSQL's ON DELETE does
-            Intake.update(entry=None).where(Intake.entry == entry.id).execute()
         entry.delete_instance()
 
 

@@ -21,7 +21,15 @@ from storage.intake import (
     pending_intake_ids,
     record_batch,
 )
-from storage.models import Correspondent, Entry, Event, Intake, Participant, RawMessage
+from storage.models import (
+    Correspondent,
+    Entry,
+    Event,
+    Intake,
+    Participant,
+    RawMessage,
+    database,
+)
 from storage.search import search, search_entries
 
 
@@ -96,6 +104,49 @@ def test_the_mail_store_migration_moves_received_mail_into_its_own_file(tmp_path
     assert load_raw(digest) == raw
     assert pending_intake_ids() == [waiting.id]
     assert deliver(account.id, raw, recipient="b@in.x") == waiting.id + 1  # ids go on
+    db.close()
+
+
+def test_the_mail_store_migration_cut_short_after_its_copy_finishes_when_run_again(tmp_path):
+    """A crash after the copy was committed, before the old tables were dropped: the next
+    `postroom migrate` copies nothing twice and drops them."""
+    import importlib.util
+
+    from storage.db import MIGRATIONS_DIR, _runner
+
+    spec = importlib.util.spec_from_file_location("m7", MIGRATIONS_DIR / "0007_mail_store.py")
+    step = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(step)
+    db = open_database(f"sqlite:///{tmp_path / 'postroom.db'}")
+    _runner(db).up("0006_sender_index")
+    account = accounts.create_account("Agency")
+    raw = b"Subject: copied once\r\n\r\nhello"
+    digest = hashlib.sha256(raw).hexdigest()
+    RawMessage.create(sha256=digest, size=len(raw), compression="none", data=raw)
+    Intake.create(queue_id="Q1", raw=digest, account=account.id, recipient="a@in.x")
+    with db.atomic():  # the first of the migration's two steps, as if it then stopped
+        for statement in step.TABLES:
+            db.execute_sql(statement.format(s="mail"))
+        for table, columns in step.COLUMNS.items():
+            copy = f"INSERT INTO mail.{table} ({columns}) SELECT {columns} FROM {table}"  # noqa: S608
+            db.execute_sql(copy)
+    assert migrate(db) == ["0007_mail_store"]
+    assert db.execute_sql("SELECT count(*) FROM mail.intake").fetchone() == (1,)
+    assert db.execute_sql("SELECT count(*) FROM mail.raw_message").fetchone() == (1,)
+    main_tables = {r[0] for r in db.execute_sql("SELECT name FROM main.sqlite_master")}
+    assert not {"intake", "raw_message"} & main_tables
+    assert load_raw(digest) == raw
+    db.close()
+
+
+def test_a_missing_mail_file_is_named_instead_of_failing_on_every_message(tmp_path):
+    path = tmp_path / "postroom.db"
+    migrate(open_database(f"sqlite:///{path}"))
+    database.close()
+    (tmp_path / "postroom-mail.db").unlink()  # moved or restored without it
+    db = open_database(f"sqlite:///{path}")
+    with pytest.raises(SchemaError, match=r"postroom-mail\.db, is missing or empty: put it back"):
+        check_schema(db)
     db.close()
 
 

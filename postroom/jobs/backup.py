@@ -95,8 +95,12 @@ def prune(folder: Path, keep: int) -> list[Path]:
     """Delete all but the newest `keep` backups (at least one stays), and stale temp files."""
     old = backups_in(folder)[: -max(keep, 1)]
     for path in old:
-        path.unlink(missing_ok=True)
+        path.unlink(missing_ok=True)  # first: from here on it is not listed as a backup
         mail_store_path(path).unlink(missing_ok=True)
+    for path in folder.glob("postroom-*-mail.db"):  # left by a prune that was cut short
+        partner = path.with_name(path.name.removesuffix("-mail.db") + ".db")
+        if not partner.exists() and time.time() - path.stat().st_mtime > LEFTOVER_SECONDS:
+            path.unlink(missing_ok=True)
     for path in folder.glob(".postroom-*.tmp"):
         if time.time() - path.stat().st_mtime > LEFTOVER_SECONDS:
             path.unlink(missing_ok=True)
