@@ -79,17 +79,24 @@ def test_the_correspondents_migration_fills_from_the_entries_already_stored(db_u
     db.close()
 
 
-def test_the_mail_store_migration_moves_received_mail_into_its_own_file(tmp_path):
-    """A SQLite database of before 0007 keeps its mail, now in postroom-mail.db."""
+def _database_before_the_mail_file(path, raw: bytes):
+    """A SQLite database at migration 0006 holding one message, waiting: (db, account,
+    intake, digest)."""
     from storage.db import _runner
 
-    db = open_database(f"sqlite:///{tmp_path / 'postroom.db'}")
+    db = open_database(f"sqlite:///{path}")
     _runner(db).up("0006_sender_index")
     account = accounts.create_account("Agency")
-    raw = b"Subject: before the upgrade\r\n\r\nhello"
     digest = hashlib.sha256(raw).hexdigest()
     RawMessage.create(sha256=digest, size=len(raw), compression="none", data=raw)
     waiting = Intake.create(queue_id="Q1", raw=digest, account=account.id, recipient="a@in.x")
+    return db, account, waiting, digest
+
+
+def test_the_mail_store_migration_moves_received_mail_into_its_own_file(tmp_path):
+    """A SQLite database of before 0007 keeps its mail, now in postroom-mail.db."""
+    raw = b"Subject: before the upgrade\r\n\r\nhello"
+    db, account, waiting, digest = _database_before_the_mail_file(tmp_path / "postroom.db", raw)
     assert migrate(db) == ["0007_mail_store"]
     db.close()
     with sqlite3.connect(tmp_path / "postroom-mail.db") as mail:
@@ -112,18 +119,13 @@ def test_the_mail_store_migration_cut_short_after_its_copy_finishes_when_run_aga
     `postroom migrate` copies nothing twice and drops them."""
     import importlib.util
 
-    from storage.db import MIGRATIONS_DIR, _runner
+    from storage.db import MIGRATIONS_DIR
 
     spec = importlib.util.spec_from_file_location("m7", MIGRATIONS_DIR / "0007_mail_store.py")
     step = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(step)
-    db = open_database(f"sqlite:///{tmp_path / 'postroom.db'}")
-    _runner(db).up("0006_sender_index")
-    account = accounts.create_account("Agency")
     raw = b"Subject: copied once\r\n\r\nhello"
-    digest = hashlib.sha256(raw).hexdigest()
-    RawMessage.create(sha256=digest, size=len(raw), compression="none", data=raw)
-    Intake.create(queue_id="Q1", raw=digest, account=account.id, recipient="a@in.x")
+    db, _, _, digest = _database_before_the_mail_file(tmp_path / "postroom.db", raw)
     with db.atomic():  # the first of the migration's two steps, as if it then stopped
         for statement in step.TABLES:
             db.execute_sql(statement.format(s="mail"))
