@@ -10,7 +10,7 @@ database.
 
 from __future__ import annotations
 
-import sys
+import contextlib
 from pathlib import Path
 from urllib.parse import urlparse
 
@@ -138,25 +138,23 @@ def select_in(select: str, keys: list, *first, cursor=None) -> list[tuple]:
 
 
 def write_transaction(files: str = "main"):
-    """Begin a transaction that takes the write lock at once (SQLite: BEGIN IMMEDIATE).
+    """Begin a transaction that takes the write lock at once.
 
     A deferred SQLite transaction that reads first and writes later fails with "database is
     locked" without waiting when another connection committed in between; busy_timeout only
     helps a transaction that asks for the lock up front.
 
-    On SQLite, `files` names the files the transaction writes to: "main" (everything but the
-    received mail), "mail" (raw_message and intake) or "both". It takes the lock of those
-    alone, so the listener (mail) never waits for the filing process, the web or the worker
-    (main). One file's lock is taken by a write that changes nothing, as the transaction's
-    first statement; "both" is BEGIN IMMEDIATE, which locks every attached file. A
-    transaction over both files commits each on its own (WAL): write such changes so that a
-    crash between the two commits leaves nothing that points at what is gone.
+    On SQLite, `files` names the file the transaction writes to: "main" (everything but the
+    received mail) or "mail" (raw_message and intake). It takes that file's lock alone (BEGIN
+    IMMEDIATE would lock every attached file), so the listener (mail) never waits for the
+    filing process, the web or the worker (main). The lock is taken by a write that changes
+    nothing, as the transaction's first statement. Changes to both files are two
+    transactions, each committed on its own: order them so that a crash between the two
+    leaves nothing that points at what is gone.
     """
     if not is_sqlite():
         return database.atomic()
-    if files == "both":
-        return database.atomic(lock_type="IMMEDIATE")
-    return _OneFileTransaction(_TAKE_LOCK[files])
+    return _one_file_transaction(_TAKE_LOCK[files])
 
 
 _TAKE_LOCK = {
@@ -165,24 +163,11 @@ _TAKE_LOCK = {
 }
 
 
-class _OneFileTransaction:
-    """A SQLite transaction holding the write lock of one attached file (write_transaction)."""
-
-    def __init__(self, take_lock: str) -> None:
-        self._take_lock = take_lock
-        self._atomic = database.atomic(lock_type="DEFERRED")
-
-    def __enter__(self):
-        transaction = self._atomic.__enter__()
-        try:
-            database.execute_sql(self._take_lock)
-        except BaseException:
-            self._atomic.__exit__(*sys.exc_info())
-            raise
-        return transaction
-
-    def __exit__(self, *exc_info):
-        return self._atomic.__exit__(*exc_info)
+@contextlib.contextmanager
+def _one_file_transaction(take_lock: str):
+    with database.atomic(lock_type="DEFERRED") as transaction:
+        database.execute_sql(take_lock)
+        yield transaction
 
 
 def _runner(db: Database) -> Runner:
