@@ -17,6 +17,7 @@ from storage.db import open_database
 from storage.models import Entry, Intake
 from tests.conftest import IN_CI
 from tests.daemon import Daemon
+from tests.loops import in_own_thread
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1] / "bench"))
 from ingest import python_load_acknowledged, smtp_source
@@ -41,7 +42,9 @@ def test_every_message_acknowledged_in_a_burst_is_stored_and_filed(db_url, tmp_p
     lmtp = protocol == "lmtp"
     with Daemon(tmp_path, db_url) as daemon:
         port = daemon.lmtp_port if lmtp else daemon.smtp_port
-        acknowledged = python_load_acknowledged(port, MESSAGES, 8, SIZE, lmtp, daemon.inbox)
+        acknowledged = in_own_thread(  # it runs asyncio.run()
+            python_load_acknowledged, port, MESSAGES, 8, SIZE, lmtp, daemon.inbox
+        )
         intakes, subjects = stored(daemon)
     assert len(acknowledged) == MESSAGES  # a healthy postroom acknowledges all of them
     assert len(intakes) == MESSAGES

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import concurrent.futures
 import re
 import smtplib
 import socket
@@ -14,6 +13,7 @@ import pytest
 from storage.db import open_database
 from storage.models import Intake, RawMessage
 from tests.daemon import DOMAIN
+from tests.loops import in_own_thread
 from tests.mail import message
 
 ENHANCED = re.compile(rb"^[245]\d\d[ -][245]\.\d{1,3}\.\d{1,3} ")
@@ -409,9 +409,7 @@ def test_an_idle_session_is_closed_after_the_timeout_which_each_command_moves_on
         await server.wait_closed()
         return replies, waited
 
-    # in a thread of its own: the browser tests' driver may keep a loop running in this one
-    with concurrent.futures.ThreadPoolExecutor(1) as thread:
-        replies, waited = thread.submit(asyncio.run, run()).result(timeout=60)
+    replies, waited = in_own_thread(asyncio.run, run(), timeout=60)
     assert replies[0].startswith(b"220 ")
     assert all(reply.startswith(b"250 2.0.0") for reply in replies[1:]), replies
     assert waited >= 0.55  # closed by the timeout, counted from the last command
