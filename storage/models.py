@@ -50,6 +50,9 @@ class User(BaseModel):
     created_at = DateTimeField(default=utcnow)
     is_active = BooleanField(default=True)
     last_login_at = DateTimeField(null=True)
+    # Raised by password change, (de)activation and "sign out everywhere": every session made
+    # under an older value ends (postroom.auth.revoke_credentials). Never saved from a stale copy.
+    auth_generation = IntegerField(default=0)
 
     class Meta:
         indexes = ((("account", "email"), True),)
@@ -217,8 +220,9 @@ class WebSession(BaseModel):
     token_hash = CharField(primary_key=True, max_length=64)
     user = ForeignKeyField(User, null=True, on_delete="CASCADE")
     data = TextField(default="{}")
-    created_at = DateTimeField(default=utcnow)
+    created_at = DateTimeField(default=utcnow)  # [web] session_max_hours counts from here
     last_seen_at = DateTimeField(default=utcnow, index=True)
+    auth_generation = IntegerField(default=0)  # the user's at login; another value ends it
 
 
 class LoginAttempt(BaseModel):
@@ -234,7 +238,8 @@ class ApiToken(BaseModel):
     token_hash = CharField(max_length=64, unique=True)
     name = CharField(default="")
     created_at = DateTimeField(default=utcnow)
-    last_used_at = DateTimeField(null=True)
+    last_used_at = DateTimeField(null=True)  # to the minute: written at most once a minute
+    expires_at = DateTimeField(null=True)  # None: until revoked
 
 
 class AppSetting(BaseModel):
