@@ -1,22 +1,35 @@
-"""Render mail templates in a Jinja2 sandbox, and the starter templates of a new account.
+"""Render mail templates: variables, a few filters and {% if %}, with bounded work.
 
 A template's subject and body are the only template source; project data goes in as values
-and is never parsed. The sandbox refuses attribute tricks (`''.__class__`), no globals are
-there to abuse (no range, lipsum, cycler, joiner, namespace), and an unknown variable is an
-error instead of an empty string, so a typo shows before the mail leaves.
+and is never parsed. Before a template is saved and again before every render (a template
+stored by an older version may be hostile), postroom.template_language checks its parsed tree
+against a short list: no loops, calls, attributes, arithmetic, {% set %}, macros or other
+templates. What passes runs in Jinja2's sandbox with no globals (no range, lipsum, cycler,
+joiner, namespace), each value cut to MAX_VALUE_CHARS, and an output longer than
+MAX_RESULT_CHARS is refused; template_language.BOUNDS states the bounds. An unknown variable
+is an error instead of an empty string, so a typo shows before the mail leaves.
 """
 
 from __future__ import annotations
 
-from jinja2 import StrictUndefined
+from functools import lru_cache
+
+from jinja2 import StrictUndefined, Template
 from jinja2 import TemplateError as JinjaError
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from postroom.template_language import (
+    FILTERS,
+    HINT,
+    MAX_VALUE_CHARS,
+    TESTS,
+    Refusal,
+    checked,
+)
 from storage.models import Account, Project, User
 from storage.outbound import customer_name_seen
 
-MAX_SOURCE_CHARS = 100_000
 MAX_RESULT_CHARS = 200_000  # the full-text index keeps this much of a body
 
 # name -> what it holds, in the order the editor lists them
@@ -38,56 +51,13 @@ class TemplateError(ValueError):
     """A template cannot be rendered; the message says why, for the person who wrote it."""
 
 
-class _Sandbox(ImmutableSandboxedEnvironment):
-    """The sandbox, also kept from building huge text: a template cannot fill the memory.
-
-    `*`, `**` and `%` are checked, calls with huge numbers (`x.center(10**9)`) refused,
-    str.format is not there, filters are a short list without padding ones, and the output
-    is cut off when it grows too long (see _render_one). Lists cannot be changed.
-    """
-
-    intercepted_binops = frozenset(["*", "**", "%"])
-
-    def call_binop(self, context, operator_name, left, right):
-        if operator_name == "%" and isinstance(left, str):
-            raise SecurityError("% formatting is not available in templates")
-        if operator_name == "**" and isinstance(right, int | float) and abs(right) > 100:
-            raise SecurityError("the exponent is too large")
-        if operator_name == "*":
-            for sized, count in ((left, right), (right, left)):
-                sequence = isinstance(sized, str | list | tuple) and isinstance(count, int)
-                if sequence and len(sized) * count > MAX_RESULT_CHARS:
-                    raise SecurityError("the repeated text would be too long")
-        return super().call_binop(context, operator_name, left, right)
-
-    def wrap_str_format(self, value):
-        return None  # no sandboxed str.format either: is_safe_attribute refuses it
-
-    def is_safe_attribute(self, obj, attr, value):
-        if isinstance(obj, str) and attr in ("format", "format_map"):
-            return False
-        return super().is_safe_attribute(obj, attr, value)
-
-    def call(__self, __context, __obj, *args, **kwargs):
-        for value in (*args, *kwargs.values()):
-            if isinstance(value, int | float) and abs(value) > MAX_RESULT_CHARS:
-                raise SecurityError(f"the number {value} is too large for a template")
-        return super().call(__context, __obj, *args, **kwargs)
-
-
-# filters that cannot pad or repeat text (no center, indent, format, replace, batch)
-SAFE_FILTERS = ("upper", "lower", "title", "capitalize", "trim", "default", "d", "first",
-                "last", "length", "count", "join", "truncate", "wordcount", "string", "int",
-                "float", "abs", "round", "striptags", "list", "sort", "unique",
-                "reverse")  # fmt: skip
-
-
 def _environment() -> ImmutableSandboxedEnvironment:
-    env = _Sandbox(undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True)
+    env = ImmutableSandboxedEnvironment(
+        undefined=StrictUndefined, autoescape=False, keep_trailing_newline=True
+    )
     env.globals.clear()
-    env.filters = {name: env.filters[name] for name in SAFE_FILTERS}
-    env.tests = {name: env.tests[name] for name in ("defined", "undefined", "none", "number",
-                                                     "string", "even", "odd")}  # fmt: skip
+    env.filters = {name: env.filters[name] for name in FILTERS}
+    env.tests = {name: env.tests[name] for name in TESTS}
     return env
 
 
@@ -96,36 +66,44 @@ _ENV = _environment()
 
 def render(template_subject: str, template_body: str, variables: dict[str, str]) -> tuple[str, str]:
     """Return (subject, body) with the variables filled in, or raise TemplateError."""
-    subject = _render_one("subject", template_subject, variables)
+    values = {name: str(value)[:MAX_VALUE_CHARS] for name, value in variables.items()}
+    subject = _render_one("subject", template_subject, values)
     if "\r" in subject or "\n" in subject:
         raise TemplateError(
             "the subject has a line break once the variables are filled in; a subject is one"
             " line (check the variables used in it)"
         )
-    return subject.strip(), _render_one("body", template_body, variables).strip()
+    return subject.strip(), _render_one("body", template_body, values).strip()
 
 
-def _render_one(part: str, source: str, variables: dict[str, str]) -> str:
-    if len(source) > MAX_SOURCE_CHARS:
-        raise TemplateError(f"the {part} is too long (at most {MAX_SOURCE_CHARS} characters)")
+def _render_one(part: str, source: str, values: dict[str, str]) -> str:
     try:
-        result = _bounded(_ENV.from_string(source).generate(**variables))
+        result = _bounded(_compiled(source).generate(**values))
+    except Refusal as refusal:
+        hint = f"; {HINT}" if refusal.hint else ""
+        raise TemplateError(f"the {part} {refusal.text}{hint}") from None
     except TemplateSyntaxError as error:
         raise TemplateError(f"the {part} has a syntax error on line {error.lineno}: "
                             f"{error.message}") from None  # fmt: skip
-    except UndefinedError as error:
-        known = ", ".join(VARIABLES)
-        raise TemplateError(f"the {part} uses an unknown variable: {error.message} "
-                            f"(known: {known})") from None  # fmt: skip
+    except UndefinedError as error:  # a known variable without a value: a fault of ours
+        raise TemplateError(f"the {part} cannot be filled in: {error.message}") from None
     except SecurityError as error:
         raise TemplateError(f"the {part} tries something templates may not do: "
                             f"{error.message}") from None  # fmt: skip
     except _TooLong:
-        raise TemplateError(f"the {part} is too long once rendered") from None
-    except (JinjaError, ArithmeticError, TypeError, ValueError, LookupError, RecursionError,
+        raise TemplateError(f"the {part} is too long once rendered (at most "
+                            f"{MAX_RESULT_CHARS:,} characters)") from None  # fmt: skip
+    except (JinjaError, ArithmeticError, TypeError, ValueError, LookupError,
             AttributeError) as error:  # fmt: skip
         raise TemplateError(f"the {part} cannot be rendered: {error}") from None
     return result
+
+
+@lru_cache(maxsize=64)
+def _compiled(source: str) -> Template:
+    """The checked template, compiled once (a refusal is raised anew each time, not kept)."""
+    tree = checked(_ENV, source, VARIABLES)
+    return _ENV.template_class.from_code(_ENV, _ENV.compile(tree), _ENV.make_globals(None))
 
 
 class _TooLong(Exception):

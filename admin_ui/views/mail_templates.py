@@ -1,7 +1,8 @@
 """The account's mail templates: list with search, create, edit, copy, delete.
 
-A template is checked on save by rendering it with sample values, so a syntax error or an
-unknown variable shows here, not when someone wants to send it.
+A template is checked on save by rendering it with sample values, so a syntax error, an
+unknown variable or a part templates may not use (a loop, a call, arithmetic: see
+postroom.template_language) shows here, not when someone wants to send it.
 """
 
 from __future__ import annotations
@@ -9,6 +10,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from postroom.mail_templates import VARIABLES, TemplateError, render, sample_variables
+from postroom.template_language import FILTERS, MAX_SOURCE_CHARS
 from storage.models import MailTemplate
 from storage.outbound import (
     copy_template,
@@ -19,7 +21,7 @@ from storage.outbound import (
 )
 
 bp = Blueprint("mail_templates", __name__)
-LIMITS = {"name": 200, "subject": 500, "body": 100_000}
+LIMITS = {"name": 200, "subject": 500, "body": MAX_SOURCE_CHARS}
 
 
 def _template_or_404(template_id: int) -> MailTemplate:
@@ -81,6 +83,8 @@ def _edit_form(template: MailTemplate | None):
         error=error,
         preview=preview,
         variables=VARIABLES,
+        filters=FILTERS,
+        limits=LIMITS,
         notice=request.args.get("notice", ""),
     )
     return page, 400 if error and request.method == "POST" else 200
