@@ -12,6 +12,7 @@ from werkzeug.exceptions import HTTPException
 from admin_ui import api_entries, api_messages, api_projects
 from admin_ui.api_openapi import QUERY_PARAMETERS, document
 from admin_ui.api_request import ApiError, project_statuses
+from postroom import login_throttle
 from postroom.auth import user_for_token
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
@@ -59,6 +60,8 @@ def authenticate():
     scheme, _, token = request.headers.get("Authorization", "").partition(" ")
     token = token.strip()
     user = user_for_token(token) if scheme.lower() == "bearer" and token else None
+    if user is None and token:
+        _count_wrong_token()
     if user is None:
         raise ApiError(401, "send a valid API token: Authorization: Bearer <token>",
                        {"WWW-Authenticate": 'Bearer realm="postroom"'})  # fmt: skip
@@ -70,6 +73,15 @@ def authenticate():
     if unknown:
         raise ApiError(400, f"unknown query parameter {unknown[0]!r}"
                        f" (known here: {', '.join(sorted(known)) or 'none'})")  # fmt: skip
+
+
+def _count_wrong_token() -> None:
+    """Count a wrong token against the client's address; once its budget is spent, 429."""
+    keys = login_throttle.api_keys(request.remote_addr)
+    wait = login_throttle.waiting(keys) or login_throttle.reserve(keys)
+    if wait:
+        raise ApiError(429, f"too many wrong tokens from your address; try again in {wait} s",
+                       {"Retry-After": str(wait)})  # fmt: skip
 
 
 @api.errorhandler(ApiError)

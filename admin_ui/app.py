@@ -7,6 +7,7 @@ import datetime as dt
 from flask import Flask, abort, g, jsonify, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from admin_ui.proxies import TrustedProxies
 from admin_ui.sessions import DbSessionInterface
 from postroom.auth import shared_secret
 from postroom.config import Settings
@@ -45,6 +46,8 @@ def create_app(settings: Settings, *, testing: bool = False) -> Flask:
         dt.timedelta(minutes=settings.web.session_idle_minutes)
     )
     csrf = CSRFProtect(app)
+    # the client's address and scheme as the trusted proxies saw them (login throttling)
+    app.wsgi_app = TrustedProxies(app.wsgi_app, settings.web.trusted_proxies)
 
     from admin_ui.api import api
     from admin_ui.views import register_views

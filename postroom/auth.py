@@ -1,4 +1,4 @@
-"""Team members, passwords, API tokens and login throttling, shared by the CLI and the web UI."""
+"""Team members, passwords, API tokens and the one-time setup, shared by the CLI and web UI."""
 
 from __future__ import annotations
 
@@ -10,13 +10,12 @@ import secrets
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from postroom.passwords import password_problem
 from storage.db import write_transaction
-from storage.models import ApiToken, AppSetting, LoginAttempt, User, utcnow
+from storage.models import ApiToken, AppSetting, User, utcnow
 
 ROLES = ("owner", "admin", "member", "read-only")
-MIN_PASSWORD = 10
-THROTTLE_WINDOW = dt.timedelta(minutes=15)
-THROTTLE_FREE_FAILURES = 5
+SETUP_TOKEN = "setup_token"  # noqa: S105 - the name of the AppSetting row that holds the token
 
 
 @functools.cache
@@ -33,8 +32,10 @@ class AuthError(ValueError):
 
 
 def hash_password(password: str) -> str:
-    if len(password) < MIN_PASSWORD:
-        raise AuthError(f"a password needs at least {MIN_PASSWORD} characters")
+    """Hash a new password, refusing one that breaks the rule in postroom.passwords."""
+    problem = password_problem(password)
+    if problem:
+        raise AuthError(problem)
     return generate_password_hash(password, method="scrypt")
 
 
@@ -74,40 +75,6 @@ def check_login(email: str, password: str) -> User | None:
     return user
 
 
-# --- throttling ------------------------------------------------------------------------------
-def login_delay(keys: list[str]) -> float:
-    """Seconds to wait before trying these keys again (email and client address)."""
-    now = utcnow()
-    worst = 0.0
-    for row in LoginAttempt.select().where(LoginAttempt.key.in_(keys)):
-        if now - row.window_start > THROTTLE_WINDOW:
-            continue
-        extra = row.failures - THROTTLE_FREE_FAILURES
-        if extra >= 0:
-            worst = max(worst, min(2.0**extra, 300.0))
-    return worst
-
-
-def record_failure(keys: list[str]) -> None:
-    now = utcnow()
-    with write_transaction():
-        for key in keys:
-            row = LoginAttempt.get_or_none(LoginAttempt.key == key)
-            if row is None or now - row.window_start > THROTTLE_WINDOW:
-                LoginAttempt.insert(key=key, failures=1, window_start=now).on_conflict(
-                    conflict_target=[LoginAttempt.key],
-                    update={LoginAttempt.failures: 1, LoginAttempt.window_start: now},
-                ).execute()
-            else:
-                LoginAttempt.update(failures=LoginAttempt.failures + 1).where(
-                    LoginAttempt.key == key
-                ).execute()
-
-
-def clear_failures(keys: list[str]) -> None:
-    LoginAttempt.delete().where(LoginAttempt.key.in_(keys)).execute()
-
-
 # --- API tokens ------------------------------------------------------------------------------
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
@@ -145,9 +112,27 @@ def setup_token() -> str | None:
     """Return the one-time setup token while nobody has an account login yet."""
     if User.select().exists():
         return None
-    return shared_secret("setup_token")
+    return shared_secret(SETUP_TOKEN)
 
 
 def check_setup_token(candidate: str) -> bool:
+    """Tell whether `candidate` is the setup token and setup is still open (no write)."""
     expected = setup_token()
     return expected is not None and hmac.compare_digest(candidate.encode(), expected.encode())
+
+
+def claim_setup(candidate: str) -> bool:
+    """Spend the setup token; true for exactly one caller, however many run at once.
+
+    Call it inside the write transaction that creates the first login: the conditional
+    DELETE decides (SQLite runs one such transaction at a time; on PostgreSQL a second DELETE
+    waits for the first to commit and then finds no row), and a rollback puts the token back.
+    """
+    if not check_setup_token(candidate):
+        return False
+    spent = (
+        AppSetting.delete()
+        .where((AppSetting.key == SETUP_TOKEN) & (AppSetting.value == candidate))
+        .execute()
+    )
+    return spent == 1 and not User.select().exists()

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import os
 import socket
 import tomllib
@@ -53,6 +54,8 @@ class WebSettings:
     secure_cookies: bool = False  # true behind https
     session_idle_minutes: int = 480
     threads: int = 8
+    # proxies (addresses or CIDR networks) whose X-Forwarded-For/-Proto are believed; none
+    trusted_proxies: tuple[str, ...] = ()
 
 
 @dataclass(frozen=True)
@@ -223,6 +226,12 @@ def _finish(settings: Settings, base: Path) -> Settings:
         parse_listen(settings.web.listen)
     except ValueError as error:
         raise ConfigError(source, "web.listen", str(error)) from None
+    for proxy in settings.web.trusted_proxies:
+        try:
+            ipaddress.ip_network(proxy.strip(), strict=False)
+        except ValueError:
+            raise ConfigError(source, "web.trusted_proxies", f"not an address or network"
+                              f" (like 127.0.0.1 or 10.0.0.0/8): {proxy!r}") from None  # fmt: skip
     if settings.log.level.lower() not in _LOG_LEVELS:
         raise ConfigError(source, "log.level", f"must be one of {', '.join(_LOG_LEVELS)}")
     statuses = tuple(s.strip() for s in settings.ui.project_statuses)

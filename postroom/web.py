@@ -37,8 +37,10 @@ def make_server(settings: Settings):
     app = create_app(settings)
     dummy_hash()  # before the first login, so that it times like every other
     host, port = parse_listen(settings.web.listen)
+    # X-Forwarded-* reach the app, which believes them only from [web] trusted_proxies
+    # (admin_ui/proxies.py); waitress's own setting trusts one address or all
     return create_server(app, host=host, port=int(port), threads=settings.web.threads,
-                         ident="postroom")  # fmt: skip
+                         ident="postroom", clear_untrusted_proxy_headers=False)  # fmt: skip
 
 
 def serve_in_thread(settings: Settings):

@@ -226,11 +226,13 @@ class WebSession(BaseModel):
 
 
 class LoginAttempt(BaseModel):
-    """Failed logins per account email or client address, for slowing down guessing."""
+    """Login attempts counted per key (an email with a client address, or an address alone);
+    a key whose budget is spent is refused until blocked_until (postroom/login_throttle.py)."""
 
-    key = CharField(primary_key=True)
-    failures = IntegerField(default=0)
-    window_start = DateTimeField(default=utcnow)
+    key = CharField(primary_key=True, max_length=100)
+    failures = IntegerField(default=0)  # attempts that did not succeed (reserved ones too)
+    last_failure_at = DateTimeField(default=utcnow)
+    blocked_until = DateTimeField(null=True)
 
 
 class ApiToken(BaseModel):

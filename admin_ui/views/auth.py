@@ -2,32 +2,29 @@
 
 from __future__ import annotations
 
-import time
-
 from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 
+from admin_ui.redirects import safe_next
+from postroom import login_throttle
 from postroom.accounts import new_account
-from postroom.auth import (
-    AuthError,
-    check_login,
-    check_setup_token,
-    clear_failures,
-    create_user,
-    login_delay,
-    record_failure,
-)
+from postroom.auth import AuthError, check_login, check_setup_token, claim_setup, create_user
 from storage.db import write_transaction
 from storage.models import User, utcnow
 
 bp = Blueprint("auth", __name__)
-MAX_WAIT_IN_REQUEST = 2.0
+
+WRONG_LOGIN = "Email or password is wrong."
+TOO_MANY = (
+    "Too many failed attempts from your address. Try again in {wait}."  # {wait}: "40 seconds"
+)
+NAME_AGENCY = "Name your agency."
+SETUP_DONE = "postroom has been set up already. Log in with the owner's email and password."
 
 
-def _safe_next(target: str | None) -> str:
-    """Only follow local paths after login (no open redirects)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("pages.tickets")
+def _duration(seconds: int) -> str:
+    if seconds < 120:
+        return f"{seconds} seconds"
+    return f"{-(-seconds // 60)} minutes"
 
 
 def _log_in(user: User) -> None:
@@ -41,30 +38,31 @@ def _log_in(user: User) -> None:
 def login():
     if User.select().count() == 0:
         return render_template("setup_needed.html")
-    error = None
-    if request.method == "POST":
-        email = request.form.get("email", "").strip().lower()
-        password = request.form.get("password", "")
-        keys = [f"email:{email}", f"ip:{request.remote_addr}"]
-        delay = login_delay(keys)
-        if delay > MAX_WAIT_IN_REQUEST:
-            error = "Too many failed attempts. Wait a few minutes, then try again."
-        else:
-            time.sleep(delay)
-            user = check_login(email, password)
-            if user is not None:
-                clear_failures(keys)
-                _log_in(user)
-                return redirect(_safe_next(request.args.get("next")))
-            record_failure(keys)
-            error = "Email or password is wrong."
-    return render_template("login.html", error=error), 401 if error else 200
+    if request.method == "GET":
+        return render_template("login.html")
+    email = request.form.get("email", "").strip().lower()
+    password = request.form.get("password", "")
+    keys = login_throttle.login_keys(email, request.remote_addr)
+    wait = login_throttle.reserve(keys)  # before the password is checked: counted exactly
+    if wait:
+        page = render_template("login.html", error=TOO_MANY.format(wait=_duration(wait)))
+        return page, 429, {"Retry-After": str(wait)}
+    user = check_login(email, password)
+    if user is None:
+        return render_template("login.html", error=WRONG_LOGIN), 401
+    login_throttle.succeeded(keys)
+    _log_in(user)
+    return redirect(safe_next(request.args.get("next"), url_for("pages.tickets")))
 
 
 @bp.post("/logout")
 def logout():
     session.clear()
     return redirect(url_for("auth.login"))
+
+
+class _SetupTaken(Exception):
+    """Another request claimed the setup token first."""
 
 
 @bp.route("/setup", methods=["GET", "POST"])
@@ -78,12 +76,16 @@ def setup():
         email = request.form.get("email", "").strip()
         password = request.form.get("password", "")
         if not agency:
-            error = "Name your agency."
+            error = NAME_AGENCY
         else:
             try:
                 with write_transaction():
+                    if not claim_setup(token):
+                        raise _SetupTaken
                     account = new_account(agency)
                     user = create_user(account.id, email, "owner", password, name="")
+            except _SetupTaken:
+                return render_template("error.html", code=409, text=SETUP_DONE), 409
             except AuthError as failure:
                 error = str(failure)
             else:

@@ -24,6 +24,7 @@ from flask import (
 
 from admin_ui import mail_route
 from admin_ui.mail_html import frame_document, frame_policy, sanitize
+from admin_ui.redirects import local_path
 from storage import protocol
 from storage.accounts import project_of_account
 from storage.intake import load_raw, load_raw_head
@@ -170,10 +171,11 @@ def _back_to(entry: Entry) -> str:
     """The page the form was on, if it is ours (no open redirect), at the entry's row."""
     referrer = urlsplit(request.referrer or "")
     same_host = referrer.scheme in ("http", "https") and referrer.netloc == request.host
-    if not same_host or not referrer.path.startswith("/"):
-        return url_for("entries.detail", entry_id=entry.id)
     query = f"?{referrer.query}" if referrer.query else ""
-    return f"{referrer.path}{query}#entry-{entry.id}"
+    path = local_path(f"{referrer.path}{query}") if same_host else None
+    if path is None:
+        return url_for("entries.detail", entry_id=entry.id)
+    return f"{path}#entry-{entry.id}"
 
 
 @bp.route("/projects/<int:project_id>/entries/new", methods=["GET", "POST"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
+from admin_ui.redirects import safe_next as _safe_next
 from storage import notifications as store
 from storage.accounts import project_of_account
 
@@ -15,13 +16,6 @@ bp = Blueprint("notifications", __name__)
 
 SHOWN = 100
 DELIVERIES = ("immediate", "digest")
-
-
-def _safe_next(target: str | None, fallback: str) -> str:
-    """Only local paths are followed after a form (no open redirects)."""
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return fallback
 
 
 @bp.app_context_processor

@@ -1,4 +1,4 @@
-"""Maintenance: forget stale job leases; optimise the SQLite search index while mail is quiet.
+"""Maintenance: forget stale leases and login counters; optimise the SQLite index when quiet.
 
 Optimising rewrites the whole FTS5 index, so it waits until no mail has arrived for
 IDLE_MINUTES (mailpit's rule: heavy work only when the database is idle). PostgreSQL's
@@ -10,7 +10,7 @@ from __future__ import annotations
 import datetime as dt
 from collections.abc import Collection
 
-from postroom import leases
+from postroom import leases, login_throttle
 from postroom.config import Settings
 from postroom.jobs import JobDeferred
 from storage.db import is_sqlite
@@ -21,9 +21,10 @@ FORGET_LEASES_AFTER = dt.timedelta(days=30)
 
 
 def run(settings: Settings, known_jobs: Collection[str] = ()) -> str | None:
-    """Job: tidy the lease table, then optimise the index if the database is idle."""
+    """Job: tidy leases and login counters, then optimise the index if the database is idle."""
     now = leases.database_now()
     leases.clear_stale(set(known_jobs), now, FORGET_LEASES_AFTER)
+    login_throttle.purge()
     if not is_sqlite():
         return None
     newest = last_intake_at()
