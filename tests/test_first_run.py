@@ -3,12 +3,15 @@
 from __future__ import annotations
 
 import re
+import threading
 import urllib.request
+from concurrent.futures import ThreadPoolExecutor
 
 from postroom.auth import setup_token
 from postroom.config import load_settings
 from storage.models import Account, User
 from tests.daemon import Daemon
+from tests.http_client import HttpClient
 from tests.web import csrf_token
 
 
@@ -36,6 +39,63 @@ def test_setup_needs_the_token_from_the_log_and_works_once(storage_db, tmp_path)
     # the token is spent: nobody else can claim the installation
     assert setup_token() is None
     assert app.test_client().get(page).status_code == 404
+
+
+def test_six_parallel_setup_submissions_create_one_account(db_url, tmp_path):
+    with Daemon(tmp_path, db_url, command="web") as server:
+        link = re.search(r"postroom setup: (\S+)", server.wait_for_log("postroom setup:")).group(1)
+        page = link.removeprefix(server.web_url)
+        token = page.partition("token=")[2]
+        browsers = [HttpClient(server.web_url) for _ in range(6)]
+        csrf = [browser.csrf_token(page) for browser in browsers]
+        start = threading.Barrier(len(browsers))
+
+        def submit(n: int) -> int:
+            form = {"agency": f"Agency {n}", "email": f"owner{n}@agency.test", "token": token,
+                    "password": "long enough password", "csrf_token": csrf[n]}  # fmt: skip
+            start.wait()
+            return browsers[n].request("POST", page, form).status
+
+        with ThreadPoolExecutor(len(browsers)) as pool:
+            answers = list(pool.map(submit, range(len(browsers))))
+        assert answers.count(302) == 1, answers
+        assert set(answers) <= {302, 404, 409}, answers  # the others: taken, or link gone
+    from storage.db import open_database
+
+    db = open_database(db_url)
+    try:
+        assert User.select().count() == 1
+        winner = answers.index(302)
+        assert User.get().email == f"owner{winner}@agency.test"
+        assert Account.select().where(Account.name.startswith("Agency ")).count() == 1
+    finally:
+        db.close()
+
+
+def test_setup_refuses_short_and_common_passwords_with_the_reason(storage_db, tmp_path):
+    from admin_ui import create_app
+
+    config = tmp_path / "postroom.toml"
+    config.write_text("")
+    client = create_app(load_settings(config), testing=True).test_client()
+    page = f"/setup?token={setup_token()}"
+    for password, reason in (
+        ("password12", "on a list of common passwords"),
+        ("PassWord12", "on a list of common passwords"),
+        ("qwertyuiop", "on a list of common passwords"),
+        ("nine char", "at least 10 characters"),
+    ):
+        response = client.post(page, data={"agency": "Pixel", "email": "owner@pixel.test",
+                                           "password": password,
+                                           "csrf_token": csrf_token(client, page)})  # fmt: skip
+        assert response.status_code == 200, password
+        assert reason in response.get_data(as_text=True), password
+        assert User.select().count() == 0 and setup_token() is not None
+    response = client.post(page, data={"agency": "Pixel", "email": "owner@pixel.test",
+                                       "password": "plum cake at nine",
+                                       "csrf_token": csrf_token(client, page)})  # fmt: skip
+    assert response.status_code == 302
+    assert User.get().email == "owner@pixel.test"
 
 
 def test_run_prints_the_setup_link_and_the_ui_answers(db_url, tmp_path):
