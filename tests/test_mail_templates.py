@@ -1,4 +1,4 @@
-"""Mail templates: rendered in a sandbox from the project's values; tricks and typos refused."""
+"""Mail templates: variables, filters and conditions from the project's values; tricks refused."""
 
 from __future__ import annotations
 
@@ -7,12 +7,20 @@ import pytest
 from postroom.accounts import new_account
 from postroom.auth import create_user
 from postroom.mail_templates import (
+    MAX_RESULT_CHARS,
     STARTER_TEMPLATES,
     VARIABLES,
     TemplateError,
     render,
     sample_variables,
     variables_for,
+)
+from postroom.template_language import (
+    MAX_DEPTH,
+    MAX_SOURCE_CHARS,
+    MAX_TOKENS,
+    MAX_VALUE_CHARS,
+    MAX_VARIABLE_USES,
 )
 from storage.accounts import create_project
 from storage.models import Account, MailTemplate, Project
@@ -87,12 +95,138 @@ def test_the_customer_name_falls_back_to_the_contact_person(shop):
         "{{ self.__dict__ }}",
         "{{ 'x' * 100000000 }}",
         "{{ website_name.center(999999999) }}",
+        "{% for a in website_name %}{% for b in website_name %}{{ a }}{% endfor %}{% endfor %}",
+        "{{ website_name.replace('a', website_name) }}",
+        "{{ signature|replace('', signature)|replace('', signature) }}",
+        "{{ website_name|join(signature) }}",
+        "{{ ((9**99)**99)**99 }}",
+        "{{ 'a' * 10**9 }}",
+        "{{ range(10**9)|list }}",
+        "{{ lipsum(100, false, 10000, 10000) }}",
+        "{{ cycler(1, 2).next() }}",
+        "{{ namespace(a=1) }}",
+        "{% set x = website_name ~ website_name %}{{ x }}",
+        "{% set x %}{{ signature }}{% endset %}{{ x }}",
+        "{% macro twice(n) %}{{ twice(n) }}{{ twice(n) }}{% endmacro %}{{ twice(1) }}",
+        "{% call twice() %}x{% endcall %}",
+        "{% include 'other' %}",
+        "{% import 'other' as other %}",
+        "{% from 'other' import x %}",
+        "{% extends 'other' %}",
+        "{% block b %}x{% endblock %}",
+        "{% with a = website_name %}{{ a }}{% endwith %}",
+        "{% filter upper %}x{% endfilter %}",
+        "{% autoescape false %}x{% endautoescape %}",
+        "{{ website_name[0] }}",
+        "{{ website_name[:3] }}",
+        "{{ website_name + domain }}",
+        "{{ 10 - 3 }}",
+        "{{ -1 }}",
+        "{{ 7 // 2 }}",
+        "{{ '%s%s' % (website_name, domain) }}",
+        "{{ [website_name] }}",
+        "{{ {'a': website_name} }}",
+        "{{ website_name|center(1000) }}",
+        "{{ website_name|indent(1000) }}",
+        "{{ website_name|format(1) }}",
+        "{{ website_name|wordwrap(1) }}",
+        "{{ website_name|urlize }}",
+        "{{ website_name|default(*signature) }}",
+        "{{ website_name|truncate(5, end=signature ~ signature) }}",
+        "{{ website_name|trim('" + "x" * 101 + "') }}",
+        "{{ 1000001 }}",
+        "{{ 1e400 }}",
+        "{% if 'a' in signature %}x{% endif %}",
+        "{% if website_name < domain %}x{% endif %}",
+        "{% if status in ('a', domain) %}x{% endif %}",
+        "{{ website_name is divisibleby(3) }}",
+        "{{ website_name is sameas domain }}",
+        "{{ self }}",
+        "{{ loop }}",
+        "{{ varargs }}",
     ],
 )
 def test_sandbox_escapes_and_resource_tricks_are_refused(source):
     with pytest.raises(TemplateError) as refused:
         render("Hello", source, sample_variables())
-    assert "the body" in str(refused.value)
+    assert str(refused.value).startswith("the body ")
+
+
+@pytest.mark.parametrize(
+    ("source", "says"),
+    [
+        ("Hi\n\n{% for a in website_name %}x{% endfor %}", "uses a loop ({% for %}) on line 3"),
+        ("{{ website_name.__class__ }}", "uses an attribute (name.something) on line 1"),
+        ("{{ website_name.upper() }}", "uses a call such as name(…) on line 1"),
+        ("{{ upper(website_name) }}", "uses a call such as name(…) on line 1"),
+        ("{{ 9 ** 99 }}", "uses arithmetic (**) on line 1"),
+        ("{{ website_name * 3 }}", "uses arithmetic (*) on line 1"),
+        ("\n{% set x = 1 %}", "uses {% set %} on line 2"),
+        ("{% include 'x' %}", "uses another template ({% include %}) on line 1"),
+        ("{% macro m() %}{% endmacro %}", "uses a macro ({% macro %}) on line 1"),
+        ("{{ website_name|replace('a', 'b') }}", "uses the filter replace on line 1"),
+    ],
+)
+def test_a_refusal_names_what_is_not_allowed_and_where(source, says):
+    with pytest.raises(TemplateError) as refused:
+        render("Hello", source, sample_variables())
+    assert says in str(refused.value)
+    assert str(refused.value).endswith(
+        "templates take variables, the filters default, d, upper, lower, title, capitalize, "
+        "trim, truncate and {% if %} conditions"
+    )
+
+
+def test_variables_filters_and_simple_conditions_work():
+    values = {**sample_variables(), "status": "in progress", "domain": ""}
+    body = (
+        "{% if status == 'live' %}live{% elif status in ('done', 'in progress') %}busy"
+        "{% else %}other{% endif %}|{{ customer_name|upper }}|{{ sender_name|lower|title }}"
+        "|{{ domain|default('no domain', true) }}|{{ '  x  '|trim }}"
+        "|{{ website_name|truncate(9, true, '…', 0) }}|{{ website_name ~ ' / ' ~ status }}"
+        "|{{ 'a' if domain else 'b' }}|{% if not domain and status != 'live' %}y{% endif %}"
+        "|{{ invitation_link is none }}{# a comment #}|{% raw %}{{ kept }}{% endraw %}"
+        "|{{ customer_name|capitalize|d('x') }}"
+    )
+    assert render("{{ website_name|upper }}", body, values) == (
+        "BAKERY MILLER",
+        "busy|ANNA MILLER|Sam Agency|no domain|x|Bakery M…|Bakery Miller / in progress|b|y"
+        "|False|{{ kept }}|Anna miller",
+    )
+
+
+def test_the_starter_templates_pass_the_check():
+    for _name, subject, body in STARTER_TEMPLATES:
+        rendered_subject, rendered_body = render(subject, body, sample_variables())
+        assert "Bakery Miller" in rendered_subject and "Sam Agency" in rendered_body
+
+
+def test_templates_past_the_size_token_depth_and_use_limits_are_refused():
+    values = sample_variables()
+    cases = [
+        ("x" * (MAX_SOURCE_CHARS + 1), "is too long (at most 20,000 characters)"),
+        ("{{ domain }}" * (MAX_TOKENS // 2), "has too many parts (at most 2,000 tokens)"),
+        ("{{ domain" + "|upper" * (MAX_DEPTH + 1) + " }}", "is nested too deeply"),
+        ("{{ domain" + " or domain" * MAX_DEPTH + " }}", "is nested too deeply"),
+        ("{{ (" * 300 + "domain" + ") }}" * 300, ""),  # the parser's own limit, no crash
+        ("{{ domain }}" * (MAX_VARIABLE_USES + 1), "uses variables too often (at most 100"),
+        ("{% if domain %}" * 400 + "{% endif %}" * 400, ""),
+    ]
+    for source, says in cases:
+        with pytest.raises(TemplateError) as refused:
+            render("Hi", source, values)
+        assert says in str(refused.value)
+
+
+def test_values_are_cut_and_the_rendered_text_is_bounded():
+    values = {name: "ß" * (MAX_VALUE_CHARS * 4) for name in VARIABLES}
+    assert len(render("Hi", "{{ signature }}", values)[1]) == MAX_VALUE_CHARS
+    # at the use limit, with filters that lengthen text (ß -> SS), the output cap answers
+    most = "{{ " + " ~ ".join(["signature|upper"] * MAX_VARIABLE_USES) + " }}"
+    with pytest.raises(TemplateError, match="too long once rendered"):
+        render("Hi", most, values)
+    assert len(render("Hi", "{{ signature|upper }}" * 10, values)[1]) == 20 * MAX_VALUE_CHARS
+    assert 20 * MAX_VALUE_CHARS < MAX_RESULT_CHARS
 
 
 def test_unknown_variables_and_syntax_errors_are_refused_with_a_clear_message():
