@@ -20,6 +20,7 @@ from admin_ui.api_request import (
     text_param,
 )
 from admin_ui.api_schemas import MAX_ID, MAX_PAGE
+from postroom.permissions import may_delete_entries
 from storage import protocol
 from storage.accounts import project_of_account
 from storage.intake import load_raw
@@ -101,7 +102,10 @@ def discard_entry(entry_id: int):
 
 
 def delete_entry(entry_id: int):
-    protocol.delete_entry(entry_or_404(entry_id), api_user().id)
+    entry = entry_or_404(entry_id)
+    if not may_delete_entries(api_user()):
+        raise ApiError(403, "only an owner or admin may delete an entry; discard it instead")
+    protocol.delete_entry(entry, api_user().id)
     return no_content()
 
 

@@ -138,8 +138,8 @@ def document(statuses: tuple[str, ...]) -> dict:
         },
         "/entries/{entry_id}": {
             "get": _operation("get_entry", "One entry", entry, parameters=[ENTRY_ID]),
-            "delete": _operation("delete_entry", "Delete an entry", gone, parameters=[ENTRY_ID],
-                                 write=True),
+            "delete": _operation("delete_entry", "Delete an entry (owner or admin)", gone,
+                                 parameters=[ENTRY_ID], write=True),
         },
         "/entries/{entry_id}/raw": {
             "get": _operation("entry_raw", "The received message as it arrived",

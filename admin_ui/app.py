@@ -23,6 +23,9 @@ READ_ONLY_MAY_POST = {
     "notifications.mark_all_read",
     "notifications.profile",
     "notifications.follow",
+    "credentials.change_password",
+    "credentials.sign_out_elsewhere",
+    "credentials.revoke_token",
 }
 CSP = (
     "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; "
@@ -43,7 +46,8 @@ def create_app(settings: Settings, *, testing: bool = False) -> Flask:
         TESTING=testing,
     )
     app.session_interface = DbSessionInterface(
-        dt.timedelta(minutes=settings.web.session_idle_minutes)
+        dt.timedelta(minutes=settings.web.session_idle_minutes),
+        dt.timedelta(hours=settings.web.session_max_hours),
     )
     csrf = CSRFProtect(app)
     # the client's address and scheme as the trusted proxies saw them (login throttling)

@@ -12,7 +12,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from postroom.passwords import password_problem
 from storage.db import write_transaction
-from storage.models import ApiToken, AppSetting, User, utcnow
+from storage.models import ApiToken, AppSetting, User, WebSession, utcnow
 
 ROLES = ("owner", "admin", "member", "read-only")
 SETUP_TOKEN = "setup_token"  # noqa: S105 - the name of the AppSetting row that holds the token
@@ -61,8 +61,12 @@ def find_user(email: str, account_id: int | None = None) -> User | None:
 
 
 def set_password(user: User, password: str) -> None:
-    user.password_hash = hash_password(password)
-    user.save()
+    """Set a new password and end every session and API token of the user."""
+    hashed = hash_password(password)
+    with write_transaction():
+        User.update(password_hash=hashed).where(User.id == user.id).execute()
+        user.auth_generation = revoke_credentials(user.id)
+    user.password_hash = hashed
 
 
 def check_login(email: str, password: str) -> User | None:
@@ -75,27 +79,90 @@ def check_login(email: str, password: str) -> User | None:
     return user
 
 
-# --- API tokens ------------------------------------------------------------------------------
+# --- sessions and API tokens ------------------------------------------------------------------
+TOKEN_TOUCH_EVERY = dt.timedelta(minutes=1)  # last_used_at is written at most this often
+MAX_TOKEN_NAME = 100
+
+
+def revoke_credentials(user_id: int, *, tokens: bool = True) -> int:
+    """End every session of a user, and every API token unless told not; return the new generation.
+
+    Raising the generation refuses a session made under the old one even if its row outlives
+    the delete (admin_ui.sessions compares them); the rows go so nothing stale is left.
+    """
+    with write_transaction():
+        User.update(auth_generation=User.auth_generation + 1).where(User.id == user_id).execute()
+        WebSession.delete().where(WebSession.user == user_id).execute()
+        if tokens:
+            ApiToken.delete().where(ApiToken.user == user_id).execute()
+        return User.select(User.auth_generation).where(User.id == user_id).scalar() or 0
+
+
+def set_active(user: User, active: bool) -> None:
+    """Deactivate or reactivate a member; either way their sessions and API tokens end."""
+    with write_transaction():
+        User.update(is_active=active).where(User.id == user.id).execute()
+        user.auth_generation = revoke_credentials(user.id)
+    user.is_active = active
+
+
+def change_own_password(user: User, current: str, new: str) -> int:
+    """Change a user's password after checking the current one; return the new generation."""
+    if not user.password_hash or not check_password_hash(user.password_hash, current):
+        raise AuthError("the current password is wrong")
+    set_password(user, new)
+    return user.auth_generation
+
+
 def _digest(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def create_api_token(user: User, name: str = "") -> str:
+def create_api_token(user: User, name: str = "", *, expires_days: int | None = None) -> str:
     """Create a token for the API; only its hash is stored, the token is shown once."""
+    name = name.strip()
+    if len(name) > MAX_TOKEN_NAME or any(not ch.isprintable() for ch in name):
+        raise AuthError(f"a token name is up to {MAX_TOKEN_NAME} printable characters")
+    expires_at = None
+    if expires_days is not None:
+        if not 1 <= expires_days <= 3650:
+            raise AuthError("a token expires after 1 to 3650 days")
+        expires_at = utcnow() + dt.timedelta(days=expires_days)
     token = "prt_" + secrets.token_urlsafe(32)
-    ApiToken.create(user=user.id, token_hash=_digest(token), name=name)
+    ApiToken.create(user=user.id, token_hash=_digest(token), name=name, expires_at=expires_at)
     return token
 
 
 def user_for_token(token: str) -> User | None:
+    """Return the active user of a token that is neither revoked nor expired, else None."""
     row = ApiToken.get_or_none(ApiToken.token_hash == _digest(token))
-    if row is None:
+    now = utcnow()
+    if row is None or (row.expires_at is not None and row.expires_at <= now):
         return None
     user = User.get_or_none(User.id == row.user_id)
     if user is None or not user.is_active:
         return None
-    ApiToken.update(last_used_at=utcnow()).where(ApiToken.id == row.id).execute()
+    if row.last_used_at is None or now - row.last_used_at >= TOKEN_TOUCH_EVERY:
+        ApiToken.update(last_used_at=now).where(ApiToken.id == row.id).execute()
     return user
+
+
+def api_tokens(*, user_id: int | None = None, account_id: int | None = None) -> list[ApiToken]:
+    """The tokens of one user or of one account's users (None: all), oldest first, with .user."""
+    query = ApiToken.select(ApiToken, User).join(User)
+    if user_id is not None:
+        query = query.where(ApiToken.user == user_id)
+    if account_id is not None:
+        query = query.where(User.account == account_id)
+    return list(query.order_by(ApiToken.id))
+
+
+def revoke_api_token(token_id: int, *, user_id: int | None = None) -> bool:
+    """Delete one token (only if it belongs to user_id, when given); False if there is none."""
+    query = ApiToken.delete().where(ApiToken.id == token_id)
+    if user_id is not None:
+        query = query.where(ApiToken.user == user_id)
+    return query.execute() > 0
 
 
 # --- installation-wide secrets ----------------------------------------------------------------

@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import json
 import logging
+import os
 import sys
 from pathlib import Path
 
@@ -79,6 +80,7 @@ def _echo_json(value) -> None:
 @click.pass_context
 def main(ctx: click.Context, config_path: str | None) -> None:
     """postroom: mail ingestion and project protocols for web agencies."""
+    os.umask(0o077)  # whatever the service manager or shell says: nothing we write is for others
     ctx.obj = Context(config_path)
 
 
@@ -416,7 +418,7 @@ def user_set_password(obj, email, password_stdin) -> None:
         set_password(found, _read_password(password_stdin))
     except AuthError as error:
         raise click.ClickException(str(error)) from None
-    click.echo(f"password of {found.email} changed")
+    click.echo(f"password of {found.email} changed; their sessions and API tokens are ended")
 
 
 @main.group()
@@ -427,21 +429,74 @@ def token() -> None:
 @token.command("create")
 @click.argument("email")
 @click.option("--name", default="cli")
+@click.option("--expires-days", type=click.IntRange(1, 3650), help="Expire after N days.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_obj
-def token_create(obj, email, name, as_json) -> None:
+def token_create(obj, email, name, expires_days, as_json) -> None:
     """Create an API token for a team member; it is shown once."""
-    from postroom.auth import create_api_token, find_user
+    from postroom.auth import AuthError, create_api_token, find_user
 
     obj.open_database()
     found = find_user(email)
     if found is None:
         raise click.ClickException(f"no user {email}")
-    created = create_api_token(found, name)
+    try:
+        created = create_api_token(found, name, expires_days=expires_days)
+    except AuthError as error:
+        raise click.ClickException(str(error)) from None
     if as_json:
         _echo_json({"token": created, "user_id": found.id})
     else:
         click.echo(created)
+
+
+@token.command("list")
+@click.option("--user", "email", help="Only this team member's tokens.")
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_obj
+def token_list(obj, email, as_json) -> None:
+    """List API tokens (never their secret): id, user, name, created, last used, expiry."""
+    from postroom.auth import api_tokens, find_user
+
+    obj.open_database()
+    user_id = None
+    if email:
+        found = find_user(email)
+        if found is None:
+            raise click.ClickException(f"no user {email}")
+        user_id = found.id
+    rows = [
+        {
+            "id": row.id,
+            "user": row.user.email,
+            "account_id": row.user.account_id,
+            "name": row.name,
+            "created_at": row.created_at,
+            "last_used_at": row.last_used_at,
+            "expires_at": row.expires_at,
+        }
+        for row in api_tokens(user_id=user_id)
+    ]
+    if as_json:
+        _echo_json(rows)
+        return
+    for row in rows:
+        used = row["last_used_at"] or "never used"
+        expires = f"expires {row['expires_at']}" if row["expires_at"] else "no expiry"
+        click.echo(f"{row['id']}\t{row['user']}\t{row['name']}\t{used}\t{expires}")
+
+
+@token.command("revoke")
+@click.argument("token_id", type=click.IntRange(1, 2**63 - 1))
+@click.pass_obj
+def token_revoke(obj, token_id) -> None:
+    """Revoke an API token by its id (see `postroom token list`); it fails at once."""
+    from postroom.auth import revoke_api_token
+
+    obj.open_database()
+    if not revoke_api_token(token_id):
+        raise click.ClickException(f"no API token {token_id}")
+    click.echo(f"API token {token_id} revoked")
 
 
 @main.command()

@@ -53,6 +53,8 @@ class WebSettings:
     base_url: str = ""  # as users reach it, e.g. https://postroom.agency.example; for links
     secure_cookies: bool = False  # true behind https
     session_idle_minutes: int = 480
+    session_max_hours: int = 168  # a login ends this long after it began, however active
+    metrics_token: str = ""  # the Bearer token /metrics asks for; empty: /metrics answers 404
     threads: int = 8
     # proxies (addresses or CIDR networks) whose X-Forwarded-For/-Proto are believed; none
     trusted_proxies: tuple[str, ...] = ()
@@ -226,6 +228,12 @@ def _finish(settings: Settings, base: Path) -> Settings:
         parse_listen(settings.web.listen)
     except ValueError as error:
         raise ConfigError(source, "web.listen", str(error)) from None
+    for key in ("session_idle_minutes", "session_max_hours"):
+        if getattr(settings.web, key) < 1:
+            raise ConfigError(source, f"web.{key}", "must be at least 1")
+    token = settings.web.metrics_token
+    if token and (len(token) < 20 or not token.isascii() or not token.isprintable()):
+        raise ConfigError(source, "web.metrics_token", "use 20 or more printable ASCII characters")
     for proxy in settings.web.trusted_proxies:
         try:
             ipaddress.ip_network(proxy.strip(), strict=False)

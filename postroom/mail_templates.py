@@ -6,8 +6,8 @@ stored by an older version may be hostile), postroom.template_language checks it
 against a short list: no loops, calls, attributes, arithmetic, {% set %}, macros or other
 templates. What passes runs in Jinja2's sandbox with no globals (no range, lipsum, cycler,
 joiner, namespace), each value cut to MAX_VALUE_CHARS, and an output longer than
-MAX_RESULT_CHARS is refused; template_language.BOUNDS states the bounds. An unknown variable
-is an error instead of an empty string, so a typo shows before the mail leaves.
+MAX_RESULT_CHARS is refused (template_language's docstring states the bounds). An unknown
+variable is an error instead of an empty string, so a typo shows before the mail leaves.
 """
 
 from __future__ import annotations

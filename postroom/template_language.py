@@ -4,8 +4,13 @@ A template is parsed with Jinja2's own lexer and parser, then every node of the 
 against a short list. What is left cannot repeat anything: no loops, macros, calls, attribute
 or item access, arithmetic, {% set %} or other templates, and only filters that change the case
 or pick a value. So every node runs at most once per render, and a render does work in
-proportion to the template's size plus the values it names (bounds in BOUNDS below).
-Lexing stops after MAX_TOKENS tokens, so even the check of a hostile text stays cheap.
+proportion to the template's size plus the values it names.
+
+Bounds: a subject or body has at most 20,000 characters, 2,000 tokens (lexing stops there,
+so even checking a hostile text stays cheap), 1,000 parts nested at most 30 deep and 100
+uses of variables; each value is cut to 5,000 characters. Case filters at most triple a text
+(ß -> SS), so a render builds at most 3 × (20,000 + 100 × 5,000) characters; the caller
+(postroom.mail_templates) also refuses a result over 200,000 characters.
 """
 
 from __future__ import annotations
@@ -22,14 +27,6 @@ MAX_VARIABLE_USES = 100  # {{ name }}, {% if name %}, default(name) ... all coun
 MAX_VALUE_CHARS = 5_000  # a value is cut to this before it goes in (as long as a signature)
 MAX_ARGUMENT_CHARS = 100  # a text given to a filter, or in an `in (...)` list
 MAX_NUMBER = 1_000_000
-
-BOUNDS = (
-    f"A subject or body has at most {MAX_SOURCE_CHARS:,} characters, {MAX_TOKENS:,} tokens, "
-    f"{MAX_NODES:,} parts nested at most {MAX_DEPTH} deep and {MAX_VARIABLE_USES} uses of "
-    f"variables; each value is cut to {MAX_VALUE_CHARS:,} characters. Nothing runs twice and "
-    "the filters at most triple a text (upper case of some letters), so a render builds at most "
-    f"3 × ({MAX_SOURCE_CHARS:,} + {MAX_VARIABLE_USES} × {MAX_VALUE_CHARS:,}) characters."
-)
 
 # filters that pick a value or change its case; none pads, repeats or replaces
 FILTERS = ("default", "d", "upper", "lower", "title", "capitalize", "trim", "truncate")

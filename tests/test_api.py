@@ -282,13 +282,23 @@ def test_discard_marks_spam_and_can_block_the_domain(web, member):
     assert member.post(f"/entries/{second.id}/discard", json={"block": None}).status_code == 200
 
 
-def test_delete_removes_the_entry(web, member):
+def test_delete_removes_the_entry(web):
+    admin = api_as(web, "admin")
     [entry] = deliver(web.account, message("Oops"))
-    response = member.delete(f"/entries/{entry.id}")
+    response = admin.delete(f"/entries/{entry.id}")
     assert response.status_code == 204 and response.data == b""
     assert "Content-Type" not in response.headers
-    assert_error(member.get(f"/entries/{entry.id}"), 404)
-    assert_error(member.delete(f"/entries/{entry.id}"), 404)
+    assert_error(admin.get(f"/entries/{entry.id}"), 404)
+    assert_error(admin.delete(f"/entries/{entry.id}"), 404)
+
+
+def test_members_may_not_delete_entries_for_good(web, member):
+    [entry] = deliver(web.account, message("Keep me"))
+    assert_error(member.delete(f"/entries/{entry.id}"), 403, "discard it instead")
+    assert Entry.get_or_none(Entry.id == entry.id) is not None
+    assert member.get(f"/entries/{entry.id}").status_code == 200
+    assert_error(member.delete(f"/entries/{entry.id + 1000}"), 404)  # not found comes first
+    assert api_as(web, "owner").delete(f"/entries/{entry.id}").status_code == 204
 
 
 # --- projects and addresses ------------------------------------------------------------------

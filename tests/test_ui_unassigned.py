@@ -103,11 +103,27 @@ def test_discarding_with_block_domain_sends_later_mail_from_there_to_spam(web):
 
 def test_deleting_removes_the_mail_and_the_form_asks_first(web):
     entry = receive(web.account.id, message("Wrong address", sender="x@y.test"))
-    client = web.client("member")
+    client = web.client("admin")
     page = client.get("/unassigned").get_data(as_text=True)
     assert re.search(rf'<form [^>]*action="/unassigned/{entry.id}/delete"[^>]*data-confirm=', page)
     response = post(client, f"/unassigned/{entry.id}/delete")
     assert "Deleted “Wrong address”." in client.get(response.location).get_data(as_text=True)
+    assert Entry.get_or_none(Entry.id == entry.id) is None
+
+
+def test_members_may_discard_but_not_delete_for_good(web):
+    entry = receive(web.account.id, message("Wrong address", sender="x@y.test"))
+    client = web.client("member")
+    page = client.get("/unassigned").get_data(as_text=True)
+    assert "Discard as spam" in page
+    assert f'action="/unassigned/{entry.id}/delete"' not in page
+    assert post(client, f"/unassigned/{entry.id}/delete").status_code == 403
+    assert Entry.get_or_none(Entry.id == entry.id) is not None
+    owner = web.client("owner")
+    assert f'action="/unassigned/{entry.id}/delete"' in owner.get("/unassigned").get_data(
+        as_text=True
+    )
+    assert post(owner, f"/unassigned/{entry.id}/delete").status_code == 302
     assert Entry.get_or_none(Entry.id == entry.id) is None
 
 

@@ -9,8 +9,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
 from admin_ui.redirects import safe_next as _safe_next
+from postroom.auth import api_tokens
 from storage import notifications as store
 from storage.accounts import project_of_account
+from storage.models import utcnow
 
 bp = Blueprint("notifications", __name__)
 
@@ -68,8 +70,13 @@ def profile():
         }
         store.save_preferences(g.user.id, chosen)
         return redirect(url_for(".profile", notice="saved"))
+    return profile_page()
+
+
+def profile_page(status: int = 200, **context):
+    """The profile page of the signed-in user; `context` adds a form's error (views.credentials)."""
     settings = current_app.config["POSTROOM_SETTINGS"]
-    return render_template(
+    page = render_template(
         "profile.html",
         event_types=store.EVENT_TYPES,
         preferences=store.preferences_of([g.user.id])[g.user.id],
@@ -77,7 +84,11 @@ def profile():
         mail_enabled=bool(settings.outbound.smtp_url),
         digest_hour=settings.worker.digest_hour,
         notice=request.args.get("notice", ""),
+        tokens=api_tokens(user_id=g.user.id),
+        now=utcnow(),
+        **context,
     )
+    return page, status
 
 
 @bp.post("/projects/<int:project_id>/follow")

@@ -53,6 +53,7 @@ def shown_count(count: int) -> str:
 
 def register(app: Flask) -> None:
     from admin_ui.views import (
+        credentials,
         entries,
         mail_templates,
         messages,
@@ -70,6 +71,7 @@ def register(app: Flask) -> None:
         entries,
         team,
         notifications,
+        credentials,
         messages,
         mail_templates,
         settings,

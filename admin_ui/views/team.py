@@ -9,6 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from postroom.auth import ROLES, AuthError, create_user
+from postroom.auth import set_active as set_user_active
 from storage.db import is_postgres, write_transaction
 from storage.models import Account, User
 
@@ -125,7 +126,7 @@ def change_role(user_id: int):
             member = _member_or_404(user_id)
             _check_change(member, role=role, active=member.is_active)
             member.role = role
-            member.save()
+            member.save(only=[User.role])  # never a stale copy of auth_generation
     except TeamRuleError as refused:
         return _page(409, change_error_code=refused.args[0], changed_id=user_id)
     return redirect(url_for(".index", notice="role-changed", member=user_id))
@@ -140,8 +141,7 @@ def set_active(user_id: int):
             _lock_team()
             member = _member_or_404(user_id)
             _check_change(member, role=member.role, active=active)
-            member.is_active = active
-            member.save()
+            set_user_active(member, active)  # ends their sessions and API tokens either way
     except TeamRuleError as refused:
         return _page(409, change_error_code=refused.args[0], changed_id=user_id)
     notice = "reactivated" if active else "deactivated"

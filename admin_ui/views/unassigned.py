@@ -15,6 +15,7 @@ from flask import (
 )
 
 from admin_ui.views.pages import page_of
+from postroom.permissions import may_delete_entries
 from storage import protocol
 from storage.accounts import account_by_id, inbox_local_part, project_of_account
 from storage.models import Entry
@@ -36,6 +37,7 @@ def index():
         projects=protocol.projects_of_account(g.user.account_id, words),
         candidates=protocol.projects_by_ids(g.user.account_id, candidate_ids),
         inbox_address=f"{inbox_local_part(account_by_id(g.user.account_id))}@{domains[0]}",
+        may_delete=may_delete_entries(g.user),
     )
 
 
@@ -80,5 +82,7 @@ def discard(entry_id: int):
 @bp.post("/unassigned/<int:entry_id>/delete")
 def delete(entry_id: int):
     entry = _entry_or_404(entry_id)
+    if not may_delete_entries(g.user):
+        abort(403)
     protocol.delete_entry(entry, g.user.id)
     return _done("deleted", entry)

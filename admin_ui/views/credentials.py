@@ -1,0 +1,50 @@
+"""A user's own credentials on the profile page: password, other sessions, API tokens.
+
+Each change ends what could have leaked (postroom.auth.revoke_credentials) and keeps this
+browser signed in with a new session id. Read-only members may use these too
+(admin_ui.app.READ_ONLY_MAY_POST).
+"""
+
+from __future__ import annotations
+
+from flask import Blueprint, abort, g, redirect, request, session, url_for
+
+from admin_ui.views.notifications import profile_page
+from postroom.auth import AuthError, change_own_password, revoke_api_token, revoke_credentials
+
+bp = Blueprint("credentials", __name__)
+
+MAX_PASSWORD_CHARS = 1000  # hashing a longer one is only work for nothing
+MAX_ID = 2**63 - 1
+
+
+@bp.post("/profile/password")
+def change_password():
+    """Change the own password: every other session and every API token of the user ends."""
+    current = request.form.get("current_password", "")
+    new = request.form.get("new_password", "")
+    if len(current) > MAX_PASSWORD_CHARS or len(new) > MAX_PASSWORD_CHARS:
+        return profile_page(400, change_error_code="too_long")
+    if new != request.form.get("new_password_repeat", ""):
+        return profile_page(400, change_error_code="mismatch")
+    try:
+        generation = change_own_password(g.user, current, new)
+    except AuthError as error:
+        return profile_page(400, change_error=str(error))
+    session.reissue(generation)
+    return redirect(url_for("notifications.profile", notice="password-changed"))
+
+
+@bp.post("/profile/sessions/end-others")
+def sign_out_elsewhere():
+    """End every other session of the user (API tokens stay: revoke those one by one)."""
+    session.reissue(revoke_credentials(g.user.id, tokens=False))
+    return redirect(url_for("notifications.profile", notice="signed-out-elsewhere"))
+
+
+@bp.post("/profile/tokens/<int:token_id>/revoke")
+def revoke_token(token_id: int):
+    """Revoke one of the user's own API tokens; it fails at once from now on."""
+    if token_id > MAX_ID or not revoke_api_token(token_id, user_id=g.user.id):
+        abort(404)
+    return redirect(url_for("notifications.profile", notice="token-revoked"))
