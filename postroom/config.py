@@ -78,6 +78,11 @@ class OutboundSettings:
     from_name: str = "postroom"
     max_attachment_bytes: int = 10_485_760
     max_attempts: int = 8  # then the entry shows the failure and the author is told
+    connect_timeout_seconds: float = 10.0  # connect, greeting, TLS, login; later replies: 60 s
+    parallel_accounts: int = 4  # accounts whose queued mail is sent at the same time
+    # an account's own server (settings page): these ports only, and public addresses only
+    allowed_ports: tuple[int, ...] = (25, 465, 587, 2525)
+    allow_private_hosts: bool = False  # true: loopback, private, link-local addresses too
 
 
 @dataclass(frozen=True)
@@ -182,6 +187,12 @@ def _coerce(source: str, key: str, type_name: Any, value: Any) -> Any:
         if expected == "int" and not float(value).is_integer():
             raise ConfigError(source, key, f"must be a whole number, got {value!r}")
         return int(value) if expected == "int" else float(value)
+    if expected.startswith("tuple[int"):
+        if not isinstance(value, list) or not all(
+            isinstance(v, int) and not isinstance(v, bool) for v in value
+        ):
+            raise ConfigError(source, key, f"must be a list of whole numbers, got {value!r}")
+        return tuple(value)
     if expected.startswith("tuple[str"):
         if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
             raise ConfigError(source, key, f"must be a list of strings, got {value!r}")
@@ -240,6 +251,13 @@ def _finish(settings: Settings, base: Path) -> Settings:
         except ValueError:
             raise ConfigError(source, "web.trusted_proxies", f"not an address or network"
                               f" (like 127.0.0.1 or 10.0.0.0/8): {proxy!r}") from None  # fmt: skip
+    outbound = settings.outbound
+    if outbound.connect_timeout_seconds <= 0:
+        raise ConfigError(source, "outbound.connect_timeout_seconds", "must be above 0")
+    if outbound.parallel_accounts < 1:
+        raise ConfigError(source, "outbound.parallel_accounts", "must be at least 1")
+    if any(not 0 < port < 65536 for port in outbound.allowed_ports):
+        raise ConfigError(source, "outbound.allowed_ports", "ports are numbers from 1 to 65535")
     if settings.log.level.lower() not in _LOG_LEVELS:
         raise ConfigError(source, "log.level", f"must be one of {', '.join(_LOG_LEVELS)}")
     statuses = tuple(s.strip() for s in settings.ui.project_statuses)

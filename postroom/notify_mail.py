@@ -1,24 +1,26 @@
 """Email notifications to team members through the `[outbound] smtp_url` server.
 
 Every mail says `Auto-Submitted: auto-generated` (RFC 3834), so no vacation responder answers
-it and, should it come back to postroom's inbox, it never causes mail in turn.
+it and, should it come back to postroom's inbox, it never causes mail in turn. Its headers
+are written by postroom.mail_headers: a user's name with a line break in it becomes one
+line, and an address that cannot be written raises HeaderError for that one mail.
 """
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
 import smtplib
-import ssl
+import uuid
 from email.message import EmailMessage
-from email.utils import formataddr, formatdate, make_msgid
 
 from postroom.config import Settings
+from postroom.mail_headers import message_bytes, one_line, set_header
 from postroom.web import base_url
 from storage.models import Notification, User
 
 log = logging.getLogger("postroom.notify")
 
-TIMEOUT_SECONDS = 30.0
 MAX_LISTED = 100
 
 
@@ -45,14 +47,15 @@ def compose(
     """One plain-text mail listing the notifications, each with its link back."""
     name, address = sender(settings)
     message = EmailMessage()
-    message["From"] = formataddr((name, address))
-    message["To"] = formataddr((user.name, user.email))
-    message["Subject"] = subject
-    message["Date"] = formatdate(usegmt=True)
-    message["Message-ID"] = make_msgid("notify", domain=address.rpartition("@")[2] or None)
-    message["Auto-Submitted"] = "auto-generated"
-    message["X-Auto-Response-Suppress"] = "All"  # Exchange: no out-of-office replies
-    lines = [f"Hello {user.name or user.email},", "", intro, ""]
+    set_header(message, "From", (name, address))
+    set_header(message, "To", (user.name, user.email))
+    set_header(message, "Subject", subject)
+    set_header(message, "Date", dt.datetime.now(dt.UTC))
+    domain = address.rpartition("@")[2] or settings.ingest.domains[0]
+    set_header(message, "Message-ID", f"notify.{uuid.uuid4().hex}@{domain}")
+    set_header(message, "Auto-Submitted", "auto-generated")
+    set_header(message, "X-Auto-Response-Suppress", "All")  # Exchange: no out-of-office replies
+    lines = [f"Hello {one_line(user.name) or user.email},", "", intro, ""]
     for notification in notifications[:MAX_LISTED]:
         text = " ".join(notification.text.split())
         lines += [f"* {text}", f"  {link_of(settings, notification)}"]
@@ -77,6 +80,8 @@ class Mailer:
 
         self.server = parse_smtp_url(settings.outbound.smtp_url)
         self.envelope_from = sender(settings)[1]
+        self.timeout = settings.outbound.connect_timeout_seconds
+        self.helo = settings.ingest.hostname
         self._client: smtplib.SMTP | None = None
 
     def __enter__(self) -> Mailer:
@@ -90,53 +95,31 @@ class Mailer:
                 self._client.close()
             self._client = None
 
-    def _connect(self) -> smtplib.SMTP:
-        server = self.server
-        if server.security == "tls":
-            client: smtplib.SMTP = smtplib.SMTP_SSL(
-                server.host, server.port, timeout=TIMEOUT_SECONDS,
-                context=ssl.create_default_context(),
-            )  # fmt: skip
-        else:
-            client = smtplib.SMTP(server.host, server.port, timeout=TIMEOUT_SECONDS)
-        try:
-            client.ehlo()
-            if server.security == "starttls":
-                client.starttls(context=ssl.create_default_context())
-                client.ehlo()
-            if server.username:
-                client.login(server.username, server.password)
-        except BaseException:
-            client.close()
-            raise
-        return client
-
     def send(self, message: EmailMessage, recipient: str) -> bool:
         """Deliver one mail. False: the server refused it for good (5xx); raise on the rest.
 
         A refusal for good is logged and not tried again, so one bad address never holds up
-        the mail of everybody else; a temporary fault raises and the whole run is retried.
+        the mail of everybody else; a temporary fault raises. HeaderError: this mail cannot
+        be written (a bad stored address), before anything is sent.
         """
+        from postroom.smtp_client import connect
+
+        raw = message_bytes(message)
         if self._client is None:
-            self._client = self._connect()
+            self._client = connect(self.server, helo=self.helo, timeout=self.timeout)
         try:
-            self._client.send_message(message, self.envelope_from, [recipient])
+            self._client.sendmail(self.envelope_from, [recipient], raw)
         except smtplib.SMTPRecipientsRefused as error:
             code, reply = error.recipients.get(recipient, (0, b""))
             if 500 <= code < 600:
-                log.warning("notification mail to %s refused: %s %s", recipient, code,
-                            _text(reply))  # fmt: skip
+                log.warning("notification mail to %s refused: %s %r", recipient, code, reply)
                 return False
             raise
         except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as error:
             if 500 <= error.smtp_code < 600:
-                log.warning("notification mail to %s refused: %s %s", recipient,
-                            error.smtp_code, _text(error.smtp_error))  # fmt: skip
+                log.warning("notification mail to %s refused: %s %r", recipient,
+                            error.smtp_code, error.smtp_error)  # fmt: skip
                 self._client.rset()
                 return False
             raise
         return True
-
-
-def _text(reply: bytes | str) -> str:
-    return reply.decode(errors="replace") if isinstance(reply, bytes) else str(reply)

@@ -9,23 +9,36 @@ transaction (its next_attempt_at moves CLAIM_SECONDS ahead, compare-and-set), so
 workers send it at the same time. What is left is at-least-once: if the process dies after
 the server's 250 and before the "sent" commit, the claim expires and the mail goes out again,
 with the same Message-ID (most clients then show it once).
+
+One account never holds up another: each pass sends the accounts' mail in parallel (at most
+[outbound] parallel_accounts at once), each over one session with a short connect timeout;
+a server that cannot be reached backs its account off (ACCOUNT_BACKOFF) without touching the
+others. An account's own server is checked against [outbound] allowed_ports and
+allow_private_hosts before every connection, which goes to the checked addresses only.
 """
 
 from __future__ import annotations
 
+import contextlib
 import datetime as dt
 import logging
-import re
 import smtplib
-import ssl
+import threading
 import uuid
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from email.message import EmailMessage
-from email.policy import SMTP as SMTP_POLICY
-from email.utils import format_datetime, formataddr
-from urllib.parse import parse_qs, unquote, urlsplit
+
+from peewee import DatabaseError
 
 from postroom.config import Settings
+from postroom.mail_headers import (
+    HeaderError,
+    header_text,
+    message_bytes,
+    set_header,
+    writable_ids,
+)
 from postroom.mail_templates import TemplateError, render, variables_for
 from postroom.outbound_checks import (
     MAX_BODY_CHARS,
@@ -33,15 +46,35 @@ from postroom.outbound_checks import (
     Upload,
     check_attachments,
     check_recipient,
+    check_smtp_host,
     check_subject,
     markdown_to_html,
 )
+from postroom.smtp_client import (
+    SECURITIES,
+    SmtpServer,
+    connect,
+    failure_words,
+    parse_smtp_url,
+    permanent,
+    reached_the_server,
+)
 from storage.accounts import inbox_local_part, project_reply_detail
-from storage.models import Account, Attachment, Entry, OutboundMessage, Project, User, utcnow
+from storage.models import (
+    Account,
+    Attachment,
+    Entry,
+    OutboundMessage,
+    Project,
+    User,
+    database,
+    utcnow,
+)
 from storage.outbound import (
     OutboundRecord,
     account_smtp,
     claim,
+    due_accounts,
     due_messages,
     mark_failed,
     mark_retry,
@@ -50,50 +83,19 @@ from storage.outbound import (
     template_of_account,
 )
 
+__all__ = ["SECURITIES", "SmtpServer", "parse_smtp_url", "queue_message", "send_due"]
+
 log = logging.getLogger(__name__)
 
 MAX_REFERENCES = 20  # the newest ids of a long thread are enough to find it
 CLAIM_SECONDS = 900  # longer than any SMTP conversation; a dead worker's claim runs out
-SMTP_TIMEOUT = 60
 FIRST_RETRY_SECONDS = 30
 MAX_RETRY_SECONDS = 3600
-SECURITIES = ("starttls", "tls", "none")
+ACCOUNT_BACKOFF = (30, 600)  # seconds an unreachable server is left alone: first, at most
+MESSAGES_PER_PASS = 50  # of one account; the rest wait for the next pass
 
 
 # --- where mail comes from and goes back to --------------------------------------------------
-@dataclass(frozen=True)
-class SmtpServer:
-    host: str
-    port: int
-    security: str  # starttls, tls or none
-    username: str = ""
-    password: str = ""
-
-
-def parse_smtp_url(url: str) -> SmtpServer:
-    """Read smtp://[user:password@]host[:port][?security=starttls|tls|none].
-
-    The default security is starttls; the default port 587, or 465 for tls, 25 for none.
-    """
-    parts = urlsplit(url)
-    if parts.scheme != "smtp" or not parts.hostname:
-        raise OutboundError(f"not an smtp:// URL with a host: {_hide_password(url)!r}")
-    options = parse_qs(parts.query)
-    security = options.get("security", ["starttls"])[0]
-    if security not in SECURITIES or set(options) - {"security"}:
-        raise OutboundError(f"smtp_url takes only ?security={'|'.join(SECURITIES)}")
-    try:
-        port = parts.port or {"tls": 465, "none": 25}.get(security, 587)
-    except ValueError:
-        raise OutboundError("the port of smtp_url is not a number from 1 to 65535") from None
-    return SmtpServer(parts.hostname, port, security, unquote(parts.username or ""),
-                      unquote(parts.password or ""))  # fmt: skip
-
-
-def _hide_password(url: str) -> str:
-    return re.sub(r"(//[^:/@]*:)[^@]*@", r"\1***@", url)
-
-
 def default_sender(settings: Settings) -> tuple[str, str]:
     """(name, address) of mail sent through [outbound] smtp_url."""
     address = settings.outbound.from_address or f"no-reply@{settings.ingest.domains[0]}"
@@ -147,7 +149,8 @@ def queue_message(
             raise OutboundError("that template does not exist (any more)")
         rendered = render(template.subject, template.body,
                           variables_for(project, author_user, to_address))  # fmt: skip
-        subject = subject if subject.strip() else rendered[0]
+        # the template's subject may hold a stranger's words (a display name): made one line
+        subject = subject if subject.strip() else _one_line_subject(rendered[0])
         body_markdown = body_markdown if body_markdown.strip() else rendered[1]
         note = f", template {template.name}"
     subject = check_subject(subject)
@@ -183,11 +186,18 @@ def queue_message(
 
 def _thread_headers(entry: Entry) -> tuple[str, str]:
     """In-Reply-To and References (ids without <>) for an answer to this entry (RFC 5322 3.6.4)."""
-    if not entry.message_id:
-        return "", ""
-    parents = entry.references.split() or entry.in_reply_to.split()[:1]
+    if not writable_ids([entry.message_id or ""]):
+        return "", ""  # no id, or one (a stranger's) that cannot stand in a header
+    parents = writable_ids(entry.references.split() or entry.in_reply_to.split()[:1])
     chain = [*dict.fromkeys([*parents, entry.message_id])]
     return entry.message_id, " ".join(chain[-MAX_REFERENCES:])
+
+
+def _one_line_subject(text: str) -> str:
+    try:
+        return header_text(text[:MAX_BODY_CHARS])
+    except HeaderError as error:
+        raise OutboundError(str(error)) from None
 
 
 # --- build ---------------------------------------------------------------------------------
@@ -196,23 +206,26 @@ def build_mime(outbound: OutboundMessage, sender: tuple[str, str] | None = None)
 
     sender (name, address) overrides the From stored at queue time (the account's own server
     may have been set up since). No Auto-Submitted: a person wrote this mail (RFC 3834).
+    Every header goes through postroom.mail_headers; HeaderError if one cannot be written.
     """
     entry = Entry.get_by_id(outbound.entry_id)
     name, address = sender or (outbound.from_name, outbound.from_address)
-    message = EmailMessage(policy=SMTP_POLICY)
-    message["From"] = formataddr((name, address))
-    message["To"] = outbound.to_address
+    message = EmailMessage()
+    set_header(message, "From", (name, address))
+    set_header(message, "To", outbound.to_address)
     if outbound.cc:
-        message["Cc"] = outbound.cc
-    message["Subject"] = entry.subject
-    message["Date"] = format_datetime(entry.occurred_at.replace(tzinfo=dt.UTC))
-    message["Message-ID"] = f"<{entry.message_id}>"
-    if entry.in_reply_to:
-        message["In-Reply-To"] = " ".join(f"<{i}>" for i in entry.in_reply_to.split())
-    if entry.references:
-        message["References"] = " ".join(f"<{i}>" for i in entry.references.split())
+        set_header(message, "Cc", [cc.strip() for cc in outbound.cc.split(",") if cc.strip()])
+    set_header(message, "Subject", entry.subject)
+    set_header(message, "Date", entry.occurred_at.replace(tzinfo=dt.UTC))
+    set_header(message, "Message-ID", entry.message_id)
+    in_reply_to = writable_ids(entry.in_reply_to.split())
+    if in_reply_to:
+        set_header(message, "In-Reply-To", in_reply_to[:1])
+    references = writable_ids(entry.references.split())
+    if references:
+        set_header(message, "References", references)
     if outbound.reply_to:
-        message["Reply-To"] = outbound.reply_to
+        set_header(message, "Reply-To", outbound.reply_to)
     message.set_content(outbound.body_text)
     message.add_alternative(_html_document(outbound.body_html), subtype="html")
     for item in entry.attachments.order_by(Attachment.id):
@@ -220,8 +233,8 @@ def build_mime(outbound: OutboundMessage, sender: tuple[str, str] | None = None)
         if maintype in ("message", "multipart"):  # only as opaque bytes
             maintype, subtype = "application", "octet-stream"
         message.add_attachment(bytes(item.data), maintype=maintype, subtype=subtype,
-                               filename=item.filename)  # fmt: skip
-    return message.as_bytes()
+                               filename=header_text(item.filename, "file name"))  # fmt: skip
+    return message_bytes(message)
 
 
 def _html_document(body: str) -> str:
@@ -230,6 +243,33 @@ def _html_document(body: str) -> str:
 
 
 # --- send ----------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class _Route:
+    """Where one account's mail goes in this pass."""
+
+    account_id: int
+    name: str
+    address: str
+    server: SmtpServer
+    own: bool  # the account's own server (checked against the [outbound] host rules)
+
+
+@dataclass
+class _Backoff:
+    server: SmtpServer
+    failures: int
+    until: dt.datetime
+
+
+# (database, account id) -> the pause of its unreachable server; per process
+_backoffs: dict[tuple[str, int], _Backoff] = {}
+_backoffs_lock = threading.Lock()
+
+
+def _key(account_id: int) -> tuple[str, int]:
+    return str(database.database), account_id
+
+
 def send_due(settings: Settings, now: dt.datetime | None = None) -> tuple[int, int]:
     """Send the queued mail that is due; return (sent, failed attempts). For the worker."""
     now = now or utcnow()
@@ -239,57 +279,152 @@ def send_due(settings: Settings, now: dt.datetime | None = None) -> tuple[int, i
             default = parse_smtp_url(settings.outbound.smtp_url)
         except OutboundError as error:
             log.error("outbound.smtp_url: %s; mail without an own server stays queued", error)
+    routes = []
+    for account_id in due_accounts(now, default_route=default is not None,
+                                   exclude=_paused_accounts(now, settings, default)):  # fmt: skip
+        route = _route(account_id, settings, default)
+        if route is not None and not _paused(account_id, route.server, now):
+            routes.append(route)
+    if not routes:
+        return 0, 0
+    workers = min(len(routes), settings.outbound.parallel_accounts)
+    with ThreadPoolExecutor(workers, thread_name_prefix="outbound") as pool:
+        results = list(pool.map(lambda route: _send_account(route, settings, now), routes))
+    return sum(sent for sent, _ in results), sum(failed for _, failed in results)
+
+
+def _route(account_id: int, settings: Settings, default: SmtpServer | None) -> _Route | None:
+    name, address, server = sender_of_account(account_id, settings)
+    if server is None and default is None:
+        return None
+    return _Route(account_id, name, address, server or default, server is not None)
+
+
+def _send_account(route: _Route, settings: Settings, now: dt.datetime) -> tuple[int, int]:
+    """Send one account's due mail over one session; stop at a server that cannot be reached."""
     sent = failed = 0
-    for message_id, seen in due_messages(now, default_route=default is not None):
-        if not claim(message_id, seen, now + dt.timedelta(seconds=CLAIM_SECONDS)):
-            continue  # another worker has it
-        outbound = OutboundMessage.get_by_id(message_id)
-        name, address, server = sender_of_account(outbound.account_id, settings)
-        # bounces of default-route mail come back to the project's reply address
-        envelope_from = address if server else outbound.reply_to or address
-        server = server or default
-        if server is None:  # the account's own server was removed meanwhile
-            OutboundMessage.update(next_attempt_at=now).where(
-                OutboundMessage.id == message_id
-            ).execute()
-            continue
-        try:
-            raw = build_mime(outbound, (name, address))
-            _deliver(server, envelope_from, outbound.to_address, raw, settings.ingest.hostname)
-        except (OSError, smtplib.SMTPException, ValueError) as error:
-            failed += 1
-            _record_failure(outbound, error, now, settings.outbound.max_attempts)
-            continue
-        mark_sent(outbound, now, address, name)
-        sent += 1
-        log.info("outbound %s sent to %s via %s:%s", outbound.entry_id, outbound.to_address,
-                 server.host, server.port)  # fmt: skip
+    client: smtplib.SMTP | None = None
+    try:
+        for message_id, seen in due_messages(now, route.account_id, MESSAGES_PER_PASS):
+            if not claim(message_id, seen, now + dt.timedelta(seconds=CLAIM_SECONDS)):
+                continue  # another worker has it
+            outbound = OutboundMessage.get_by_id(message_id)
+            try:
+                raw = build_mime(outbound, (route.name, route.address))
+            except DatabaseError:
+                raise
+            except Exception as error:  # this one mail fails, the rest go on
+                log.exception("outbound %s cannot be built", outbound.entry_id)
+                _record_failure(outbound, error, now, 1)  # it would fail the same way again
+                failed += 1
+                continue
+            try:
+                if client is None:
+                    client = _open(route, settings)
+                _send(client, route, outbound, raw)
+            except (OSError, smtplib.SMTPException, OutboundError) as error:
+                failed += 1
+                _record_failure(outbound, error, now, settings.outbound.max_attempts)
+                if reached_the_server(error):
+                    _reset(client)
+                    continue
+                _pause(route, now)
+                break  # the rest of this account's mail waits; the other accounts go on
+            _resume(route.account_id)
+            mark_sent(outbound, now, route.address, route.name)
+            sent += 1
+            log.info("outbound %s sent to %s via %s:%s", outbound.entry_id, outbound.to_address,
+                     route.server.host, route.server.port)  # fmt: skip
+    except DatabaseError:
+        log.exception("outbound: account %s: database error; the next pass tries again",
+                      route.account_id)  # fmt: skip
+    except Exception:  # one account's fault never stops the others'
+        log.exception("outbound: account %s failed; the next pass tries again", route.account_id)
+    finally:
+        _close(client)
+        if not database.is_closed():
+            database.close()  # this thread's connection
     return sent, failed
 
 
-def _deliver(server: SmtpServer, envelope_from: str, to: str, raw: bytes, helo: str) -> None:
-    context = ssl.create_default_context()
-    if server.security == "tls":
-        client = smtplib.SMTP_SSL(server.host, server.port, local_hostname=helo,
-                                  timeout=SMTP_TIMEOUT, context=context)  # fmt: skip
-    else:
-        client = smtplib.SMTP(server.host, server.port, local_hostname=helo,
-                              timeout=SMTP_TIMEOUT)  # fmt: skip
-    with client:
-        client.ehlo()
-        if server.security == "starttls":
-            client.starttls(context=context)
-            client.ehlo()
-        if server.username:
-            client.login(server.username, server.password)
-        client.sendmail(envelope_from, [to], raw)
+def _open(route: _Route, settings: Settings) -> smtplib.SMTP:
+    """A session with the route's server; its own server only at addresses the rules allow."""
+    addresses: tuple[str, ...] = ()
+    if route.own:
+        addresses = check_smtp_host(route.server.host, route.server.port, settings.outbound)
+    return connect(route.server, helo=settings.ingest.hostname, addresses=addresses,
+                   timeout=settings.outbound.connect_timeout_seconds)  # fmt: skip
 
 
-def _record_failure(outbound: OutboundMessage, error: Exception, now: dt.datetime,
+def _send(client: smtplib.SMTP, route: _Route, outbound: OutboundMessage, raw: bytes) -> None:
+    # bounces of default-route mail come back to the project's reply address
+    envelope_from = route.address if route.own else outbound.reply_to or route.address
+    client.sendmail(envelope_from, [outbound.to_address], raw)
+
+
+def _reset(client: smtplib.SMTP | None) -> None:
+    if client is not None:  # if this fails, the next mail fails as "closed the connection"
+        with contextlib.suppress(OSError, smtplib.SMTPException):
+            client.rset()
+
+
+def _close(client: smtplib.SMTP | None) -> None:
+    if client is None:
+        return
+    try:
+        client.quit()
+    except (OSError, smtplib.SMTPException):
+        client.close()
+
+
+def _paused_accounts(
+    now: dt.datetime, settings: Settings, default: SmtpServer | None
+) -> tuple[int, ...]:
+    """Accounts whose server (as set now) backs off: their mail is not even looked at."""
+    with _backoffs_lock:
+        here = str(database.database)
+        candidates = [key[1] for key, pause in _backoffs.items()
+                      if key[0] == here and pause.until > now]  # fmt: skip
+    paused = []
+    for account_id in candidates:
+        route = _route(account_id, settings, default)
+        if route is not None and _paused(account_id, route.server, now):
+            paused.append(account_id)
+    return tuple(paused)
+
+
+def _paused(account_id: int, server: SmtpServer, now: dt.datetime) -> bool:
+    """True while the account's server backs off; a changed server setting ends the pause."""
+    with _backoffs_lock:
+        pause = _backoffs.get(_key(account_id))
+        return pause is not None and pause.server == server and pause.until > now
+
+
+def _pause(route: _Route, now: dt.datetime) -> None:
+    with _backoffs_lock:
+        pause = _backoffs.get(_key(route.account_id))
+        failures = pause.failures + 1 if pause and pause.server == route.server else 1
+        first, longest = ACCOUNT_BACKOFF
+        seconds = min(first * 2 ** (failures - 1), longest)
+        until = now + dt.timedelta(seconds=seconds)
+        _backoffs[_key(route.account_id)] = _Backoff(route.server, failures, until)
+    log.warning("outbound: account %s: %s:%s cannot be reached; its mail waits %d s",
+                route.account_id, route.server.host, route.server.port, seconds)  # fmt: skip
+
+
+def _resume(account_id: int) -> None:
+    with _backoffs_lock:
+        _backoffs.pop(_key(account_id), None)
+
+
+def _record_failure(outbound: OutboundMessage, error: BaseException, now: dt.datetime,
                     max_attempts: int) -> None:  # fmt: skip
-    text = _error_text(error)
+    """Store the failure in our own words (users see it); the log keeps the server's reply."""
+    text = failure_words(error)
     attempts = outbound.attempts + 1
-    if _permanent(error) or attempts >= max_attempts:
+    log.info("outbound %s to %s: %s (%r)", outbound.entry_id, outbound.to_address, text,
+             error)  # fmt: skip
+    if permanent(error) or attempts >= max_attempts:
         mark_failed(outbound, text)
         log.warning("outbound %s to %s failed for good after %d attempts: %s",
                     outbound.entry_id, outbound.to_address, attempts, text)  # fmt: skip
@@ -300,33 +435,13 @@ def _record_failure(outbound: OutboundMessage, error: Exception, now: dt.datetim
              outbound.entry_id, outbound.to_address, attempts, delay, text)  # fmt: skip
 
 
-def _permanent(error: Exception) -> bool:
-    """A 5xx refusal of the recipient or the content: trying again will not help."""
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return all(code >= 500 for code, _ in error.recipients.values())
-    if isinstance(error, smtplib.SMTPDataError):
-        return error.smtp_code >= 500
-    return False
-
-
-def _error_text(error: Exception) -> str:
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return "; ".join(f"{rcpt}: {code} {_text(reply)}"
-                         for rcpt, (code, reply) in error.recipients.items())  # fmt: skip
-    if isinstance(error, smtplib.SMTPResponseException):
-        return f"{error.smtp_code} {_text(error.smtp_error)}"
-    if isinstance(error, ConnectionRefusedError):
-        return "connection refused by the outgoing mail server"
-    return f"{error.__class__.__name__}: {error}"
-
-
-def _text(reply: bytes | str) -> str:
-    return reply.decode("utf-8", "replace") if isinstance(reply, bytes) else str(reply)
-
-
 def template_preview(project: Project, user: User, to: str, template_id: int) -> tuple[str, str]:
     """The rendered (subject, body) of a template for the new-message form; TemplateError."""
     template = template_of_account(project.account_id, template_id)
     if template is None:
         raise TemplateError("that template does not exist (any more)")
-    return render(template.subject, template.body, variables_for(project, user, to))
+    subject, body = render(template.subject, template.body, variables_for(project, user, to))
+    try:  # a variable may hold a stranger's words (a display name): made one line
+        return header_text(subject[:MAX_BODY_CHARS]), body
+    except HeaderError as error:
+        raise TemplateError(str(error)) from None

@@ -1,17 +1,29 @@
-"""What may go into a mail to a customer: one-line headers, sendable addresses, safe files.
+"""What may go into a mail to a customer: one-line headers, sendable addresses, safe files;
+and which server an account may send it through.
 
-Any CR or LF in a header field (recipient, subject, file name) is refused, never cleaned up:
-the person who typed it sees why, and nothing is queued.
+A line break in a header field the user typed (recipient, subject, file name) is refused,
+never cleaned up, also one hidden in an encoded word (=?utf-8?q?=0D=0A?=): the person who
+typed it sees why, and nothing is queued. Text the user did not type (a stranger's subject
+in "Re: ...", a template variable) is made one line by postroom.mail_headers instead.
 """
 
 from __future__ import annotations
 
+import ipaddress
 import re
+import socket
 import unicodedata
 
 import markdown
 import nh3
 
+from postroom.mail_headers import (
+    HeaderError,
+    address_spec,
+    has_line_break,
+    header_text,
+    hidden_line_break,
+)
 from storage.outbound import OutboundAttachment
 from storage.protocol import ADDRESS
 
@@ -21,6 +33,8 @@ MAX_ADDRESS_CHARS = 254
 MAX_ATTACHMENTS = 20
 MAX_FILENAME_CHARS = 150
 CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
+
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: an IPv4 address inside
 
 HTML_TAGS = {"a", "b", "blockquote", "br", "code", "em", "h1", "h2", "h3", "h4", "h5", "h6",
              "hr", "i", "img", "li", "ol", "p", "pre", "strong", "ul"}  # fmt: skip
@@ -35,7 +49,7 @@ Upload = tuple[str, str, bytes]  # (filename, content type, bytes)
 
 
 def _has_line_break(text: str) -> bool:
-    return any(ch in text for ch in "\r\n\x00\u2028\u2029\x85\x0b\x0c")
+    return "\x00" in text or has_line_break(text) or hidden_line_break(text)
 
 
 def check_recipient(to: str) -> str:
@@ -48,17 +62,26 @@ def check_recipient(to: str) -> str:
     if len(address) > MAX_ADDRESS_CHARS or not address.isascii() or not ADDRESS.match(address):
         raise OutboundError(f"the recipient is not an email address postroom can send to: "
                             f"{to.strip()[:80]!r}")  # fmt: skip
-    return address
+    try:
+        return address_spec(address, "recipient")
+    except HeaderError as error:
+        raise OutboundError(str(error)) from None
 
 
 def check_subject(subject: str) -> str:
+    """The subject as stored and sent (one line, decoded), or OutboundError."""
     if _has_line_break(subject):
-        raise OutboundError("the subject must be one line (it contains a line break)")
+        raise OutboundError("the subject must be one line (it contains a line break, "
+                            "perhaps in encoded text like =?utf-8?q?=0D=0A?=)")  # fmt: skip
     subject = subject.strip()
-    if not subject:
-        raise OutboundError("write a subject")
     if len(subject) > MAX_SUBJECT_CHARS:
         raise OutboundError(f"the subject is too long (at most {MAX_SUBJECT_CHARS} characters)")
+    try:
+        subject = header_text(subject)
+    except HeaderError as error:
+        raise OutboundError(str(error)) from None
+    if not subject:
+        raise OutboundError("write a subject")
     return subject
 
 
@@ -87,7 +110,10 @@ def check_attachments(uploads, max_bytes: int) -> tuple[OutboundAttachment, ...]
 
 def safe_filename(name: str) -> str:
     """A file name fit for a MIME header and a file system: no path, no control characters."""
-    name = unicodedata.normalize("NFC", name)
+    try:
+        name = header_text(unicodedata.normalize("NFC", name[:1000]), "file name")
+    except HeaderError:
+        return ""
     name = "".join(ch for ch in name if unicodedata.category(ch) not in ("Cc", "Cf"))
     name = re.split(r"[/\\]", name)[-1]
     name = " ".join(name.split()).strip(". ")
@@ -96,6 +122,46 @@ def safe_filename(name: str) -> str:
         keep = "." + extension if dot and 0 < len(extension) <= 10 else ""
         name = name[: MAX_FILENAME_CHARS - len(keep)].rstrip(". ") + keep
     return name
+
+
+def check_smtp_host(host: str, port: int, outbound) -> tuple[str, ...]:
+    """The addresses an account's own mail server may be reached at, or OutboundError.
+
+    Only the ports of `[outbound] allowed_ports`, and (unless `allow_private_hosts`) only
+    public addresses: every address the name resolves to is checked, at saving and again
+    before each connection, which then goes to these addresses only (no second lookup).
+    """
+    if port not in outbound.allowed_ports:
+        allowed = ", ".join(str(p) for p in outbound.allowed_ports)
+        raise OutboundError(f"port {port} is not allowed for a mail server (allowed: {allowed})")
+    try:
+        found = socket.getaddrinfo(host, port, type=socket.SOCK_STREAM)
+    except (OSError, UnicodeError):
+        raise OutboundError(f"the server name {host[:100]!r} cannot be found") from None
+    addresses = tuple(dict.fromkeys(str(info[4][0]) for info in found))
+    if not addresses:
+        raise OutboundError(f"the server name {host[:100]!r} cannot be found")
+    if not outbound.allow_private_hosts:
+        for address in addresses:
+            if not public_address(address):
+                raise OutboundError(f"{host[:100]} is a local or private address ({address}); "
+                                    "a mail server must be reachable on the internet")  # fmt: skip
+    return addresses
+
+
+def public_address(text: str) -> bool:
+    """True for a global unicast address: not loopback, private, link-local, multicast...."""
+    try:
+        address = ipaddress.ip_address(text.partition("%")[0])
+    except ValueError:
+        return False
+    if isinstance(address, ipaddress.IPv6Address):
+        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
+        if embedded is None and address in NAT64:
+            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
+        if embedded is not None and not public_address(str(embedded)):
+            return False
+    return address.is_global and not address.is_multicast
 
 
 def markdown_to_html(text: str) -> str:

@@ -37,6 +37,7 @@ EVENT_TYPES = (
     "file_upload",
 )
 EMAIL_DUE = ("", "immediate", "digest")
+EMAIL_FAILED = "failed"  # email_due of a notification whose mail cannot be sent: set aside
 
 
 @dataclass(frozen=True)
@@ -247,4 +248,12 @@ def mark_emailed(notification_ids: list[int], now: dt.datetime | None = None) ->
     if notification_ids:
         Notification.update(emailed_at=now or utcnow()).where(
             Notification.id.in_(notification_ids)
+        ).execute()
+
+
+def mark_email_failed(notification_ids: list[int]) -> None:
+    """Set notifications aside whose mail cannot be sent (no more tries; the bell keeps them)."""
+    if notification_ids:
+        Notification.update(email_due=EMAIL_FAILED).where(
+            Notification.id.in_(notification_ids) & Notification.emailed_at.is_null()
         ).execute()

@@ -153,17 +153,33 @@ def customer_name_seen(account_id: int, address: str) -> str:
 
 
 # --- the worker's side -------------------------------------------------------------------
-def due_messages(now: dt.datetime, *, default_route: bool, limit: int = 50) -> list[tuple]:
-    """(id, next_attempt_at) of queued messages due now, oldest first.
+def due_accounts(now: dt.datetime, *, default_route: bool, exclude: tuple[int, ...] = (),
+                 limit: int = 200) -> list[int]:  # fmt: skip
+    """Accounts with queued mail due now, the longest waiting first.
 
     Without a default route ([outbound] smtp_url empty) only accounts with their own server
-    are due; the others' mail stays queued until one is configured.
+    are due; the others' mail stays queued until one is configured. `exclude`: accounts
+    whose server is backing off.
     """
-    query = OutboundMessage.select(OutboundMessage.id, OutboundMessage.next_attempt_at).where(
+    oldest = fn.MIN(OutboundMessage.next_attempt_at)
+    query = OutboundMessage.select(OutboundMessage.account).where(
         (OutboundMessage.state == "queued") & (OutboundMessage.next_attempt_at <= now)
     )
     if not default_route:
         query = query.where(OutboundMessage.account.in_(AccountSmtp.select(AccountSmtp.account)))
+    if exclude:
+        query = query.where(OutboundMessage.account.not_in(list(exclude)))
+    query = query.group_by(OutboundMessage.account).order_by(oldest, OutboundMessage.account)
+    return [account_id for (account_id,) in query.limit(limit).tuples()]
+
+
+def due_messages(now: dt.datetime, account_id: int, limit: int = 50) -> list[tuple]:
+    """(id, next_attempt_at) of an account's queued messages due now, oldest first."""
+    query = OutboundMessage.select(OutboundMessage.id, OutboundMessage.next_attempt_at).where(
+        (OutboundMessage.state == "queued")
+        & (OutboundMessage.next_attempt_at <= now)
+        & (OutboundMessage.account == account_id)
+    )
     query = query.order_by(OutboundMessage.next_attempt_at, OutboundMessage.id).limit(limit)
     return list(query.tuples())
 

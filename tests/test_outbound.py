@@ -299,6 +299,14 @@ def test_without_any_outgoing_server_mail_stays_queued(web, bakery):
     assert "No outgoing mail server is set up yet" in form.get_data(as_text=True)
 
 
+def allowing_loopback(settings: Settings, *ports: int) -> Settings:
+    """Settings whose accounts may name a server on this machine (the test sinks)."""
+    outbound = dataclasses.replace(
+        settings.outbound, allow_private_hosts=True, allowed_ports=(587, *ports)
+    )
+    return dataclasses.replace(settings, outbound=outbound)
+
+
 def test_the_accounts_own_server_and_sender_are_used(web, bakery):
     from storage.outbound import save_account_smtp
 
@@ -315,7 +323,12 @@ def test_the_accounts_own_server_and_sender_are_used(web, bakery):
     )
     entry = queue(web, bakery)
     with smtp_sink(port) as sink:
-        assert send_due(settings_of(web)) == (1, 0)  # no [outbound] smtp_url needed
+        assert send_due(settings_of(web)) == (0, 1)  # loopback is not allowed by default
+        assert sink.received == []
+        assert "not allowed" in OutboundMessage.get().last_error
+        # allowed in the config, once the account's back-off is over; no smtp_url needed
+        later = utcnow() + dt.timedelta(minutes=5)
+        assert send_due(allowing_loopback(settings_of(web), port), now=later) == (1, 0)
     [(mail_from, _, raw)] = sink.received
     assert mail_from == "hello@agency.test"
     assert parsed(raw)["From"] == "Agency <hello@agency.test>"

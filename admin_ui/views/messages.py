@@ -18,8 +18,10 @@ from flask import (
     url_for,
 )
 
+from postroom.mail_headers import HeaderError, header_text
 from postroom.mail_templates import TemplateError
 from postroom.outbound import OutboundError, queue_message, sender_of_account, template_preview
+from postroom.outbound_checks import MAX_SUBJECT_CHARS
 from storage import protocol
 from storage.accounts import MAX_ID, project_of_account
 from storage.models import Account, CustomerAddress, Entry, OutboundMessage, Project
@@ -55,7 +57,7 @@ def _first_form(project: Project, addresses: list[str], answer: Entry | None) ->
             "to_other": "" if wanted in addresses else wanted,
             "subject": "", "body": ""}  # fmt: skip
     if answer is not None and answer.subject:
-        subject = answer.subject
+        subject = _one_line(answer.subject)  # a stranger's words, made one line
         form["subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
     signature = Account.get_by_id(g.user.account_id).signature
     form["body"] = f"\n\n{signature}" if signature else ""
@@ -113,6 +115,13 @@ def new(project_id: int):
         max_attachment_bytes=settings.outbound.max_attachment_bytes,
     )
     return page, 400 if error else 200
+
+
+def _one_line(subject: str) -> str:
+    try:
+        return header_text(subject[:MAX_SUBJECT_CHARS])
+    except HeaderError:
+        return ""
 
 
 def protocol_url_of(project_id: int, entry_id: int) -> str:

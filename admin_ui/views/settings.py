@@ -1,6 +1,8 @@
 """Account settings for owners and admins: the account's own outgoing server, the signature.
 
 The stored SMTP password is never sent back to the browser; an empty password field keeps it.
+The server must pass postroom.outbound_checks.check_smtp_host (allowed ports, public
+addresses unless [outbound] allows private ones); it is checked again before each send.
 """
 
 from __future__ import annotations
@@ -10,6 +12,7 @@ import re
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
 from postroom.outbound import SECURITIES, default_sender
+from postroom.outbound_checks import OutboundError, check_smtp_host
 from storage.models import Account
 from storage.outbound import account_smtp, remove_account_smtp, save_account_smtp, set_signature
 from storage.protocol import ADDRESS
@@ -74,10 +77,19 @@ def save_smtp():
 def _smtp_errors(form: dict, password: str) -> list[str]:
     """What is wrong with the server form, as sentences; empty when it can be stored."""
     errors = []
-    if not HOST.match(form["host"]):
+    host_ok = bool(HOST.match(form["host"]))
+    port_ok = form["port"].isdigit() and 0 < int(form["port"]) < 65536
+    if not host_ok:
         errors.append("The server must be a host name or an IP address.")
-    if not (form["port"].isdigit() and 0 < int(form["port"]) < 65536):
+    if not port_ok:
         errors.append("The port must be a number from 1 to 65535.")
+    if host_ok and port_ok:
+        outbound = current_app.config["POSTROOM_SETTINGS"].outbound
+        try:
+            check_smtp_host(form["host"].strip("[]"), int(form["port"]), outbound)
+        except OutboundError as error:
+            text = str(error)
+            errors.append(f"{text[:1].upper()}{text[1:]}.")
     if form["security"] not in SECURITIES:
         errors.append("Choose how the connection is secured.")
     address = form["from_address"].lower()

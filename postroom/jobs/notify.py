@@ -14,9 +14,13 @@ in the app only, whatever the preferences say: it never causes an email.
 from __future__ import annotations
 
 import logging
+import smtplib
+
+from peewee import DatabaseError
 
 from postroom import notify_mail
 from postroom.config import Settings
+from postroom.mail_headers import HeaderError
 from storage import notifications as store
 from storage.models import Entry, Event, Project, User
 
@@ -33,21 +37,35 @@ BATCH = 100
 
 
 def process_events(settings: Settings) -> str | None:
-    """Job: notify about every unprocessed event, oldest first."""
-    events = rows = 0
+    """Job: notify about every unprocessed event, oldest first.
+
+    An event that cannot be turned into notifications (a fault in its data) is logged and
+    set aside as processed, so it never stops the events after it; a database error stops
+    the run, which the worker tries again.
+    """
+    events = rows = set_aside = 0
     while True:
         batch = store.unprocessed_events(BATCH)
         users_by_account: dict[int, list[User]] = {}
         for event in batch:
             users = users_by_account.setdefault(event.account_id,
                                                 store.active_users(event.account_id))  # fmt: skip
-            made = notifications_for(settings, event, users)
+            try:
+                made = notifications_for(settings, event, users)
+            except DatabaseError:
+                raise
+            except Exception:  # one event's bad data never stops the others
+                log.exception("notify: event %s (%s, account %s) set aside: it cannot be "
+                              "turned into notifications", event.id, event.kind,
+                              event.account_id)  # fmt: skip
+                made, set_aside = [], set_aside + 1
             if store.record_notifications(event.id, made):
                 events += 1
                 rows += len(made)
         if len(batch) < BATCH:
             break
-    return f"{events} events, {rows} notifications" if events else None
+    summary = f"{events} events, {rows} notifications" if events else None
+    return f"{summary}, {set_aside} set aside" if set_aside else summary
 
 
 def notifications_for(settings: Settings, event: Event, users: list[User]) -> list[dict]:
@@ -174,7 +192,10 @@ def mail_due(settings: Settings, due: str, *, subject: str, intro: str) -> int:
     """Mail each user's notifications waiting for `due` in one message; return mails sent.
 
     Each user's rows are marked emailed as soon as their mail is accepted, so a fault half way
-    through sends nobody the same news twice when the run is tried again.
+    through sends nobody the same news twice when the run is tried again. A mail that cannot
+    be written or is refused for good sets that user's rows aside (logged, not tried again);
+    one refused for now waits for the next run. Either way the others' mail goes on. Only a
+    fault of the server or the connection stops the run.
     """
     groups = store.due_emails(due)
     if not groups or not settings.outbound.smtp_url:
@@ -182,12 +203,26 @@ def mail_due(settings: Settings, due: str, *, subject: str, intro: str) -> int:
     sent = 0
     with notify_mail.Mailer(settings) as mailer:
         for user, rows in groups.items():
+            ids = [row.id for row in rows]
             count = len(rows)
-            message = notify_mail.compose(
-                settings, user, rows,
-                subject=subject.format(count=count, s="" if count == 1 else "s"), intro=intro,
-            )  # fmt: skip
-            delivered = mailer.send(message, user.email)
-            store.mark_emailed([row.id for row in rows])
-            sent += delivered
+            try:
+                message = notify_mail.compose(
+                    settings, user, rows,
+                    subject=subject.format(count=count, s="" if count == 1 else "s"), intro=intro,
+                )  # fmt: skip
+                delivered = mailer.send(message, user.email)
+            except HeaderError as error:
+                log.error("notify: mail to user %s (%d notifications) set aside: %s", user.id,
+                          count, error)  # fmt: skip
+                store.mark_email_failed(ids)
+                continue
+            except smtplib.SMTPRecipientsRefused as error:  # 4xx: this one tries again later
+                log.warning("notify: mail to user %s deferred by the server: %r", user.id,
+                            error.recipients)  # fmt: skip
+                continue
+            if delivered:
+                store.mark_emailed(ids)
+                sent += 1
+            else:
+                store.mark_email_failed(ids)
     return sent
