@@ -42,7 +42,11 @@ class IngestSettings:
     hostname: str = field(default_factory=socket.getfqdn)
     max_message_bytes: int = 26_214_400
     max_recipients: int = 50
-    max_connections: int = 200
+    max_smtp_connections: int = 200  # open SMTP sessions; more get 421 4.3.2
+    max_lmtp_connections: int = 100  # open LMTP sessions, counted apart from SMTP
+    max_connections_per_address: int = 20  # SMTP sessions of one client address (IPv6: /64)
+    data_timeout_seconds: float = 600.0  # wall-clock limit of one DATA phase; then 421 4.4.2
+    session_timeout_seconds: float = 3600.0  # an SMTP/LMTP session ends between transactions
     parse_timeout_seconds: float = 60.0
     parse_workers: int = 0  # 0: one per core
 
@@ -127,6 +131,11 @@ _SECTIONS = {
     "retention": RetentionSettings,
 }
 _LOG_LEVELS = ("debug", "info", "warning", "error")
+# keys of earlier versions: the error says what to write instead
+_REPLACED_KEYS = {
+    "ingest.max_connections": "replaced by max_smtp_connections and max_lmtp_connections"
+    " (a limit per listener) and max_connections_per_address (SMTP); set those instead",
+}
 
 
 def find_config_file(explicit: str | None) -> Path | None:
@@ -164,7 +173,8 @@ def _build_section(source: str, section: str, cls: type, values: dict[str, Any])
     for key, value in values.items():
         dotted = f"{section}.{key}"
         if key not in known:
-            raise ConfigError(source, dotted, f"unknown key (known: {', '.join(known)})")
+            reason = _REPLACED_KEYS.get(dotted) or f"unknown key (known: {', '.join(known)})"
+            raise ConfigError(source, dotted, reason)
         kwargs[key] = _coerce(source, dotted, known[key].type, value)
     return cls(**kwargs)
 
@@ -230,8 +240,13 @@ def _finish(settings: Settings, base: Path) -> Settings:
     domains = tuple(d.strip().lower() for d in ingest.domains)
     if any(not d or "@" in d or " " in d for d in domains):
         raise ConfigError(source, "ingest.domains", f"not a list of domain names: {domains!r}")
-    if ingest.max_recipients < 1 or ingest.max_connections < 1:
-        raise ConfigError(source, "ingest.max_recipients", "limits must be at least 1")
+    for key in ("max_recipients", "max_smtp_connections", "max_lmtp_connections",
+                "max_connections_per_address"):  # fmt: skip
+        if getattr(ingest, key) < 1:
+            raise ConfigError(source, f"ingest.{key}", "must be at least 1")
+    for key in ("data_timeout_seconds", "session_timeout_seconds"):
+        if getattr(ingest, key) < 1:
+            raise ConfigError(source, f"ingest.{key}", "must be at least 1 (seconds)")
     if ingest.max_message_bytes < 1024:
         raise ConfigError(source, "ingest.max_message_bytes", "must be at least 1024")
     ingest = dataclasses.replace(ingest, domains=domains)

@@ -9,6 +9,7 @@ import inspect
 import logging
 import random
 import re
+import secrets
 import time
 from collections.abc import Callable
 
@@ -25,6 +26,9 @@ log = logging.getLogger("postroom.ingest")
 # inbox+<account>.<token>[.<project>-<project token>]
 _INBOX = re.compile(r"^inbox\+(\d{1,12})\.([a-z0-9]{4,64})(?:\.(\d{1,12})-([a-z0-9]{4,64}))?$")
 TOKEN_CACHE_SECONDS = 5.0
+# C0 controls, DEL, and lone surrogates (bytes that were not UTF-8): no address or host name
+# has them, and PostgreSQL refuses NUL; it is the client's fault, so a 5xx, not a 4xx loop
+BAD_ENVELOPE_TEXT = re.compile("[\x00-\x1f\x7f\ud800-\udfff]")
 
 
 def new_queue_id() -> str:
@@ -64,22 +68,35 @@ class IngestHandler:
         self.settings = settings
         self.writer = writer
         self.on_recorded = on_recorded
-        self._tokens: dict[tuple[str, int], tuple[str, float]] = {}  # short-lived RCPT cache
+        # short-lived RCPT cache: (kind, id, account id) -> (token, known, expiry)
+        self._tokens: dict[tuple[str, int, int | None], tuple[str, bool, float]] = {}
 
     def __dir__(self) -> list[str]:
         """Name only the hooks: aiosmtpd reflects on the handler for every connection."""
         return _HOOKS
 
     async def handle_EHLO(self, server, session, envelope, hostname, responses):
+        if BAD_ENVELOPE_TEXT.search(hostname):
+            return [BAD_HOSTNAME]
         session.host_name = hostname
         return [*responses[:-1], "250-PIPELINING", "250-ENHANCEDSTATUSCODES", responses[-1]]
 
+    async def handle_HELO(self, server, session, envelope, hostname):
+        if BAD_ENVELOPE_TEXT.search(hostname):
+            return BAD_HOSTNAME
+        session.host_name = hostname
+        return f"250 {server.hostname}"
+
     async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        if BAD_ENVELOPE_TEXT.search(address):
+            return "501 5.1.7 Bad sender address syntax"
         envelope.mail_from = address
         envelope.mail_options.extend(mail_options)
         return "250 2.1.0 Sender ok"
 
     async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        if BAD_ENVELOPE_TEXT.search(address):
+            return "501 5.1.3 Bad recipient address syntax"
         if len(envelope.rcpt_tos) >= self.settings.max_recipients:
             return "452 4.5.3 Too many recipients"
         target = self.resolve_recipient(address)
@@ -93,7 +110,11 @@ class IngestHandler:
         return "250 2.1.5 Recipient ok"
 
     def resolve_recipient(self, address: str) -> tuple[int, int | None] | None:
-        """Return (account id, project id or None) for a valid inbox address, else None."""
+        """Return (account id, project id or None) for a valid inbox address, else None.
+
+        An unknown id costs what a known one does (the same lookup, cached alike, and a
+        comparison with a dummy token), so the time of the answer tells nothing about it.
+        """
         local, _, domain = address.rpartition("@")
         if domain.lower() not in self.settings.domains:
             return None
@@ -101,33 +122,36 @@ class IngestHandler:
         if not match:
             return None
         account_id, token, project_id, project_token = match.groups()
-        expected = self._token("account", int(account_id), None)
-        if expected is None or not hmac.compare_digest(token, expected):
+        if not self._token_matches("account", int(account_id), None, token):
             return None
         if project_id is None:
             return (int(account_id), None)
-        expected = self._token("project", int(project_id), int(account_id))
-        if expected is None or not hmac.compare_digest(project_token, expected):
+        if not self._token_matches("project", int(project_id), int(account_id), project_token):
             return None
         return (int(account_id), int(project_id))
 
-    def _token(self, kind: str, key: int, account_id: int | None) -> str | None:
-        """Return the stored token of an account or project, cached for a few seconds."""
+    def _token_matches(self, kind: str, key: int, account_id: int | None, given: str) -> bool:
+        """Compare a given token with the stored one of an account or project, in constant time.
+
+        Known and unknown ids alike are cached for a few seconds; an unknown one is compared
+        with a random dummy. compare_digest's time follows the length of its second argument,
+        the given token, never the stored one.
+        """
         now = time.monotonic()
-        cached = self._tokens.get((kind, key))
-        if cached is not None and cached[1] > now:
-            return cached[0]
-        if kind == "account":
-            row = account_by_id(key)
-            token = row.inbox_token if row is not None else None
-        else:
-            row = project_of_account(account_id, key)
-            token = row.reply_token if row is not None else None
-        if token is not None:  # unknown ids are not cached, so a new account works at once
+        cached = self._tokens.get((kind, key, account_id))
+        if cached is None or cached[2] <= now:
+            if kind == "account":
+                row = account_by_id(key)
+                token = row.inbox_token if row is not None else None
+            else:
+                row = project_of_account(account_id, key)
+                token = row.reply_token if row is not None else None
             if len(self._tokens) > 10_000:
                 self._tokens.clear()
-            self._tokens[(kind, key)] = (token, now + TOKEN_CACHE_SECONDS)
-        return token
+            cached = (token or _DUMMY_TOKEN, token is not None, now + TOKEN_CACHE_SECONDS)
+            self._tokens[(kind, key, account_id)] = cached
+        expected, known, _ = cached
+        return hmac.compare_digest(expected, given) and known
 
     async def handle_DATA(self, server, session, envelope):
         started = time.monotonic()
@@ -135,7 +159,7 @@ class IngestHandler:
         queue_id = new_queue_id()
         lmtp = isinstance(server, LMTP)
         now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-        peer = _peer_text(session.peer)
+        peer = peer_text(session.peer)
         deliveries = tuple(
             Delivery(
                 queue_id=queue_id,
@@ -193,13 +217,17 @@ class IngestHandler:
         return temporary_failure(error)
 
 
+BAD_HOSTNAME = "501 5.5.4 Bad host name syntax"
+_DUMMY_TOKEN = secrets.token_hex(8)  # what an unknown id's token is compared with
+
 _HOOKS = sorted(name for name in dir(IngestHandler) if name.startswith(("handle_", "auth_")))
 # aiosmtpd reads the EHLO hook's signature for every connection (to tell its two forms
 # apart); worked out once here, inspect takes it from __signature__ (a third of the time).
 IngestHandler.handle_EHLO.__signature__ = inspect.signature(IngestHandler.handle_EHLO)
 
 
-def _peer_text(peer: object) -> str:
+def peer_text(peer: object) -> str:
+    """Return the client's address and port as the log shows them, or "unix"."""
     if isinstance(peer, tuple) and len(peer) >= 2:
         return f"{peer[0]}:{peer[1]}"
     return str(peer or "unix")

@@ -15,6 +15,7 @@ from smtpd_ingest.handler import IngestHandler
 from smtpd_ingest.processor import IntakeProcessor
 from smtpd_ingest.protocol import ConnectionGate, IngestLMTP, IngestSMTP
 from smtpd_ingest.writer import IntakeWriter
+from storage.files import private_dir
 
 log = logging.getLogger("postroom.ingest")
 GRACE_SECONDS = 30.0  # how long a stop waits for messages in flight
@@ -37,7 +38,7 @@ async def serve(
     processor.start()
     writer = IntakeWriter(full_settings.storage.busy_timeout_ms)
     handler = IngestHandler(settings, writer, processor.submit)
-    gate = ConnectionGate(settings.max_connections)
+    gate = ConnectionGate(settings)
     if reload is not None:
         with contextlib.suppress(NotImplementedError, RuntimeError):
             loop.add_signal_handler(
@@ -76,7 +77,7 @@ def _reload(load: Callable[[], Settings], started: Settings, handler, gate) -> N
         return
     logging.getLogger().setLevel(fresh.log.level.upper())
     handler.settings = fresh.ingest
-    gate.limit = fresh.ingest.max_connections
+    gate.configure(fresh.ingest)
     restart = [
         key
         for key in ("smtp_listen", "lmtp_listen", "parse_workers")
@@ -84,10 +85,15 @@ def _reload(load: Callable[[], Settings], started: Settings, handler, gate) -> N
     ]
     if fresh.storage.url != started.storage.url:
         restart.append("storage.url")
+    ingest = fresh.ingest
     log.info(
-        "reloaded: log level %s, max_message_bytes %d, max_recipients %d, max_connections %d%s",
-        fresh.log.level, fresh.ingest.max_message_bytes, fresh.ingest.max_recipients,
-        fresh.ingest.max_connections,
+        "reloaded: log level %s, max_message_bytes %d, max_recipients %d,"
+        " max_smtp_connections %d, max_lmtp_connections %d, max_connections_per_address %d,"
+        " data_timeout_seconds %g, session_timeout_seconds %g%s",
+        fresh.log.level, ingest.max_message_bytes, ingest.max_recipients,
+        ingest.max_smtp_connections, ingest.max_lmtp_connections,
+        ingest.max_connections_per_address, ingest.data_timeout_seconds,
+        ingest.session_timeout_seconds,
         f"; restart to apply {', '.join(restart)}" if restart else "",
     )  # fmt: skip
 
@@ -95,7 +101,7 @@ def _reload(load: Callable[[], Settings], started: Settings, handler, gate) -> N
 def _clean_spool(spool_dir: Path) -> Path | None:
     """Remove big messages left half-received by an earlier run (none was acknowledged)."""
     try:
-        spool_dir.mkdir(parents=True, exist_ok=True)
+        private_dir(spool_dir)
         for leftover in spool_dir.glob("data-*"):
             leftover.unlink(missing_ok=True)
     except OSError as error:
@@ -122,7 +128,7 @@ async def _start(loop, listen, cls, handler, gate, settings: IngestSettings, spo
     target, port = parse_listen(listen)
     if target.startswith("unix:"):
         path = Path(target[len("unix:") :])
-        path.parent.mkdir(parents=True, exist_ok=True)
+        private_dir(path.parent, 0o750)  # if made here: the MTA's group must reach the socket
         with contextlib.suppress(FileNotFoundError):
             path.unlink()
         server = await loop.create_unix_server(factory, str(path))

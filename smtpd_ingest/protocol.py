@@ -4,13 +4,19 @@ from __future__ import annotations
 
 import asyncio
 import functools
+import ipaddress
+import logging
 import re
 from pathlib import Path
 
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 
+from postroom.config import IngestSettings
+from smtpd_ingest.handler import BAD_ENVELOPE_TEXT, peer_text
 from smtpd_ingest.spool import Received, Sink, take_lines
+
+log = logging.getLogger("postroom.ingest")
 
 # Enhanced status codes (RFC 3463) for replies aiosmtpd writes without one.
 _ENHANCED = {
@@ -33,13 +39,48 @@ _CHUNK = 256 * 1024
 
 
 class ConnectionGate:
-    """Count open sessions across all listeners and refuse those over the limit."""
+    """Count open sessions per protocol and per SMTP client address; refuse those over a limit.
 
-    def __init__(self, limit: int) -> None:
-        self.limit = limit
-        self.open = 0
+    SMTP and LMTP have limits of their own, so strangers filling the SMTP port never keep
+    the local MTA out; one SMTP client address (an IPv6 /64) may hold only a few sessions.
+    """
+
+    def __init__(self, settings: IngestSettings) -> None:
+        self.open = {"smtp": 0, "lmtp": 0}
+        self.per_address: dict[str, int] = {}
         self.sessions: set[IngestSession] = set()
         self.shutting_down = False
+        self.configure(settings)
+
+    def configure(self, settings: IngestSettings) -> None:
+        """Take over the limits and deadlines (at start and on SIGHUP)."""
+        self.limits = {"smtp": settings.max_smtp_connections, "lmtp": settings.max_lmtp_connections}
+        self.address_limit = settings.max_connections_per_address
+        self.data_timeout = settings.data_timeout_seconds
+        self.session_timeout = settings.session_timeout_seconds
+
+    def admit(self, session: IngestSession, address: str | None) -> str | None:
+        """Count a new session in, or return the reply that refuses it."""
+        if self.shutting_down:
+            return "421 4.3.2 Service shutting down, try again later"
+        if self.open[session.kind] >= self.limits[session.kind]:
+            return "421 4.3.2 Too many connections, try again later"
+        if address is not None:
+            if self.per_address.get(address, 0) >= self.address_limit:
+                return "421 4.7.0 Too many connections from your address, try again later"
+            self.per_address[address] = self.per_address.get(address, 0) + 1
+        self.open[session.kind] += 1
+        self.sessions.add(session)
+        return None
+
+    def release(self, session: IngestSession, address: str | None) -> None:
+        """Count a closed session out."""
+        self.open[session.kind] -= 1
+        self.sessions.discard(session)
+        if address is not None:
+            left = self.per_address.pop(address) - 1
+            if left:
+                self.per_address[address] = left
 
     def busy(self) -> int:
         """How many sessions are receiving or committing a message right now."""
@@ -57,6 +98,7 @@ class ConnectionGate:
 class IngestSession:
     """Behaviour shared by the SMTP and LMTP sessions."""
 
+    kind = "smtp"  # which limit of the gate counts the session
     gate: ConnectionGate | None = None
     spool_dir: Path | None = None  # where big messages are received to; None: in memory
     busy = False  # receiving or committing a message: finished before a graceful stop
@@ -73,7 +115,13 @@ class IngestSession:
         return _command_names(type(self))
 
     def _getaddr(self, arg: str) -> tuple[str | None, str | None]:
-        """Parse the path of MAIL or RCPT: a plain <local@domain> directly, others as aiosmtpd."""
+        """Parse the path of MAIL or RCPT: a plain <local@domain> directly, others as aiosmtpd.
+
+        A path with a control byte anywhere is handed on whole, for the handler to refuse
+        with 501 (aiosmtpd's parser would turn a TAB into a space, or say 501 5.5.4).
+        """
+        if BAD_ENVELOPE_TEXT.search(arg):
+            return arg, ""
         match = _PLAIN_PATH.match(arg)
         if match is not None:
             rest = arg[match.end() :]
@@ -108,26 +156,43 @@ class IngestSession:
 
     def connection_made(self, transport: asyncio.BaseTransport) -> None:
         gate = self.gate
-        if gate is not None and (gate.open >= gate.limit or gate.shutting_down):
-            self._refused = True
-            reason = "Service shutting down" if gate.shutting_down else "Too many connections"
-            transport.write(f"421 4.3.2 {reason}, try again later\r\n".encode())
-            transport.close()
-            return
         self._refused = False
         if gate is not None:
-            gate.open += 1
-            gate.sessions.add(self)
+            address = None
+            if self.kind == "smtp":
+                address = client_address(transport.get_extra_info("peername"))
+            refusal = gate.admit(self, address)
+            if refusal is not None:
+                self._refused = True
+                transport.write(refusal.encode() + b"\r\n")
+                transport.close()
+                return
+            self._address = address
+            self._session_timer = self.loop.call_later(gate.session_timeout, self._session_over)
         super().connection_made(transport)
 
     def connection_lost(self, error: Exception | None) -> None:
         if getattr(self, "_refused", False):
             return
         if self.gate is not None and getattr(self, "session", None) is not None:
-            self.gate.open -= 1
-            self.gate.sessions.discard(self)
+            self._session_timer.cancel()
+            self.gate.release(self, self._address)
             self.gate = None  # count each session once
         super().connection_lost(error)
+
+    def _close_with(self, reply: str) -> None:
+        """Send a last reply and close; the session task is cancelled, nothing half-read is kept."""
+        transport = self.transport
+        if transport is not None and not transport.is_closing():
+            log.info("peer=%s %s", peer_text(self.session.peer), reply)
+            transport.write(reply.encode() + b"\r\n")
+            transport.close()
+
+    def _session_over(self) -> None:
+        if self.busy:  # a transaction is in its DATA phase (itself bounded): let it end
+            self._session_timer = self.loop.call_later(1.0, self._session_over)
+            return
+        self._close_with("421 4.4.2 Session lasted too long, closing connection")
 
     async def push(self, status: str | bytes) -> None:
         """Send a reply; the lines of a multi-line one (EHLO, LHLO) go out in one write.
@@ -173,7 +238,25 @@ class IngestSession:
             self.busy = False
 
     async def _read_data(self) -> Received | None:
-        """Return the unstuffed message, or None when it was over the size limit."""
+        """Return the unstuffed message, or None when it was over the size limit.
+
+        The whole DATA phase has a deadline (however steadily bytes trickle in, each of
+        which moves the idle timeout on): past it the client gets 421 and is cut off.
+        """
+        overdue = None
+        if self.gate is not None:
+            overdue = self.loop.call_later(
+                self.gate.data_timeout,
+                self._close_with,
+                "421 4.4.2 Timeout: DATA took too long, closing connection",
+            )
+        try:
+            return await self._read_message()
+        finally:
+            if overdue is not None:
+                overdue.cancel()
+
+    async def _read_message(self) -> Received | None:
         reader: asyncio.StreamReader = self._reader
         limit = self.data_size_limit or 0
         sink = Sink(self.spool_dir)
@@ -216,6 +299,22 @@ class IngestSession:
             raise
 
 
+def client_address(peer: object) -> str | None:
+    """Return what a per-address limit counts: the IPv4 address or the IPv6 /64; None for a
+    unix socket. An IPv4 address in IPv6 form (::ffff:a.b.c.d) counts as that IPv4 address."""
+    if not isinstance(peer, tuple) or not peer:
+        return None
+    try:
+        address = ipaddress.ip_address(peer[0])
+    except ValueError:
+        return str(peer[0])
+    if address.version == 6:
+        if address.ipv4_mapped is not None:
+            return str(address.ipv4_mapped)
+        return str(ipaddress.IPv6Network((address, 64), strict=False))
+    return str(address)
+
+
 @functools.cache
 def _command_names(cls: type) -> list[str]:
     return sorted(name for name in dir(cls) if name.startswith(("smtp_", "auth_")))
@@ -234,3 +333,5 @@ class IngestSMTP(IngestSession, SMTP):
 
 class IngestLMTP(IngestSession, LMTP):
     """An LMTP session of postroom (RFC 2033: one reply per recipient after DATA)."""
+
+    kind = "lmtp"

@@ -13,10 +13,11 @@ import hashlib
 import os
 import tempfile
 import zlib
-from concurrent.futures import ThreadPoolExecutor
+from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
 
+from storage.files import private_dir
 from storage.intake import COMPRESS_LEVEL
 
 SPOOL_AT = 1 << 20  # bytes kept in memory before a message goes to a spool file
@@ -51,6 +52,8 @@ class Sink:
         self._file = None
         self._path: Path | None = None
         self._compressor = None
+        self._writing: Future | None = None  # a write on the spooler thread
+        self._abandoned = False
 
     async def feed(self, data: bytes) -> None:
         if self._file is None and (self._spool_dir is None or self.size + len(data) <= SPOOL_AT):
@@ -58,11 +61,14 @@ class Sink:
             self.size += len(data)
             self._parts.append(data)
             return
-        await asyncio.get_running_loop().run_in_executor(_SPOOLER, self._spool_write, data)
+        self._writing = _SPOOLER.submit(self._spool_write, data)
+        await asyncio.wrap_future(self._writing)
 
     def _spool_write(self, data: bytes) -> None:
+        if self._abandoned:
+            return
         if self._file is None:
-            self._spool_dir.mkdir(parents=True, exist_ok=True)
+            private_dir(self._spool_dir)
             handle, name = tempfile.mkstemp(prefix="data-", suffix=".z", dir=self._spool_dir)
             self._path = Path(name)
             self._file = os.fdopen(handle, "wb")
@@ -83,12 +89,23 @@ class Sink:
         return Received(digest, self.size, None, self._path)
 
     def abandon(self) -> None:
-        """Drop what was received (over the size limit, or the client went away)."""
+        """Drop what was received (over the size limit, the client went away or was cut off).
+
+        A write still running on the spooler thread (its reader was cancelled) finishes
+        first; the file goes when it is done.
+        """
+        self._abandoned = True
         self._parts.clear()
-        if self._file is not None:
-            self._file.close()
+        if self._writing is not None and not self._writing.done():
+            self._writing.add_done_callback(lambda _: self._drop_file())
+        else:
+            self._drop_file()
+
+    def _drop_file(self) -> None:
+        file, self._file = self._file, None
+        if file is not None:
+            file.close()
             self._path.unlink(missing_ok=True)
-            self._file = None
 
 
 _SPOOLER = ThreadPoolExecutor(2, thread_name_prefix="spool")

@@ -18,6 +18,7 @@ from peewee import Database, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect as connect_url
 from playhouse.migrations import Runner
 
+from storage.files import private_dir, private_file, tighten
 from storage.models import ALL_MODELS, database
 
 MIGRATIONS_DIR = Path(__file__).with_name("migrations")
@@ -76,7 +77,7 @@ def make_database(
     """
     if url.startswith("sqlite:///"):
         path = Path(url[len("sqlite:///") :])
-        path.parent.mkdir(parents=True, exist_ok=True)
+        _private_sqlite_files(path)
         per_file = {
             "journal_mode": "wal",
             "synchronous": 2,  # FULL: a commit is on disk when it returns
@@ -106,6 +107,16 @@ def make_database(
         else:
             db = connect_url(url, options=options)
     return db
+
+
+def _private_sqlite_files(path: Path) -> None:
+    """Create the folder (0700) and both database files (0600) before SQLite does (its
+    journal files take their file's mode); tighten those of an earlier version."""
+    private_dir(path.parent)
+    for file in (path, mail_store_path(path)):
+        private_file(file)
+        for suffix in ("-wal", "-shm", "-journal"):
+            tighten(file.with_name(file.name + suffix))
 
 
 def is_sqlite(db: Database | None = None) -> bool:

@@ -219,7 +219,7 @@ def test_dot_stuffed_lines_are_unstuffed_and_pipelined_commands_after_data_work(
 def test_connections_over_the_limit_get_421_and_others_carry_on(db_url, tmp_path):
     from tests.daemon import Daemon
 
-    with Daemon(tmp_path, db_url, max_connections=2) as daemon:
+    with Daemon(tmp_path, db_url, max_smtp_connections=2) as daemon:
         first, second = daemon.smtp(), daemon.smtp()
         with socket.create_connection(("127.0.0.1", daemon.smtp_port)) as third:
             assert third.makefile("rb").readline().startswith(b"421 4.3.2")

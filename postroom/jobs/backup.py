@@ -17,6 +17,7 @@ from pathlib import Path
 
 from postroom.config import Settings
 from storage.db import is_sqlite, mail_store_path
+from storage.files import private_dir, private_file, tighten
 from storage.housekeeping import backup_sqlite
 from storage.models import utcnow
 
@@ -37,11 +38,12 @@ def make_backup(settings: Settings, now: dt.datetime | None = None) -> Path:
     """Write one backup now and prune old ones; return its path."""
     if not is_sqlite():
         raise BackupError(PG_ADVICE)
-    folder = Path(settings.storage.backup_dir)
-    folder.mkdir(parents=True, exist_ok=True)
+    folder = private_dir(Path(settings.storage.backup_dir))
     stamp = (now or utcnow()).strftime("%Y%m%d-%H%M%S")
     temporary = folder / f".postroom-{stamp}.{os.getpid()}.tmp"
     try:
+        for path in (temporary, mail_store_path(temporary)):
+            private_file(path)  # 0600 before SQLite writes a byte into it
         written = backup_sqlite(temporary)
         for path in written:
             with open(path, "rb+") as handle:
@@ -52,6 +54,9 @@ def make_backup(settings: Settings, now: dt.datetime | None = None) -> Path:
             path.unlink(missing_ok=True)
     _fsync_folder(folder)
     prune(folder, settings.storage.backup_keep)
+    for path in backups_in(folder):  # those an earlier version left readable by others
+        tighten(path)
+        tighten(mail_store_path(path))
     return target
 
 
