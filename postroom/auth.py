@@ -10,6 +10,7 @@ import secrets
 
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from postroom.mail_headers import one_line
 from postroom.passwords import password_problem
 from storage.db import write_transaction
 from storage.models import ApiToken, AppSetting, User, WebSession, utcnow
@@ -41,9 +42,11 @@ def hash_password(password: str) -> str:
 
 def create_user(account_id: int, email: str, role: str, password: str, name: str = "") -> User:
     """Add a team member; the email is stored lower-cased and unique per account."""
-    email = email.strip().lower()
-    if "@" not in email or " " in email:
+    email, name = email.strip().lower(), name.strip()
+    if "@" not in email or one_line(email) != email or " " in email:
         raise AuthError(f"not an email address: {email!r}")
+    if one_line(name) != name:  # it goes into mail headers (postroom.mail_headers)
+        raise AuthError("the name must be one line, without line breaks or control characters")
     if role not in ROLES:
         raise AuthError(f"role must be one of {', '.join(ROLES)}")
     if User.select().where((User.account == account_id) & (User.email == email)).exists():
