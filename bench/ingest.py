@@ -236,7 +236,10 @@ def start_postroom(folder: Path, smtp_port: int, lmtp_port: int, max_bytes: int 
     config.write_text(
         f'[storage]\ndata_dir = "{folder / "data"}"\n'
         f'[ingest]\nsmtp_listen = "127.0.0.1:{smtp_port}"\nlmtp_listen = "127.0.0.1:{lmtp_port}"\n'
-        f'domains = ["in.example"]\nmax_message_bytes = {max_bytes}\n[log]\nlevel = "warning"\n'
+        f'domains = ["in.example"]\nmax_message_bytes = {max_bytes}\n'
+        # every load session comes from 127.0.0.1, more than the per-address default of 20
+        f"max_connections_per_address = 1000\n"
+        f'[log]\nlevel = "warning"\n'
     )
     base = [sys.executable, "-m", "postroom", "-c", str(config)]
     subprocess.run([*base, "init"], check=True, capture_output=True)
