@@ -48,8 +48,9 @@ def has_line_break(text: str) -> bool:
 
 
 def one_line(text: str) -> str:
-    """Text with every line break and other control character made a space, ends trimmed."""
-    return "".join(_printable(ch) for ch in text).strip()
+    """Text with every line break (CRLF counts as one) and other control character made a
+    space, ends trimmed."""
+    return "".join(_printable(ch) for ch in text.replace("\r\n", " ")).strip()
 
 
 def _printable(ch: str) -> str:

@@ -253,3 +253,45 @@ def test_the_profile_shows_the_defaults_saves_choices_and_lists_followed_project
     assert post(client, f"/projects/{bakery.id}/follow", {"follow": "0"}).status_code == 302
     assert store.followed_projects(web.users["read-only"].id) == []
     assert post(client, "/projects/999999/follow", {"follow": "1"}).status_code == 404
+
+
+def test_a_users_bad_record_never_stops_the_notification_mail_of_the_others(web, sink, settings):
+    from storage.models import Event, User
+
+    bakery_followed_by(web, "owner", "admin", "member")
+    owner, admin = web.users["owner"], web.users["admin"]
+    # records the UI refuses now, written straight into storage (an older version, an import)
+    User.update(name="Eve\r\nBcc: victim@evil.example").where(User.id == owner.id).execute()
+    User.update(email="admin\r\nbcc: victim@evil.example").where(User.id == admin.id).execute()
+    broken = Event.create(account=web.account.id, kind="mention", payload='{"names": 5}')
+    receive(web.account.id, message("Opening hours", sender="anna@bakery.test"))
+    run_worker_jobs(settings)
+
+    [mail] = sink.to("member@agency.test")  # the others hear of it
+    assert "Opening hours" in mail.get_content()
+    [eves] = sink.to("owner@agency.test")  # the name is one line: nothing added to the mail
+    assert eves["To"].addresses[0].display_name == "Eve Bcc: victim@evil.example"
+    assert eves["Bcc"] is None and len(eves.get_all("To")) == 1
+    assert not any("victim@evil.example" in rcpts for rcpts, _ in sink.mails)
+    [row] = rows_of(admin)  # the mail that cannot be written is set aside, shown in the app
+    assert (row.email_due, row.emailed_at, row.in_app) == (store.EMAIL_FAILED, None, True)
+    assert Event.get_by_id(broken.id).processed_at is not None  # set aside, not retried
+    assert len(sink.take()) == 2
+
+    receive(web.account.id, message("New photos", sender="anna@bakery.test"))
+    run_worker_jobs(settings)  # the next run goes on as well, and sends nothing twice
+    assert sorted(r for rcpts, _ in sink.take() for r in rcpts) == [
+        "member@agency.test", "owner@agency.test",
+    ]  # fmt: skip
+
+
+def test_the_team_page_refuses_a_name_with_a_line_break(web):
+    from storage.models import User
+
+    owner = web.client("owner")
+    for name in ("Eve\r\nBcc: victim@evil.example", "Eve\u2028Smith", "Eve\x00"):
+        page = post(owner, "/team/members", {"email": "eve@agency.test", "name": name,
+                                             "role": "member", "password": "a long passphrase 7"},
+                    token_from="/team")  # fmt: skip
+        assert page.status_code == 400 and "must be one line" in page.get_data(as_text=True)
+    assert not User.select().where(User.email == "eve@agency.test").exists()
