@@ -10,7 +10,14 @@ import sqlite3
 import pytest
 
 from storage import accounts, filing, lookup
-from storage.db import SchemaError, check_schema, migrate, open_database, pending_migrations
+from storage.db import (
+    MIGRATIONS_DIR,
+    SchemaError,
+    check_schema,
+    migrate,
+    open_database,
+    pending_migrations,
+)
 from storage.entries import AttachmentRecord, InboundRecord, list_entries, store_inbound
 from storage.filing import file_inbound
 from storage.intake import (
@@ -31,6 +38,9 @@ from storage.models import (
     database,
 )
 from storage.search import search, search_entries
+
+# the migrations after the last one these tests set up a database for
+AFTER_7 = sorted(p.stem for p in MIGRATIONS_DIR.glob("0*.py") if p.stem > "0007_mail_store")
 
 
 def deliver(account_id: int, raw: bytes, recipient: str = "inbox@in.example") -> int:
@@ -66,7 +76,7 @@ def test_the_correspondents_migration_fills_from_the_entries_already_stored(db_u
         Participant.create(entry=entry.id, role="from", address=sender, name=name)
         Participant.create(entry=entry.id, role="to", address="team@agency.test")
         ids.append(entry.id)
-    assert migrate(db) == ["0005_correspondents", "0006_sender_index", "0007_mail_store"]
+    assert migrate(db) == ["0005_correspondents", "0006_sender_index", "0007_mail_store", *AFTER_7]
     rows = Correspondent.select().order_by(Correspondent.account, Correspondent.address)
     assert [(r.account_id, r.address, r.name) for r in rows] == [
         (account.id, "anna@bakery.test", "Anna Schmidt"),
@@ -97,7 +107,7 @@ def test_the_mail_store_migration_moves_received_mail_into_its_own_file(tmp_path
     """A SQLite database of before 0007 keeps its mail, now in postroom-mail.db."""
     raw = b"Subject: before the upgrade\r\n\r\nhello"
     db, account, waiting, digest = _database_before_the_mail_file(tmp_path / "postroom.db", raw)
-    assert migrate(db) == ["0007_mail_store"]
+    assert migrate(db) == ["0007_mail_store", *AFTER_7]
     db.close()
     with sqlite3.connect(tmp_path / "postroom-mail.db") as mail:
         assert mail.execute("SELECT id, sha256, state FROM intake").fetchall() == [
@@ -132,7 +142,7 @@ def test_the_mail_store_migration_cut_short_after_its_copy_finishes_when_run_aga
         for table, columns in step.COLUMNS.items():
             copy = f"INSERT INTO mail.{table} ({columns}) SELECT {columns} FROM {table}"  # noqa: S608
             db.execute_sql(copy)
-    assert migrate(db) == ["0007_mail_store"]
+    assert migrate(db) == ["0007_mail_store", *AFTER_7]
     assert db.execute_sql("SELECT count(*) FROM mail.intake").fetchone() == (1,)
     assert db.execute_sql("SELECT count(*) FROM mail.raw_message").fetchone() == (1,)
     main_tables = {r[0] for r in db.execute_sql("SELECT name FROM main.sqlite_master")}
@@ -164,6 +174,7 @@ def test_an_empty_database_is_refused_until_init_and_init_is_idempotent(db_url):
         "0005_correspondents",
         "0006_sender_index",
         "0007_mail_store",
+        *AFTER_7,
     ]
     assert migrate(db) == []
     check_schema(db)
