@@ -14,6 +14,9 @@ OWN_SESSION = {  # a read-only member's own session, notifications, profile, fol
     "notifications.mark_all_read",
     "notifications.profile",
     "notifications.follow",
+    "credentials.change_password",  # and their own password, sessions and API tokens
+    "credentials.sign_out_elsewhere",
+    "credentials.revoke_token",
 }
 
 
