@@ -95,7 +95,9 @@ def connect(
         client = _Pinned(local_hostname=helo, timeout=timeout)
     client.addresses = addresses
     try:
-        client.connect(server.host, server.port)
+        code, greeting = client.connect(server.host, server.port)
+        if code != 220:
+            raise smtplib.SMTPConnectError(code, greeting)
         client.ehlo()
         if server.security == "starttls":
             client.starttls(context=context)
@@ -131,6 +133,8 @@ def failure_words(error: BaseException) -> str:
     if isinstance(error, smtplib.SMTPNotSupportedError):
         return "the outgoing mail server does not offer what is needed (STARTTLS or login)"
     if isinstance(error, smtplib.SMTPServerDisconnected):
+        if isinstance(error.__context__, TimeoutError):  # smtplib's name for a timed-out read
+            return "the outgoing mail server did not answer in time"
         return "the outgoing mail server closed the connection"
     if isinstance(error, smtplib.SMTPResponseException):
         return f"the outgoing mail server answered with an error{_codes([error.smtp_code])}"

@@ -1,0 +1,181 @@
+"""An account's own mail server: mail ports and public addresses only, unless the operator
+allows more; and whatever a server answers, users read postroom's words, never its text.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import socket
+import threading
+
+import pytest
+from aiosmtpd.controller import Controller
+
+from admin_ui import create_app
+from postroom.auth import create_api_token
+from postroom.config import Settings
+from postroom.jobs import notify
+from postroom.outbound import queue_message, send_due
+from storage.accounts import create_project
+from storage.models import OutboundMessage, Project
+from storage.outbound import account_smtp, save_account_smtp
+from tests.daemon import free_port
+from tests.test_outbound import Sink, smtp_sink
+from tests.web import login, post
+
+SECRET = "SECRET-7f3a"  # what a foreign server says; it must never reach a user
+FORM = {"security": "none", "username": "", "password": "", "from_address": "hello@agency.test",
+        "from_name": "Agency"}  # fmt: skip
+
+
+def allowing(settings: Settings, *ports: int) -> Settings:
+    outbound = dataclasses.replace(
+        settings.outbound, allow_private_hosts=True, allowed_ports=(587, *ports)
+    )
+    return dataclasses.replace(settings, outbound=outbound)
+
+
+def save(client, host: str, port: int):
+    return post(client, "/settings/smtp", {**FORM, "host": host, "port": str(port)},
+                token_from="/settings")  # fmt: skip
+
+
+@pytest.mark.parametrize(
+    "host",
+    ["127.0.0.1", "localhost", "[::1]", "0x7f.1", "2130706433", "10.0.0.5", "192.168.1.1",
+     "169.254.169.254", "0.0.0.0", "[::ffff:127.0.0.1]", "[fe80::1]", "224.0.0.1"],
+)  # fmt: skip
+def test_a_server_on_this_machine_or_a_private_network_is_refused(web, host):
+    page = save(web.client("owner"), host, 587)
+    assert page.status_code == 400
+    assert "is a local or private address" in page.get_data(as_text=True)
+    assert account_smtp(web.account.id) is None
+
+
+@pytest.mark.parametrize("port", [22, 80, 6379, 8080, 11211, 2524])
+def test_a_port_that_is_not_a_mail_port_is_refused(web, port):
+    page = save(web.client("owner"), "192.0.2.10", port)  # a public-looking address
+    assert page.status_code == 400
+    assert f"Port {port} is not allowed" in page.get_data(as_text=True)
+    assert account_smtp(web.account.id) is None
+
+
+def test_the_operator_can_allow_a_local_server_and_a_port_in_the_config(web):
+    port = free_port()
+    app = create_app(allowing(web.app.config["POSTROOM_SETTINGS"], port), testing=True)
+    client = app.test_client()
+    login(client, "owner@agency.test")
+    assert save(client, "127.0.0.1", port).status_code == 302
+    assert (account_smtp(web.account.id).host, account_smtp(web.account.id).port) == (
+        "127.0.0.1", port,
+    )  # fmt: skip
+
+
+@pytest.fixture
+def bakery(web) -> Project:
+    return create_project(web.account.id, "Bakery", customer_addresses=["anna@bakery.example"])
+
+
+def own_server(web, port: int) -> None:
+    """Store the account's server in the storage layer, as a save before the rules would."""
+    save_account_smtp(web.account.id, host="127.0.0.1", port=port, security="none",
+                      username="", password=None, from_address="hello@agency.test",
+                      from_name="Agency")  # fmt: skip
+
+
+def queue(web, project, settings):
+    return queue_message(project, web.users["member"], "anna@bakery.example", "Draft", "Text",
+                         settings=settings)  # fmt: skip
+
+
+def test_the_rules_are_checked_again_before_each_connection(web, bakery):
+    """A name that resolved to a public address at saving may point here now (DNS rebinding)."""
+    port = free_port()
+    own_server(web, port)
+    settings = web.app.config["POSTROOM_SETTINGS"]
+    only_port = dataclasses.replace(settings.outbound, allowed_ports=(587, port))
+    settings = dataclasses.replace(settings, outbound=only_port)  # the port is not the fault
+    queue(web, bakery, settings)
+    with smtp_sink(port) as sink:
+        assert send_due(settings) == (0, 1)
+    assert sink.received == []
+    assert "is a local or private address" in OutboundMessage.get().last_error
+
+
+def greeting_server(line: bytes):
+    """A TCP server that answers each connection with one line and hangs up."""
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(8)
+
+    def serve():
+        while True:
+            try:
+                connection, _ = listener.accept()
+            except OSError:
+                return
+            with connection:
+                connection.sendall(line)
+
+    threading.Thread(target=serve, daemon=True).start()
+    return listener
+
+
+class Refusing(Sink):
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        return f"550 5.7.1 {SECRET} <script>alert(1)</script> relay denied"
+
+
+def what_users_see(web, entry_id: int, project_id: int) -> str:
+    """Every page and API answer a member can reach about the failed mail, as one text."""
+    member = web.client("member")
+    token = create_api_token(web.users["member"])
+    api = web.app.test_client()
+    headers = {"Authorization": f"Bearer {token}"}
+    pages = [
+        member.get(f"/entries/{entry_id}"),
+        member.get(f"/projects/{project_id}/protocol"),
+        member.get("/notifications"),
+        api.get(f"/api/v1/entries/{entry_id}", headers=headers),
+        api.get(f"/api/v1/entries?project_id={project_id}", headers=headers),
+        api.get(f"/api/v1/projects/{project_id}", headers=headers),
+    ]
+    assert all(page.status_code == 200 for page in pages), [p.status_code for p in pages]
+    return "\n".join(page.get_data(as_text=True) for page in pages)
+
+
+def test_no_word_a_foreign_server_says_reaches_the_ui_or_the_api(web, bakery):
+    settings = web.app.config["POSTROOM_SETTINGS"]
+    refusing_port, banner_port = free_port(), free_port()
+    greeting = greeting_server(f"554 5.3.2 {SECRET} internal-db-01 says hello\r\n".encode())
+    greeting_port = greeting.getsockname()[1]
+    cases = [  # (the server, how it fails, our words)
+        (refusing_port, "none", "rejected the recipient with code 550"),
+        (greeting_port, "none", "refused the connection with code 554"),
+        (banner_port, "starttls", "does not offer what is needed (STARTTLS or login)"),
+    ]
+    refusing = Controller(Refusing(), hostname="127.0.0.1", port=refusing_port, ident=SECRET)
+    banner = Controller(Sink(), hostname="127.0.0.1", port=banner_port, ident=SECRET)
+    refusing.start()
+    banner.start()
+    try:
+        for port, security, words in cases:
+            allowed = dataclasses.replace(allowing(settings, port), outbound=dataclasses.replace(
+                allowing(settings, port).outbound, max_attempts=1))  # fmt: skip
+            save_account_smtp(web.account.id, host="127.0.0.1", port=port, security=security,
+                              username="", password=None, from_address="hello@agency.test",
+                              from_name="Agency")  # fmt: skip
+            entry = queue(web, bakery, allowed)
+            assert send_due(allowed) == (0, 1)
+            row = OutboundMessage.get(OutboundMessage.entry == entry.id)
+            assert row.state == "failed" and words in row.last_error, row.last_error
+            notify.process_events(allowed)  # the author is told, in the bell
+            seen = what_users_see(web, entry.id, bakery.id)
+            assert words in seen
+            assert (
+                SECRET not in seen and "internal-db-01" not in seen and "relay denied" not in seen
+            )
+    finally:
+        refusing.stop()
+        banner.stop()
+        greeting.close()
