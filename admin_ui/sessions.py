@@ -40,12 +40,13 @@ class DbSession(CallbackDict, SessionMixin):
         """Give this browser a new session id (on login), dropping the old one."""
         self.rotate = True
         self.modified = True
+        self.generation = None  # a login: stored under the user's generation of then
 
     def reissue(self, generation: int) -> None:
         """Keep this browser signed in under the user's new credential generation, with a new id."""
+        self.regenerate()
         self.generation = generation
         self.opened_user = self.get("user_id")
-        self.regenerate()
 
 
 def _digest(token: str) -> str:

@@ -210,6 +210,33 @@ def test_nobody_revokes_a_token_of_another_user_from_their_profile(web):
     assert no_csrf.status_code == 400 and api_status(web, theirs) == 200
 
 
+def test_owners_and_admins_revoke_tokens_of_their_team_on_the_team_page(web):
+    from postroom.auth import create_user
+    from storage.accounts import create_account
+
+    member_token = create_api_token(web.users["member"], "member sync")
+    owner_token = create_api_token(web.users["owner"], "owner export")
+    stranger = create_user(create_account("Other").id, "x@other.test", "owner", PASSWORD)
+    foreign_token = create_api_token(stranger, "foreign")
+    url = {t.name: f"/team/tokens/{t.id}/revoke" for t in api_tokens()}
+
+    def revoke(client, name: str) -> int:
+        return post(client, url[name], token_from="/team").status_code
+
+    admin = web.client("admin")
+    page = admin.get("/team").get_data(as_text=True)
+    assert "member sync" in page and "owner export" in page and "foreign" not in page
+    assert url["member sync"] in page and url["owner export"] not in page  # owners' for owners
+    assert revoke(admin, "foreign") == 404
+    assert revoke(admin, "owner export") == 409 and api_status(web, owner_token) == 200
+    assert revoke(admin, "member sync") == 302 and api_status(web, member_token) == 401
+    assert revoke(web.client("owner"), "owner export") == 302
+    assert api_status(web, owner_token) == 401 and api_status(web, foreign_token) == 200
+    member = web.client("member")
+    assert "/team/tokens/" not in member.get("/team").get_data(as_text=True)
+    assert revoke(member, "foreign") == 403
+
+
 def test_an_expired_token_fails_and_is_shown_as_expired(web):
     member = web.users["member"]
     token = create_api_token(member, "short-lived", expires_days=1)

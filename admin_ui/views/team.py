@@ -8,10 +8,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
-from postroom.auth import ROLES, AuthError, create_user
+from postroom.auth import ROLES, AuthError, api_tokens, create_user, revoke_api_token
 from postroom.auth import set_active as set_user_active
 from storage.db import is_postgres, write_transaction
-from storage.models import Account, User
+from storage.models import Account, ApiToken, User, utcnow
 
 bp = Blueprint("team", __name__)
 
@@ -42,6 +42,8 @@ def _page(status: int = 200, **context):
         roles=roles,
         notice=request.args.get("notice", ""),
         form=context.pop("form", {}),
+        tokens=api_tokens(account_id=g.user.account_id) if may_manage else [],
+        now=utcnow(),
         **context,
     )
     return page, status
@@ -146,3 +148,23 @@ def set_active(user_id: int):
         return _page(409, change_error_code=refused.args[0], changed_id=user_id)
     notice = "reactivated" if active else "deactivated"
     return redirect(url_for(".index", notice=notice, member=user_id))
+
+
+@bp.post("/team/tokens/<int:token_id>/revoke")
+def revoke_token(token_id: int):
+    """Revoke an API token of a member of this account (an owner's: only by an owner)."""
+    _require_manager()
+    if token_id > MAX_ID:
+        abort(404)
+    token = (
+        ApiToken.select(ApiToken, User)
+        .join(User)
+        .where((ApiToken.id == token_id) & (User.account == g.user.account_id))
+        .first()
+    )
+    if token is None:
+        abort(404)
+    if token.user.role == "owner" and g.user.role != "owner":
+        return _page(409, change_error_code="owner_only")
+    revoke_api_token(token.id)
+    return redirect(url_for(".index", notice="token-revoked", member=token.user_id))
