@@ -23,6 +23,10 @@ RESPONSES = {
         "headers": {"WWW-Authenticate": {"schema": {"type": "string"}}},
     },
     "Forbidden": _error("The token's user may not do this (read-only, or not owner/admin)."),
+    "TooManyRequests": {
+        **_error("Too many wrong tokens from this address: wait Retry-After seconds."),
+        "headers": {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+    },
     "NotFound": _error("No such entry, project or address in the token user's account."),
     "Conflict": _error("The change clashes with what is stored (e.g. a duplicate address)."),
     "Unprocessable": _error(
@@ -95,7 +99,8 @@ def _operation(
     responses: dict = {status: {"description": description}}
     if content is not None:
         responses[status]["content"] = content
-    codes = {"400": "BadRequest", "401": "Unauthorized"}  # 400: e.g. an unknown query parameter
+    # 400: e.g. an unknown query parameter; 429: wrong tokens from the address (login_throttle)
+    codes = {"400": "BadRequest", "401": "Unauthorized", "429": "TooManyRequests"}
     if write:
         codes["403"] = "Forbidden"
     if (
