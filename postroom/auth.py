@@ -109,10 +109,14 @@ def set_active(user: User, active: bool) -> None:
     user.is_active = active
 
 
+class WrongPassword(AuthError):
+    """The current password given to confirm a change is wrong."""
+
+
 def change_own_password(user: User, current: str, new: str) -> int:
     """Change a user's password after checking the current one; return the new generation."""
     if not user.password_hash or not check_password_hash(user.password_hash, current):
-        raise AuthError("the current password is wrong")
+        raise WrongPassword("the current password is wrong")
     set_password(user, new)
     return user.auth_generation
 

@@ -89,6 +89,16 @@ def test_a_refused_password_change_ends_nothing(web, current, new, repeat, says)
     assert User.get_by_id(web.users["member"].id).auth_generation == 0
 
 
+def test_guessing_the_current_password_is_throttled_like_a_login(web):
+    this, other = web.client("member"), web.client("member")
+    for _ in range(5):
+        assert change_password(this, current="guess guess guess").status_code == 400
+    refused = change_password(this)  # even the right one, until the back-off ends
+    assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0
+    assert "Too many wrong passwords" in refused.get_data(as_text=True)
+    assert signed_in(other) and User.get_by_id(web.users["member"].id).auth_generation == 0
+
+
 def test_a_read_only_member_may_change_their_own_password(web):
     client = web.client("read-only")
     assert change_password(client).status_code == 302

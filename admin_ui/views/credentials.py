@@ -10,7 +10,14 @@ from __future__ import annotations
 from flask import Blueprint, abort, g, redirect, request, session, url_for
 
 from admin_ui.views.notifications import profile_page
-from postroom.auth import AuthError, change_own_password, revoke_api_token, revoke_credentials
+from postroom import login_throttle
+from postroom.auth import (
+    AuthError,
+    WrongPassword,
+    change_own_password,
+    revoke_api_token,
+    revoke_credentials,
+)
 
 bp = Blueprint("credentials", __name__)
 
@@ -27,10 +34,20 @@ def change_password():
         return profile_page(400, change_error_code="too_long")
     if new != request.form.get("new_password_repeat", ""):
         return profile_page(400, change_error_code="mismatch")
+    # Guessing the current password with a stolen session counts like guessing it at login.
+    keys = login_throttle.login_keys(g.user.email, request.remote_addr)
+    wait = login_throttle.reserve(keys)
+    if wait:
+        page, status = profile_page(429, change_error_code="throttled")
+        return page, status, {"Retry-After": str(wait)}
     try:
         generation = change_own_password(g.user, current, new)
-    except AuthError as error:
+    except WrongPassword as error:
         return profile_page(400, change_error=str(error))
+    except AuthError as error:
+        login_throttle.succeeded(keys)
+        return profile_page(400, change_error=str(error))
+    login_throttle.succeeded(keys)
     session.reissue(generation)
     return redirect(url_for("notifications.profile", notice="password-changed"))
 
