@@ -122,12 +122,11 @@ def reserve(keys: list[tuple[str, int]], now: dt.datetime | None = None) -> int:
 def succeeded(keys: list[tuple[str, int]]) -> None:
     """Take back a reserved attempt that succeeded: the email's key starts afresh, the
     address's key gives the one attempt back (a login of one's own does not buy guesses)."""
-    pair, *others = [key for key, _free in keys]
-    now = utcnow()
+    (pair, _free), *others = keys
     with write_transaction():
+        rows = _locked_rows([key for key, _free in keys], utcnow())  # the order reserve locks in
         LoginAttempt.delete().where(LoginAttempt.key == pair).execute()
-        rows = _locked_rows(others, now)
-        for key, free in keys[1:]:
+        for key, free in others:
             row = rows[key]
             row.failures = max(row.failures - 1, 0)
             if row.failures < free:

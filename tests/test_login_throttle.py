@@ -218,6 +218,32 @@ def test_a_success_clears_the_account_key_and_gives_the_address_one_attempt_back
     assert throttle.reserve(keys, T0) == 0
 
 
+def test_parallel_successes_and_failures_share_the_rows_without_deadlock(storage_db):
+    """Reserving and taking back lock the same rows in one order (PostgreSQL would abort one
+    of two transactions that wait for each other)."""
+    emails = [f"user{n}@agency.test" for n in range(4)]
+    start = threading.Barrier(8)
+    errors = []
+
+    def work(n: int) -> None:
+        keys = throttle.login_keys(emails[n % 4], "203.0.113.1")
+        start.wait()
+        try:
+            for _ in range(10):
+                if throttle.reserve(keys) == 0 and n % 2:
+                    throttle.succeeded(keys)
+        except Exception as error:  # noqa: BLE001 - collected and shown below
+            errors.append(error)
+        finally:
+            storage_db.close()
+
+    with ThreadPoolExecutor(8) as pool:
+        list(pool.map(work, range(8)))
+    assert errors == []
+    address = LoginAttempt.get(LoginAttempt.key == throttle.login_keys("x", "203.0.113.1")[1][0])
+    assert address.failures <= throttle.ADDRESS.free
+
+
 def test_an_ipv6_client_counts_by_its_64_and_keys_ignore_case():
     assert throttle.client_network("2001:db8:1:2:aaaa::1") == "2001:db8:1:2::/64"
     assert throttle.client_network("::ffff:192.0.2.1") == "192.0.2.1"
