@@ -18,8 +18,8 @@ from aiosmtpd.lmtp import LMTP
 from postroom.config import IngestSettings
 from smtpd_ingest.spool import Received
 from smtpd_ingest.writer import IntakeWriter
-from storage.accounts import account_by_id, project_of_account
 from storage.intake import Delivery, IntakeBatchItem
+from storage.lookup import inbox_token, reply_token
 
 log = logging.getLogger("postroom.ingest")
 
@@ -140,12 +140,7 @@ class IngestHandler:
         now = time.monotonic()
         cached = self._tokens.get((kind, key, account_id))
         if cached is None or cached[2] <= now:
-            if kind == "account":
-                row = account_by_id(key)
-                token = row.inbox_token if row is not None else None
-            else:
-                row = project_of_account(account_id, key)
-                token = row.reply_token if row is not None else None
+            token = inbox_token(key) if kind == "account" else reply_token(account_id, key)
             if len(self._tokens) > 10_000:
                 self._tokens.clear()
             cached = (token or _DUMMY_TOKEN, token is not None, now + TOKEN_CACHE_SECONDS)

@@ -1,4 +1,5 @@
-"""Queries that routing asks: threads by Message-ID, projects by address or domain."""
+"""Queries that ingest asks: inbox tokens at RCPT; threads by Message-ID, projects by address
+or domain when routing."""
 
 from __future__ import annotations
 
@@ -6,6 +7,16 @@ from storage.db import native_sql, select_in
 from storage.models import database
 
 INACTIVE_STATUSES = ("archived",)
+
+
+def inbox_token(account_id: int) -> str | None:
+    """Return the inbox token of an account, or None if there is no such account."""
+    return _one_value(_INBOX_BY_ID, account_id)
+
+
+def reply_token(account_id: int, project_id: int) -> str | None:
+    """Return the reply token of the account's project, or None if it has no such project."""
+    return _one_value(_PROJECT_REPLY_BY_ID, project_id, account_id)
 
 
 def projects_with_address(account_id: int, address: str) -> list[int]:
@@ -104,6 +115,17 @@ _CUSTOMERS = _CUSTOMERS_ALL + " AND customer_address.address IN"
 _PROJECT_DOMAINS = (
     f"SELECT id, domain FROM project WHERE {_ACTIVE} AND domain != '' AND account_id = ?"  # noqa: S608
 )
+
+
+_INBOX_BY_ID = "SELECT inbox_token FROM account WHERE id = ?"
+_PROJECT_REPLY_BY_ID = "SELECT reply_token FROM project WHERE id = ? AND account_id = ?"
+
+
+def _one_value(select: str, *params: int) -> str | None:
+    """The first column of the one row a select by key finds, or None. Plain SQL and one
+    column either way, so a missing row costs what a found one does."""
+    row = database.execute_sql(native_sql(select), params).fetchone()
+    return row[0] if row is not None else None
 
 
 def _all_rows(select: str, account_id: int) -> list[tuple]:

@@ -105,7 +105,7 @@ def test_rcpt_does_the_same_work_for_an_unknown_id_as_for_a_wrong_token(storage_
     account = create_account("Agency")
     project = create_project(account.id, "Bakery")
     calls: list[tuple] = []
-    real_lookup, real_project = handler_module.account_by_id, handler_module.project_of_account
+    real_lookup, real_project = handler_module.inbox_token, handler_module.reply_token
     real_compare = handler_module.hmac.compare_digest
 
     def lookup(account_id):
@@ -120,8 +120,8 @@ def test_rcpt_does_the_same_work_for_an_unknown_id_as_for_a_wrong_token(storage_
         calls.append(("compare", given))
         return real_compare(expected, given)
 
-    monkeypatch.setattr(handler_module, "account_by_id", lookup)
-    monkeypatch.setattr(handler_module, "project_of_account", project_lookup)
+    monkeypatch.setattr(handler_module, "inbox_token", lookup)
+    monkeypatch.setattr(handler_module, "reply_token", project_lookup)
     monkeypatch.setattr(handler_module.hmac, "compare_digest", compare)
     settings = dataclasses.replace(IngestSettings(), domains=(DOMAIN,))
 
