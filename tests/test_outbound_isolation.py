@@ -34,6 +34,11 @@ def account_with_server(name: str, port: int):
     return user, project
 
 
+def rows_of(project) -> list[OutboundMessage]:
+    query = OutboundMessage.select().where(OutboundMessage.account == project.account_id)
+    return list(query.order_by(OutboundMessage.id))
+
+
 def test_a_silent_server_of_one_account_does_not_delay_the_mail_of_another(web):
     silent = socket.socket()
     silent.bind(("127.0.0.1", 0))
@@ -66,14 +71,12 @@ def test_a_silent_server_of_one_account_does_not_delay_the_mail_of_another(web):
     assert len(sink.received) == 1 and waited < 15, waited
     assert sink.received[0][0] == "hello@quick.test"
     assert results == [(1, 1)]  # B sent; A: one attempt failed, its other two not tried
-    a_rows = list(OutboundMessage.select().where(OutboundMessage.account == a_project.account_id)
-                  .order_by(OutboundMessage.id))  # fmt: skip
-    assert [row.attempts for row in a_rows] == [1, 0, 0]
+    assert [row.attempts for row in rows_of(a_project)] == [1, 0, 0]
+    a_rows = rows_of(a_project)
     assert a_rows[0].last_error.startswith("the outgoing mail server")
     # A backs off: the next pass does not even try it (B has nothing left)
     assert send_due(settings) == (0, 0)
-    assert [r.attempts for r in OutboundMessage.select().where(
-        OutboundMessage.account == a_project.account_id)] == [1, 0, 0]  # fmt: skip
+    assert [row.attempts for row in rows_of(a_project)] == [1, 0, 0]
 
 
 def test_a_server_that_never_answers_is_given_up_on_within_the_connect_timeout(web):

@@ -11,6 +11,7 @@ import re
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
+from postroom.mail_headers import has_line_break, hidden_line_break
 from postroom.outbound import SECURITIES, default_sender
 from postroom.outbound_checks import OutboundError, check_smtp_host
 from storage.models import Account
@@ -98,7 +99,10 @@ def _smtp_errors(form: dict, password: str) -> list[str]:
     for key, label in (("username", "user name"), ("from_name", "sender name")):
         if len(form[key]) > 200:
             errors.append(f"The {label} is too long.")
-    if any(ch in value for value in (*form.values(), password) for ch in "\r\n\x00"):
+    hidden = any(hidden_line_break(value) for value in form.values())  # in encoded words
+    if hidden or any(
+        "\x00" in value or has_line_break(value) for value in (*form.values(), password)
+    ):
         errors.append("No field may contain a line break.")
     if len(password) > 255:
         errors.append("The password is too long.")
