@@ -1,96 +1,32 @@
-"""Make received HTML safe to show: nh3 sanitising, cid: images inline, remote images held back."""
+"""Show received HTML safely: the copy sanitised at filing, in a sandboxed frame of its own.
+
+Sanitising (nh3) happens once, when a mail is filed (postroom/safe_html.py); a view only
+runs `show` over the stored copy, a linear pass that puts cid: images inline and holds
+remote images back. Entries filed before that (migration 0008) are sanitised when shown,
+up to LEGACY_SANITISE_CHARS of HTML; bigger ones show their text until `postroom reprocess
+--all` prepares them.
+"""
 
 from __future__ import annotations
 
-import base64
-import re
-from collections.abc import Callable
+from postroom.safe_html import NOTE_TOO_BIG_TO_SHOW, make_safe, show
+from storage.models import Entry
 
-import nh3
+LEGACY_SANITISE_CHARS = 200_000
 
-TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "caption", "center", "code", "col", "colgroup", "dd",
-    "del", "div", "dl", "dt", "em", "font", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img",
-    "ins", "kbd", "li", "ol", "p", "pre", "q", "s", "small", "span", "strike", "strong", "sub",
-    "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "u", "ul",
-}  # fmt: skip
-ATTRIBUTES = {
-    "*": {"style", "title", "align", "valign", "width", "height", "dir", "lang"},
-    "a": {"href", "name"},
-    "img": {"src", "alt", "border"},
-    "font": {"color", "face", "size"},
-    "table": {"border", "cellpadding", "cellspacing", "bgcolor"},
-    "td": {"colspan", "rowspan", "bgcolor", "nowrap"},
-    "th": {"colspan", "rowspan", "bgcolor"},
-    "col": {"span"},
-    "ol": {"start", "type"},
-}
-# Only properties that cannot fetch anything (no background, no list-style-image, no content).
-STYLE_PROPERTIES = {
-    "color", "background-color", "font", "font-family", "font-size", "font-style", "font-weight",
-    "text-align", "text-decoration", "text-indent", "text-transform", "line-height",
-    "letter-spacing", "white-space", "vertical-align", "margin", "margin-top", "margin-right",
-    "margin-bottom", "margin-left", "padding", "padding-top", "padding-right", "padding-bottom",
-    "padding-left", "border", "border-top", "border-right", "border-bottom", "border-left",
-    "border-color", "border-style", "border-width", "border-collapse", "border-spacing",
-    "border-radius", "width", "max-width", "min-width", "height", "max-height", "min-height",
-    "display", "float", "clear", "table-layout", "direction",
-}  # fmt: skip
-BLOCKED_IMAGE = (
-    "data:image/svg+xml;base64,"
-    + base64.b64encode(
-        b'<svg xmlns="http://www.w3.org/2000/svg" width="120" height="24">'
-        b'<rect width="120" height="24" fill="#eef2f6"/><text x="6" y="16" font-size="11" '
-        b'fill="#61707f">image held back</text></svg>'
-    ).decode()
-)
-INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp")
+__all__ = ["frame_document", "frame_policy", "show", "stored_safe"]
 
 
-def sanitize(
-    markup: str,
-    *,
-    inline_image: Callable[[str], tuple[str, bytes] | None],
-    load_remote_images: bool = False,
-) -> tuple[str, int]:
-    """Return safe HTML and how many remote images were held back.
-
-    `inline_image(content_id)` returns (content type, bytes) of one of the mail's own parts.
-    """
-    held_back = 0
-
-    def attribute_filter(tag: str, attribute: str, value: str) -> str | None:
-        nonlocal held_back
-        if tag == "img" and attribute == "src":
-            lowered = value.strip().lower()
-            if lowered.startswith("cid:"):
-                found = inline_image(value.strip()[4:].strip("<>"))
-                if found and found[0] in INLINE_TYPES:
-                    return f"data:{found[0]};base64,{base64.b64encode(found[1]).decode()}"
-                return BLOCKED_IMAGE
-            if lowered.startswith(("http:", "https:", "//")):
-                if load_remote_images:
-                    return value
-                held_back += 1
-                return BLOCKED_IMAGE
-            if lowered.startswith("data:image/") and not lowered.startswith("data:image/svg"):
-                return value
-            return None
-        return value
-
-    cleaned = nh3.clean(
-        markup,
-        tags=TAGS,
-        attributes=ATTRIBUTES,
-        url_schemes={"http", "https", "mailto", "cid", "data", "tel"},
-        link_rel="noopener noreferrer nofollow",
-        strip_comments=True,
-        attribute_filter=attribute_filter,
-        filter_style_properties=STYLE_PROPERTIES,
-    )
-    # data: is allowed for images only; a data: or other link target is dropped
-    cleaned = re.sub(r'href="(?!https?:|mailto:|tel:|#)[^"]*"', "", cleaned)
-    return cleaned, held_back
+def stored_safe(entry: Entry) -> tuple[str, str]:
+    """The entry's sanitised HTML ("" for none) and the code of the note that goes with it."""
+    if entry.html_safe is not None:
+        return entry.html_safe, entry.html_note or ""
+    if not entry.html:
+        return "", ""
+    if len(entry.html) > LEGACY_SANITISE_CHARS:
+        return "", NOTE_TOO_BIG_TO_SHOW
+    safe = make_safe(entry.html)
+    return safe.html, safe.note
 
 
 FRAME_CSP = (

@@ -11,7 +11,7 @@ from email.message import Message
 from smtpd_ingest.mime_text import decode_words, header_text
 
 BRACKETED_ID = re.compile(r"<([^<>]*)>")
-_BARE_ID = re.compile(r"[^\s<>,;\"()]+@[^\s<>,;\"()]+")
+_ID_SEPARATORS = re.compile(r"[\s<>,;\"()]+")  # one character class: linear
 _COMMENT = re.compile(r"\([^()]*\)")
 
 
@@ -61,8 +61,8 @@ def ids(raw: str | None) -> tuple[str, ...]:
         return ()
     text = header_text(raw)
     found = ["".join(i.split()) for i in BRACKETED_ID.findall(text)]
-    if not any(found):
-        found = _BARE_ID.findall(text)
+    if not any(found):  # words with an @ inside
+        found = [word for word in _ID_SEPARATORS.split(text) if "@" in word[1:-1]]
     return tuple(dict.fromkeys(i for i in found if i))
 
 

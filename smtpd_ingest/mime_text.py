@@ -190,7 +190,7 @@ def decode_words(text: str) -> str:
     """Decode RFC 2047 encoded words in text, joining adjacent words of the same charset."""
     if "=?" not in text:
         return text
-    pieces: list[str | tuple[str, bytes]] = []
+    pieces: list[str | tuple[str, list[bytes]]] = []  # words: (charset, their octets)
     position = 0
     for match in _ENCODED_WORD.finditer(text):
         data = _word_bytes(match.group(2), match.group(3))
@@ -203,12 +203,14 @@ def decode_words(text: str) -> str:
         charset = match.group(1).split("*", 1)[0].lower()
         last = pieces[-1] if pieces else None
         if isinstance(last, tuple) and last[0] == charset:
-            pieces[-1] = (charset, last[1] + data)
+            last[1].append(data)  # joined once at the end: adding up bytes would be quadratic
         else:
-            pieces.append((charset, data))
+            pieces.append((charset, [data]))
         position = match.end()
     pieces.append(text[position:])
-    return scrub("".join(p if isinstance(p, str) else decode_bytes(p[1], p[0]) for p in pieces))
+    return scrub(
+        "".join(p if isinstance(p, str) else decode_bytes(b"".join(p[1]), p[0]) for p in pieces)
+    )
 
 
 def _word_bytes(encoding: str, payload: str) -> bytes | None:

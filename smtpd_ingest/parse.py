@@ -22,6 +22,7 @@ from email.policy import compat32
 from io import BytesIO
 from urllib.parse import unquote
 
+from postroom.safe_html import MAX_HTML_CHARS, MAX_TEXT_CHARS, html_to_text, make_safe
 from smtpd_ingest.filenames import (  # safe_filename is re-exported
     MIME_TYPES,
     PATH_SEPARATORS,
@@ -51,6 +52,7 @@ from smtpd_ingest.tnef import is_tnef, unpack_tnef
 
 MAX_DEPTH = 50  # MIME nesting levels below the top-level message
 MAX_PARTS = 1000  # MIME entities in the whole tree, containers included
+MAX_IDS = 100  # message ids kept of In-Reply-To and of References (the first and the latest)
 
 
 class ParseError(Exception):
@@ -78,8 +80,11 @@ class ParsedMail:
     message_id: str | None = None  # without <>
     in_reply_to: tuple[str, ...] = ()
     references: tuple[str, ...] = ()
-    text: str = ""
-    html: str = ""
+    text: str = ""  # the text parts, at most MAX_TEXT_CHARS
+    html: str = ""  # the HTML parts, at most MAX_HTML_CHARS
+    html_text: str = ""  # the HTML as text, when the mail has no text part
+    html_safe: str = ""  # the HTML sanitised (postroom.safe_html.make_safe)
+    html_note: str = ""  # why html_safe differs from the mail (a postroom.safe_html NOTE_)
     attachments: tuple[ParsedAttachment, ...] = ()
     auto_submitted: bool = False
     is_bounce: bool = False
@@ -186,8 +191,10 @@ def _build(message: Message, parts: list[Message]) -> ParsedMail:
     headers = first_headers(message)
     content = _Content()
     _collect(message, content)
-    text = "\n".join(content.texts or content.extra_texts)
+    text = "\n".join(content.texts or content.extra_texts)[:MAX_TEXT_CHARS]
     html = "\n".join(content.htmls or content.extra_htmls)
+    safe = make_safe(html) if html else None
+    html = html[:MAX_HTML_CHARS]
     senders = addresses(headers.get("from"))
     return ParsedMail(
         subject=decode_header(headers.get("subject")),
@@ -197,16 +204,26 @@ def _build(message: Message, parts: list[Message]) -> ParsedMail:
         reply_to=addresses(headers.get("reply-to")),
         date=date(headers.get("date")),
         message_id=message_id(headers.get("message-id")),
-        in_reply_to=ids(headers.get("in-reply-to")),
-        references=ids(headers.get("references")),
+        in_reply_to=_bounded(ids(headers.get("in-reply-to"))),
+        references=_bounded(ids(headers.get("references"))),
         text=text,
         html=html,
+        html_text="" if text or not html else html_to_text(html),
+        html_safe=safe.html if safe else "",
+        html_note=safe.note if safe else "",
         attachments=_finish_attachments(content.pending, html),
         auto_submitted=is_auto_submitted(headers),
         is_bounce=content.is_bounce,
         is_list="list-id" in headers or token(headers.get("precedence")) in ("list", "bulk"),
         defects=tuple(dict.fromkeys(type(d).__name__ for p in parts for d in p.defects)),
     )
+
+
+def _bounded(found: tuple[str, ...]) -> tuple[str, ...]:
+    """Keep the first id and the latest ones, MAX_IDS in all, each of a sane length."""
+    if len(found) > MAX_IDS:
+        found = (found[0], *found[1 - MAX_IDS :])
+    return tuple(i[:998] for i in found)
 
 
 def _collect(part: Message, content: _Content) -> None:

@@ -9,6 +9,7 @@ import multiprocessing
 import os
 import signal
 import sys
+import threading
 from concurrent.futures import Future, ProcessPoolExecutor
 from concurrent.futures import TimeoutError as FutureTimeout
 from concurrent.futures.process import BrokenProcessPool
@@ -20,6 +21,20 @@ log = logging.getLogger(__name__)
 
 CHUNK = 8  # messages per task
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
+INLINE_SECONDS = 1.0  # a message parsed in the calling process longer than this goes to a worker
+
+
+class _Overtime(BaseException):
+    """Parsing in the calling process ran past INLINE_SECONDS (a BaseException, so that no
+    `except Exception` on the way turns it into a parse result)."""
+
+
+_timing = False  # True while an inline parse runs against the clock
+
+
+def _on_alarm(signum, frame) -> None:
+    if _timing:
+        raise _Overtime
 
 
 def _init_worker(parent: int, nice: int) -> None:
@@ -49,7 +64,9 @@ class ParserPool:
 
     With inline_bytes, messages up to that size are parsed in the calling process instead:
     for small mail, the trip to a worker and back (pickling the bytes and the result) cost
-    a third as much again as parsing it. The timeout guards what size can make slow.
+    a third as much again as parsing it. The timeout guards what size can make slow; an
+    inline parse that takes longer than INLINE_SECONDS (a timer signal stops it; only in
+    the main thread) is done again in a worker, under the timeout.
     """
 
     def __init__(
@@ -63,6 +80,9 @@ class ParserPool:
         # server would outlive a kill -9 of this process, and its workers with it)
         self._context = multiprocessing.get_context("spawn")
         self._pool = self._new_pool()
+        self._clock = inline_bytes > 0 and threading.current_thread() is threading.main_thread()
+        if self._clock:
+            signal.signal(signal.SIGALRM, _on_alarm)
 
     def _new_pool(self) -> ProcessPoolExecutor:
         initializer = functools.partial(_init_worker, os.getpid(), self.nice)
@@ -111,7 +131,7 @@ class ParserPool:
         broken = False
         for chunk, future in pending:
             if future is None:
-                results += _parse_chunk(chunk)
+                results += [self._parse_here(raw) for raw in chunk]
                 continue
             if not broken:
                 try:
@@ -126,6 +146,27 @@ class ParserPool:
                 except ParseError as error:
                     results.append(error)
         return results
+
+    def _parse_here(self, raw: bytes) -> ParsedMail | ParseError:
+        """Parse in this process, within INLINE_SECONDS; past them, in a worker."""
+        global _timing
+        if not self._clock:
+            return _parse_chunk([raw])[0]
+        try:
+            try:
+                _timing = True
+                signal.setitimer(signal.ITIMER_REAL, INLINE_SECONDS)
+                return _parse_chunk([raw])[0]
+            finally:
+                _timing = False
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        except _Overtime:
+            log.warning("parsing a message of %d bytes took over %g s here; in a worker",
+                        len(raw), INLINE_SECONDS)  # fmt: skip
+        try:
+            return self.parse(raw)
+        except ParseError as error:
+            return error
 
     def _restart(self) -> None:
         log.warning("restarting the parser pool")

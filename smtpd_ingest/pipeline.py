@@ -3,9 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
-import html
 import logging
-import re
 import time
 from typing import Protocol
 
@@ -15,11 +13,16 @@ from smtpd_ingest.parse import Address, ParsedMail, ParseError
 from smtpd_ingest.route import RouteDecision, route_many
 from storage.entries import mark_intake_failed
 from storage.filing import AttachmentRecord, Filed, InboundRecord, file_inbound
-from storage.intake import Waiting, load_raws, waiting_intakes
+from storage.intake import Waiting, count_attempts, load_raws, waiting_intakes
 from storage.models import Intake
 
 log = logging.getLogger(__name__)
 BATCH_BYTES = 8 << 20  # raw bytes parsed and filed together, at most (one big mail alone)
+MAX_ATTEMPTS = 3  # tries of an intake that never finished (a crash) before it is quarantined
+QUARANTINED = (
+    "quarantined: processing it stopped {attempts} times before it finished (the filing"
+    " process crashed or was stopped); stored raw, try again with `postroom reprocess`"
+)
 
 
 class Parser(Protocol):
@@ -33,25 +36,46 @@ class Parser(Protocol):
 
 
 def process_intake(intake_id: int, parser: Parser) -> Filed | None:
-    """Parse, route and file one intake; failures are recorded, never raised."""
-    filed = process_intakes([intake_id], parser)
+    """Parse, route and file one intake now, however often it was tried before (reprocess);
+    failures are recorded, never raised."""
+    filed = process_intakes([intake_id], parser, retry=True)
     return filed[0] if filed else None
 
 
-def process_intakes(intake_ids: list[int], parser: Parser) -> list[Filed]:
+def process_intakes(intake_ids: list[int], parser: Parser, *, retry: bool = False) -> list[Filed]:
     """Parse a batch in parallel, route it, file it in one transaction; never raises.
+
+    Each try is counted in the intake before it starts (a crash of this process counts
+    too). An intake tried before is tried alone, parsed in a worker; one tried MAX_ATTEMPTS
+    times is quarantined: filed unparsed with the reason, for `postroom reprocess` (retry).
+    """
+    intakes = waiting_intakes(intake_ids)
+    if retry:
+        return [f for i in intakes for f in _attempt([i], parser, alone=True)]
+    worn = [i for i in intakes if i.attempts >= MAX_ATTEMPTS]
+    tried = [i for i in intakes if 0 < i.attempts < MAX_ATTEMPTS]
+    filed = _quarantine(worn)
+    filed += _attempt([i for i in intakes if i.attempts == 0], parser)
+    for intake in tried:
+        filed += _attempt([intake], parser, alone=True)
+    return filed
+
+
+def _attempt(intakes: list[Waiting], parser: Parser, *, alone: bool = False) -> list[Filed]:
+    """Count a try of the intakes, then parse, route and file them (see process_intakes).
 
     A batch that cannot be filed is filed one by one, so one bad message fails alone; when
     the database is busy or away the intakes stay pending for the next start.
     """
-    intakes = waiting_intakes(intake_ids)
     if not intakes:
         return []
     if len(intakes) > 1 and sum(i.size for i in intakes) > BATCH_BYTES:
-        return [f for part in _by_size(intakes) for f in process_intakes(part, parser)]
+        return [f for part in _by_size(intakes) for f in _attempt(part, parser)]
     try:
+        count_attempts([i.id for i in intakes])
         raws = load_raws([i.sha256 for i in intakes])
-        parsed = parser.parse_many([raws[i.sha256] for i in intakes])
+        mails = [raws[i.sha256] for i in intakes]
+        parsed = [_parse_alone(parser, mails[0])] if alone else parser.parse_many(mails)
         records = assemble_records(
             [
                 (i.account_id, raws[i.sha256], i.project_hint, result)
@@ -71,7 +95,44 @@ def process_intakes(intake_ids: list[int], parser: Parser) -> list[Filed]:
             mark_intake_failed(intake.id, f"{error.__class__.__name__}: {error}")
             return []
         log.warning("processing a batch of %d failed (%s); one by one", len(intakes), error)
-        return [f for i in intakes for f in process_intakes([i.id], parser)]
+        return [f for i in intakes for f in _attempt([i], parser, alone=True)]
+    _log_filed(intakes, filed)
+    return filed
+
+
+def _parse_alone(parser: Parser, raw: bytes) -> ParsedMail | ParseError:
+    """Parse one message as parser.parse does (in a worker, for the pool)."""
+    try:
+        return parser.parse(raw)
+    except ParseError as error:
+        return error
+
+
+def _quarantine(intakes: list[Waiting]) -> list[Filed]:
+    """File intakes whose processing never finished unparsed, with the reason; never raises."""
+    if not intakes:
+        return []
+    for intake in intakes:
+        log.warning("queue_id=%s intake=%s quarantined after %d tries", intake.queue_id,
+                    intake.id, intake.attempts)  # fmt: skip
+    try:
+        raws = load_raws([i.sha256 for i in intakes])
+        records = assemble_records(
+            [
+                (i.account_id, raws[i.sha256], i.project_hint,
+                 ParseError(QUARANTINED.format(attempts=i.attempts)))
+                for i in intakes
+            ]
+        )  # fmt: skip
+        filed = _file_with_retries([(i.id, r) for i, r in zip(intakes, records, strict=True)])
+    except Exception:  # the database is away: they stay pending for the next start
+        log.exception("intakes %s left pending", [i.id for i in intakes])
+        return []
+    _log_filed(intakes, filed)
+    return filed
+
+
+def _log_filed(intakes: list[Waiting], filed: list[Filed]) -> None:
     queue_ids = {i.id: i.queue_id for i in intakes}
     for item in filed:
         log.info(
@@ -79,18 +140,17 @@ def process_intakes(intake_ids: list[int], parser: Parser) -> list[Filed]:
             queue_ids[item.intake_id], item.entry_id, item.project_id, item.route_reason,
             f" parse_error={item.parse_error!r}" if item.parse_error else "",
         )  # fmt: skip
-    return filed
 
 
-def _by_size(intakes: list[Waiting]) -> list[list[int]]:
+def _by_size(intakes: list[Waiting]) -> list[list[Waiting]]:
     """Split a batch so that big messages are parsed and filed one at a time."""
-    parts: list[list[int]] = [[]]
+    parts: list[list[Waiting]] = [[]]
     held = 0
     for intake in intakes:
         if parts[-1] and held + intake.size > BATCH_BYTES:
             parts.append([])
             held = 0
-        parts[-1].append(intake.id)
+        parts[-1].append(intake)
         held += intake.size
     return parts
 
@@ -155,7 +215,6 @@ def _record(raw: bytes, parsed: ParsedMail | ParseError, decision: RouteDecision
             subject=_clean(_fallback_subject(raw)),
             spam=decision.spam,
         )
-    text = mail.text or html_to_text(mail.html)
     return InboundRecord(
         project_id=decision.project_id,
         route_reason=decision.reason,
@@ -167,8 +226,10 @@ def _record(raw: bytes, parsed: ParsedMail | ParseError, decision: RouteDecision
         to=_pairs(mail.to),
         cc=_pairs(mail.cc),
         reply_to=_pairs(mail.reply_to),
-        text=_clean(text),
+        text=_clean(mail.text or mail.html_text),
         html=_clean(mail.html),
+        html_safe=_clean(mail.html_safe),
+        html_note=mail.html_note,
         occurred_at=_naive_utc(mail.date),
         message_id=_clean(mail.message_id)[:998] if mail.message_id else None,
         in_reply_to=tuple(_clean(i) for i in mail.in_reply_to),
@@ -207,23 +268,16 @@ def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
     return value
 
 
-_SUBJECT = re.compile(rb"^Subject:[ \t]*(.*(?:\r?\n[ \t].*)*)", re.IGNORECASE | re.MULTILINE)
-
-
 def _fallback_subject(raw: bytes) -> str:
     """Pick the Subject line out of raw bytes for a message the parser could not read."""
-    match = _SUBJECT.search(raw[:65536])
-    if not match:
-        return ""
-    return re.sub(r"\s+", " ", match.group(1).decode("utf-8", "replace")).strip()[:500]
-
-
-_TAG = re.compile(r"<(script|style)\b.*?</\1\s*>|<[^>]*>", re.IGNORECASE | re.DOTALL)
-
-
-def html_to_text(markup: str) -> str:
-    """Reduce HTML to plain text for snippets and the search index."""
-    if not markup:
-        return ""
-    text = _TAG.sub(" ", markup)
-    return re.sub(r"[ \t\r\f\v]+", " ", html.unescape(text)).strip()
+    lines = raw[:65536].split(b"\n")
+    for number, line in enumerate(lines):
+        if line[:8].lower() != b"subject:":
+            continue
+        folded = [line[8:]]
+        for following in lines[number + 1 :]:
+            if following[:1] not in (b" ", b"\t"):
+                break
+            folded.append(following)
+        return " ".join(b" ".join(folded).decode("utf-8", "replace").split())[:500]
+    return ""

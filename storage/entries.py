@@ -11,6 +11,7 @@ from storage.filing import (
     AttachmentRecord,
     InboundRecord,
     addresses_json,
+    bounded,
     file_inbound,
     participants_of,
 )
@@ -37,6 +38,7 @@ def store_inbound(intake_id: int, record: InboundRecord) -> Entry:
 
 def replace_content(entry: Entry, record: InboundRecord) -> Entry:
     """Rewrite a stored entry from a new parse (reprocess); its project is kept if filed."""
+    record = bounded(record)
     with write_transaction():
         Attachment.delete().where(Attachment.entry == entry.id).execute()
         Participant.delete().where(Participant.entry == entry.id).execute()
@@ -60,6 +62,8 @@ def _fill(entry: Entry, record: InboundRecord, intake: Intake | None) -> None:
     entry.cc_addresses = addresses_json(record.cc)
     entry.text = record.text
     entry.html = record.html
+    entry.html_safe = record.html_safe
+    entry.html_note = record.html_note or None
     entry.has_attachments = any(not a.inline for a in record.attachments)
     entry.occurred_at = record.occurred_at or (intake.received_at if intake else utcnow())
     entry.message_id = record.message_id

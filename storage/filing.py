@@ -44,6 +44,8 @@ class InboundRecord:
     reply_to: tuple[tuple[str, str], ...] = ()
     text: str = ""
     html: str = ""
+    html_safe: str | None = None  # the HTML sanitised at filing; None: sanitise when shown
+    html_note: str = ""  # why html_safe differs from html (a code the entry page words)
     occurred_at: object = None
     message_id: str | None = None
     in_reply_to: tuple[str, ...] = ()
@@ -53,6 +55,30 @@ class InboundRecord:
     is_list: bool = False
     spam: bool = False
     attachments: tuple[AttachmentRecord, ...] = field(default=())
+
+
+MAX_SUBJECT = 998  # characters of a subject kept (RFC 5322's line); the raw keeps it all
+MAX_NAME = 255  # of a display name, an address and a file's name as the sender wrote it
+
+
+def bounded(record: InboundRecord) -> InboundRecord:
+    """Cut what a stranger's headers gave to the lengths stored; the raw message keeps all."""
+
+    def pairs(found: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
+        return tuple((name[:MAX_NAME], address[:MAX_NAME]) for name, address in found)
+
+    return replace(
+        record,
+        subject=record.subject[:MAX_SUBJECT],
+        from_name=record.from_name[:MAX_NAME],
+        from_address=record.from_address[:MAX_NAME],
+        to=pairs(record.to),
+        cc=pairs(record.cc),
+        reply_to=pairs(record.reply_to),
+        attachments=tuple(
+            replace(a, original_filename=a.original_filename[:MAX_NAME]) for a in record.attachments
+        ),
+    )
 
 
 _ENTRY_FIELDS = [f for f in Entry._meta.sorted_fields if f.name != "id"]
@@ -101,6 +127,7 @@ def file_inbound(items: Sequence[tuple[int, InboundRecord]]) -> list[Filed]:
     """
     if not items:
         return []
+    items = [(intake_id, bounded(record)) for intake_id, record in items]
     plan = _plan(items, database.cursor())
     separate = is_sqlite()
     with write_transaction("main"):
@@ -317,6 +344,8 @@ def _entry_values(
         "cc_addresses": addresses_json(record.cc),
         "text": record.text,
         "html": record.html,
+        "html_safe": record.html_safe,
+        "html_note": record.html_note or None,
         "has_attachments": any(not a.inline for a in record.attachments),
         "occurred_at": record.occurred_at or received_at,
         "received_at": received_at,

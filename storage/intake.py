@@ -94,6 +94,7 @@ class Waiting:
     project_hint: int | None
     sha256: str
     size: int
+    attempts: int  # tries begun so far (see count_attempts)
 
 
 def waiting_intakes(intake_ids: list[int]) -> list[Waiting]:
@@ -105,9 +106,20 @@ def waiting_intakes(intake_ids: list[int]) -> list[Waiting]:
 _LOAD_RAWS = "SELECT sha256, compression, data FROM raw_message WHERE sha256 IN"
 _WAITING = (
     "SELECT intake.id, intake.queue_id, intake.account_id, intake.project_hint, raw.sha256,"
-    " raw.size FROM intake JOIN raw_message AS raw ON raw.sha256 = intake.sha256"
-    " WHERE intake.state != 'done' AND intake.id IN"
+    " raw.size, intake.attempts FROM intake JOIN raw_message AS raw"
+    " ON raw.sha256 = intake.sha256 WHERE intake.state != 'done' AND intake.id IN"
 )
+
+
+_COUNT_ATTEMPT = "UPDATE intake SET attempts = attempts + 1 WHERE id = ?"
+
+
+def count_attempts(intake_ids: list[int]) -> None:
+    """Count one more try of each intake, committed before the try begins, so that a crash
+    during it is counted too and a restart sees how often the intake was tried."""
+    update = native_sql(_COUNT_ATTEMPT)
+    with write_transaction(MAIL_SCHEMA):
+        database.cursor().executemany(update, [(i,) for i in intake_ids])
 
 
 def record_batch(items: list[IntakeBatchItem]) -> list[list[Recorded]]:

@@ -6,6 +6,7 @@ import datetime as dt
 import json
 
 from peewee import (
+    SQL,
     BlobField,
     BooleanField,
     CharField,
@@ -107,6 +108,8 @@ class Entry(BaseModel):
     cc_addresses = TextField(default="[]")
     text = TextField(default="")
     html = TextField(default="")
+    html_safe = TextField(null=True)  # html sanitised at filing; None: filed before (0008)
+    html_note = CharField(null=True)  # why html_safe differs from html (postroom.safe_html)
     has_attachments = BooleanField(default=False)
     occurred_at = DateTimeField(default=utcnow)  # the mail's Date, or when a call happened
     received_at = DateTimeField(default=utcnow)
@@ -197,6 +200,8 @@ class Intake(BaseModel):
     state = CharField(default="pending", index=True)  # pending, done, failed
     entry = ForeignKeyField(Entry, null=True, on_delete="SET NULL")
     error = TextField(null=True)
+    # tries of filing begun, quarantined after a few; the default is the database's (0008)
+    attempts = IntegerField(constraints=[SQL("DEFAULT 0")])
 
     class Meta:
         indexes = ((("raw", "recipient"), True),)

@@ -23,7 +23,7 @@ from flask import (
 )
 
 from admin_ui import mail_route
-from admin_ui.mail_html import frame_document, frame_policy, sanitize
+from admin_ui.mail_html import frame_document, frame_policy, show, stored_safe
 from admin_ui.redirects import local_path
 from storage import protocol
 from storage.accounts import project_of_account
@@ -63,9 +63,8 @@ def protocol_url(project_id: int, entry_id: int | None = None) -> str:
 def detail(entry_id: int):
     entry = _entry_or_404(entry_id)
     load_images = request.args.get("images") == "1"
-    held_back = 0
-    if entry.html:
-        _, held_back = sanitize(entry.html, inline_image=lambda _cid: None)
+    safe_html, html_note = stored_safe(entry) if entry.html else ("", "")
+    _, held_back = show(safe_html, inline_image=lambda _cid: None)
     raw = _raw_or_none(entry) if entry.parse_error else None
     head = load_raw_head(entry.raw_sha256) if entry.raw_sha256 else None
     return render_template(
@@ -78,6 +77,8 @@ def detail(entry_id: int):
         hops=mail_route.hops(head),
         activity=protocol.activity_with_users(entry.id),
         held_back=held_back,
+        show_frame=bool(safe_html),
+        html_note=html_note,
         load_images=load_images,
         raw_text=raw[:RAW_SHOWN_BYTES].decode("utf-8", "replace") if raw is not None else None,
         raw_cut=raw is not None and len(raw) > RAW_SHOWN_BYTES,
@@ -87,11 +88,11 @@ def detail(entry_id: int):
 
 @bp.get("/entries/<int:entry_id>/body")
 def body(entry_id: int):
-    """The mail's HTML, sanitised, for the sandboxed frame; its own strict CSP."""
+    """The mail's HTML, sanitised at filing, for the sandboxed frame; its own strict CSP."""
     entry = _entry_or_404(entry_id)
     load_images = request.args.get("images") == "1"
-    markup, _ = sanitize(
-        entry.html or "",
+    markup, _ = show(
+        stored_safe(entry)[0],
         inline_image=partial(protocol.inline_part, entry.id),
         load_remote_images=load_images,
     )
