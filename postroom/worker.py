@@ -99,12 +99,12 @@ _outbound_missing_logged = False
 
 
 def send_outbound(settings: Settings) -> str | None:
-    """Job: send queued mail to customers (postroom.outbound)."""
+    """Job: send queued mail to customers (postroom.outbound_send)."""
     global _outbound_missing_logged
     try:
-        from postroom.outbound import send_due
+        from postroom.outbound_send import send_due
     except ModuleNotFoundError as error:
-        if error.name != "postroom.outbound":
+        if error.name not in ("postroom.outbound", "postroom.outbound_send"):
             raise
         if not _outbound_missing_logged:
             log.warning("outbound sending is not part of this build; queued mail waits")

@@ -20,7 +20,8 @@ from email.policy import compat32
 from admin_ui import create_app
 from postroom.auth import create_api_token, create_user
 from postroom.config import Settings, load_settings
-from postroom.outbound import project_reply_address, send_due
+from postroom.outbound import project_reply_address
+from postroom.outbound_send import send_due
 from storage.db import open_database
 from storage.models import Entry, OutboundMessage, Project
 from storage.outbound import save_template

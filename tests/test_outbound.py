@@ -19,12 +19,8 @@ from aiosmtpd.controller import Controller
 from admin_ui import create_app
 from postroom.auth import create_api_token, create_user
 from postroom.config import Settings, load_settings
-from postroom.outbound import (
-    OutboundError,
-    project_reply_address,
-    queue_message,
-    send_due,
-)
+from postroom.outbound import OutboundError, project_reply_address, queue_message
+from postroom.outbound_send import send_due
 from storage.accounts import create_project
 from storage.db import open_database
 from storage.models import Entry, Event, OutboundMessage, Project, User, utcnow

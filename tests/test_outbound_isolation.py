@@ -12,7 +12,8 @@ import threading
 import time
 
 from postroom.auth import create_user
-from postroom.outbound import queue_message, send_due
+from postroom.outbound import queue_message
+from postroom.outbound_send import send_due
 from storage.accounts import create_account, create_project
 from storage.models import OutboundMessage
 from storage.outbound import save_account_smtp

@@ -15,7 +15,8 @@ from admin_ui import create_app
 from postroom.auth import create_api_token
 from postroom.config import Settings
 from postroom.jobs import notify
-from postroom.outbound import queue_message, send_due
+from postroom.outbound import queue_message
+from postroom.outbound_send import send_due
 from storage.accounts import create_project
 from storage.models import OutboundMessage, Project
 from storage.outbound import account_smtp, save_account_smtp

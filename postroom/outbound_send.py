@@ -1,0 +1,250 @@
+"""Send the queued mail to customers: the worker's outbound job (send_due).
+
+Each account's mail goes through its own server if it has one, else through [outbound]
+smtp_url, with exponential backoff per message.
+
+Exactly once, as far as SMTP allows: a worker first claims a message in a committed
+transaction (its next_attempt_at moves CLAIM_SECONDS ahead, compare-and-set), so no two
+workers send it at the same time. What is left is at-least-once: if the process dies after
+the server's 250 and before the "sent" commit, the claim expires and the mail goes out again,
+with the same Message-ID (most clients then show it once).
+
+One account never holds up another: each pass sends the accounts' mail in parallel (at most
+[outbound] parallel_accounts at once), each over one session with a short connect timeout;
+a server that cannot be reached backs its account off (ACCOUNT_BACKOFF) without touching the
+others. An account's own server is checked against [outbound] allowed_ports and
+allow_private_hosts before every connection, which goes to the checked addresses only.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import logging
+import smtplib
+import threading
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+
+from peewee import DatabaseError
+
+from postroom.config import Settings
+from postroom.outbound import build_mime, sender_of_account
+from postroom.outbound_checks import OutboundError, check_smtp_host
+from postroom.smtp_client import (
+    SmtpServer,
+    connect,
+    failure_words,
+    parse_smtp_url,
+    permanent,
+    reached_the_server,
+)
+from storage.models import OutboundMessage, database, utcnow
+from storage.outbound import (
+    claim,
+    due_accounts,
+    due_messages,
+    mark_failed,
+    mark_retry,
+    mark_sent,
+)
+
+log = logging.getLogger("postroom.outbound")
+
+CLAIM_SECONDS = 900  # longer than any SMTP conversation; a dead worker's claim runs out
+FIRST_RETRY_SECONDS = 30
+MAX_RETRY_SECONDS = 3600
+ACCOUNT_BACKOFF = (30, 600)  # seconds an unreachable server is left alone: first, at most
+MESSAGES_PER_PASS = 50  # of one account; the rest wait for the next pass
+
+
+@dataclass(frozen=True)
+class _Route:
+    """Where one account's mail goes in this pass."""
+
+    account_id: int
+    name: str
+    address: str
+    server: SmtpServer
+    own: bool  # the account's own server (checked against the [outbound] host rules)
+
+
+@dataclass
+class _Backoff:
+    server: SmtpServer
+    failures: int
+    until: dt.datetime
+
+
+# (database, account id) -> the pause of its unreachable server; per process
+_backoffs: dict[tuple[str, int], _Backoff] = {}
+_backoffs_lock = threading.Lock()
+
+
+def _key(account_id: int) -> tuple[str, int]:
+    return str(database.database), account_id
+
+
+def send_due(settings: Settings, now: dt.datetime | None = None) -> tuple[int, int]:
+    """Send the queued mail that is due; return (sent, failed attempts). For the worker."""
+    now = now or utcnow()
+    default = None
+    if settings.outbound.smtp_url:
+        try:
+            default = parse_smtp_url(settings.outbound.smtp_url)
+        except OutboundError as error:
+            log.error("outbound.smtp_url: %s; mail without an own server stays queued", error)
+    routes = []
+    for account_id in due_accounts(now, default_route=default is not None,
+                                   exclude=_paused_accounts(now, settings, default)):  # fmt: skip
+        route = _route(account_id, settings, default)
+        if route is not None and not _paused(account_id, route.server, now):
+            routes.append(route)
+    if not routes:
+        return 0, 0
+    workers = min(len(routes), settings.outbound.parallel_accounts)
+    with ThreadPoolExecutor(workers, thread_name_prefix="outbound") as pool:
+        results = list(pool.map(lambda route: _send_account(route, settings, now), routes))
+    return sum(sent for sent, _ in results), sum(failed for _, failed in results)
+
+
+def _route(account_id: int, settings: Settings, default: SmtpServer | None) -> _Route | None:
+    name, address, server = sender_of_account(account_id, settings)
+    if server is None and default is None:
+        return None
+    return _Route(account_id, name, address, server or default, server is not None)
+
+
+def _send_account(route: _Route, settings: Settings, now: dt.datetime) -> tuple[int, int]:
+    """Send one account's due mail over one session; stop at a server that cannot be reached."""
+    sent = failed = 0
+    client: smtplib.SMTP | None = None
+    try:
+        for message_id, seen in due_messages(now, route.account_id, MESSAGES_PER_PASS):
+            if not claim(message_id, seen, now + dt.timedelta(seconds=CLAIM_SECONDS)):
+                continue  # another worker has it
+            outbound = OutboundMessage.get_by_id(message_id)
+            try:
+                raw = build_mime(outbound, (route.name, route.address))
+            except DatabaseError:
+                raise
+            except Exception as error:  # this one mail fails, the rest go on
+                log.exception("outbound %s cannot be built", outbound.entry_id)
+                _record_failure(outbound, error, now, 1)  # it would fail the same way again
+                failed += 1
+                continue
+            try:
+                if client is None:
+                    client = _open(route, settings)
+                _send(client, route, outbound, raw)
+            except (OSError, smtplib.SMTPException, OutboundError) as error:
+                failed += 1
+                _record_failure(outbound, error, now, settings.outbound.max_attempts)
+                if reached_the_server(error):
+                    _reset(client)
+                    continue
+                _pause(route, now)
+                break  # the rest of this account's mail waits; the other accounts go on
+            _resume(route.account_id)
+            mark_sent(outbound, now, route.address, route.name)
+            sent += 1
+            log.info("outbound %s sent to %s via %s:%s", outbound.entry_id, outbound.to_address,
+                     route.server.host, route.server.port)  # fmt: skip
+    except DatabaseError:
+        log.exception("outbound: account %s: database error; the next pass tries again",
+                      route.account_id)  # fmt: skip
+    except Exception:  # one account's fault never stops the others'
+        log.exception("outbound: account %s failed; the next pass tries again", route.account_id)
+    finally:
+        _close(client)
+        if not database.is_closed():
+            database.close()  # this thread's connection
+    return sent, failed
+
+
+def _open(route: _Route, settings: Settings) -> smtplib.SMTP:
+    """A session with the route's server; its own server only at addresses the rules allow."""
+    addresses: tuple[str, ...] = ()
+    if route.own:
+        addresses = check_smtp_host(route.server.host, route.server.port, settings.outbound)
+    return connect(route.server, helo=settings.ingest.hostname, addresses=addresses,
+                   timeout=settings.outbound.connect_timeout_seconds)  # fmt: skip
+
+
+def _send(client: smtplib.SMTP, route: _Route, outbound: OutboundMessage, raw: bytes) -> None:
+    # bounces of default-route mail come back to the project's reply address
+    envelope_from = route.address if route.own else outbound.reply_to or route.address
+    client.sendmail(envelope_from, [outbound.to_address], raw)
+
+
+def _reset(client: smtplib.SMTP | None) -> None:
+    if client is not None:  # if this fails, the next mail fails as "closed the connection"
+        with contextlib.suppress(OSError, smtplib.SMTPException):
+            client.rset()
+
+
+def _close(client: smtplib.SMTP | None) -> None:
+    if client is None:
+        return
+    try:
+        client.quit()
+    except (OSError, smtplib.SMTPException):
+        client.close()
+
+
+def _paused_accounts(
+    now: dt.datetime, settings: Settings, default: SmtpServer | None
+) -> tuple[int, ...]:
+    """Accounts whose server (as set now) backs off: their mail is not even looked at."""
+    with _backoffs_lock:
+        here = str(database.database)
+        candidates = [key[1] for key, pause in _backoffs.items()
+                      if key[0] == here and pause.until > now]  # fmt: skip
+    paused = []
+    for account_id in candidates:
+        route = _route(account_id, settings, default)
+        if route is not None and _paused(account_id, route.server, now):
+            paused.append(account_id)
+    return tuple(paused)
+
+
+def _paused(account_id: int, server: SmtpServer, now: dt.datetime) -> bool:
+    """True while the account's server backs off; a changed server setting ends the pause."""
+    with _backoffs_lock:
+        pause = _backoffs.get(_key(account_id))
+        return pause is not None and pause.server == server and pause.until > now
+
+
+def _pause(route: _Route, now: dt.datetime) -> None:
+    with _backoffs_lock:
+        pause = _backoffs.get(_key(route.account_id))
+        failures = pause.failures + 1 if pause and pause.server == route.server else 1
+        first, longest = ACCOUNT_BACKOFF
+        seconds = min(first * 2 ** (failures - 1), longest)
+        until = now + dt.timedelta(seconds=seconds)
+        _backoffs[_key(route.account_id)] = _Backoff(route.server, failures, until)
+    log.warning("outbound: account %s: %s:%s cannot be reached; its mail waits %d s",
+                route.account_id, route.server.host, route.server.port, seconds)  # fmt: skip
+
+
+def _resume(account_id: int) -> None:
+    with _backoffs_lock:
+        _backoffs.pop(_key(account_id), None)
+
+
+def _record_failure(outbound: OutboundMessage, error: BaseException, now: dt.datetime,
+                    max_attempts: int) -> None:  # fmt: skip
+    """Store the failure in our own words (users see it); the log keeps the server's reply."""
+    text = failure_words(error)
+    attempts = outbound.attempts + 1
+    log.info("outbound %s to %s: %s (%r)", outbound.entry_id, outbound.to_address, text,
+             error)  # fmt: skip
+    if permanent(error) or attempts >= max_attempts:
+        mark_failed(outbound, text)
+        log.warning("outbound %s to %s failed for good after %d attempts: %s",
+                    outbound.entry_id, outbound.to_address, attempts, text)  # fmt: skip
+        return
+    delay = min(FIRST_RETRY_SECONDS * 2 ** (attempts - 1), MAX_RETRY_SECONDS)
+    mark_retry(outbound, text, now + dt.timedelta(seconds=delay))
+    log.info("outbound %s to %s failed (attempt %d), next in %ds: %s",
+             outbound.entry_id, outbound.to_address, attempts, delay, text)  # fmt: skip
