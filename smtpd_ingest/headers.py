@@ -33,7 +33,10 @@ def addresses(raw: str | None) -> tuple[Address, ...]:
     """Parse an address header into Addresses, dropping entries without an address."""
     if raw is None:
         return ()
-    pairs = email.utils.getaddresses([header_text(raw)])
+    try:
+        pairs = email.utils.getaddresses([header_text(raw)])
+    except RecursionError:  # thousands of nested comments or groups: no usable address
+        return ()
     return tuple(
         Address(name=decode_words(name).strip(), address=address.strip())
         for name, address in pairs

@@ -47,12 +47,15 @@ from smtpd_ingest.mime_text import (
     header_text,
     raw_bytes,
     scrub,
+    use_linear_params,
 )
 from smtpd_ingest.tnef import is_tnef, unpack_tnef
 
 MAX_DEPTH = 50  # MIME nesting levels below the top-level message
 MAX_PARTS = 1000  # MIME entities in the whole tree, containers included
 MAX_IDS = 100  # message ids kept of In-Reply-To and of References (the first and the latest)
+
+use_linear_params()  # the email package's own parameter splitting is quadratic
 
 
 class ParseError(Exception):

@@ -132,10 +132,8 @@ class CrashingParser(InlineParser):
         return results
 
 
-def test_a_message_that_kills_filing_is_counted_and_quarantined_and_holds_up_no_other(
-    storage_db,
-):
-    account = accounts.create_account("Agency")
+def test_a_message_that_kills_filing_is_counted_and_quarantined_and_holds_up_no_other(web):
+    account = web.account
     poison = deliver(account.id, message("POISON"), "a@in.example")
     good = [deliver(account.id, message(f"Good {n}"), "a@in.example") for n in (1, 2)]
     ids = [poison, *good]
@@ -159,6 +157,9 @@ def test_a_message_that_kills_filing_is_counted_and_quarantined_and_holds_up_no_
         " crashed or was stopped); stored raw, try again with `postroom reprocess`"
     )
     assert quarantined.project_id is None and quarantined.route_reason.startswith("unassigned")
+    page = web.client("member").get(f"/entries/{quarantined.id}").get_data(as_text=True)
+    assert 'role="alert"' in page and "quarantined: processing it stopped 3 times" in page
+    assert "Subject: POISON" in page  # its raw text, shown below the reason
     # postroom reprocess parses it again (here with a parser that no longer dies on it)
     record = build_record(account.id, load_raw(quarantined.raw_sha256), None, InlineParser())
     assert replace_content(quarantined, record).parse_error is None

@@ -7,6 +7,9 @@ input of size n and 4n (linear: about 4 times as long; the bound allows 8).
 
 from __future__ import annotations
 
+import email.message
+import importlib.util
+import random
 import time
 from collections.abc import Callable
 
@@ -22,7 +25,7 @@ from postroom.safe_html import (
     show,
 )
 from smtpd_ingest.headers import ids
-from smtpd_ingest.mime_text import decode_header
+from smtpd_ingest.mime_text import decode_header, parse_params
 from smtpd_ingest.parse import parse_message
 from smtpd_ingest.pipeline import _fallback_subject
 
@@ -158,3 +161,47 @@ def test_a_parsed_mail_carries_its_text_and_its_safe_html():
     assert mail.text == "" and mail.html_text == "Offer attached"
     assert "Offer attached" in mail.html_safe and "script" not in mail.html_safe
     assert mail.html_note == NOTE_FLAT
+
+
+def stdlib_parseparam() -> Callable[[str], list[str]]:
+    """The email package's own parameter splitter, from a fresh copy of its module."""
+    spec = importlib.util.spec_from_file_location("stdlib_message", email.message.__file__)
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module._parseparam
+
+
+def test_parameters_are_split_as_the_email_package_does_in_linear_time():
+    original = stdlib_parseparam()
+    assert email.message._parseparam is parse_params  # what the email package now calls
+    chooser = random.Random(13)
+    for _ in range(20_000):
+        text = "".join(chooser.choice(';"\\= aB\t') for _ in range(chooser.randint(0, 14)))
+        assert parse_params(text) == original(text), text
+    header = 'text/plain; name="a;b"; charset=UTF-8; x="\\";"; ;'
+    assert parse_params(header) == original(header)
+    assert_linear(lambda n: parse_params('text/plain; a="' + "; " * n), 20_000)
+    assert_linear(lambda n: parse_params("text/plain" + "; a=b" * n), 20_000)
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        'multipart/mixed; boundary="' + "; " * 20_000,  # the parser asks for the boundary
+        "text/plain" + "; a=b" * 20_000,
+        "text/plain" + "".join(f"; name*{i}*=x" for i in range(5_000)),
+    ],
+)
+def test_a_hostile_content_type_is_read_in_linear_time(content_type):
+    def parse(n: int) -> object:
+        scale = content_type[: len(content_type) * n // 20_000]
+        return parse_message(f"From: a@b.test\r\nContent-Type: {scale}\r\n\r\nbody".encode())
+
+    assert_linear(parse, 5_000)
+
+
+def test_addresses_nested_beyond_the_recursion_limit_leave_the_mail_readable():
+    raw = "From: " + "(" * 5000 + "\r\nTo: " + "a:" * 5000 + "\r\nSubject: deep\r\n\r\nhi"
+    mail = parse_message(raw.encode())
+    assert mail.subject == "deep" and mail.from_ is None and mail.to == ()
+    assert mail.text == "hi"
