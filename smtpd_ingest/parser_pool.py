@@ -81,8 +81,7 @@ class ParserPool:
         self._context = multiprocessing.get_context("spawn")
         self._pool = self._new_pool()
         self._clock = inline_bytes > 0 and threading.current_thread() is threading.main_thread()
-        if self._clock:
-            signal.signal(signal.SIGALRM, _on_alarm)
+        self._alarm = signal.signal(signal.SIGALRM, _on_alarm) if self._clock else None
 
     def _new_pool(self) -> ProcessPoolExecutor:
         initializer = functools.partial(_init_worker, os.getpid(), self.nice)
@@ -178,6 +177,8 @@ class ParserPool:
 
     def close(self) -> None:
         self._pool.shutdown(wait=True, cancel_futures=True)
+        if self._clock:
+            signal.signal(signal.SIGALRM, self._alarm)
 
 
 class InlineParser:

@@ -13,6 +13,7 @@ from email.message import EmailMessage
 
 from postroom.config import load_settings
 from postroom.jobs import notify
+from smtpd_ingest import parser_pool
 from smtpd_ingest.parse import ParseError, parse_message
 from smtpd_ingest.parser_pool import InlineParser
 from smtpd_ingest.pipeline import MAX_ATTEMPTS, build_record, process_intakes
@@ -254,3 +255,16 @@ def test_small_mail_parsed_in_the_filing_process_takes_under_a_second_however_ho
         mail = parse_message((head + body).encode())
         assert time.process_time() - started < 1.0, name
         assert mail.html_safe is not None
+
+
+def test_an_inline_parse_past_its_time_is_stopped_and_done_again_in_a_worker(monkeypatch, caplog):
+    monkeypatch.setattr(parser_pool, "INLINE_SECONDS", 0.001)
+    pool = parser_pool.ParserPool(1, 30, inline_bytes=4 << 20)
+    try:
+        quick, slow = message("Quick"), hostile_mail("Slow")
+        results = pool.parse_many([quick, slow])
+    finally:
+        pool.close()
+    assert [r.subject for r in results] == ["Quick", "Slow"]
+    assert "poison text" in results[1].html_text
+    assert f"parsing a message of {len(slow)} bytes took over 0.001 s here" in caplog.text
