@@ -59,13 +59,16 @@ class InboundRecord:
 
 MAX_SUBJECT = 998  # characters of a subject kept (RFC 5322's line); the raw keeps it all
 MAX_NAME = 255  # of a display name, an address and a file's name as the sender wrote it
+MAX_ADDRESSES = 200  # kept of each of To, Cc and Reply-To (a tsvector holds at most 1 MB)
 
 
 def bounded(record: InboundRecord) -> InboundRecord:
     """Cut what a stranger's headers gave to the lengths stored; the raw message keeps all."""
 
     def pairs(found: tuple[tuple[str, str], ...]) -> tuple[tuple[str, str], ...]:
-        return tuple((name[:MAX_NAME], address[:MAX_NAME]) for name, address in found)
+        return tuple(
+            (name[:MAX_NAME], address[:MAX_NAME]) for name, address in found[:MAX_ADDRESSES]
+        )
 
     return replace(
         record,

@@ -268,3 +268,16 @@ def test_an_inline_parse_past_its_time_is_stopped_and_done_again_in_a_worker(mon
     assert [r.subject for r in results] == ["Quick", "Slow"]
     assert "poison text" in results[1].html_text
     assert f"parsing a message of {len(slow)} bytes took over 0.001 s here" in caplog.text
+
+
+def test_a_mail_to_thousands_of_long_addresses_is_filed_with_the_first_two_hundred(storage_db):
+    account = accounts.create_account("Agency")
+    many = ", ".join(f"{'w' * 150}{n}@{'d' * 60}{n}.test" for n in range(3000))
+    raw = message("To everyone", to=many, headers={"Cc": many})
+    intake = deliver(account.id, raw, "a@in.example")
+    [filed] = process_intakes([intake], InlineParser())
+    entry = Entry.get_by_id(filed.entry_id)
+    assert entry.parse_error is None and len(entry.to_list) == 200
+    roles = [p.role for p in entry.participants]
+    assert roles.count("to") == 200 and roles.count("cc") == 200
+    assert raw == load_raw(entry.raw_sha256)  # every address is still in the raw message
