@@ -4,26 +4,36 @@ Filing (inside the bounded parse stage): `html_to_text` for snippets and search,
 for the sanitised copy that the entry page shows. Viewing: `show` turns the stored copy's
 image sources into inline data, placeholders or (when asked) remote URLs.
 
-Everything here that reads a stranger's markup costs time linear in its length: a scan by
-hand (no backtracking regular expression; html.parser is quadratic on some input before
-Python 3.11.13), and nh3 only on input whose nesting the scan has cut to MAX_DEPTH levels
-(html5ever checks the stack of open elements at each tag, so its time grows with depth
-times tags: 60,000 nested divs took 6 s).
+Everything here that reads a stranger's markup costs time linear in its length: the scan of
+postroom/html_scan.py, and nh3 only on input whose nesting that scan has cut to MAX_DEPTH
+levels (html5ever checks the stack of open elements at each tag, so its time grows with
+depth times tags: 60,000 nested divs took 6 s).
 """
 
 from __future__ import annotations
 
 import base64
 import html
-import re
-from collections.abc import Callable, Iterator
+from collections.abc import Callable
 from dataclasses import dataclass
 
 import nh3
 
-MAX_HTML_CHARS = 1_000_000  # HTML kept and sanitised; the raw message keeps all of it
-MAX_TEXT_CHARS = 1_000_000  # text kept for snippets and the search index
-MAX_DEPTH = 256  # nesting levels kept; deeper elements are shown flat (their text stays)
+from postroom.html_scan import (  # the bounds and html_to_text are re-exported
+    MAX_DEPTH,
+    MAX_HTML_CHARS,
+    MAX_TEXT_CHARS,
+    Finder,
+    flatten,
+    html_to_text,
+)
+
+__all__ = [
+    "BLOCKED_IMAGE", "MAX_DEPTH", "MAX_HTML_CHARS", "MAX_SAFE_CHARS", "MAX_TEXT_CHARS",
+    "NOTE_CUT", "NOTE_FLAT", "NOTE_TOO_BIG_TO_SHOW", "NOTE_TOO_LARGE", "SafeHtml", "flatten",
+    "html_to_text", "make_safe", "show",
+]  # fmt: skip
+
 MAX_SAFE_CHARS = 2_000_000  # sanitised HTML bigger than this is not kept (nh3 can expand)
 
 # Why the stored safe HTML differs from the mail's (Entry.html_note); words in entry.html.
@@ -79,216 +89,7 @@ class SafeHtml:
     note: str = ""  # one of the NOTE_ codes, "" when the whole mail is shown as it came
 
 
-# --- a linear scan of HTML -------------------------------------------------------------------
-
-VOID = frozenset({
-    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img",
-    "input", "keygen", "link", "meta", "param", "source", "track", "wbr",
-})  # fmt: skip
-RAW_TEXT = frozenset({"script", "style", "xmp", "iframe", "noembed", "noframes", "textarea",
-                      "title", "noscript"})  # fmt: skip
-HIDDEN = frozenset({"script", "style"})  # their content is no text for a reader
-# A start tag closes the element on top of the stack when html5ever would close it too.
-_CLOSES = {"li": {"li"}, "dd": {"dd", "dt"}, "dt": {"dd", "dt"}, "td": {"td", "th"},
-           "th": {"td", "th"}, "tr": {"td", "th", "tr"}, "option": {"option"}}  # fmt: skip
-_CLOSES_P = frozenset({
-    "address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div",
-    "dl", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
-    "h6", "header", "hgroup", "hr", "main", "menu", "nav", "ol", "p", "pre", "section",
-    "summary", "table", "ul",
-})  # fmt: skip
-# Block elements: their tags separate words in the text version.
-_BREAKS = _CLOSES_P | {"br", "li", "dd", "dt", "td", "th", "tr", "tbody", "thead", "tfoot",
-                       "caption", "html", "body", "head", "title", "option", "img"}  # fmt: skip
-_NAME = re.compile(r"[^\s/>]*")  # one greedy run, no alternatives: linear
-
-
-class _Finder:
-    """str.find that remembers its last answer per needle, so that scanning for the same
-    needle again and again from increasing positions reads each character once."""
-
-    def __init__(self, text: str) -> None:
-        self.text = text
-        self._found: dict[str, int] = {}
-
-    def find(self, needle: str, start: int) -> int:
-        known = self._found.get(needle)
-        if known is not None and (known == -1 or known >= start):
-            return known
-        found = self.text.find(needle, start)
-        self._found[needle] = found
-        return found
-
-
-@dataclass
-class _Token:
-    kind: str  # text, start, end, other (comment, doctype, processing instruction)
-    start: int
-    end: int
-    name: str = ""
-
-
-def _tokens(markup: str) -> Iterator[_Token]:
-    """Split HTML into text, tags and comments, the way a browser's tokenizer would, closely
-    enough for text and nesting; every character is read a bounded number of times."""
-    finder = _Finder(markup)
-    length = len(markup)
-    position = 0
-    while position < length:
-        lt = finder.find("<", position)
-        if lt == -1:
-            yield _Token("text", position, length)
-            return
-        if lt > position:
-            yield _Token("text", position, lt)
-        following = markup[lt + 1 : lt + 2]
-        if following == "!" and markup.startswith("<!--", lt):
-            end = _comment_end(markup, lt, finder)
-            yield _Token("other", lt, end)
-        elif following in ("!", "?") or (following == "/" and not _letter(markup, lt + 2)):
-            end = finder.find(">", lt + 1)
-            end = length if end == -1 else end + 1
-            yield _Token("other", lt, end)
-        elif following == "/":
-            name = _NAME.match(markup, lt + 2).group().lower()
-            end = _tag_end(markup, lt + 2 + len(name), finder)
-            yield _Token("end", lt, end, name)
-        elif _letter(markup, lt + 1):
-            name = _NAME.match(markup, lt + 1).group().lower()
-            end = _tag_end(markup, lt + 1 + len(name), finder)
-            yield _Token("start", lt, end, name)
-            if name in RAW_TEXT or name == "plaintext":
-                close = length if name == "plaintext" else _raw_text_end(markup, end, name, finder)
-                if close > end:
-                    yield _Token("raw", end, close, name)
-                end = close
-        else:  # a lone "<" is text
-            end = lt + 1
-            yield _Token("text", lt, end)
-        position = end
-
-
-def _letter(markup: str, index: int) -> bool:
-    return index < len(markup) and markup[index].isascii() and markup[index].isalpha()
-
-
-def _comment_end(markup: str, lt: int, finder: _Finder) -> int:
-    """Where a comment that opens at lt ends: after -->, --!>, or at once for <!--> and <!--->."""
-    for empty in ("<!-->", "<!--->"):
-        if markup.startswith(empty, lt):
-            return lt + len(empty)
-    ends = [e + len(n) for n in ("-->", "--!>") if (e := finder.find(n, lt + 4)) != -1]
-    return min(ends) if ends else len(markup)
-
-
-def _tag_end(markup: str, position: int, finder: _Finder) -> int:
-    """Where a tag ends: after the first > that is not inside a quoted attribute value."""
-    length = len(markup)
-    while True:
-        gt = finder.find(">", position)
-        if gt == -1:
-            return length
-        eq = markup.find("=", position, gt)
-        if eq == -1:
-            return gt + 1
-        value = eq + 1
-        while value < gt and markup[value] in " \t\n\r\f":
-            value += 1
-        quote = markup[value] if value < length else ""
-        if quote in ('"', "'"):
-            close = finder.find(quote, value + 1)
-            if close == -1:
-                return length
-            position = close + 1
-        else:
-            position = value if value > eq + 1 else eq + 1
-
-
-def _raw_text_end(markup: str, position: int, name: str, finder: _Finder) -> int:
-    """Where the content of a script, style or the like ends: at its own end tag."""
-    length = len(markup)
-    while True:
-        close = finder.find("</", position)
-        if close == -1:
-            return length
-        after = close + 2 + len(name)
-        candidate = markup[close + 2 : after]
-        if candidate.isascii() and candidate.lower() == name and markup[after : after + 1] in (
-            " ", "\t", "\n", "\r", "\f", "/", ">",
-        ):  # fmt: skip
-            return close
-        position = close + 2
-
-
-# --- text ------------------------------------------------------------------------------------
-
-
-def html_to_text(markup: str) -> str:
-    """Reduce HTML to plain text for snippets and the search index (at most MAX_TEXT_CHARS)."""
-    if not markup:
-        return ""
-    markup = markup[:MAX_HTML_CHARS]
-    pieces: list[str] = []
-    for token in _tokens(markup):
-        if token.kind == "text" or (token.kind == "raw" and token.name not in HIDDEN):
-            pieces.append(markup[token.start : token.end])
-        elif token.kind in ("start", "end"):
-            pieces.append("\n" if token.name in _BREAKS else " ")
-    text = html.unescape("".join(pieces))
-    lines = (" ".join(line.split()) for line in text.splitlines())
-    return "\n".join(line for line in lines if line)[:MAX_TEXT_CHARS]
-
-
 # --- sanitising ------------------------------------------------------------------------------
-
-
-def flatten(markup: str, max_depth: int = MAX_DEPTH) -> tuple[str, bool]:
-    """Drop the tags of elements nested deeper than max_depth, keeping their text.
-
-    The nesting is counted as a browser would build it, or deeper (an end tag closes only an
-    element that is open; a few start tags close their like, as html5ever does), so what nh3
-    gets is never much deeper than max_depth. Returns the markup and whether it changed.
-    """
-    stack: list[tuple[str, bool]] = []  # (name, kept)
-    open_count: dict[str, int] = {}
-    pieces: list[str] = []
-    position = 0  # markup before this is in pieces or dropped
-    changed = False
-
-    def pop() -> bool:
-        name, kept = stack.pop()
-        open_count[name] -= 1
-        return kept
-
-    for token in _tokens(markup):
-        if token.kind == "start":
-            name = token.name
-            top = stack[-1][0] if stack else ""
-            if top in _CLOSES.get(name, ()) or (top == "p" and name in _CLOSES_P):
-                pop()
-            if name in VOID:
-                continue
-            keep = len(stack) < max_depth
-            stack.append((name, keep))
-            open_count[name] = open_count.get(name, 0) + 1
-        elif token.kind == "end" and open_count.get(token.name):
-            keep = True
-            while stack:
-                name = stack[-1][0]
-                kept = pop()
-                if name == token.name:
-                    keep = kept
-                    break
-        else:
-            continue
-        if not keep:  # a space instead: words on either side stay apart
-            pieces += [markup[position : token.start], " "]
-            position = token.end
-            changed = True
-    if not changed:
-        return markup, False
-    pieces.append(markup[position:])
-    return "".join(pieces), True
 
 
 def make_safe(markup: str) -> SafeHtml:
@@ -352,7 +153,7 @@ def show(
     pieces: list[str] = []
     held_back = 0
     position = 0  # safe before this is in pieces
-    finder = _Finder(safe)
+    finder = Finder(safe)
     cursor = 0
     while (lt := finder.find("<", cursor)) != -1:
         end, quotes = _serialised_tag(safe, lt, finder)
@@ -370,7 +171,7 @@ def show(
     return "".join(pieces), held_back
 
 
-def _serialised_tag(safe: str, lt: int, finder: _Finder) -> tuple[int, list[tuple[int, int]]]:
+def _serialised_tag(safe: str, lt: int, finder: Finder) -> tuple[int, list[tuple[int, int]]]:
     """Where a tag of nh3's output that opens at lt ends, and its quoted values' quotes."""
     quotes = []
     position = lt + 1
