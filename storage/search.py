@@ -24,16 +24,34 @@ from storage.db import is_postgres, native_sql
 from storage.models import Correspondent, Entry, Participant, Project, database
 from storage.query import TEXT, SearchQuery, Term, parse_query
 
-# PostgreSQL refuses a tsvector over 1 MB; index the head of very long bodies only.
-MAX_INDEXED_CHARS = 200_000
+# PostgreSQL refuses a tsvector over 1 MB, and text of distinct short words (CJK letters, say)
+# makes up to 3 bytes of tsvector per byte of UTF-8: the fields of one entry are indexed up to
+# these many UTF-8 bytes (the head of a very long body; the stored entry keeps all of it).
+MAX_INDEXED_BYTES = 300_000
+FIELD_BYTES = {"subject": 8_000, "attachments": 16_000, "addresses": 64_000}
+
+
+def _fit(subject: str, body: str, addresses: str, attachments: str) -> tuple[str, str, str, str]:
+    """Cut the fields to the index budget, counted in UTF-8 bytes (the body gets the rest)."""
+    subject = _head(subject, FIELD_BYTES["subject"])
+    attachments = _head(attachments, FIELD_BYTES["attachments"])
+    addresses = _head(_expand_addresses(addresses), FIELD_BYTES["addresses"])
+    used = sum(len(field.encode()) for field in (subject, attachments, addresses))
+    return subject, _head(body, MAX_INDEXED_BYTES - used), addresses, attachments
+
+
+def _head(text: str, limit: int) -> str:
+    """The longest start of `text` that is at most `limit` bytes of UTF-8."""
+    if len(text) * 4 <= limit:
+        return text
+    return text.encode()[:limit].decode("utf-8", "ignore")
 
 
 def index_entry(
     entry_id: int, *, subject: str, body: str, addresses: str, attachments: str
 ) -> None:
     """Add or replace the index row of an entry."""
-    body = body[:MAX_INDEXED_CHARS]
-    addresses = _expand_addresses(addresses)
+    subject, body, addresses, attachments = _fit(subject, body, addresses, attachments)
     if is_postgres():
         database.execute_sql(
             "INSERT INTO entry_fts (entry_id, document) VALUES (%s, "
@@ -57,10 +75,7 @@ def index_entries(rows) -> None:
     For bulk loads (imports, benchmarks) of entries that have no index row yet; one statement
     per backend call instead of one per entry.
     """
-    rows = [
-        (entry_id, subject, body[:MAX_INDEXED_CHARS], _expand_addresses(addresses), attachments)
-        for entry_id, subject, body, addresses, attachments in rows
-    ]
+    rows = [(entry_id, *_fit(*fields)) for entry_id, *fields in rows]
     if not rows:
         return
     if is_postgres():

@@ -431,3 +431,30 @@ def test_postgresql_connections_are_pooled_to_the_configured_size(pg_url):
     assert seen == [0] * 6
     assert len(db._in_use) + len(db._connections) <= 2
     db.close_all()
+
+
+def test_an_entry_of_distinct_words_in_every_field_is_indexed_within_postgresqls_limit(storage_db):
+    """Text of distinct short words (CJK letters, long 4-byte addresses) makes up to 3 bytes of
+    tsvector per byte; PostgreSQL refuses one over 1 MB, which once left the mail unfiled."""
+    account = accounts.create_account("Agency")
+    cjk = " ".join(chr(0x4E00 + i // 150) + chr(0x4E00 + i % 150) for i in range(100_000))
+    wide = "名" * 200
+
+    def many(tag: str) -> tuple[tuple[str, str], ...]:
+        return tuple((f"{wide}{tag}{i}", f"{wide}{tag}{i}@x.test") for i in range(200))
+
+    record = InboundRecord(
+        project_id=None,
+        route_reason="unassigned",
+        subject="Zeitplan " + cjk[:990],
+        text="Anfang " + cjk,
+        from_address="anna@bakery.test",
+        to=many("t"),
+        cc=many("c"),
+        reply_to=many("r"),
+        occurred_at=dt.datetime(2026, 12, 1),
+    )
+    entry = store_inbound(deliver(account.id, b"Subject: big\r\n\r\nx"), record)
+    assert Entry.get_by_id(entry.id).text == record.text  # the entry keeps all of it
+    assert [e.id for e in search_entries(account.id, "anfang")] == [entry.id]
+    assert [e.id for e in search_entries(account.id, "zeitplan")] == [entry.id]
