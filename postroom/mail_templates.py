@@ -7,11 +7,13 @@ against a short list: no loops, calls, attributes, arithmetic, {% set %}, macros
 templates. What passes runs in Jinja2's sandbox with no globals (no range, lipsum, cycler,
 joiner, namespace), each value cut to MAX_VALUE_CHARS, and an output longer than
 MAX_RESULT_CHARS is refused (template_language's docstring states the bounds). An unknown
-variable is an error instead of an empty string, so a typo shows before the mail leaves.
+variable is an error instead of an empty string, so a typo shows before the mail leaves; any
+other failure while rendering is a TemplateError too (logged), never an error page.
 """
 
 from __future__ import annotations
 
+import logging
 from functools import lru_cache
 
 from jinja2 import StrictUndefined, Template
@@ -21,7 +23,6 @@ from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from postroom.template_language import (
     FILTERS,
-    HINT,
     MAX_VALUE_CHARS,
     TESTS,
     Refusal,
@@ -29,6 +30,8 @@ from postroom.template_language import (
 )
 from storage.models import Account, Project, User
 from storage.outbound import customer_name_seen
+
+log = logging.getLogger(__name__)
 
 MAX_RESULT_CHARS = 200_000  # the full-text index keeps this much of a body
 
@@ -45,6 +48,23 @@ VARIABLES = {
     "sender_email": "your email address",
     "signature": "the agency's signature (Settings)",
 }
+
+
+# What the person who wrote a template reads: whole sentences, named placeholders.
+CANNOT_USE = {
+    "subject": "The subject cannot be used. {problem}",
+    "body": "The body cannot be used. {problem}",
+}  # {problem}: one of the sentences below or a template_language.Refusal
+SYNTAX_ERROR = "It has a syntax error on line {line}: {detail}."
+NOT_FILLED = "It cannot be filled in: {detail}."
+NOT_SAFE = "It tries something templates may not do."
+TOO_LONG = "It is too long once rendered (at most {limit:,} characters)."
+NOT_RENDERED = "It cannot be rendered: {detail}."
+UNEXPECTED = "It cannot be rendered (an unexpected error; the server log has the details)."
+SUBJECT_LINE_BREAK = (
+    "The subject has a line break once the variables are filled in; a subject is one line "
+    "(check the variables used in it)."
+)
 
 
 class TemplateError(ValueError):
@@ -69,34 +89,30 @@ def render(template_subject: str, template_body: str, variables: dict[str, str])
     values = {name: str(value)[:MAX_VALUE_CHARS] for name, value in variables.items()}
     subject = _render_one("subject", template_subject, values)
     if "\r" in subject or "\n" in subject:
-        raise TemplateError(
-            "the subject has a line break once the variables are filled in; a subject is one"
-            " line (check the variables used in it)"
-        )
+        raise TemplateError(SUBJECT_LINE_BREAK)
     return subject.strip(), _render_one("body", template_body, values).strip()
 
 
 def _render_one(part: str, source: str, values: dict[str, str]) -> str:
     try:
-        result = _bounded(_compiled(source).generate(**values))
+        return _bounded(_compiled(source).generate(**values))
     except Refusal as refusal:
-        hint = f"; {HINT}" if refusal.hint else ""
-        raise TemplateError(f"the {part} {refusal.text}{hint}") from None
+        problem = refusal.text
     except TemplateSyntaxError as error:
-        raise TemplateError(f"the {part} has a syntax error on line {error.lineno}: "
-                            f"{error.message}") from None  # fmt: skip
+        problem = SYNTAX_ERROR.format(line=error.lineno, detail=error.message)
     except UndefinedError as error:  # a known variable without a value: a fault of ours
-        raise TemplateError(f"the {part} cannot be filled in: {error.message}") from None
-    except SecurityError as error:
-        raise TemplateError(f"the {part} tries something templates may not do: "
-                            f"{error.message}") from None  # fmt: skip
+        problem = NOT_FILLED.format(detail=error.message)
+    except SecurityError:
+        problem = NOT_SAFE
     except _TooLong:
-        raise TemplateError(f"the {part} is too long once rendered (at most "
-                            f"{MAX_RESULT_CHARS:,} characters)") from None  # fmt: skip
+        problem = TOO_LONG.format(limit=MAX_RESULT_CHARS)
     except (JinjaError, ArithmeticError, TypeError, ValueError, LookupError,
             AttributeError) as error:  # fmt: skip
-        raise TemplateError(f"the {part} cannot be rendered: {error}") from None
-    return result
+        problem = NOT_RENDERED.format(detail=error)
+    except Exception:  # anything else (an assertion inside Jinja2, say): an error, no 500
+        log.exception("a template could not be rendered")
+        problem = UNEXPECTED
+    raise TemplateError(CANNOT_USE[part].format(problem=problem))
 
 
 @lru_cache(maxsize=64)

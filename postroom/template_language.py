@@ -33,40 +33,53 @@ FILTERS = ("default", "d", "upper", "lower", "title", "capitalize", "trim", "tru
 TESTS = ("defined", "undefined", "none", "string", "number")
 COMPARISONS = {"eq": "==", "ne": "!=", "in": "in", "notin": "not in"}
 
-# what a template may not contain, in the words the person who wrote it sees
+# what a template may not contain, as the sentence the person who wrote it sees ({line})
 NOT_ALLOWED = {
-    nodes.For: "a loop ({% for %})",
-    nodes.Macro: "a macro ({% macro %})",
-    nodes.CallBlock: "a call block ({% call %})",
-    nodes.Call: "a call such as name(…)",
-    nodes.Include: "another template ({% include %})",
-    nodes.Import: "another template ({% import %})",
-    nodes.FromImport: "another template ({% from … import %})",
-    nodes.Extends: "another template ({% extends %})",
-    nodes.Block: "a block ({% block %})",
-    nodes.Assign: "{% set %}",
-    nodes.AssignBlock: "{% set %}",
-    nodes.With: "{% with %}",
-    nodes.FilterBlock: "a filter block ({% filter %})",
-    nodes.Scope: "{% autoescape %}",
-    nodes.ScopedEvalContextModifier: "{% autoescape %}",
-    nodes.EvalContextModifier: "{% autoescape %}",
-    nodes.Getattr: "an attribute (name.something)",
-    nodes.Getitem: "an index (name[…])",
-    nodes.Slice: "an index (name[…])",
-    nodes.List: "a list",
-    nodes.Tuple: "a list",
-    nodes.Dict: "a dictionary",
-    nodes.Add: "arithmetic (+)",
-    nodes.Sub: "arithmetic (-)",
-    nodes.Mul: "arithmetic (*)",
-    nodes.Div: "arithmetic (/)",
-    nodes.FloorDiv: "arithmetic (//)",
-    nodes.Mod: "arithmetic (%)",
-    nodes.Pow: "arithmetic (**)",
-    nodes.Neg: "arithmetic (-)",
-    nodes.Pos: "arithmetic (+)",
+    nodes.For: "It uses a loop ({{% for %}}) on line {line}, which is not allowed.",
+    nodes.Macro: "It uses a macro ({{% macro %}}) on line {line}, which is not allowed.",
+    nodes.CallBlock: "It uses a call block ({{% call %}}) on line {line}, which is not allowed.",
+    nodes.Call: "It uses a call such as name(…) on line {line}, which is not allowed.",
+    nodes.Include: (
+        "It uses another template ({{% include %}}) on line {line}, which is not allowed."
+    ),
+    nodes.Import: (
+        "It uses another template ({{% import %}}) on line {line}, which is not allowed."
+    ),
+    nodes.FromImport: (
+        "It uses another template ({{% from … import %}}) on line {line}, which is not allowed."
+    ),
+    nodes.Extends: (
+        "It uses another template ({{% extends %}}) on line {line}, which is not allowed."
+    ),
+    nodes.Block: "It uses a block ({{% block %}}) on line {line}, which is not allowed.",
+    nodes.Assign: "It uses {{% set %}} on line {line}, which is not allowed.",
+    nodes.AssignBlock: "It uses {{% set %}} on line {line}, which is not allowed.",
+    nodes.With: "It uses {{% with %}} on line {line}, which is not allowed.",
+    nodes.FilterBlock: (
+        "It uses a filter block ({{% filter %}}) on line {line}, which is not allowed."
+    ),
+    nodes.Scope: "It uses {{% autoescape %}} on line {line}, which is not allowed.",
+    nodes.ScopedEvalContextModifier: (
+        "It uses {{% autoescape %}} on line {line}, which is not allowed."
+    ),
+    nodes.EvalContextModifier: "It uses {{% autoescape %}} on line {line}, which is not allowed.",
+    nodes.Getattr: "It uses an attribute (name.something) on line {line}, which is not allowed.",
+    nodes.Getitem: "It uses an index (name[…]) on line {line}, which is not allowed.",
+    nodes.Slice: "It uses an index (name[…]) on line {line}, which is not allowed.",
+    nodes.List: "It uses a list on line {line}, which is not allowed.",
+    nodes.Tuple: "It uses a list on line {line}, which is not allowed.",
+    nodes.Dict: "It uses a dictionary on line {line}, which is not allowed.",
+    nodes.Add: "It uses arithmetic (+) on line {line}, which is not allowed.",
+    nodes.Sub: "It uses arithmetic (-) on line {line}, which is not allowed.",
+    nodes.Mul: "It uses arithmetic (*) on line {line}, which is not allowed.",
+    nodes.Div: "It uses arithmetic (/) on line {line}, which is not allowed.",
+    nodes.FloorDiv: "It uses arithmetic (//) on line {line}, which is not allowed.",
+    nodes.Mod: "It uses arithmetic (%) on line {line}, which is not allowed.",
+    nodes.Pow: "It uses arithmetic (**) on line {line}, which is not allowed.",
+    nodes.Neg: "It uses arithmetic (-) on line {line}, which is not allowed.",
+    nodes.Pos: "It uses arithmetic (+) on line {line}, which is not allowed.",
 }
+UNKNOWN_PART = "It uses something templates cannot do ({kind}) on line {line}."
 ALLOWED = (
     nodes.Template,
     nodes.Output,
@@ -78,28 +91,49 @@ ALLOWED = (
     nodes.Not,
     nodes.Concat,
 )
-HINT = "templates take variables, the filters {filters} and {{% if %}} conditions".format(
+# truncate(length, killwords, end, leeway): written values in these ranges only (Jinja2
+# asserts length >= len(end) and leeway >= 0; an assertion is no message for the writer)
+TRUNCATE_ARGUMENTS = ("length", "killwords", "end", "leeway")
+TRUNCATE_LENGTH = (1, MAX_VALUE_CHARS)
+TRUNCATE_END_CHARS = 10  # and no longer than the length
+TRUNCATE_LEEWAY = (0, 100)
+TRUNCATE_USAGE = (
+    "It gives the filter truncate on line {line} something it does not take: truncate(length, "
+    "cut words, end, leeway) takes a length from {shortest} to {longest:,}, true or false, an "
+    "end text of at most {end} characters (and no longer than the length) and a leeway from "
+    "{least_leeway} to {most_leeway}, each written out."
+)
+
+# Every message is one whole sentence with named placeholders (ready for translation);
+# postroom.mail_templates puts it after "The subject/body cannot be used."
+HINT = "Templates take variables, the filters {filters} and {{% if %}} conditions.".format(
     filters=", ".join(FILTERS)
 )
+WITH_HINT = "{problem} " + HINT.replace("{", "{{").replace("}", "}}")
 
 
 class Refusal(Exception):
-    """Why a template is refused: text goes after "the subject"/"the body"; hint: add HINT."""
+    """Why a template is refused, as one sentence; hint: HINT follows it."""
 
-    def __init__(self, text: str, hint: bool = False) -> None:
+    def __init__(self, message: str, hint: bool = False, **values) -> None:
+        text = message.format(**values)
+        if hint:
+            text = WITH_HINT.format(problem=text)
         super().__init__(text)
-        self.text, self.hint = text, hint
+        self.text = text
 
 
 def checked(env: Environment, source: str, variables: Collection[str]) -> nodes.Template:
     """Parse the source and return its tree if it only uses what templates may; else Refusal."""
     if len(source) > MAX_SOURCE_CHARS:
-        raise Refusal(f"is too long (at most {MAX_SOURCE_CHARS:,} characters)")
+        raise Refusal("It is too long (at most {limit:,} characters).", limit=MAX_SOURCE_CHARS)
     _count_tokens(env, source)
     try:
         tree = env.parse(source)
     except RecursionError:
-        raise Refusal(f"is nested too deeply (at most {MAX_DEPTH} levels)") from None
+        raise Refusal(
+            "It is nested too deeply (at most {limit} levels).", limit=MAX_DEPTH
+        ) from None
     _Checker(variables).walk(tree)
     return tree
 
@@ -108,9 +142,9 @@ def _count_tokens(env: Environment, source: str) -> None:
     try:
         for number, _token in enumerate(env.lexer.tokeniter(source, None), 1):
             if number > MAX_TOKENS:
-                raise Refusal(f"has too many parts (at most {MAX_TOKENS:,} tokens)")
+                raise Refusal("It has too many parts (at most {limit:,} tokens).", limit=MAX_TOKENS)
     except ValueError as error:  # a number too long to read, say
-        raise Refusal(f"cannot be read: {error}") from None
+        raise Refusal("It cannot be read: {detail}.", detail=error) from None
 
 
 class _Checker:
@@ -124,10 +158,12 @@ class _Checker:
             node, depth = stack.pop()
             self.nodes += 1
             if self.nodes > MAX_NODES:
-                raise Refusal(f"has too many parts (at most {MAX_NODES:,})")
+                raise Refusal("It has too many parts (at most {limit:,}).", limit=MAX_NODES)
             if depth > MAX_DEPTH:
                 raise Refusal(
-                    f"is nested too deeply on line {node.lineno} (at most {MAX_DEPTH} levels)"
+                    "It is nested too deeply on line {line} (at most {limit} levels).",
+                    line=node.lineno,
+                    limit=MAX_DEPTH,
                 )
             children = self._children(node)  # pushed last first: refusals in reading order
             stack.extend((child, depth + 1) for child in reversed(children))
@@ -149,35 +185,49 @@ class _Checker:
             return self._compare(node)
         if kind in ALLOWED:
             return list(node.iter_child_nodes())
-        what = NOT_ALLOWED.get(kind, f"something templates cannot do ({kind.__name__})")
-        line = f" on line {node.lineno}" if getattr(node, "lineno", None) else ""
-        raise Refusal(f"uses {what}{line}, which is not allowed", hint=True)
+        line = getattr(node, "lineno", None) or 1
+        if kind in NOT_ALLOWED:
+            raise Refusal(NOT_ALLOWED[kind], hint=True, line=line)
+        raise Refusal(UNKNOWN_PART, hint=True, line=line, kind=kind.__name__)
 
     def _variable(self, node: nodes.Name) -> None:
         if node.name not in self.variables:
             known = ", ".join(self.variables)
             raise Refusal(
-                f"uses an unknown variable on line {node.lineno}: '{node.name}' is "
-                f"undefined (known: {known})"
+                "It uses an unknown variable on line {line}: '{name}' is undefined "
+                "(known: {known}).",
+                line=node.lineno,
+                name=node.name,
+                known=known,
             )
         self.uses += 1
         if self.uses > MAX_VARIABLE_USES:
-            raise Refusal(f"uses variables too often (at most {MAX_VARIABLE_USES} times)")
+            raise Refusal(
+                "It uses variables too often (at most {limit} times).", limit=MAX_VARIABLE_USES
+            )
 
     def _constant(self, node: nodes.Const, limit: int | None) -> None:
         value = node.value
         if isinstance(value, int | float) and not isinstance(value, bool):
             if not abs(value) <= MAX_NUMBER:  # also NaN and infinity
-                raise Refusal(f"uses a number larger than {MAX_NUMBER:,} on line {node.lineno}")
+                raise Refusal(
+                    "It uses a number larger than {limit:,} on line {line}.",
+                    limit=MAX_NUMBER,
+                    line=node.lineno,
+                )
         elif isinstance(value, str) and limit is not None and len(value) > limit:
             raise Refusal(
-                f"gives a text of more than {limit} characters on line {node.lineno} "
-                "where only a short one fits"
+                "It gives a text of more than {limit} characters on line {line} where only "
+                "a short one fits.",
+                limit=limit,
+                line=node.lineno,
             )
         elif value is not None and not isinstance(value, str | bool):
-            raise Refusal(f"uses a value templates cannot hold on line {node.lineno}", hint=True)
+            raise Refusal(
+                "It uses a value templates cannot hold on line {line}.", hint=True, line=node.lineno
+            )
 
-    def _argument(self, node: nodes.Node, where: str) -> None:
+    def _argument(self, node: nodes.Node, name: str) -> None:
         """A filter's argument: a short text, a number, true/false/none or a variable."""
         if type(node) is nodes.Name:
             self._variable(node)
@@ -185,24 +235,32 @@ class _Checker:
             self._constant(node, limit=MAX_ARGUMENT_CHARS)
         else:
             raise Refusal(
-                f"gives {where} something other than a text, a number or a variable "
-                f"on line {node.lineno}",
+                "It gives the filter {filter} something other than a text, a number or a "
+                "variable on line {line}.",
                 hint=True,
+                filter=name,
+                line=node.lineno,
             )
 
     def _filter(self, node: nodes.Filter) -> list[nodes.Node]:
         if node.name not in FILTERS:
             raise Refusal(
-                f"uses the filter {node.name} on line {node.lineno}, which is not allowed",
+                "It uses the filter {filter} on line {line}, which is not allowed.",
                 hint=True,
+                filter=node.name,
+                line=node.lineno,
             )
         if node.dyn_args is not None or node.dyn_kwargs is not None:
             raise Refusal(
-                f"passes *args or **kwargs to the filter {node.name} on line {node.lineno}",
+                "It passes *args or **kwargs to the filter {filter} on line {line}.",
                 hint=True,
+                filter=node.name,
+                line=node.lineno,
             )
         for argument in (*node.args, *(keyword.value for keyword in node.kwargs)):
-            self._argument(argument, f"the filter {node.name}")
+            self._argument(argument, node.name)
+        if node.name == "truncate":
+            _check_truncate(node)
         self.nodes += len(node.args) + len(node.kwargs)
         return [node.node] if node.node is not None else []
 
@@ -210,8 +268,10 @@ class _Checker:
         if node.name not in TESTS or node.args or node.kwargs or node.dyn_args or node.dyn_kwargs:
             tests = ", ".join(TESTS)
             raise Refusal(
-                f"uses the test 'is {node.name}' on line {node.lineno}; the tests "
-                f"that exist are {tests}"
+                "It uses the test 'is {test}' on line {line}; the tests that exist are {tests}.",
+                test=node.name,
+                line=node.lineno,
+                tests=tests,
             )
         return [node.node]
 
@@ -221,19 +281,67 @@ class _Checker:
             if operand.op not in COMPARISONS:
                 allowed = ", ".join(COMPARISONS.values())
                 raise Refusal(
-                    f"compares with an operator other than {allowed} on line {node.lineno}"
+                    "It compares with an operator other than {allowed} on line {line}.",
+                    allowed=allowed,
+                    line=node.lineno,
                 )
             if operand.op in ("in", "notin"):
                 if type(operand.expr) not in (nodes.Tuple, nodes.List):
                     raise Refusal(
-                        "uses 'in' with something other than a written list such as "
-                        f"('done', 'live') on line {node.lineno}"
+                        "It uses 'in' with something other than a written list such as "
+                        "('done', 'live') on line {line}.",
+                        line=node.lineno,
                     )
                 for item in operand.expr.items:
                     if type(item) is not nodes.Const:
                         raise Refusal(
-                            f"lists something other than texts after 'in' on line {node.lineno}"
+                            "It lists something other than texts after 'in' on line {line}.",
+                            line=node.lineno,
                         )
                     self._constant(item, limit=MAX_ARGUMENT_CHARS)
                 self.nodes += len(operand.expr.items)
         return [node.expr] + [o.expr for o in node.ops if o.op not in ("in", "notin")]
+
+
+def _check_truncate(node: nodes.Filter) -> None:
+    """truncate takes written values only, each in its range (see TRUNCATE_*)."""
+    given = dict(zip(TRUNCATE_ARGUMENTS, node.args, strict=False))
+    keywords = [(keyword.key, keyword.value) for keyword in node.kwargs]
+    if len(node.args) > len(TRUNCATE_ARGUMENTS) or any(
+        key not in TRUNCATE_ARGUMENTS or key in given for key, _value in keywords
+    ):
+        raise _truncate_refused(node)
+    given.update(keywords)
+    values = {}
+    for key, argument in given.items():
+        if type(argument) is not nodes.Const:
+            raise _truncate_refused(node)
+        values[key] = argument.value
+    length, end = values.get("length", 255), values.get("end", "...")
+    leeway = values.get("leeway", 0)
+    low, high = TRUNCATE_LENGTH
+    if not (_whole(length) and low <= length <= high):
+        raise _truncate_refused(node)
+    if not isinstance(end, str) or len(end) > min(TRUNCATE_END_CHARS, length):
+        raise _truncate_refused(node)
+    if not isinstance(values.get("killwords", False), bool):
+        raise _truncate_refused(node)
+    low, high = TRUNCATE_LEEWAY
+    if leeway is not None and not (_whole(leeway) and low <= leeway <= high):
+        raise _truncate_refused(node)
+
+
+def _truncate_refused(node: nodes.Filter) -> Refusal:
+    return Refusal(
+        TRUNCATE_USAGE,
+        line=node.lineno,
+        shortest=TRUNCATE_LENGTH[0],
+        longest=TRUNCATE_LENGTH[1],
+        end=TRUNCATE_END_CHARS,
+        least_leeway=TRUNCATE_LEEWAY[0],
+        most_leeway=TRUNCATE_LEEWAY[1],
+    )
+
+
+def _whole(value) -> bool:
+    return isinstance(value, int) and not isinstance(value, bool)

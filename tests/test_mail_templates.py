@@ -149,7 +149,7 @@ def test_the_customer_name_falls_back_to_the_contact_person(shop):
 def test_sandbox_escapes_and_resource_tricks_are_refused(source):
     with pytest.raises(TemplateError) as refused:
         render("Hello", source, sample_variables())
-    assert str(refused.value).startswith("the body ")
+    assert str(refused.value).startswith("The body cannot be used. It ")
 
 
 @pytest.mark.parametrize(
@@ -170,10 +170,10 @@ def test_sandbox_escapes_and_resource_tricks_are_refused(source):
 def test_a_refusal_names_what_is_not_allowed_and_where(source, says):
     with pytest.raises(TemplateError) as refused:
         render("Hello", source, sample_variables())
-    assert says in str(refused.value)
+    assert f"The body cannot be used. It {says}, which is not allowed. " in str(refused.value)
     assert str(refused.value).endswith(
-        "templates take variables, the filters default, d, upper, lower, title, capitalize, "
-        "trim, truncate and {% if %} conditions"
+        ". Templates take variables, the filters default, d, upper, lower, title, capitalize, "
+        "trim, truncate and {% if %} conditions."
     )
 
 
@@ -234,13 +234,15 @@ def test_unknown_variables_and_syntax_errors_are_refused_with_a_clear_message():
         render("Hi {{ customer_nam }}", "text", sample_variables())
     with pytest.raises(TemplateError, match="unknown variable"):
         render("Hi", "{% if phone %}call us{% endif %}", sample_variables())
-    with pytest.raises(TemplateError, match="syntax error on line 2"):
+    with pytest.raises(
+        TemplateError, match=r"The body cannot be used\. It has a syntax error on line 2: "
+    ):
         render("Hi", "Hello\n{{ website_name }", sample_variables())
 
 
 def test_a_subject_that_renders_to_a_line_break_is_refused():
     values = {**sample_variables(), "website_name": "Shop\r\nBcc: victim@example.com"}
-    with pytest.raises(TemplateError, match="subject has a line break"):
+    with pytest.raises(TemplateError, match="The subject has a line break"):
         render("News about {{ website_name }}", "body", values)
     # the same value is harmless in the body, and is never parsed as template source
     values["website_name"] = "{{ ''.__class__ }}\nline two"
@@ -264,3 +266,64 @@ def test_a_new_account_has_the_four_starter_templates_and_they_render(shop):
         "https://bakery.example"
         in render(live.subject, live.body, variables_for(project, user, ""))[1]
     )
+
+
+TRUNCATE_MISUSES = [
+    "{{ signature|truncate(5, true, '" + "x" * 99 + "') }}",  # end longer than the length
+    "{{ signature|truncate(5, true, '" + "x" * 11 + "') }}",
+    "{{ signature|truncate(2, true, '...') }}",
+    "{{ signature|truncate(-1) }}",
+    "{{ signature|truncate(0) }}",
+    "{{ signature|truncate(5001) }}",
+    "{{ signature|truncate(20, leeway=-1) }}",
+    "{{ signature|truncate(20, false, '...', 101) }}",
+    "{{ signature|truncate(20, end=signature) }}",  # a value of unknown length
+    "{{ signature|truncate(signature) }}",
+    "{{ signature|truncate(20.5) }}",
+    "{{ signature|truncate(true) }}",
+    "{{ signature|truncate(20, 'yes') }}",
+    "{{ signature|truncate(20, false, none) }}",
+    "{{ signature|truncate(20, false, '...', 0, 1) }}",
+    "{{ signature|truncate(20, length=30) }}",
+    "{{ signature|truncate(20, size=30) }}",
+]
+
+
+@pytest.mark.parametrize("source", TRUNCATE_MISUSES)
+def test_truncate_arguments_jinja_would_assert_on_are_refused_with_a_message(source):
+    with pytest.raises(TemplateError) as refused:
+        render("Hello", source, sample_variables())
+    assert str(refused.value).startswith("The body cannot be used. It gives the filter truncate")
+
+
+def test_truncate_within_its_bounds_works():
+    values = {**sample_variables(), "signature": "one two three four five six"}
+    for source, expected in [
+        ("{{ signature|truncate(25) }}", "one two three four five six"),  # within the leeway
+        ("{{ signature|truncate(12, leeway=0) }}", "one two..."),
+        ("{{ signature|truncate(12, true, '…', 0) }}", "one two thr…"),
+        ("{{ signature|truncate(length=5, killwords=true, end='', leeway=0) }}", "one t"),
+        ("{{ signature|truncate(1, true, '', 0) }}", "o"),
+    ]:
+        assert render("Hi", source, values)[1] == expected, source
+
+
+def test_any_unexpected_error_while_rendering_is_a_template_error(monkeypatch, caplog):
+    """Defence in depth: whatever a filter raises (an assertion, say) is a TemplateError."""
+    from postroom import mail_templates
+
+    def broken(_value):
+        raise AssertionError("expected something")
+
+    monkeypatch.setitem(mail_templates._ENV.filters, "upper", broken)
+    mail_templates._compiled.cache_clear()
+    try:
+        with pytest.raises(TemplateError) as refused:
+            render("Hi", "{{ signature|upper }}", sample_variables())
+    finally:
+        mail_templates._compiled.cache_clear()
+    assert str(refused.value) == (
+        "The body cannot be used. It cannot be rendered (an unexpected error; the server log "
+        "has the details)."
+    )
+    assert "expected something" in caplog.text
