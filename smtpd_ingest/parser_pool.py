@@ -22,6 +22,8 @@ log = logging.getLogger(__name__)
 CHUNK = 8  # messages per task
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 INLINE_SECONDS = 1.0  # a message parsed in the calling process longer than this goes to a worker
+TIMED_OUT = "parsing took longer than {timeout:g} s"
+DIED = "the parser process died (out of memory?)"
 
 
 class _Overtime(BaseException):
@@ -47,6 +49,13 @@ def _init_worker(parent: int, nice: int) -> None:
             os._exit(0)
     if nice:
         os.nice(nice)
+
+
+def _parse_one(raw: bytes) -> ParsedMail | ParseError:
+    try:
+        return parse_message(raw)
+    except ParseError as error:
+        return error
 
 
 def _parse_chunk(raws: list[bytes]) -> list[ParsedMail | ParseError]:
@@ -87,17 +96,47 @@ class ParserPool:
         initializer = functools.partial(_init_worker, os.getpid(), self.nice)
         return ProcessPoolExecutor(self.workers, mp_context=self._context, initializer=initializer)
 
+    @property
+    def capacity(self) -> int:
+        """How many parses can run at once, each in a worker of its own."""
+        return self.workers
+
     def parse(self, raw: bytes) -> ParsedMail:
         """Parse in a worker; raise ParseError on a parse failure, timeout or crash."""
         future = self._pool.submit(parse_message, raw)
         try:
             return future.result(timeout=self.timeout)
         except FutureTimeout:
-            self._restart()
-            raise ParseError(f"parsing took longer than {self.timeout:g} s") from None
+            self.restart()
+            raise ParseError(TIMED_OUT.format(timeout=self.timeout)) from None
         except BrokenProcessPool:
-            self._restart()
-            raise ParseError("the parser process died (out of memory?)") from None
+            self.restart()
+            raise ParseError(DIED) from None
+
+    def start(self, raw: bytes) -> Future:
+        """Start parsing one message in a worker; the future's result is a ParsedMail or a
+        ParseError (it raises BrokenProcessPool if the worker died). The caller keeps the
+        time: at most `capacity` started at once, each runs at once in a worker of its own."""
+        return self._pool.submit(_parse_one, raw)
+
+    def parse_here(self, raw: bytes) -> ParsedMail | ParseError | None:
+        """Parse in this process within INLINE_SECONDS; None when it took longer (it was
+        stopped: parse it in a worker)."""
+        global _timing
+        if not self._clock:
+            return _parse_one(raw)
+        try:
+            try:
+                _timing = True
+                signal.setitimer(signal.ITIMER_REAL, INLINE_SECONDS)
+                return _parse_one(raw)
+            finally:
+                _timing = False
+                signal.setitimer(signal.ITIMER_REAL, 0)
+        except _Overtime:
+            log.warning("parsing a message of %d bytes took over %g s here; in a worker",
+                        len(raw), INLINE_SECONDS)  # fmt: skip
+            return None
 
     def parse_many(self, raws: list[bytes]) -> list[ParsedMail | ParseError]:
         """Parse several messages in parallel; each result is a ParsedMail or a ParseError."""
@@ -138,7 +177,7 @@ class ParserPool:
                     continue
                 except (FutureTimeout, BrokenProcessPool):
                     broken = True
-                    self._restart()
+                    self.restart()
             for raw in chunk:
                 try:
                     results.append(self.parse(raw))
@@ -148,44 +187,58 @@ class ParserPool:
 
     def _parse_here(self, raw: bytes) -> ParsedMail | ParseError:
         """Parse in this process, within INLINE_SECONDS; past them, in a worker."""
-        global _timing
-        if not self._clock:
-            return _parse_chunk([raw])[0]
-        try:
-            try:
-                _timing = True
-                signal.setitimer(signal.ITIMER_REAL, INLINE_SECONDS)
-                return _parse_chunk([raw])[0]
-            finally:
-                _timing = False
-                signal.setitimer(signal.ITIMER_REAL, 0)
-        except _Overtime:
-            log.warning("parsing a message of %d bytes took over %g s here; in a worker",
-                        len(raw), INLINE_SECONDS)  # fmt: skip
+        result = self.parse_here(raw)
+        if result is not None:
+            return result
         try:
             return self.parse(raw)
         except ParseError as error:
             return error
 
-    def _restart(self) -> None:
+    def restart(self) -> None:
+        """Kill the workers (and what they parse) and start new ones."""
         log.warning("restarting the parser pool")
-        processes = list(getattr(self._pool, "_processes", {}).values())
-        for process in processes:
-            process.kill()
-        self._pool.shutdown(wait=False, cancel_futures=True)
+        self._kill()
         self._pool = self._new_pool()
 
-    def close(self) -> None:
+    def _kill(self) -> None:
+        for process in list((getattr(self._pool, "_processes", None) or {}).values()):
+            process.kill()
+        self._pool.shutdown(wait=False, cancel_futures=True)
+
+    def close(self, *, kill: bool = False) -> None:
+        """Stop the workers: let them finish what they parse, or with kill, not."""
+        if kill:
+            self._kill()
         self._pool.shutdown(wait=True, cancel_futures=True)
         if self._clock:
             signal.signal(signal.SIGALRM, self._alarm)
 
 
 class InlineParser:
-    """Parse in the calling thread; for tools that process one message at a time."""
+    """Parse in the calling thread; for tools and tests that file one message at a time."""
+
+    capacity = 1
+    inline_bytes = sys.maxsize
+    timeout = float("inf")
 
     def parse(self, raw: bytes) -> ParsedMail:
         return parse_message(raw)
+
+    def parse_here(self, raw: bytes) -> ParsedMail | ParseError:
+        try:
+            return self.parse(raw)
+        except ParseError as error:
+            return error
+
+    def start(self, raw: bytes) -> Future:
+        """Parse now; a future that is already done."""
+        future: Future = Future()
+        future.set_result(self.parse_here(raw))
+        return future
+
+    def restart(self) -> None:
+        pass
 
     def submit_many(self, raws: list[bytes]) -> list[bytes]:
         return raws
@@ -194,7 +247,7 @@ class InlineParser:
         return self.parse_many(raws)
 
     def parse_many(self, raws: list[bytes]) -> list[ParsedMail | ParseError]:
-        return _parse_chunk(raws)
+        return [self.parse_here(raw) for raw in raws]
 
-    def close(self) -> None:
+    def close(self, *, kill: bool = False) -> None:
         pass

@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import time
+from concurrent.futures import Future
 from typing import Protocol
 
 from peewee import OperationalError
@@ -17,7 +18,7 @@ from storage.intake import Waiting, count_attempts, load_raws, waiting_intakes
 from storage.models import Intake
 
 log = logging.getLogger(__name__)
-BATCH_BYTES = 8 << 20  # raw bytes parsed and filed together, at most (one big mail alone)
+BATCH_BYTES = 8 << 20  # raw bytes routed and filed together, at most (one big mail alone)
 MAX_ATTEMPTS = 3  # tries of an intake that never finished (a crash) before it is quarantined
 QUARANTINED = (
     "quarantined: processing it stopped {attempts} times before it finished (the filing"
@@ -26,89 +27,101 @@ QUARANTINED = (
 
 
 class Parser(Protocol):
+    capacity: int  # parses that can run at once in workers
+    inline_bytes: int  # mail up to this size is parsed in the calling process
+    timeout: float  # seconds a parse in a worker may take
+
     def parse(self, raw: bytes) -> ParsedMail: ...
 
-    def parse_many(self, raws: list[bytes]) -> list[ParsedMail | ParseError]: ...
+    def parse_here(self, raw: bytes) -> ParsedMail | ParseError | None: ...
+
+    def start(self, raw: bytes) -> Future: ...
+
+    def restart(self) -> None: ...
 
     def submit_many(self, raws: list[bytes]) -> list: ...
 
     def collect(self, pending: list) -> list[ParsedMail | ParseError]: ...
 
 
+Result = ParsedMail | ParseError | Exception  # an Exception: parsing failed by a fault of ours
+
+
 def process_intake(intake_id: int, parser: Parser) -> Filed | None:
-    """Parse, route and file one intake now, however often it was tried before (reprocess);
-    failures are recorded, never raised."""
-    filed = process_intakes([intake_id], parser, retry=True)
+    """Parse (in a worker, for the pool), route and file one intake now, however often it
+    was tried before (reprocess); failures are recorded, never raised."""
+    found = waiting_intakes([intake_id])
+    if not found:
+        return None
+    intake = found[0]
+    try:
+        count_attempts([intake.id])
+        raw = load_raws([intake.sha256])[intake.sha256]
+    except OperationalError:
+        log.exception("intake %s left pending", intake.id)
+        return None
+    try:
+        parsed: Result = parser.parse(raw)
+    except ParseError as error:
+        parsed = error
+    except Exception as error:  # a fault of ours, not the mail's
+        log.exception("intake %s: parsing failed", intake.id)
+        parsed = error
+    filed = file_parsed([(intake, raw, parsed)])
     return filed[0] if filed else None
 
 
-def process_intakes(intake_ids: list[int], parser: Parser, *, retry: bool = False) -> list[Filed]:
-    """Parse a batch in parallel, route it, file it in one transaction; never raises.
-
-    Each try is counted in the intake before it starts (a crash of this process counts
-    too). An intake tried before is tried alone, parsed in a worker; one tried MAX_ATTEMPTS
-    times is quarantined: filed unparsed with the reason, for `postroom reprocess` (retry).
-    """
-    intakes = waiting_intakes(intake_ids)
-    if retry:
-        return [f for i in intakes for f in _attempt([i], parser, alone=True)]
-    worn = [i for i in intakes if i.attempts >= MAX_ATTEMPTS]
-    tried = [i for i in intakes if 0 < i.attempts < MAX_ATTEMPTS]
-    filed = _quarantine(worn)
-    filed += _attempt([i for i in intakes if i.attempts == 0], parser)
-    for intake in tried:
-        filed += _attempt([intake], parser, alone=True)
-    return filed
-
-
-def _attempt(intakes: list[Waiting], parser: Parser, *, alone: bool = False) -> list[Filed]:
-    """Count a try of the intakes, then parse, route and file them (see process_intakes).
+def file_parsed(items: list[tuple[Waiting, bytes, Result]]) -> list[Filed]:
+    """Route parse results and file them in one transaction; never raises.
 
     A batch that cannot be filed is filed one by one, so one bad message fails alone; when
-    the database is busy or away the intakes stay pending for the next start.
+    the database is busy or away the intakes stay pending (for the sweep or the next start).
     """
-    if not intakes:
+    items = [i for i in items if not _failed(i)]
+    if len(items) > 1 and sum(i.size for i, _, _ in items) > BATCH_BYTES:
+        return [f for part in _by_size(items) for f in file_parsed(part)]
+    if not items:
         return []
-    if len(intakes) > 1 and sum(i.size for i in intakes) > BATCH_BYTES:
-        return [f for part in _by_size(intakes) for f in _attempt(part, parser)]
+    intakes = [i for i, _, _ in items]
     try:
-        count_attempts([i.id for i in intakes])
-        raws = load_raws([i.sha256 for i in intakes])
-        mails = [raws[i.sha256] for i in intakes]
-        parsed = [_parse_alone(parser, mails[0])] if alone else parser.parse_many(mails)
-        records = assemble_records(
-            [
-                (i.account_id, raws[i.sha256], i.project_hint, result)
-                for i, result in zip(intakes, parsed, strict=True)
-            ]
-        )
+        records = assemble_records([(i.account_id, raw, i.project_hint, result)
+                                    for i, raw, result in items])  # fmt: skip
         filed = _file_with_retries([(i.id, r) for i, r in zip(intakes, records, strict=True)])
     except OperationalError:
         log.exception("intakes %s left pending", [i.id for i in intakes])
         return []
     except Exception as error:
-        if len(intakes) == 1:
-            intake = intakes[0]
-            if Intake.get_by_id(intake.id).state == "done":  # another ingest filed it meanwhile
-                return []
-            log.exception("queue_id=%s intake=%s processing failed", intake.queue_id, intake.id)
-            mark_intake_failed(intake.id, f"{error.__class__.__name__}: {error}")
+        if len(items) == 1:
+            log.exception("intake %s: filing failed", intakes[0].id)
+            _fail(intakes[0], error)
             return []
-        log.warning("processing a batch of %d failed (%s); one by one", len(intakes), error)
-        return [f for i in intakes for f in _attempt([i], parser, alone=True)]
+        log.warning("filing a batch of %d failed (%s); one by one", len(items), error)
+        return [f for item in items for f in file_parsed([item])]
     _log_filed(intakes, filed)
     return filed
 
 
-def _parse_alone(parser: Parser, raw: bytes) -> ParsedMail | ParseError:
-    """Parse one message as parser.parse does (in a worker, for the pool)."""
+def _failed(item: tuple[Waiting, bytes, Result]) -> bool:
+    """Record a parse that failed by a fault of ours (not the mail's); True if it did."""
+    intake, _, result = item
+    if not isinstance(result, Exception) or isinstance(result, ParseError):
+        return False
+    _fail(intake, result)
+    return True
+
+
+def _fail(intake: Waiting, error: Exception) -> None:
     try:
-        return parser.parse(raw)
-    except ParseError as error:
-        return error
+        if Intake.get_by_id(intake.id).state == "done":  # another ingest filed it meanwhile
+            return
+        log.error("queue_id=%s intake=%s processing failed: %s", intake.queue_id, intake.id,
+                  error)  # fmt: skip
+        mark_intake_failed(intake.id, f"{error.__class__.__name__}: {error}")
+    except OperationalError:
+        log.exception("intake %s left pending", intake.id)
 
 
-def _quarantine(intakes: list[Waiting]) -> list[Filed]:
+def quarantine(intakes: list[Waiting]) -> list[Filed]:
     """File intakes whose processing never finished unparsed, with the reason; never raises."""
     if not intakes:
         return []
@@ -142,16 +155,16 @@ def _log_filed(intakes: list[Waiting], filed: list[Filed]) -> None:
         )  # fmt: skip
 
 
-def _by_size(intakes: list[Waiting]) -> list[list[Waiting]]:
-    """Split a batch so that big messages are parsed and filed one at a time."""
-    parts: list[list[Waiting]] = [[]]
+def _by_size(items: list[tuple[Waiting, bytes, Result]]) -> list[list]:
+    """Split a batch so that big messages are routed and filed one at a time."""
+    parts: list[list] = [[]]
     held = 0
-    for intake in intakes:
-        if parts[-1] and held + intake.size > BATCH_BYTES:
+    for item in items:
+        if parts[-1] and held + item[0].size > BATCH_BYTES:
             parts.append([])
             held = 0
-        parts[-1].append(intake)
-        held += intake.size
+        parts[-1].append(item)
+        held += item[0].size
     return parts
 
 

@@ -1,4 +1,5 @@
-"""Parse, route and file committed intakes in a process of their own, in arrival order.
+"""Parse, route and file committed intakes in a process of their own, in arrival order
+(mail parsed in a worker when its parse ends: smtpd_ingest/flow.py).
 
 The listener's process only reads DATA and commits; parsing and filing are Python-heavy and
 would compete with its event loop for the GIL, so they run in a child process that is handed
@@ -20,7 +21,6 @@ from queue import Empty
 from postroom.config import Settings
 
 log = logging.getLogger(__name__)
-BATCH = 32  # intakes filed per transaction: fewer commits, each an fsync (measured 4, 8, 32)
 GATHER_SECONDS = 0.05  # how long a batch waits for more intakes to arrive
 SWEEP_SECONDS = 10.0  # how often an idle processor looks for intakes left waiting
 STALE_SECONDS = 30.0  # an intake pending this long was left by an ingest that died
@@ -73,27 +73,40 @@ class IntakeProcessor:
             self._process.join(5)
 
 
-def _next_batch(queue, parent_pid: int, sweep=None) -> list[int] | None:
-    """Wait for intake ids; gather those that follow within GATHER_SECONDS, up to BATCH.
+WAKE: list[int] = []  # put on the queue when a parse in a worker ends: no ids, a turn
+
+
+def _next_batch(
+    queue, parent_pid: int, room: int, due: float | None, sweep=None
+) -> list[int] | None:
+    """Wait for intake ids, at most `due` seconds (None: until some come); gather those that
+    follow within GATHER_SECONDS, up to `room` in all.
 
     A batch is one transaction: fewer commits (each an fsync on SQLite) than one per
-    message; None means stop (told to, or the listener is gone).
+    message. [] means a parse ended or `due` passed; None means stop (told to, or the
+    listener is gone).
     """
     batch: list[int] = []
+    until = None if due is None else time.monotonic() + due
     while not batch:
+        wait = 1.0 if until is None else min(1.0, max(0.0, until - time.monotonic()))
         try:
-            ids = queue.get(timeout=1.0)
+            ids = queue.get(timeout=wait)
         except Empty:
             if os.getppid() != parent_pid:  # the listener died (kill -9): stop too
                 return None
             if sweep is not None:
                 batch += sweep()
-            continue
+            if batch or until is None or time.monotonic() < until:
+                continue
+            return batch
         if ids is None:
             return None
+        if not ids:  # woken
+            return batch
         batch += ids
     deadline = time.monotonic() + GATHER_SECONDS
-    while len(batch) < BATCH:
+    while len(batch) < room:
         remaining = deadline - time.monotonic()
         if remaining <= 0:
             break
@@ -116,8 +129,8 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
         stream=sys.stdout,
         format="%(asctime)s %(levelname)s %(name)s %(message)s",
     )
+    from smtpd_ingest.flow import BATCH, IntakeFlow
     from smtpd_ingest.parser_pool import ParserPool
-    from smtpd_ingest.pipeline import process_intakes
     from storage.db import is_sqlite, open_database
     from storage.intake import pending_intake_ids
 
@@ -163,21 +176,24 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
             log.info("taking up %d intakes left waiting", len(found))
         return found
 
+    flow = IntakeFlow(parser, wake=lambda: queue.put(WAKE))
+    queue.cancel_join_thread()  # what this process puts is a wake-up call, never lost mail
     try:
         left = pending_intake_ids()
         if left:
             log.info("processing %d intakes left from an earlier run", len(left))
-        for start in range(0, len(left), BATCH):
-            process_intakes(left[start : start + BATCH], parser)
+        flow.add(left)
         while True:
-            batch = _next_batch(queue, parent_pid, sweep)
+            room = max(0, BATCH - flow.queued)  # a batch's worth waiting: no gathering
+            due = flow.due() if room else 0.0
+            batch = _next_batch(queue, parent_pid, room, due, None if flow.queued else sweep)
             if batch is None:
                 return
-            for start in range(0, len(batch), BATCH):
-                chunk = batch[start : start + BATCH]
-                try:
-                    process_intakes(chunk, parser)
-                except Exception:  # the database is away: they stay pending for the next start
-                    log.exception("intakes %s left pending", chunk)
+            flow.add(batch)
+            try:
+                flow.step()
+            except Exception:  # the database is away: they stay pending (sweep, next start)
+                log.exception("intakes in progress left pending")
+                flow.reset()
     finally:
-        parser.close()
+        parser.close(kill=True)

@@ -9,14 +9,18 @@ from __future__ import annotations
 
 import hashlib
 import time
+from concurrent.futures import Future
+from concurrent.futures.process import BrokenProcessPool
 from email.message import EmailMessage
+from types import SimpleNamespace
 
 from postroom.config import load_settings
 from postroom.jobs import notify
-from smtpd_ingest import parser_pool
-from smtpd_ingest.parse import ParseError, parse_message
+from smtpd_ingest import flow, parser_pool
+from smtpd_ingest.flow import process_intakes
+from smtpd_ingest.parse import parse_message
 from smtpd_ingest.parser_pool import InlineParser
-from smtpd_ingest.pipeline import MAX_ATTEMPTS, build_record, process_intakes
+from smtpd_ingest.pipeline import MAX_ATTEMPTS, build_record
 from smtpd_ingest.processor import INLINE_PARSE_BYTES
 from storage import accounts
 from storage import notifications as store
@@ -122,15 +126,6 @@ class CrashingParser(InlineParser):
         if b"POISON" in raw:
             raise Crash
         return parse_message(raw)
-
-    def parse_many(self, raws: list[bytes]) -> list:
-        results = []
-        for raw in raws:
-            try:
-                results.append(self.parse(raw))
-            except ParseError as error:
-                results.append(error)
-        return results
 
 
 def test_a_message_that_kills_filing_is_counted_and_quarantined_and_holds_up_no_other(web):
@@ -281,3 +276,108 @@ def test_a_mail_to_thousands_of_long_addresses_is_filed_with_the_first_two_hundr
     roles = [p.role for p in entry.participants]
     assert roles.count("to") == 200 and roles.count("cc") == 200
     assert raw == load_raw(entry.raw_sha256)  # every address is still in the raw message
+
+
+def slow_mail(subject: str, addresses: int = 600_000) -> bytes:
+    """A big mail that parses slowly, in linear time: a To header of many addresses (about
+    18 MB; 8 s here, where a 25 MB mail of 990 attachments takes 0.5 s)."""
+    many = ",\r\n ".join(f"user{n}@host{n}.test" for n in range(addresses))
+    return f"From: a@b.test\r\nSubject: {subject}\r\nTo: {many}\r\n\r\nbig\r\n".encode()
+
+
+def test_a_slow_parse_for_one_account_holds_up_no_mail_filed_after_it(db_url, tmp_path):
+    """Filing never waits for a parse in a worker: mail that comes after a slow one is
+    filed first (the order of the entries shows it, whatever the machine's speed); the
+    slow one ends filed, or past its time filed unparsed with the reason."""
+    with Daemon(tmp_path, db_url, parse_timeout_seconds=3) as daemon:
+        other = daemon.create_account("Other agency")["inbox_address"]
+        db = open_database(db_url)
+        try:
+            assert daemon.send(slow_mail("Slow"))[0] == 250
+            assert daemon.send(message("Quick 1"), to=[other])[0] == 250
+            assert daemon.send(message("Quick 2"), to=[other, daemon.inbox])[0] == 250
+            daemon.wait_processed()
+            entries = list(Entry.select().order_by(Entry.id))
+            assert [e.subject for e in entries] == ["Quick 1", "Quick 2", "Quick 2", "Slow"]
+            assert all(e.parse_error is None for e in entries[:3])
+            slow = entries[-1]  # filed last, while it came first
+            assert slow.parse_error in (None, "parsing took longer than 3 s")
+            assert Intake.get(Intake.entry == slow.id).attempts == 1
+        finally:
+            db.close()
+
+
+class HandParser:
+    """The parser pool's interface, with worker parses that the test ends by hand: the
+    flow's bookkeeping (deadlines, restarts, dead workers) without waiting on a clock."""
+
+    capacity = 2
+    inline_bytes = 0  # everything goes to a "worker"
+    timeout = 60.0
+
+    def __init__(self) -> None:
+        self.running: dict[bytes, Future] = {}
+        self.restarts = 0
+
+    def start(self, raw: bytes) -> Future:
+        self.running[raw] = Future()
+        return self.running[raw]
+
+    def end(self, raw: bytes) -> None:
+        self.running.pop(raw).set_result(parse_message(raw))
+
+    def die(self) -> None:
+        """A worker dies: the pool is broken, every parse in it fails so."""
+        for future in self.running.values():
+            future.set_exception(BrokenProcessPool())
+        self.running.clear()
+
+    def restart(self) -> None:
+        self.restarts += 1
+        self.die()
+
+
+def test_a_parse_past_its_deadline_fails_alone_and_the_parses_cut_short_start_again(
+    storage_db, monkeypatch
+):
+    clock = SimpleNamespace(now=0.0)
+    monkeypatch.setattr(flow, "time", SimpleNamespace(monotonic=lambda: clock.now))
+    account = accounts.create_account("Agency")
+    raws = {name: message(name) for name in ("Slow", "Quick", "Cut")}
+    ids = {name: deliver(account.id, raw, "a@in.example") for name, raw in raws.items()}
+    parser = HandParser()
+    filing = flow.IntakeFlow(parser)
+    filing.add(list(ids.values()))
+    assert filing.step() == [] and set(parser.running) == {raws["Slow"], raws["Quick"]}
+    clock.now = 10.0
+    parser.end(raws["Quick"])
+    assert [f.intake_id for f in filing.step()] == [ids["Quick"]]  # the slow one still runs
+    assert set(parser.running) == {raws["Slow"], raws["Cut"]}
+    clock.now = 60.0  # the slow one's deadline
+    [timed_out] = filing.step()
+    assert timed_out.intake_id == ids["Slow"] and parser.restarts == 1
+    assert Entry.get_by_id(timed_out.entry_id).parse_error == "parsing took longer than 60 s"
+    assert set(parser.running) == {raws["Cut"]}  # started again in the new pool
+    parser.end(raws["Cut"])
+    assert [f.intake_id for f in filing.step()] == [ids["Cut"]] and filing.idle()
+    attempts = {i.id: i.attempts for i in Intake.select()}
+    assert attempts == {ids["Slow"]: 1, ids["Quick"]: 1, ids["Cut"]: 1}  # none counted twice
+
+
+def test_when_a_worker_dies_with_several_parses_each_runs_again_alone(storage_db):
+    account = accounts.create_account("Agency")
+    raws = {name: message(name) for name in ("Killer", "Innocent")}
+    ids = {name: deliver(account.id, raw, "a@in.example") for name, raw in raws.items()}
+    parser = HandParser()
+    filing = flow.IntakeFlow(parser)
+    filing.add(list(ids.values()))
+    filing.step()
+    parser.die()
+    assert filing.step() == [] and list(parser.running) == [raws["Killer"]]  # alone
+    parser.die()
+    [died] = filing.step()
+    assert died.intake_id == ids["Killer"] and list(parser.running) == [raws["Innocent"]]
+    assert Entry.get_by_id(died.entry_id).parse_error == "the parser process died (out of memory?)"
+    parser.end(raws["Innocent"])
+    [innocent] = filing.step()
+    assert Entry.get_by_id(innocent.entry_id).parse_error is None and filing.idle()
