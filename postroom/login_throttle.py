@@ -10,7 +10,10 @@ failure until a success takes it back. Reserving reads and writes a key's row in
 write transaction (SQLite runs one at a time; PostgreSQL locks the rows, in key order), so
 parallel guesses and several web processes share one count and exactly a key's budget of
 guesses is checked. Once the budget is spent the key is refused until `blocked_until`,
-which doubles with every further attempt; a refused attempt is not counted.
+which doubles with every further attempt (up to LONGEST_WAIT); a refused attempt is not
+counted. A key starts afresh only after QUIET with neither a failure nor a block: the quiet
+is measured from the end of the last block, so a guesser who waits out every block gets one
+guess per LONGEST_WAIT, never a fresh budget.
 """
 
 from __future__ import annotations
@@ -24,7 +27,7 @@ from dataclasses import dataclass
 from storage.db import is_postgres, write_transaction
 from storage.models import LoginAttempt, utcnow
 
-QUIET = dt.timedelta(minutes=15)  # a key with no failure for this long (and not blocked) resets
+QUIET = dt.timedelta(minutes=15)  # no failure and no block for this long: the key resets
 FIRST_WAIT = dt.timedelta(seconds=15)  # the back-off after a budget is spent; doubles each time
 LONGEST_WAIT = dt.timedelta(minutes=15)
 
@@ -91,9 +94,15 @@ def _locked_rows(keys: list[str], now: dt.datetime) -> dict[str, LoginAttempt]:
     return rows
 
 
+def _quiet_since(row: LoginAttempt) -> dt.datetime:
+    """The last failure, or the end of the block it caused when that is later."""
+    if row.blocked_until is not None and row.blocked_until > row.last_failure_at:
+        return row.blocked_until
+    return row.last_failure_at
+
+
 def _reset_if_quiet(row: LoginAttempt, now: dt.datetime) -> None:
-    blocked = row.blocked_until is not None and row.blocked_until > now
-    if not blocked and now - row.last_failure_at > QUIET:
+    if now - _quiet_since(row) > QUIET:
         row.failures = 0
         row.blocked_until = None
 
@@ -145,13 +154,13 @@ def waiting(keys: list[tuple[str, int]], now: dt.datetime | None = None) -> int:
 
 
 def purge(now: dt.datetime | None = None) -> int:
-    """Delete the rows that would reset anyway; return how many went."""
+    """Delete the rows that would reset anyway (_reset_if_quiet); return how many went."""
     now = now or utcnow()
     return (
         LoginAttempt.delete()
         .where(
             (LoginAttempt.last_failure_at < now - QUIET)
-            & (LoginAttempt.blocked_until.is_null() | (LoginAttempt.blocked_until < now))
+            & (LoginAttempt.blocked_until.is_null() | (LoginAttempt.blocked_until < now - QUIET))
         )
         .execute()
     )

@@ -17,7 +17,7 @@ import pytest
 from admin_ui.proxies import TrustedProxies
 from postroom import login_throttle as throttle
 from postroom.config import ConfigError, load_settings
-from storage.models import LoginAttempt
+from storage.models import LoginAttempt, utcnow
 from tests.daemon import Daemon
 from tests.http_client import HttpClient
 from tests.web import PASSWORD, csrf_token
@@ -205,6 +205,47 @@ def test_a_quiet_key_starts_afresh_and_purge_forgets_it(storage_db):
     assert throttle.reserve(keys, later) == 15
     assert throttle.purge(later + dt.timedelta(days=1)) == 2
     assert LoginAttempt.select().count() == 0
+
+
+def test_a_guesser_who_waits_out_every_block_never_gets_a_fresh_budget(storage_db):
+    """Two hours of a guesser who tries a second after each wait ends: after the budget, one
+    guess per wait, the wait growing to LONGEST_WAIT and staying there."""
+    keys = throttle.login_keys("a@b.test", "203.0.113.1")
+    now, end, checked, waits = T0, T0 + dt.timedelta(hours=2), 0, []
+    while now < end:
+        wait = throttle.reserve(keys, now)
+        if wait:
+            waits.append(wait)
+            now += dt.timedelta(seconds=wait + 1)  # Retry-After, and a second to answer
+        else:
+            checked += 1
+    assert waits[:7] == [15, 30, 60, 120, 240, 480, 900]
+    assert set(waits[6:]) == {900}  # the longest wait, again and again, no reset
+    # 5 free, then one after each wait that ends within the two hours: the six growing ones
+    # (945 s in all) and six of 900 s; 44 when a block's end reset the count
+    assert checked == FREE + 6 + 6, checked
+
+
+def test_a_block_that_just_ended_gives_one_try_not_a_fresh_budget(web):
+    """Over HTTP: times set back through the storage layer as if a 15-minute block ended."""
+    client = web.app.test_client()
+
+    def attempt():
+        form = {"email": "member@agency.test", "password": "wrong password"}
+        return client.post("/login", data={**form, "csrf_token": csrf_token(client)}).status_code
+
+    assert [attempt() for _ in range(FREE)] == [401] * FREE
+    assert attempt() == 429
+    now = utcnow()
+    LoginAttempt.update(  # the last failure 16 minutes ago, its 15-minute block over a minute ago
+        last_failure_at=now - dt.timedelta(minutes=16), blocked_until=now - dt.timedelta(minutes=1)
+    ).execute()
+    assert [attempt() for _ in range(3)] == [401, 429, 429]  # counted, and blocked again
+    # only after 15 quiet minutes from the block's end does the key start afresh
+    LoginAttempt.update(
+        last_failure_at=now - dt.timedelta(minutes=40), blocked_until=now - dt.timedelta(minutes=16)
+    ).execute()
+    assert [attempt() for _ in range(FREE + 1)] == [401] * FREE + [429]
 
 
 def test_a_success_clears_the_account_key_and_gives_the_address_one_attempt_back(storage_db):
