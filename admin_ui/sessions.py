@@ -42,6 +42,17 @@ class DbSession(CallbackDict, SessionMixin):
         self.modified = True
         self.generation = None  # a login: stored under the user's generation of then
 
+    def log_in(self, user_id: int, generation: int) -> None:
+        """Start a login under the generation read together with the password that was checked.
+
+        A password change that commits after that read (while the login is still under way)
+        moves the generation on, so this session is refused at its next request."""
+        self.clear()
+        self.regenerate()
+        self["user_id"] = user_id
+        self.generation = generation
+        self.opened_user = user_id
+
     def reissue(self, generation: int) -> None:
         """Keep this browser signed in under the user's new credential generation, with a new id."""
         self.regenerate()
@@ -95,8 +106,8 @@ class DbSessionInterface(SessionInterface):
         return session
 
     def _generation_for(self, session: DbSession) -> int:
-        """The generation a session is stored under: the one it was opened (or reissued) with,
-        or the user's current one when the user changed in this request (a login)."""
+        """The generation a session is stored under: the one it was opened, logged in (with
+        the password check) or reissued with; else the user's current one."""
         user_id = session.get("user_id")
         if user_id is None:
             return 0

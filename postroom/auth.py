@@ -73,7 +73,10 @@ def set_password(user: User, password: str) -> None:
 
 
 def check_login(email: str, password: str) -> User | None:
-    """Return the active user whose password matches, else None (in constant-ish time)."""
+    """Return the active user whose password matches, else None (in constant-ish time).
+
+    The user's auth_generation is the one read in the same row as the hash checked: a login
+    stored under it ends if the password changes while the check runs (admin_ui.sessions)."""
     user = find_user(email)
     stored = user.password_hash if user is not None and user.password_hash else dummy_hash()
     ok = check_password_hash(stored, password)

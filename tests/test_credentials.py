@@ -123,6 +123,33 @@ def test_setting_a_password_on_the_server_ends_sessions_and_tokens(web):
     assert not signed_in(client) and api_status(web, token) == 401
 
 
+def test_a_login_whose_check_passed_before_a_password_change_is_refused_next_time(web, monkeypatch):
+    """The race, made deterministic: the old password is checked, then a password change
+    commits (through the storage layer), then the login completes; its session must not
+    survive that change."""
+    from admin_ui.views import auth as auth_view
+    from postroom.auth import set_password
+
+    def check_then_change(email: str, password: str):
+        user = check_login(email, password)  # the real check passes with the old password
+        assert user is not None
+        set_password(User.get_by_id(user.id), NEW_PASSWORD)  # commits meanwhile
+        return user
+
+    monkeypatch.setattr(auth_view, "check_login", check_then_change)
+    racer = web.app.test_client()
+    login(racer, "member@agency.test")  # 302: the login itself completes
+    monkeypatch.undo()
+    stored = WebSession.select().where(WebSession.user == web.users["member"].id)
+    generation = User.get_by_id(web.users["member"].id).auth_generation
+    assert [row.auth_generation for row in stored] == [generation - 1]  # the one read
+    assert not signed_in(racer)  # refused at the next request
+    assert WebSession.select().where(WebSession.user == web.users["member"].id).count() == 0
+    fresh = web.app.test_client()
+    login(fresh, "member@agency.test", NEW_PASSWORD)
+    assert signed_in(fresh)
+
+
 # --- sign out everywhere, deactivation ---------------------------------------------------------
 def test_sign_out_everywhere_else_keeps_this_session_and_the_tokens(web):
     this, other = web.client("member"), web.client("member")

@@ -351,3 +351,20 @@ def test_trusted_proxies_setting_is_checked(tmp_path):
     config.write_text('[web]\ntrusted_proxies = ["proxy.example"]\n')
     with pytest.raises(ConfigError, match="trusted_proxies"):
         load_settings(config)
+
+
+@pytest.mark.parametrize(
+    ("seconds", "says"),
+    [
+        (1, "Try again in 1 second."),
+        (2, "Try again in 2 seconds."),
+        (119, "Try again in 119 seconds."),
+        (120, "Try again in 2 minutes."),
+        (121, "Try again in 3 minutes."),
+        (900, "Try again in 15 minutes."),
+    ],
+)
+def test_the_wait_is_told_in_a_whole_sentence_for_each_plural_form(seconds, says):
+    from admin_ui.views.auth import too_many
+
+    assert too_many(seconds) == f"Too many failed attempts from your address. {says}"

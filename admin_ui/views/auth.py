@@ -14,23 +14,31 @@ from storage.models import User, utcnow
 bp = Blueprint("auth", __name__)
 
 WRONG_LOGIN = "Email or password is wrong."
-TOO_MANY = (
-    "Too many failed attempts from your address. Try again in {wait}."  # {wait}: "40 seconds"
-)
+# The wait, in whole sentences for each plural form (select with _plural, later ngettext)
+TOO_MANY_SECOND = "Too many failed attempts from your address. Try again in {count} second."
+TOO_MANY_SECONDS = "Too many failed attempts from your address. Try again in {count} seconds."
+TOO_MANY_MINUTE = "Too many failed attempts from your address. Try again in {count} minute."
+TOO_MANY_MINUTES = "Too many failed attempts from your address. Try again in {count} minutes."
 NAME_AGENCY = "Name your agency."
 SETUP_DONE = "postroom has been set up already. Log in with the owner's email and password."
 
 
-def _duration(seconds: int) -> str:
+def _plural(singular: str, plural: str, count: int) -> str:
+    """The message for count (English: one, other); the place gettext's ngettext will take."""
+    return singular if count == 1 else plural
+
+
+def too_many(seconds: int) -> str:
+    """What a throttled login is told: the wait in seconds up to two minutes, else minutes."""
     if seconds < 120:
-        return f"{seconds} seconds"
-    return f"{-(-seconds // 60)} minutes"
+        return _plural(TOO_MANY_SECOND, TOO_MANY_SECONDS, seconds).format(count=seconds)
+    minutes = -(-seconds // 60)
+    return _plural(TOO_MANY_MINUTE, TOO_MANY_MINUTES, minutes).format(count=minutes)
 
 
 def _log_in(user: User) -> None:
-    session.clear()
-    session.regenerate()
-    session["user_id"] = user.id
+    """Log the user in under the credential generation read with their password hash."""
+    session.log_in(user.id, user.auth_generation)
     User.update(last_login_at=utcnow()).where(User.id == user.id).execute()
 
 
@@ -45,7 +53,7 @@ def login():
     keys = login_throttle.login_keys(email, request.remote_addr)
     wait = login_throttle.reserve(keys)  # before the password is checked: counted exactly
     if wait:
-        page = render_template("login.html", error=TOO_MANY.format(wait=_duration(wait)))
+        page = render_template("login.html", error=too_many(wait))
         return page, 429, {"Retry-After": str(wait)}
     user = check_login(email, password)
     if user is None:
