@@ -86,6 +86,7 @@ class OutboundSettings:
     max_attempts: int = 8  # then the entry shows the failure and the author is told
     connect_timeout_seconds: float = 10.0  # connect, greeting, TLS, login; later replies: 60 s
     parallel_accounts: int = 4  # accounts whose queued mail is sent at the same time
+    session_seconds: float = 600.0  # one SMTP session at most; then it is ended, mail retried
     # an account's own server (settings page): these ports only, and public addresses only
     allowed_ports: tuple[int, ...] = (25, 465, 587, 2525)
     allow_private_hosts: bool = False  # true: loopback, private, link-local addresses too
@@ -273,6 +274,8 @@ def _finish(settings: Settings, base: Path) -> Settings:
         raise ConfigError(source, "outbound.connect_timeout_seconds", "must be above 0")
     if outbound.parallel_accounts < 1:
         raise ConfigError(source, "outbound.parallel_accounts", "must be at least 1")
+    if not 0 < outbound.session_seconds <= 86_400:
+        raise ConfigError(source, "outbound.session_seconds", "must be above 0, at most 86400")
     if any(not 0 < port < 65536 for port in outbound.allowed_ports):
         raise ConfigError(source, "outbound.allowed_ports", "ports are numbers from 1 to 65535")
     if settings.log.level.lower() not in _LOG_LEVELS:

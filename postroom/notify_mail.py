@@ -72,8 +72,12 @@ def compose(
     return message
 
 
+SENT, FAILED, LATER = "sent", "failed", "later"  # what became of one mail (Mailer.send)
+
+
 class Mailer:
-    """One SMTP session for a run's mails; opened on first use, closed on exit."""
+    """One SMTP session for a run's mails; opened on first use, renewed before its deadline,
+    closed on exit."""
 
     def __init__(self, settings: Settings) -> None:
         from postroom.outbound import parse_smtp_url  # the same server as mail to customers
@@ -81,13 +85,17 @@ class Mailer:
         self.server = parse_smtp_url(settings.outbound.smtp_url)
         self.envelope_from = sender(settings)[1]
         self.timeout = settings.outbound.connect_timeout_seconds
+        self.session_seconds = settings.outbound.session_seconds
         self.helo = settings.ingest.hostname
-        self._client: smtplib.SMTP | None = None
+        self._client = None
 
     def __enter__(self) -> Mailer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self._quit()
+
+    def _quit(self) -> None:
         if self._client is not None:
             try:
                 self._client.quit()
@@ -95,31 +103,51 @@ class Mailer:
                 self._client.close()
             self._client = None
 
-    def send(self, message: EmailMessage, recipient: str) -> bool:
-        """Deliver one mail. False: the server refused it for good (5xx); raise on the rest.
+    def send(self, message: EmailMessage, recipient: str) -> str:
+        """Deliver one mail: SENT; FAILED if it is refused for good (5xx) or cannot be written
+        (HeaderError before anything is sent); LATER if it is refused for now (4xx).
 
-        A refusal for good is logged and not tried again, so one bad address never holds up
-        the mail of everybody else; a temporary fault raises. HeaderError: this mail cannot
-        be written (a bad stored address), before anything is sent.
+        Raise on a fault of the server or the connection (cannot connect, 421, timeout, the
+        session's deadline): then no other mail would get through either.
         """
         from postroom.smtp_client import connect
 
         raw = message_bytes(message)
+        if self._client is not None and self._client.seconds_left() < self.session_seconds / 4:
+            self._quit()  # a fresh session rather than one ended half way through a mail
         if self._client is None:
-            self._client = connect(self.server, helo=self.helo, timeout=self.timeout)
+            self._client = connect(self.server, helo=self.helo, timeout=self.timeout,
+                                   session_seconds=self.session_seconds)  # fmt: skip
         try:
             self._client.sendmail(self.envelope_from, [recipient], raw)
-        except smtplib.SMTPRecipientsRefused as error:
-            code, reply = error.recipients.get(recipient, (0, b""))
-            if 500 <= code < 600:
-                log.warning("notification mail to %s refused: %s %r", recipient, code, reply)
-                return False
-            raise
-        except (smtplib.SMTPDataError, smtplib.SMTPSenderRefused) as error:
-            if 500 <= error.smtp_code < 600:
-                log.warning("notification mail to %s refused: %s %r", recipient,
-                            error.smtp_code, error.smtp_error)  # fmt: skip
-                self._client.rset()
-                return False
-            raise
-        return True
+        except UnicodeError as error:  # an address SMTP cannot carry: this mail only
+            log.warning("notification mail to %r cannot be sent: %s", recipient, error)
+            self._reset()
+            return FAILED
+        except (
+            smtplib.SMTPRecipientsRefused,
+            smtplib.SMTPDataError,
+            smtplib.SMTPSenderRefused,
+        ) as error:
+            if isinstance(error, smtplib.SMTPRecipientsRefused):
+                codes = [code for code, _reply in error.recipients.values()]
+            else:
+                codes = [error.smtp_code]
+            if (
+                self._client.sock is None
+                or 421 in codes
+                or not all(400 <= code < 600 for code in codes)
+            ):
+                raise  # the server ended the session or answered nonsense: not this mail's fault
+            if all(code >= 500 for code in codes):
+                log.warning("notification mail to %s refused: %r", recipient, error)
+                return FAILED
+            log.info("notification mail to %s deferred by the server: %r", recipient, error)
+            return LATER
+        return SENT
+
+    def _reset(self) -> None:
+        try:
+            self._client.rset()
+        except (smtplib.SMTPException, OSError):
+            self._quit()

@@ -34,7 +34,23 @@ MAX_ATTACHMENTS = 20
 MAX_FILENAME_CHARS = 150
 CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
 
-NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: an IPv4 address inside
+# Our own tables, not the interpreter's is_global (wrong before 3.11.10/3.12.4, CVE-2024-4032).
+# IPv4: every special-purpose block that is not the open internet (RFC 6890 and successors).
+IPV4_DENIED = tuple(ipaddress.ip_network(net) for net in (
+    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
+    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
+    "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
+))  # fmt: skip
+# IPv6: only global unicast (2000::/3) is accepted, minus these blocks; everything outside it
+# (::/96 IPv4-compatible, ::ffff:0:0/96 mapped, ::ffff:0:0:0/96 SIIT, 64:ff9b:1::/48 local
+# NAT64, fc00::/7, fe80::/10, fec0::/10, ff00::/8, 5f00::/16, ...) is refused.
+IPV6_GLOBAL = ipaddress.ip_network("2000::/3")
+IPV6_DENIED = tuple(ipaddress.ip_network(net) for net in (
+    "2001::/23",  # IETF protocol assignments: Teredo, benchmarking, ORCHID, ...
+    "2001:db8::/32", "3fff::/20",  # documentation
+))  # fmt: skip
+SIX_TO_FOUR = ipaddress.ip_network("2002::/16")  # judged by the IPv4 address inside
+NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: judged by the IPv4 address inside
 
 HTML_TAGS = {"a", "b", "blockquote", "br", "code", "em", "h1", "h2", "h3", "h4", "h5", "h6",
              "hr", "i", "img", "li", "ol", "p", "pre", "strong", "ul"}  # fmt: skip
@@ -150,18 +166,21 @@ def check_smtp_host(host: str, port: int, outbound) -> tuple[str, ...]:
 
 
 def public_address(text: str) -> bool:
-    """True for a global unicast address: not loopback, private, link-local, multicast...."""
+    """True for an address on the open internet: not loopback, private, link-local,
+    multicast, documentation, translation or any other special block (our tables above)."""
     try:
         address = ipaddress.ip_address(text.partition("%")[0])
     except ValueError:
         return False
-    if isinstance(address, ipaddress.IPv6Address):
-        embedded = address.ipv4_mapped or address.sixtofour or (address.teredo or (None, None))[1]
-        if embedded is None and address in NAT64:
-            embedded = ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)
-        if embedded is not None and not public_address(str(embedded)):
-            return False
-    return address.is_global and not address.is_multicast
+    if isinstance(address, ipaddress.IPv4Address):
+        return address != ipaddress.IPv4Address("255.255.255.255") and not any(
+            address in network for network in IPV4_DENIED
+        )
+    if address in NAT64:
+        return public_address(str(ipaddress.IPv4Address(int(address) & 0xFFFFFFFF)))
+    if address in SIX_TO_FOUR:
+        return public_address(str(ipaddress.IPv4Address((int(address) >> 80) & 0xFFFFFFFF)))
+    return address in IPV6_GLOBAL and not any(address in network for network in IPV6_DENIED)
 
 
 def markdown_to_html(text: str) -> str:

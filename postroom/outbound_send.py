@@ -4,15 +4,19 @@ Each account's mail goes through its own server if it has one, else through [out
 smtp_url, with exponential backoff per message.
 
 Exactly once, as far as SMTP allows: a worker first claims a message in a committed
-transaction (its next_attempt_at moves CLAIM_SECONDS ahead, compare-and-set), so no two
-workers send it at the same time. What is left is at-least-once: if the process dies after
-the server's 250 and before the "sent" commit, the claim expires and the mail goes out again,
-with the same Message-ID (most clients then show it once).
+transaction (its next_attempt_at moves ahead, compare-and-set), so no two workers send it at
+the same time. A claim lasts [outbound] session_seconds plus CLAIM_MARGIN_SECONDS and every
+session is ended at session_seconds (postroom.smtp_client), so no claim runs out while its
+message is being sent. What is left is at-least-once: if the process dies after the server's
+250 and before the "sent" commit, the claim expires and the mail goes out again, with the
+same Message-ID (most clients then show it once).
 
-One account never holds up another: each pass sends the accounts' mail in parallel (at most
-[outbound] parallel_accounts at once), each over one session with a short connect timeout;
-a server that cannot be reached backs its account off (ACCOUNT_BACKOFF) without touching the
-others. An account's own server is checked against [outbound] allowed_ports and
+One account never holds up another: each account's mail goes over one session in a thread of
+its own (at most [outbound] parallel_accounts at once per process), with a short connect
+timeout. A pass waits at most PASS_WAIT_SECONDS for the sessions it started; a slower one
+goes on, and later passes leave its account alone until it ends, so the others' mail keeps
+flowing. A server that cannot be reached backs its account off (ACCOUNT_BACKOFF) without
+touching the others. An account's own server is checked against [outbound] allowed_ports and
 allow_private_hosts before every connection, which goes to the checked addresses only.
 """
 
@@ -23,8 +27,8 @@ import datetime as dt
 import logging
 import smtplib
 import threading
-from concurrent.futures import ThreadPoolExecutor
-from dataclasses import dataclass
+import time
+from dataclasses import dataclass, field
 
 from peewee import DatabaseError
 
@@ -32,6 +36,7 @@ from postroom.config import Settings
 from postroom.outbound import build_mime, sender_of_account
 from postroom.outbound_checks import OutboundError, check_smtp_host
 from postroom.smtp_client import (
+    Session,
     SmtpServer,
     connect,
     failure_words,
@@ -51,7 +56,8 @@ from storage.outbound import (
 
 log = logging.getLogger("postroom.outbound")
 
-CLAIM_SECONDS = 900  # longer than any SMTP conversation; a dead worker's claim runs out
+CLAIM_MARGIN_SECONDS = 300  # a claim outlasts the longest session by this much
+PASS_WAIT_SECONDS = 5.0  # a pass reports the sessions that end in this time; the rest go on
 FIRST_RETRY_SECONDS = 30
 MAX_RETRY_SECONDS = 3600
 ACCOUNT_BACKOFF = (30, 600)  # seconds an unreachable server is left alone: first, at most
@@ -81,12 +87,34 @@ _backoffs: dict[tuple[str, int], _Backoff] = {}
 _backoffs_lock = threading.Lock()
 
 
+@dataclass
+class _Session:
+    """One account's sending in a thread of its own."""
+
+    key: tuple[str, int]
+    done: threading.Event = field(default_factory=threading.Event)
+    result: tuple[int, int] = (0, 0)  # (sent, failed attempts)
+    pass_over: bool = False  # the pass that started it has returned (a later one reports it)
+
+
+_sessions: dict[tuple[str, int], _Session] = {}  # in flight, per process
+_unreported: list[_Session] = []  # ended after their pass returned
+_sessions_lock = threading.Lock()
+
+
 def _key(account_id: int) -> tuple[str, int]:
     return str(database.database), account_id
 
 
-def send_due(settings: Settings, now: dt.datetime | None = None) -> tuple[int, int]:
-    """Send the queued mail that is due; return (sent, failed attempts). For the worker."""
+def send_due(
+    settings: Settings, now: dt.datetime | None = None, *, wait: float = PASS_WAIT_SECONDS
+) -> tuple[int, int]:
+    """Start sending the queued mail that is due; for the worker.
+
+    Returns (sent, failed attempts) of the sessions that ended in this call: those it started
+    that end within `wait` seconds, and earlier ones that ended after their pass returned.
+    Accounts whose session is still running are left alone.
+    """
     now = now or utcnow()
     default = None
     if settings.outbound.smtp_url:
@@ -94,18 +122,82 @@ def send_due(settings: Settings, now: dt.datetime | None = None) -> tuple[int, i
             default = parse_smtp_url(settings.outbound.smtp_url)
         except OutboundError as error:
             log.error("outbound.smtp_url: %s; mail without an own server stays queued", error)
-    routes = []
-    for account_id in due_accounts(now, default_route=default is not None,
-                                   exclude=_paused_accounts(now, settings, default)):  # fmt: skip
+    exclude = _paused_accounts(now, settings, default) + _busy_accounts()
+    started = []
+    for account_id in due_accounts(now, default_route=default is not None, exclude=exclude):
         route = _route(account_id, settings, default)
-        if route is not None and not _paused(account_id, route.server, now):
-            routes.append(route)
-    if not routes:
-        return 0, 0
-    workers = min(len(routes), settings.outbound.parallel_accounts)
-    with ThreadPoolExecutor(workers, thread_name_prefix="outbound") as pool:
-        results = list(pool.map(lambda route: _send_account(route, settings, now), routes))
-    return sum(sent for sent, _ in results), sum(failed for _, failed in results)
+        if route is None or _paused(account_id, route.server, now):
+            continue
+        session = _start(route, settings, now)
+        if session is not None:
+            started.append(session)
+        elif _full(settings):
+            break  # every slot is taken; the rest waits for a later pass
+    until = time.monotonic() + wait
+    for session in started:
+        session.done.wait(max(0.0, until - time.monotonic()))
+    return _report(started)
+
+
+def wait_for_sessions(timeout: float) -> bool:
+    """Wait until no session of this process is running; False if one still is."""
+    until = time.monotonic() + timeout
+    while True:
+        with _sessions_lock:
+            running = list(_sessions.values())
+        if not running:
+            return True
+        if not running[0].done.wait(max(0.0, until - time.monotonic())):
+            return False
+
+
+def _busy_accounts() -> tuple[int, ...]:
+    here = str(database.database)
+    with _sessions_lock:
+        return tuple(key[1] for key in _sessions if key[0] == here)
+
+
+def _full(settings: Settings) -> bool:
+    with _sessions_lock:
+        return len(_sessions) >= settings.outbound.parallel_accounts
+
+
+def _start(route: _Route, settings: Settings, now: dt.datetime) -> _Session | None:
+    """Send the route's mail in a thread of its own; None if it is sending or slots are full."""
+    session = _Session(_key(route.account_id))
+    with _sessions_lock:
+        if session.key in _sessions or len(_sessions) >= settings.outbound.parallel_accounts:
+            return None
+        _sessions[session.key] = session
+
+    def run() -> None:
+        result = (0, 0)
+        try:
+            result = _send_account(route, settings, now)
+        finally:
+            with _sessions_lock:
+                session.result = result
+                del _sessions[session.key]
+                session.done.set()
+                if session.pass_over:
+                    _unreported.append(session)
+
+    # a daemon: a stopping worker does not wait for a slow server; the claim runs out
+    name = f"outbound-{route.account_id}"
+    threading.Thread(target=run, name=name, daemon=True).start()
+    return session
+
+
+def _report(started: list[_Session]) -> tuple[int, int]:
+    """Totals of the sessions started here that ended, and of earlier ones not yet told."""
+    here = str(database.database)
+    with _sessions_lock:
+        for session in started:
+            session.pass_over = True
+        ended = [session for session in started if session.done.is_set()]
+        ended += [session for session in _unreported if session.key[0] == here]
+        _unreported[:] = [session for session in _unreported if session.key[0] != here]
+    return sum(s.result[0] for s in ended), sum(s.result[1] for s in ended)
 
 
 def _route(account_id: int, settings: Settings, default: SmtpServer | None) -> _Route | None:
@@ -118,10 +210,15 @@ def _route(account_id: int, settings: Settings, default: SmtpServer | None) -> _
 def _send_account(route: _Route, settings: Settings, now: dt.datetime) -> tuple[int, int]:
     """Send one account's due mail over one session; stop at a server that cannot be reached."""
     sent = failed = 0
-    client: smtplib.SMTP | None = None
+    client: Session | None = None
+    session_seconds = settings.outbound.session_seconds
+    claim_for = dt.timedelta(seconds=session_seconds + CLAIM_MARGIN_SECONDS)
     try:
         for message_id, seen in due_messages(now, route.account_id, MESSAGES_PER_PASS):
-            if not claim(message_id, seen, now + dt.timedelta(seconds=CLAIM_SECONDS)):
+            if client is not None and client.seconds_left() < session_seconds / 4:
+                break  # no mail is begun in the session's last quarter; the next pass goes on
+            # claimed past the session's end: no other worker sends it while this one may
+            if not claim(message_id, seen, max(now, utcnow()) + claim_for):
                 continue  # another worker has it
             outbound = OutboundMessage.get_by_id(message_id)
             try:
@@ -162,13 +259,14 @@ def _send_account(route: _Route, settings: Settings, now: dt.datetime) -> tuple[
     return sent, failed
 
 
-def _open(route: _Route, settings: Settings) -> smtplib.SMTP:
+def _open(route: _Route, settings: Settings) -> Session:
     """A session with the route's server; its own server only at addresses the rules allow."""
     addresses: tuple[str, ...] = ()
     if route.own:
         addresses = check_smtp_host(route.server.host, route.server.port, settings.outbound)
     return connect(route.server, helo=settings.ingest.hostname, addresses=addresses,
-                   timeout=settings.outbound.connect_timeout_seconds)  # fmt: skip
+                   timeout=settings.outbound.connect_timeout_seconds,
+                   session_seconds=settings.outbound.session_seconds)  # fmt: skip
 
 
 def _send(client: smtplib.SMTP, route: _Route, outbound: OutboundMessage, raw: bytes) -> None:

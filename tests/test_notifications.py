@@ -30,13 +30,27 @@ BASE = "https://postroom.agency.test"
 
 @dataclass
 class Sink:
-    """An SMTP server that keeps what it is sent."""
+    """An SMTP server that keeps what it is sent; it may refuse chosen mails."""
 
     port: int
     mails: list = field(default_factory=list)
     lock: threading.Lock = field(default_factory=threading.Lock)
+    data_refusals: dict = field(default_factory=dict)  # recipient -> the reply to DATA
+    mail_refusals: list = field(default_factory=list)  # replies to the next MAIL FROMs
+
+    async def handle_MAIL(self, server, session, envelope, address, mail_options):
+        with self.lock:
+            if self.mail_refusals:
+                return self.mail_refusals.pop(0)
+        envelope.mail_from = address
+        envelope.mail_options.extend(mail_options)
+        return "250 2.1.0 OK"
 
     async def handle_DATA(self, server, session, envelope):
+        refusal = next((self.data_refusals[r] for r in envelope.rcpt_tos
+                        if r in self.data_refusals), None)  # fmt: skip
+        if refusal:
+            return refusal
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
         with self.lock:
             self.mails.append((list(envelope.rcpt_tos), parsed))
@@ -295,3 +309,39 @@ def test_the_team_page_refuses_a_name_with_a_line_break(web):
                     token_from="/team")  # fmt: skip
         assert page.status_code == 400 and "must be one line" in page.get_data(as_text=True)
     assert not User.select().where(User.email == "eve@agency.test").exists()
+
+
+@pytest.mark.parametrize(
+    ("stage", "reply", "kept_for_later"),
+    [
+        ("DATA", "451 4.3.0 try again later", True),
+        ("MAIL", "452 4.5.3 too many mails from you just now", True),
+        ("DATA", "554 5.7.1 not from you", False),
+    ],
+)
+def test_a_mail_refused_for_one_user_leaves_the_others_mail_going_in_the_same_run(
+    web, sink, settings, stage, reply, kept_for_later
+):
+    bakery_followed_by(web, "owner", "admin", "member")
+    if stage == "DATA":
+        sink.data_refusals["admin@agency.test"] = reply
+    else:
+        sink.mail_refusals.append(reply)  # the run's first mail, whoever it is for
+    receive(web.account.id, message("Opening hours", sender="anna@bakery.test"))
+    run_worker_jobs(settings)
+
+    members = ("owner@agency.test", "admin@agency.test", "member@agency.test")
+    got = sorted(r for rcpts, _ in sink.take() for r in rcpts)
+    assert len(got) == 2  # the other two users got theirs in this run
+    [refused] = set(members) - set(got)
+    if stage == "DATA":
+        assert refused == "admin@agency.test"
+    user = next(u for u in web.users.values() if u.email == refused)
+    [row] = rows_of(user)
+    assert row.emailed_at is None and row.in_app
+    assert (row.email_due == store.EMAIL_FAILED) is not kept_for_later
+
+    sink.data_refusals.clear()
+    run_worker_jobs(settings)  # the next run: the refused-for-now mail goes, nothing twice
+    again = [r for rcpts, _ in sink.take() for r in rcpts]
+    assert again == ([refused] if kept_for_later else [])

@@ -5,6 +5,7 @@ allows more; and whatever a server answers, users read postroom's words, never i
 from __future__ import annotations
 
 import dataclasses
+import ipaddress
 import socket
 import threading
 
@@ -16,6 +17,7 @@ from postroom.auth import create_api_token
 from postroom.config import Settings
 from postroom.jobs import notify
 from postroom.outbound import queue_message
+from postroom.outbound_checks import OutboundError, check_smtp_host, public_address
 from postroom.outbound_send import send_due
 from storage.accounts import create_project
 from storage.models import OutboundMessage, Project
@@ -51,6 +53,56 @@ def test_a_server_on_this_machine_or_a_private_network_is_refused(web, host):
     assert page.status_code == 400
     assert "is a local or private address" in page.get_data(as_text=True)
     assert account_smtp(web.account.id) is None
+
+
+NOT_PUBLIC = [
+    # IPv6 forms an unpatched 3.11 calls global (CVE-2024-4032) or that embed a local IPv4
+    "64:ff9b:1::7f00:1", "::ffff:0:127.0.0.1", "::127.0.0.1", "fec0::1", "5f00::1", "3fff::1",
+    "::ffff:8.8.8.8", "::ffff:127.0.0.1", "::1", "::", "fe80::1", "fe80::1%eth0", "fc00::1",
+    "fd12:3456::1", "ff02::1", "ff0e::1", "2001::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+    "2001:2::1", "2001:10::1", "2001:20::1", "2001:1ff::1", "2001:db8::1", "2002:7f00:1::1",
+    "2002:a00:1::1", "2002:c0a8:101::1", "64:ff9b::7f00:1", "64:ff9b::a00:1", "4000::1",
+    "e000::1",
+    # IPv4: every block that is not the open internet
+    "0.0.0.0", "0.1.2.3", "10.1.2.3", "100.64.0.1", "100.127.255.254", "127.0.0.1",
+    "127.255.255.254", "169.254.169.254", "172.16.0.1", "172.31.255.255", "192.0.0.8",
+    "192.0.0.9", "192.0.0.170", "192.0.2.1", "192.88.99.1", "192.168.1.1", "198.18.0.1",
+    "198.19.255.255", "198.51.100.1", "203.0.113.1", "224.0.0.1", "239.255.255.250",
+    "240.0.0.1", "255.255.255.255",
+    "", "localhost", "0x7f.1", "127.1",
+]  # fmt: skip
+PUBLIC = [
+    "8.8.8.8", "1.1.1.1", "100.63.255.255", "100.128.0.1", "172.32.0.1", "192.0.1.1",
+    "198.20.0.1", "2a00:1450:4001:82b::1b", "2606:4700::1111", "2001:200::1",
+    "2002:808:808::1", "64:ff9b::808:808",
+]  # fmt: skip
+
+
+@pytest.fixture(params=["this interpreter", "tables that call everything global"])
+def interpreter_tables(request, monkeypatch):
+    """The check must not lean on ipaddress's is_global and friends (outdated before
+    3.11.10 / 3.12.4): run it also as if they called every address public."""
+    if request.param != "this interpreter":
+        for cls in (ipaddress.IPv4Address, ipaddress.IPv6Address):
+            monkeypatch.setattr(cls, "is_global", property(lambda self: True))
+            for name in ("is_private", "is_loopback", "is_link_local", "is_multicast",
+                         "is_reserved", "is_unspecified", "is_site_local"):  # fmt: skip
+                if hasattr(cls, name):
+                    monkeypatch.setattr(cls, name, property(lambda self: False))
+    return request.param
+
+
+def test_only_addresses_on_the_open_internet_count_as_public(interpreter_tables):
+    assert [a for a in NOT_PUBLIC if public_address(a)] == []
+    assert [a for a in PUBLIC if not public_address(a)] == []
+
+
+@pytest.mark.parametrize("address", ["::ffff:0:127.0.0.1", "64:ff9b:1::7f00:1", "192.0.0.8",
+                                     "::127.0.0.1", "fec0::1"])  # fmt: skip
+def test_a_server_named_by_an_address_an_old_interpreter_calls_global_is_refused(address):
+    rules = Settings().outbound  # the defaults: public addresses only
+    with pytest.raises(OutboundError, match="is a local or private address"):
+        check_smtp_host(address, 587, rules)
 
 
 @pytest.mark.parametrize("port", [22, 80, 6379, 8080, 11211, 2524])

@@ -14,7 +14,6 @@ in the app only, whatever the preferences say: it never causes an email.
 from __future__ import annotations
 
 import logging
-import smtplib
 
 from peewee import DatabaseError
 
@@ -193,9 +192,9 @@ def mail_due(settings: Settings, due: str, *, subject: str, intro: str) -> int:
 
     Each user's rows are marked emailed as soon as their mail is accepted, so a fault half way
     through sends nobody the same news twice when the run is tried again. A mail that cannot
-    be written or is refused for good sets that user's rows aside (logged, not tried again);
-    one refused for now waits for the next run. Either way the others' mail goes on. Only a
-    fault of the server or the connection stops the run.
+    be written or is refused for good (5xx) sets that user's rows aside (logged, not tried
+    again); one refused for now (4xx, at MAIL, RCPT or DATA) waits for the next run. Either
+    way the others' mail goes on. Only a fault of the server or the connection stops the run.
     """
     groups = store.due_emails(due)
     if not groups or not settings.outbound.smtp_url:
@@ -210,19 +209,17 @@ def mail_due(settings: Settings, due: str, *, subject: str, intro: str) -> int:
                     settings, user, rows,
                     subject=subject.format(count=count, s="" if count == 1 else "s"), intro=intro,
                 )  # fmt: skip
-                delivered = mailer.send(message, user.email)
+                outcome = mailer.send(message, user.email)
             except HeaderError as error:
                 log.error("notify: mail to user %s (%d notifications) set aside: %s", user.id,
                           count, error)  # fmt: skip
-                store.mark_email_failed(ids)
-                continue
-            except smtplib.SMTPRecipientsRefused as error:  # 4xx: this one tries again later
-                log.warning("notify: mail to user %s deferred by the server: %r", user.id,
-                            error.recipients)  # fmt: skip
-                continue
-            if delivered:
+                outcome = notify_mail.FAILED
+            if outcome == notify_mail.SENT:
                 store.mark_emailed(ids)
                 sent += 1
-            else:
+            elif outcome == notify_mail.FAILED:
                 store.mark_email_failed(ids)
+            else:
+                log.warning("notify: mail to user %s (%d notifications) deferred by the server; "
+                            "the next run tries again", user.id, count)  # fmt: skip
     return sent
