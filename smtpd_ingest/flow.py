@@ -10,6 +10,7 @@ tries not counted again.
 
 from __future__ import annotations
 
+import itertools
 import logging
 import time
 from collections import deque
@@ -29,6 +30,7 @@ from storage.intake import Waiting, count_attempts, load_raws, waiting_intakes
 log = logging.getLogger(__name__)
 BATCH = 32  # intakes taken up and filed together: fewer commits (measured 4, 8, 32)
 HERE_SECONDS = 1.0  # parsing here per step, at most; the rest of the batch goes to workers
+FAIR_SCAN = 256  # waiting parses looked through for an account with none running
 
 
 @dataclass
@@ -172,11 +174,12 @@ class IntakeFlow:
         """Start waiting parses while workers are free; count their tries first."""
         starting: list[_Parse] = []
         while self._waiting and len(self._running) + len(starting) < self.parser.capacity:
-            head = self._waiting[0]
-            busy = self._running or starting
-            if busy and (head.suspect or any(p.suspect for p in [*self._running, *starting])):
+            busy = [*self._running, *starting]
+            if busy and (self._waiting[0].suspect or any(p.suspect for p in busy)):
                 break  # a suspect runs alone, so a worker that dies names its mail
-            starting.append(self._waiting.popleft())
+            item = self._next_waiting({p.intake.account_id for p in busy})
+            self._waiting.remove(item)
+            starting.append(item)
         if not starting:
             return
         new = [p for p in starting if not p.counted]
@@ -193,6 +196,14 @@ class IntakeFlow:
             if item.raw is None:
                 item.raw = raws[item.intake.sha256]
             self._run(item)
+
+    def _next_waiting(self, busy: set[int]) -> _Parse:
+        """The first waiting parse of an account with none running, else the first: one
+        account's slow mail holds up its own big mail, not other accounts'."""
+        for item in itertools.islice(self._waiting, FAIR_SCAN):
+            if item.intake.account_id not in busy:
+                return item
+        return self._waiting[0]
 
     def _run(self, item: _Parse) -> None:
         item.deadline = time.monotonic() + self.parser.timeout

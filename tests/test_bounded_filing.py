@@ -381,3 +381,20 @@ def test_when_a_worker_dies_with_several_parses_each_runs_again_alone(storage_db
     parser.end(raws["Innocent"])
     [innocent] = filing.step()
     assert Entry.get_by_id(innocent.entry_id).parse_error is None and filing.idle()
+
+
+def test_big_mail_of_another_account_gets_the_next_free_worker(storage_db):
+    """Accounts take turns for the workers: three big mails to one account hold up a big
+    mail to another for one parse at most, not three."""
+    one, other = accounts.create_account("One"), accounts.create_account("Other")
+    raws = [message(f"One {n}") for n in (1, 2, 3)] + [message("Other")]
+    for n, raw in enumerate(raws):
+        deliver(other.id if n == 3 else one.id, raw, "a@in.example")
+    parser = HandParser()
+    filing = flow.IntakeFlow(parser)
+    filing.add([i.id for i in Intake.select().order_by(Intake.id)])
+    filing.step()
+    assert set(parser.running) == {raws[0], raws[3]}
+    parser.end(raws[3])
+    filing.step()
+    assert set(parser.running) == {raws[0], raws[1]}
