@@ -55,6 +55,20 @@ TRICKS = [
     ".//evil.example",
     "?next=//evil.example",
     "#//evil.example",
+    "/.//evil.example",  # dot segments: normalised, "//evil.example"
+    "/./",
+    "/.",
+    "/..",
+    "/x/../..//evil",
+    "/x/..//evil.example",
+    "/a/b/../../..//evil.example",
+    "/%2e//evil.example",  # the same, percent-encoded, once or twice
+    "/%2E%2E//evil.example",
+    "/x/%2e%2e/%2E%2e//evil",
+    "/x/.%2e//evil.example",
+    "/%252e%252e//evil.example",
+    "/x/..;/..;//evil.example",  # path parameters, as some servers read them
+    "/tickets/..?x=1",
     "/" + "a" * 5000,
     "/" + "%25" * 1000 + "2F",
     "//" + "a" * 100_000,
@@ -69,6 +83,9 @@ FINE = [
     ("/unassigned?q=café", "/unassigned?q=caf%C3%A9"),
     ("/projekte/müller", "/projekte/m%C3%BCller"),
     ("/http://evil.example", "/http://evil.example"),  # a path on this site
+    ("/files/report.v2..pdf", "/files/report.v2..pdf"),  # dots inside a name are fine
+    ("/.well-known/x", "/.well-known/x"),
+    ("/tickets?next=/../x", "/tickets?next=/../x"),  # the query is not a path
 ]
 
 
