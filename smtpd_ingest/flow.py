@@ -23,7 +23,14 @@ from peewee import OperationalError
 
 from smtpd_ingest.parse import ParseError
 from smtpd_ingest.parser_pool import DIED, TIMED_OUT
-from smtpd_ingest.pipeline import MAX_ATTEMPTS, Parser, Result, file_parsed, quarantine
+from smtpd_ingest.pipeline import (
+    MAX_ATTEMPTS,
+    OUT_OF_MEMORY,
+    Parser,
+    Result,
+    file_parsed,
+    quarantine,
+)
 from storage.filing import Filed
 from storage.intake import Waiting, count_attempts, load_raws, waiting_intakes
 
@@ -225,6 +232,8 @@ class IntakeFlow:
             except BrokenProcessPool:
                 broken.append(item)
                 continue
+            except MemoryError:  # the mail's doing: the worker's memory is limited
+                result = ParseError(OUT_OF_MEMORY)
             except Exception as error:  # a fault of ours, or of the pool
                 log.exception("intake %s: parsing failed", item.intake.id)
                 result = error

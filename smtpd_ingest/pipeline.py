@@ -19,6 +19,7 @@ from storage.models import Intake
 
 log = logging.getLogger(__name__)
 BATCH_BYTES = 8 << 20  # raw bytes routed and filed together, at most (one big mail alone)
+OUT_OF_MEMORY = "parsing it needed more memory than a parser may use"
 MAX_ATTEMPTS = 3  # tries of an intake that never finished (a crash) before it is quarantined
 QUARANTINED = (
     "quarantined: processing it stopped {attempts} times before it finished (the filing"
@@ -64,6 +65,8 @@ def process_intake(intake_id: int, parser: Parser) -> Filed | None:
         parsed: Result = parser.parse(raw)
     except ParseError as error:
         parsed = error
+    except MemoryError:
+        parsed = ParseError(OUT_OF_MEMORY)
     except Exception as error:  # a fault of ours, not the mail's
         log.exception("intake %s: parsing failed", intake.id)
         parsed = error

@@ -326,6 +326,9 @@ class HandParser:
     def end(self, raw: bytes) -> None:
         self.running.pop(raw).set_result(parse_message(raw))
 
+    def run_out_of_memory(self, raw: bytes) -> None:
+        self.running.pop(raw).set_exception(MemoryError())
+
     def die(self) -> None:
         """A worker dies: the pool is broken, every parse in it fails so."""
         for future in self.running.values():
@@ -398,3 +401,18 @@ def test_big_mail_of_another_account_gets_the_next_free_worker(storage_db):
     parser.end(raws[3])
     filing.step()
     assert set(parser.running) == {raws[0], raws[1]}
+
+
+def test_a_mail_that_runs_a_worker_out_of_memory_is_filed_raw_with_the_reason(storage_db):
+    account = accounts.create_account("Agency")
+    raw = message("Huge")
+    deliver(account.id, raw, "a@in.example")
+    parser = HandParser()
+    filing = flow.IntakeFlow(parser)
+    filing.add([i.id for i in Intake.select()])
+    filing.step()
+    parser.run_out_of_memory(raw)
+    [filed] = filing.step()
+    entry = Entry.get_by_id(filed.entry_id)
+    assert entry.parse_error == "parsing it needed more memory than a parser may use"
+    assert entry.subject == "Huge"  # read from the raw message
