@@ -3,8 +3,9 @@
 The stranger's mail comes in through the real ingest (a daemon over SMTP, or the real parse
 and route); the agency answers it in the UI ("Answer by mail"), with a template filled from
 the stranger's display name, or through the API; the worker sends it to a real aiosmtpd sink;
-the test reads the bytes the sink got. This interpreter (3.11.7) has CVE-2024-6923, so a
-value that reached the email package undecoded would show here as a real Bcc line.
+the test reads the bytes the sink got. Mail is written as the email package before
+3.11.10 / 3.12.5 writes it (CVE-2024-6923; tests.test_mail_headers.UNPATCHED, on any
+interpreter), so a line break that reached the email package would show as a real Bcc line.
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ from storage.outbound import save_template
 from tests.daemon import DOMAIN, Daemon, free_port
 from tests.mail import message
 from tests.test_api import deliver
+from tests.test_mail_headers import unpatched_email_package  # noqa: F401 - autouse fixture
 from tests.test_outbound import smtp_sink
 from tests.web import PASSWORD, csrf_token, login
 

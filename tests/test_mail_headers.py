@@ -1,4 +1,10 @@
-"""The header writer on this interpreter (3.11.7 here: without the CVE-2024-6923 fix).
+"""The header writer, with the email package writing headers as an unpatched 3.11 does.
+
+Python before 3.11.10 / 3.12.5 (CVE-2024-6923) writes a line break that decoding produced as
+a real one. Patched versions fold such a value into an encoded word and refuse to write a
+header that breaks lines, which would hide a set_header that stopped cleaning. So every test
+here and in tests/test_header_injection.py writes mail through UNPATCHED, a policy that writes
+a header whose decoded value holds CR or LF raw, on any interpreter.
 
 Every line break str.splitlines() knows, typed raw or hidden in an encoded word (q, b, nested,
 glued to other text), in every kind of field: text fields become one line, addresses and
@@ -10,13 +16,13 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import email
-import email.errors
 import sys
 from email.message import EmailMessage
-from email.policy import SMTP, compat32
+from email.policy import SMTP, EmailPolicy, compat32
 
 import pytest
 
+from postroom import mail_headers
 from postroom.mail_headers import (
     LINE_BREAKS,
     HeaderError,
@@ -26,6 +32,30 @@ from postroom.mail_headers import (
     set_header,
     writable_ids,
 )
+
+
+class UnpatchedPolicy(EmailPolicy):
+    """SMTP as the email package before CVE-2024-6923 was fixed: a header whose decoded value
+    holds CR or LF is written with it raw (non-ASCII escaped, so it can be sent as bytes)."""
+
+    def _fold(self, name, value, refold_binary=False):
+        text = str(value)  # a header object's decoded value, as the old folder wrote it
+        if "\r" in text or "\n" in text:
+            raw = text.encode("ascii", "backslashreplace").decode()
+            return f"{name}: {raw}{self.linesep}"
+        return super()._fold(name, value, refold_binary)
+
+
+# patched versions also check what the generator writes; the old ones did not
+_NO_CHECK = {"verify_generated_headers": False} if hasattr(SMTP, "verify_generated_headers") else {}
+UNPATCHED = UnpatchedPolicy(linesep="\r\n", **_NO_CHECK)  # email.policy.SMTP, unpatched
+
+
+@pytest.fixture(autouse=True)
+def unpatched_email_package(monkeypatch):
+    """postroom writes every mail with UNPATCHED (mail_headers.POLICY) during the test."""
+    monkeypatch.setattr(mail_headers, "POLICY", UNPATCHED)
+
 
 BREAKS = sorted(LINE_BREAKS)
 BCC = "Bcc: victim@evil.example"
@@ -62,20 +92,23 @@ def test_line_breaks_are_exactly_what_str_splitlines_breaks_on():
     assert found == set(LINE_BREAKS)
 
 
-def test_this_interpreter_writes_decoded_line_breaks_that_set_header_stops():
-    """On an unpatched email package a raw assignment injects; message_bytes catches it."""
+def test_the_unpatched_policy_writes_decoded_line_breaks_and_message_bytes_stops_them():
+    """What the tests run against, on any interpreter: a raw assignment injects a Bcc line."""
     message = EmailMessage(policy=SMTP)
     message["Subject"] = "Re: " + q_word("Hi\r\n" + BCC)  # not through set_header
+    message["To"] = "anna@bakery.example"
     message.set_content("body")
-    patched_refusal = getattr(email.errors, "HeaderWriteError", ())  # 3.11.10 and later
-    try:
-        written = message.as_bytes()
-    except patched_refusal:  # a patched interpreter refuses by itself
-        written = None
-    if written is not None:
-        assert b"\r\nBcc: victim@evil.example" in written  # 3.11.7: the bug is real here
-        with pytest.raises(HeaderError):
-            message_bytes(message)
+    written = message.as_bytes(policy=UNPATCHED)
+    assert b"\r\nBcc: victim@evil.example\r\n" in written  # the bug, as 3.11.7 has it
+    assert [name for name, _ in headers_of(written)][:3] == ["subject", "bcc", "to"]
+    with pytest.raises(HeaderError):
+        message_bytes(message)  # the last check before sending catches it
+    # and with the clean header nothing breaks: the policy only differs where the bug is
+    clean = EmailMessage()
+    set_header(clean, "Subject", "Re: " + q_word("Hi\r\n" + BCC))
+    set_header(clean, "To", "anna@bakery.example")
+    clean.set_content("body")
+    assert clean.as_bytes(policy=UNPATCHED) == clean.as_bytes(policy=SMTP.clone(**_NO_CHECK))
 
 
 @pytest.mark.parametrize("brk", BREAKS, ids=[f"U+{ord(b):04X}" for b in BREAKS])
