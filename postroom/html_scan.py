@@ -1,5 +1,5 @@
-"""A linear scan of HTML: tokens as a browser's tokenizer would find them, closely enough for
-the text of a mail and for how deep its elements nest.
+"""A linear scan of HTML: tokens as a browser's tokenizer finds them, for the text of a mail
+and for the well-formed copy that the sanitiser (nh3, html5ever) gets.
 
 Every character is read a bounded number of times, whatever the markup: no regular expression
 that backtracks, and not html.parser (quadratic on some input before Python 3.11.13). Used by
@@ -16,6 +16,7 @@ from dataclasses import dataclass
 MAX_HTML_CHARS = 1_000_000  # HTML kept and sanitised; the raw message keeps all of it
 MAX_TEXT_CHARS = 1_000_000  # text kept for snippets and the search index
 MAX_DEPTH = 256  # nesting levels kept; deeper elements are shown flat (their text stays)
+MAX_FORMATTING = 16  # formatting elements (b, i, font, a, …) open at once; more are left out
 
 VOID = frozenset({
     "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img",
@@ -24,19 +25,39 @@ VOID = frozenset({
 RAW_TEXT = frozenset({"script", "style", "xmp", "iframe", "noembed", "noframes", "textarea",
                       "title", "noscript"})  # fmt: skip
 HIDDEN = frozenset({"script", "style"})  # their content is no text for a reader
-# A start tag closes the element on top of the stack when html5ever would close it too.
-_CLOSES = {"li": {"li"}, "dd": {"dd", "dt"}, "dt": {"dd", "dt"}, "td": {"td", "th"},
-           "th": {"td", "th"}, "tr": {"td", "th", "tr"}, "option": {"option"}}  # fmt: skip
+# The tags the sanitiser keeps (postroom/safe_html.py); `flatten` passes on no others.
+TAGS = frozenset({
+    "a", "abbr", "b", "blockquote", "br", "caption", "center", "code", "col", "colgroup", "dd",
+    "del", "div", "dl", "dt", "em", "font", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img",
+    "ins", "kbd", "li", "ol", "p", "pre", "q", "s", "small", "span", "strike", "strong", "sub",
+    "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "u", "ul",
+})  # fmt: skip
+# The HTML standard's formatting elements: html5ever re-opens those left open at every new
+# block (its list of active formatting elements), so their number open at once is capped.
+FORMATTING = frozenset({"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small",
+                        "strike", "strong", "tt", "u"})  # fmt: skip
+_HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
+_TABLE_PARTS = frozenset({"tbody", "thead", "tfoot", "tr", "td", "th", "caption", "colgroup"})
+_SCOPE = frozenset({"table", "td", "th", "caption"})  # where a search for an open p stops
+# Special elements other than address, div and p: an open li (dd, dt) below one stays open.
+_LIST_STOP = frozenset({
+    "blockquote", "caption", "center", "col", "colgroup", "dl", "ol", "pre", "table", "tbody",
+    "td", "tfoot", "th", "thead", "tr", "ul", *_HEADINGS,
+})  # fmt: skip
 _CLOSES_P = frozenset({
     "address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div",
     "dl", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
     "h6", "header", "hgroup", "hr", "main", "menu", "nav", "ol", "p", "pre", "section",
-    "summary", "table", "ul",
+    "summary", "table", "ul", "li", "dd", "dt",
 })  # fmt: skip
 # Block elements: their tags separate words in the text version.
 _BREAKS = _CLOSES_P | {"br", "li", "dd", "dt", "td", "th", "tr", "tbody", "thead", "tfoot",
                        "caption", "html", "body", "head", "title", "option", "img"}  # fmt: skip
-_NAME = re.compile(r"[^\s/>]*")  # one greedy run, no alternatives: linear
+# Single character classes, each run matched greedily: linear. HTML's white space only.
+_NAME = re.compile(r"[^\t\n\f\r />]*")
+_SPACES = re.compile(r"[\t\n\f\r ]*")
+_ATTRIBUTE_NAME = re.compile(r"[^\t\n\f\r />=]*")
+_UNQUOTED = re.compile(r"[^\t\n\f\r >]*")
 
 
 class Finder:
@@ -86,12 +107,19 @@ def _tokens(markup: str) -> Iterator[_Token]:
             end = length if end == -1 else end + 1
             yield _Token("other", lt, end)
         elif following == "/":
-            name = _NAME.match(markup, lt + 2).group().lower()
-            end = _tag_end(markup, lt + 2 + len(name), finder)
-            yield _Token("end", lt, end, name)
+            name = _NAME.match(markup, lt + 2).group()
+            end = _tag_end(markup, lt + 2 + len(name))
+            if end == -1:  # a tag cut off by the end of the markup is no tag
+                yield _Token("other", lt, length)
+                return
+            yield _Token("end", lt, end, _lower(name))
         elif _letter(markup, lt + 1):
-            name = _NAME.match(markup, lt + 1).group().lower()
-            end = _tag_end(markup, lt + 1 + len(name), finder)
+            name = _NAME.match(markup, lt + 1).group()
+            end = _tag_end(markup, lt + 1 + len(name))
+            if end == -1:
+                yield _Token("other", lt, length)
+                return
+            name = _lower(name)
             yield _Token("start", lt, end, name)
             if name in RAW_TEXT or name == "plaintext":
                 close = length if name == "plaintext" else _raw_text_end(markup, end, name, finder)
@@ -117,27 +145,52 @@ def _comment_end(markup: str, lt: int, finder: Finder) -> int:
     return min(ends) if ends else len(markup)
 
 
-def _tag_end(markup: str, position: int, finder: Finder) -> int:
-    """Where a tag ends: after the first > that is not inside a quoted attribute value."""
+def _lower(name: str) -> str:
+    """A tag name as html5ever compares it: only ASCII letters are lowered (\u212a is no k)."""
+    return name.lower() if name.isascii() else name
+
+
+def _tag_end(markup: str, position: int) -> int:
+    """Where a tag whose name ends at position ends (after its >), or -1 if the markup ends
+    first: the attribute states of the HTML tokenizer, so a quote counts only where it opens a
+    value (`<b ="x>` ends at its first >, as in a browser)."""
     length = len(markup)
     while True:
-        gt = finder.find(">", position)
-        if gt == -1:
-            return length
-        eq = markup.find("=", position, gt)
-        if eq == -1:
-            return gt + 1
-        value = eq + 1
-        while value < gt and markup[value] in " \t\n\r\f":
-            value += 1
-        quote = markup[value] if value < length else ""
-        if quote in ('"', "'"):
-            close = finder.find(quote, value + 1)
+        position = _SPACES.match(markup, position).end()  # before an attribute name
+        if position >= length:
+            return -1
+        char = markup[position]
+        if char == ">":
+            return position + 1
+        if char == "/":  # self-closing: > ends the tag, anything else starts an attribute
+            position += 1
+            if markup.startswith(">", position):
+                return position + 1
+            continue
+        # an attribute name; its first character may be anything, even = or a quote
+        position = _ATTRIBUTE_NAME.match(markup, position + 1).end()
+        position = _SPACES.match(markup, position).end()
+        if position >= length:
+            return -1
+        if markup[position] != "=":
+            continue  # > and / are handled above; anything else starts the next attribute
+        position = _SPACES.match(markup, position + 1).end()  # before the value
+        if position >= length:
+            return -1
+        char = markup[position]
+        if char == ">":
+            return position + 1
+        if char in "\"'":
+            close = markup.find(char, position + 1)
             if close == -1:
-                return length
+                return -1
             position = close + 1
-        else:
-            position = value if value > eq + 1 else eq + 1
+            continue
+        position = _UNQUOTED.match(markup, position).end()
+        if position >= length:
+            return -1
+        if markup[position] == ">":
+            return position + 1
 
 
 def _raw_text_end(markup: str, position: int, name: str, finder: Finder) -> int:
@@ -175,50 +228,112 @@ def html_to_text(markup: str) -> str:
     return "\n".join(line for line in lines if line)[:MAX_TEXT_CHARS]
 
 
-def flatten(markup: str, max_depth: int = MAX_DEPTH) -> tuple[str, bool]:
-    """Drop the tags of elements nested deeper than max_depth, keeping their text.
+# --- the sanitiser's input ---------------------------------------------------------------------
 
-    The nesting is counted as a browser would build it, or deeper (an end tag closes only an
-    element that is open; a few start tags close their like, as html5ever does), so what nh3
-    gets is never much deeper than max_depth. Returns the markup and whether it changed.
-    """
-    stack: list[tuple[str, bool]] = []  # (name, kept)
-    open_count: dict[str, int] = {}
-    pieces: list[str] = []
-    position = 0  # markup before this is in pieces or dropped
-    changed = False
 
-    def pop() -> bool:
-        name, kept = stack.pop()
-        open_count[name] -= 1
-        return kept
+class _Flattener:
+    """The open elements of the copy being written, with each name's open positions."""
 
-    for token in _tokens(markup):
-        if token.kind == "start":
-            name = token.name
-            top = stack[-1][0] if stack else ""
-            if top in _CLOSES.get(name, ()) or (top == "p" and name in _CLOSES_P):
-                pop()
-            if name in VOID:
-                continue
-            keep = len(stack) < max_depth
-            stack.append((name, keep))
-            open_count[name] = open_count.get(name, 0) + 1
-        elif token.kind == "end" and open_count.get(token.name):
-            keep = True
-            while stack:
-                name = stack[-1][0]
-                kept = pop()
-                if name == token.name:
-                    keep = kept
-                    break
+    def __init__(self, max_depth: int, max_formatting: int) -> None:
+        self.max_depth, self.max_formatting = max_depth, max_formatting
+        self.stack: list[tuple[str, bool]] = []  # (name, written)
+        self.positions: dict[str, list[int]] = {}
+        self.written = 0  # open elements whose start tag was written
+        self.formatting = 0  # of these, formatting elements
+        self.pieces: list[str] = []
+
+    def last(self, names: frozenset[str] | tuple[str, ...]) -> int:
+        """The position of the innermost open element of these names, -1 if none is open."""
+        return max((found[-1] for name in names if (found := self.positions.get(name))), default=-1)
+
+    def push(self, name: str, tag: str) -> bool:
+        """Open an element; its tag is written unless too deep or too much formatting is open."""
+        formatting = name in FORMATTING
+        write = self.written < self.max_depth and not (
+            formatting and self.formatting >= self.max_formatting
+        )
+        self.positions.setdefault(name, []).append(len(self.stack))
+        self.stack.append((name, write))
+        if write:
+            self.pieces.append(tag)
+            self.written += 1
+            self.formatting += formatting
+        return write
+
+    def close_to(self, position: int) -> None:
+        """Close the element at position and all inside it, each with an end tag of its own."""
+        while len(self.stack) > position:
+            name, written = self.stack.pop()
+            self.positions[name].pop()
+            if written:
+                self.pieces.append(f"</{name}>")
+                self.written -= 1
+                self.formatting -= name in FORMATTING
+
+    def close_for(self, name: str) -> None:
+        """Close what the start tag `name` closes in a browser (or less: never more)."""
+        if name in _CLOSES_P and (p := self.last(("p",))) > self.last(_SCOPE):
+            self.close_to(p)
+        table = self.last(("table",))
+        if name in ("td", "th", "tr") or name in _TABLE_PARTS:  # cells, rows, row groups end
+            names = {"td": ("td", "th"), "th": ("td", "th"), "tr": ("tr", "td", "th")}
+            while (found := self.last(names.get(name, _TABLE_PARTS))) > table:
+                self.close_to(found)
+            return
+        if name == "li":
+            found, stop = self.last(("li",)), self.last(_LIST_STOP)
+        elif name in ("dd", "dt"):
+            found, stop = self.last(("dd", "dt")), self.last(_LIST_STOP - {"dd", "dt"})
+        elif name == "table":  # a table straight inside a table ends it
+            found, stop = table, self.last(("td", "th", "caption"))
+        elif name == "a":  # a link inside a link ends it
+            found, stop = self.last(("a",)), self.last(_SCOPE)
+        elif name in _HEADINGS and self.stack and self.stack[-1][0] in _HEADINGS:
+            found, stop = len(self.stack) - 1, -1
         else:
-            continue
-        if not keep:  # a space instead: words on either side stay apart
-            pieces += [markup[position : token.start], " "]
-            position = token.end
-            changed = True
-    if not changed:
-        return markup, False
-    pieces.append(markup[position:])
-    return "".join(pieces), True
+            return
+        if found > stop:
+            self.close_to(found)
+
+
+def flatten(
+    markup: str, max_depth: int = MAX_DEPTH, max_formatting: int = MAX_FORMATTING
+) -> tuple[str, bool]:
+    """Rewrite HTML for the sanitiser as a well-formed copy that html5ever builds in linear time.
+
+    Only TAGS are passed on (nh3 drops the others and keeps their text); scripts and styles go
+    with their content, the content of other raw-text elements becomes text; comments go.
+    Every element is closed by an end tag of its own, inside its parent (so no formatting is
+    left open for html5ever to re-open at each new block); at most max_depth elements are
+    open at once and at most max_formatting formatting elements: the tags of further ones are
+    left out, their text stays. Returns the copy and whether tags were left out for a bound.
+    """
+    out = _Flattener(max_depth, max_formatting)
+    pieces = out.pieces
+    left_out = False
+    raw = ""  # the raw-text element whose content comes next
+    for token in _tokens(markup):
+        kind, name = token.kind, token.name
+        if kind == "text":
+            text = markup[token.start : token.end]
+            pieces.append("&lt;" if text == "<" else text)  # a lone < is text, kept as text
+        elif kind == "raw":
+            if raw not in HIDDEN:
+                content = markup[token.start : token.end]
+                if raw not in ("textarea", "title"):  # no character references in these
+                    content = content.replace("&", "&amp;")
+                pieces.append(content.replace("<", "&lt;"))
+        elif kind == "start" and name in TAGS:
+            out.close_for(name)
+            if name in VOID:
+                pieces.append(markup[token.start : token.end])
+            elif not out.push(name, markup[token.start : token.end]):
+                left_out = True
+                if out.written >= max_depth:
+                    pieces.append(" ")  # the words on either side stay apart
+        elif kind == "start":
+            raw = name if name in RAW_TEXT or name == "plaintext" else ""
+        elif kind == "end" and name in TAGS and (found := out.positions.get(name)):
+            out.close_to(found[-1])
+    out.close_to(0)
+    return "".join(pieces), left_out

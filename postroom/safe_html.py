@@ -4,10 +4,12 @@ Filing (inside the bounded parse stage): `html_to_text` for snippets and search,
 for the sanitised copy that the entry page shows. Viewing: `show` turns the stored copy's
 image sources into inline data, placeholders or (when asked) remote URLs.
 
-Everything here that reads a stranger's markup costs time linear in its length: the scan of
-postroom/html_scan.py, and nh3 only on input whose nesting that scan has cut to MAX_DEPTH
-levels (html5ever checks the stack of open elements at each tag, so its time grows with
-depth times tags: 60,000 nested divs took 6 s).
+Everything here that reads a stranger's markup costs time and memory linear in its length:
+the scan of postroom/html_scan.py, and nh3 only on the well-formed copy that scan writes, with
+at most MAX_DEPTH elements open at once (html5ever checks the stack of open elements at each
+tag: 60,000 nested divs took 6 s) and at most MAX_FORMATTING formatting elements, each closed
+inside its parent (html5ever re-opens formatting left open at every new block: 4,000 unclosed
+<b title=…> in as many paragraphs took 7 s and 2 GB).
 """
 
 from __future__ import annotations
@@ -21,33 +23,29 @@ import nh3
 
 from postroom.html_scan import (  # the bounds and html_to_text are re-exported
     MAX_DEPTH,
+    MAX_FORMATTING,
     MAX_HTML_CHARS,
     MAX_TEXT_CHARS,
+    TAGS,
     Finder,
     flatten,
     html_to_text,
 )
 
 __all__ = [
-    "BLOCKED_IMAGE", "MAX_DEPTH", "MAX_HTML_CHARS", "MAX_SAFE_CHARS", "MAX_TEXT_CHARS",
-    "NOTE_CUT", "NOTE_FLAT", "NOTE_TOO_BIG_TO_SHOW", "NOTE_TOO_LARGE", "SafeHtml", "flatten",
-    "html_to_text", "make_safe", "show",
+    "BLOCKED_IMAGE", "MAX_DEPTH", "MAX_FORMATTING", "MAX_HTML_CHARS", "MAX_SAFE_CHARS",
+    "MAX_TEXT_CHARS", "NOTE_CUT", "NOTE_FLAT", "NOTE_TOO_BIG_TO_SHOW", "NOTE_TOO_LARGE",
+    "TAGS", "SafeHtml", "flatten", "html_to_text", "make_safe", "show",
 ]  # fmt: skip
 
 MAX_SAFE_CHARS = 2_000_000  # sanitised HTML bigger than this is not kept (nh3 can expand)
 
 # Why the stored safe HTML differs from the mail's (Entry.html_note); words in entry.html.
 NOTE_CUT = "cut"  # longer than MAX_HTML_CHARS: the rest is only in the raw message
-NOTE_FLAT = "flat"  # nested deeper than MAX_DEPTH: deeper levels shown flat
+NOTE_FLAT = "flat"  # deeper than MAX_DEPTH or MAX_FORMATTING: those tags left out
 NOTE_TOO_LARGE = "too_large"  # the sanitised result was too big: shown as text
 NOTE_TOO_BIG_TO_SHOW = "legacy_too_large"  # filed before sanitising at filing, too big now
 
-TAGS = {
-    "a", "abbr", "b", "blockquote", "br", "caption", "center", "code", "col", "colgroup", "dd",
-    "del", "div", "dl", "dt", "em", "font", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img",
-    "ins", "kbd", "li", "ol", "p", "pre", "q", "s", "small", "span", "strike", "strong", "sub",
-    "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "u", "ul",
-}  # fmt: skip
 ATTRIBUTES = {
     "*": {"style", "title", "align", "valign", "width", "height", "dir", "lang"},
     "a": {"href", "name"},

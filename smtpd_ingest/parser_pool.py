@@ -41,7 +41,15 @@ def _on_alarm(signum, frame) -> None:
 
 def _init_worker(parent: int, nice: int) -> None:
     """Set up a parse worker: it dies with the process that started it, even by kill -9
-    (Linux), and it runs at a lower priority."""
+    (Linux), it runs at a lower priority, and it has at most 2 GB of address space."""
+    import resource  # only here: a worker's own limit, set in the worker
+
+    # A 25 MB mail parses in a few hundred MB; past 2 GB an allocation fails (MemoryError, a
+    # stored parse failure) or the worker dies (DIED) instead of the machine running out.
+    memory = 2 << 30
+    _, hard = resource.getrlimit(resource.RLIMIT_AS)
+    limit = memory if hard == resource.RLIM_INFINITY else min(memory, hard)
+    resource.setrlimit(resource.RLIMIT_AS, (limit, hard))
     if sys.platform == "linux":
         libc = ctypes.CDLL(None, use_errno=True)
         libc.prctl(PR_SET_PDEATHSIG, signal.SIGKILL)
