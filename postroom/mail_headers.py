@@ -38,8 +38,36 @@ IDS = ("message-id", "in-reply-to", "references")
 DATE = ("date",)
 
 
+# What a HeaderError says: "{field}: ..." with the field's label (FIELD_LABELS, or a header
+# name such as To), so no sentence is built around an English noun; one message per case.
+FIELD_LABELS = {  # a field as callers name it -> its label
+    "subject": "Subject",
+    "file name": "File name",
+    "recipient": "Recipient",
+    "address": "Address",
+    "message id": "Message ID",
+}
+NAME_IN = "Name in {header}"  # the display name of a From, To, Cc ... address
+ADDRESS_IN = "Address in {header}"
+TEXT_TOO_LONG = "{field}: too long to be written into a mail (at most {limit:,} characters)"
+TEXT_NESTED = "{field}: holds encoded words nested too deep to be written into a mail"
+NOT_AN_ADDRESS = "{field}: not an address that can be written into a mail"
+NOT_A_MESSAGE_ID = "{field}: not a message id that can be written into a mail"
+ID_ENCODED = "{field}: a message id with encoded words cannot be written into a mail"
+NEEDS_ADDRESS = "{field}: an address is needed"
+NEEDS_IDS = "{field}: one or more message ids are needed"
+NEEDS_ONE_ID = "{field}: exactly one message id is needed"
+NEEDS_DATE = "{field}: a date and time with a time zone is needed"
+NOT_OURS = "{field}: postroom does not write this header"
+NOT_WRITTEN = "{field}: cannot be written (a line break, or set twice)"
+
+
 class HeaderError(ValueError):
     """A header cannot be written as asked; the message names the field and says why."""
+
+
+def _label(field: str) -> str:
+    return FIELD_LABELS.get(field, field)
 
 
 def has_line_break(text: str) -> bool:
@@ -69,14 +97,14 @@ def header_text(value: str, field: str = "subject") -> str:
     to is made one line, round after round, until the text decodes to itself.
     """
     if len(value) > MAX_TEXT_CHARS:
-        raise HeaderError(f"the {field} is too long (at most {MAX_TEXT_CHARS} characters)")
+        raise HeaderError(TEXT_TOO_LONG.format(field=_label(field), limit=MAX_TEXT_CHARS))
     text = one_line(value)
     for _ in range(MAX_DECODE_ROUNDS):
         decoded = str(POLICY.header_factory("subject", text))
         if decoded == text:
             return text
         text = one_line(decoded)
-    raise HeaderError(f"the {field} holds encoded words nested too deep to be written")
+    raise HeaderError(TEXT_NESTED.format(field=_label(field)))
 
 
 def hidden_line_break(value: str) -> bool:
@@ -96,13 +124,13 @@ def address_spec(value: str, field: str = "address") -> str:
     """An address as it can stand in a header, or HeaderError: nothing is cleaned up here."""
     printable = all(" " < ch < "\x7f" for ch in value)
     if not (printable and 0 < len(value) <= MAX_ADDRESS_CHARS and ADDRESS.match(value)):
-        raise HeaderError(f"the {field} is not an address that can be written into a mail")
+        raise HeaderError(NOT_AN_ADDRESS.format(field=_label(field)))
     try:
         read_back = Address(addr_spec=value).addr_spec
     except (ValueError, IndexError):
         read_back = ""
     if read_back != value:
-        raise HeaderError(f"the {field} is not an address that can be written into a mail")
+        raise HeaderError(NOT_AN_ADDRESS.format(field=_label(field)))
     return value
 
 
@@ -110,9 +138,9 @@ def message_id(value: str, field: str = "message id") -> str:
     """A message id (without <>) as it can stand in a header, or HeaderError."""
     printable = all(" " < ch < "\x7f" and ch not in "<>" for ch in value)
     if not (printable and 0 < len(value) <= 250 and "@" in value):
-        raise HeaderError(f"the {field} is not a message id that can be written into a mail")
+        raise HeaderError(NOT_A_MESSAGE_ID.format(field=_label(field)))
     if str(POLICY.header_factory("references", f"<{value}>")) != f"<{value}>":
-        raise HeaderError(f"the {field} holds encoded words")
+        raise HeaderError(ID_ENCODED.format(field=_label(field)))
     return value
 
 
@@ -136,37 +164,39 @@ def set_header(message: EmailMessage, name: str, value) -> None:
     """
     key = name.lower()
     if key in TEXT:
-        header = POLICY.header_factory(name, header_text(value, key))
+        header = POLICY.header_factory(name, header_text(value, name))
     elif key in MAILBOX:
         items = value if isinstance(value, list) else [value]
         if not items:
-            raise HeaderError(f"{name} needs an address")
-        header = POLICY.header_factory(name, [_mailbox(item, key) for item in items])
+            raise HeaderError(NEEDS_ADDRESS.format(field=name))
+        header = POLICY.header_factory(name, [_mailbox(item, name) for item in items])
     elif key in IDS:
         ids = [value] if isinstance(value, str) else list(value)
-        checked = [message_id(item, key) for item in ids]
-        if not checked or (key != "references" and len(checked) != 1):
-            raise HeaderError(f"{name} needs {'ids' if key == 'references' else 'one id'}")
+        checked = [message_id(item, name) for item in ids]
+        if not checked:
+            raise HeaderError(NEEDS_IDS.format(field=name))
+        if key != "references" and len(checked) != 1:
+            raise HeaderError(NEEDS_ONE_ID.format(field=name))
         header = POLICY.header_factory(name, " ".join(f"<{item}>" for item in checked))
     elif key in DATE:
         if not isinstance(value, dt.datetime) or value.tzinfo is None:
-            raise HeaderError("Date needs a datetime with a time zone")
+            raise HeaderError(NEEDS_DATE.format(field=name))
         header = POLICY.header_factory(name, format_datetime(value))
     else:
-        raise HeaderError(f"postroom does not write a {name} header")
+        raise HeaderError(NOT_OURS.format(field=name))
     if has_line_break(str(header)) or message.get(name) is not None:
-        raise HeaderError(f"the {key} header cannot be written (line break, or set twice)")
+        raise HeaderError(NOT_WRITTEN.format(field=name))
     message[name] = header  # a header object: stored as it is, not parsed again
 
 
-def _mailbox(value, field: str) -> Address:
+def _mailbox(value, header: str) -> Address:
     display, address = ("", value) if isinstance(value, str) else value
-    address = address_spec(address, f"{field} address")
-    display = header_text(display or "", f"{field} name")
+    address = address_spec(address, ADDRESS_IN.format(header=header))
+    display = header_text(display or "", NAME_IN.format(header=header))
     mailbox = Address(display_name=display, addr_spec=address)
-    read = POLICY.header_factory(field, mailbox).addresses
+    read = POLICY.header_factory(header, mailbox).addresses
     if len(read) != 1 or read[0].addr_spec != address:
-        raise HeaderError(f"the {field} address cannot be written into a mail")
+        raise HeaderError(NOT_AN_ADDRESS.format(field=ADDRESS_IN.format(header=header)))
     if read[0].display_name != display:  # a name the address parser reads otherwise: left out
         mailbox = Address(addr_spec=address)
     return mailbox

@@ -179,8 +179,31 @@ def test_control_characters_and_lone_surrogates_do_not_reach_the_wire():
 
 def test_headers_postroom_does_not_write_and_a_second_subject_are_refused():
     message = EmailMessage()
-    with pytest.raises(HeaderError, match="does not write a Bcc"):
+    with pytest.raises(HeaderError, match=r"^Bcc: postroom does not write this header$"):
         set_header(message, "Bcc", "victim@evil.example")
     set_header(message, "Subject", "one")
     with pytest.raises(HeaderError, match="set twice"):
         set_header(message, "Subject", "two")
+
+
+def test_each_refusal_is_one_message_with_the_fields_label():
+    cases = [
+        (lambda: header_text("x" * 2001), "Subject: too long to be written into a mail (at "
+         "most 2,000 characters)"),
+        (lambda: header_text("x" * 2001, "file name"), "File name: too long to be written "
+         "into a mail (at most 2,000 characters)"),
+        (lambda: set_header(EmailMessage(), "To", ("x" * 2001, "anna@bakery.example")),
+         "Name in To: too long to be written into a mail (at most 2,000 characters)"),
+        (lambda: set_header(EmailMessage(), "Cc", "anna at bakery"),
+         "Address in Cc: not an address that can be written into a mail"),
+        (lambda: set_header(EmailMessage(), "References", []),
+         "References: one or more message ids are needed"),
+        (lambda: set_header(EmailMessage(), "Message-ID", ["a@b.example", "c@d.example"]),
+         "Message-ID: exactly one message id is needed"),
+        (lambda: set_header(EmailMessage(), "In-Reply-To", "no id"),
+         "In-Reply-To: not a message id that can be written into a mail"),
+    ]  # fmt: skip
+    for call, says in cases:
+        with pytest.raises(HeaderError) as refused:
+            call()
+        assert str(refused.value) == says
