@@ -10,7 +10,8 @@ Bounds: a subject or body has at most 20,000 characters, 2,000 tokens (lexing st
 so even checking a hostile text stays cheap), 1,000 parts nested at most 30 deep and 100
 uses of variables; each value is cut to 5,000 characters. Case filters at most triple a text
 (ß -> SS), so a render builds at most 3 × (20,000 + 100 × 5,000) characters; the caller
-(postroom.mail_templates) also refuses a result over 200,000 characters.
+(postroom.mail_templates) also refuses a result over 200,000 characters. truncate takes
+written values in range only (TRUNCATE_*), where Jinja2 would fail an assertion.
 """
 
 from __future__ import annotations
