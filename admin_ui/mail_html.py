@@ -1,7 +1,8 @@
 """Show received HTML safely: the copy sanitised at filing, in a sandboxed frame of its own.
 
 Sanitising (nh3) happens once, when a mail is filed (postroom/safe_html.py); a view only
-runs `show` over the stored copy, a linear pass that puts cid: images inline and holds
+runs `show` over the stored copy, a linear pass that puts cid: images inline (the parts
+looked up in one query, each encoded once, at most MAX_INLINE_BYTES per view) and holds
 remote images back. Entries filed before that (migration 0008) are sanitised when shown,
 up to LEGACY_SANITISE_CHARS of HTML; bigger ones show their text until `postroom reprocess
 --all` prepares them.

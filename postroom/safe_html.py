@@ -33,9 +33,10 @@ from postroom.html_scan import (  # the bounds and html_to_text are re-exported
 )
 
 __all__ = [
-    "BLOCKED_IMAGE", "MAX_DEPTH", "MAX_FORMATTING", "MAX_HTML_CHARS", "MAX_SAFE_CHARS",
-    "MAX_TEXT_CHARS", "NOTE_CUT", "NOTE_FLAT", "NOTE_TOO_BIG_TO_SHOW", "NOTE_TOO_LARGE",
-    "TAGS", "SafeHtml", "flatten", "html_to_text", "make_safe", "show",
+    "BLOCKED_IMAGE", "MAX_DEPTH", "MAX_FORMATTING", "MAX_HTML_CHARS", "MAX_INLINE_BYTES",
+    "MAX_INLINE_IMAGES", "MAX_SAFE_CHARS", "MAX_TEXT_CHARS", "NOTE_CUT", "NOTE_FLAT",
+    "NOTE_TOO_BIG_TO_SHOW", "NOTE_TOO_LARGE", "TAGS", "SafeHtml", "flatten", "html_to_text",
+    "make_safe", "show",
 ]  # fmt: skip
 
 MAX_SAFE_CHARS = 2_000_000  # sanitised HTML bigger than this is not kept (nh3 can expand)
@@ -77,6 +78,8 @@ BLOCKED_IMAGE = (
     ).decode()
 )
 INLINE_TYPES = ("image/png", "image/jpeg", "image/gif", "image/webp", "image/bmp")
+MAX_INLINE_IMAGES = 100  # distinct cid: images placed per view; more are shown held back
+MAX_INLINE_BYTES = 10_000_000  # data URLs written per view; further images are held back
 REMOTE = ("http:", "https:", "//")
 LINK_TARGETS = ("http:", "https:", "mailto:", "tel:", "#")  # data: is for images only
 
@@ -139,16 +142,20 @@ def make_safe(markup: str) -> SafeHtml:
 def show(
     safe: str,
     *,
-    inline_image: Callable[[str], tuple[str, bytes] | None],
+    inline_images: Callable[[list[str]], dict[str, tuple[str, bytes]]],
     load_remote_images: bool = False,
 ) -> tuple[str, int]:
     """Return stored safe HTML ready for the frame, and how many remote images were held back.
 
-    `inline_image(content_id)` returns (content type, bytes) of one of the mail's own parts.
+    `inline_images(content_ids)` returns (content type, bytes) of those of the mail's own
+    parts that it finds; it is asked once, for at most MAX_INLINE_IMAGES ids. Each part is
+    encoded once, and at most MAX_INLINE_BYTES of data URLs are written per view (a mail can
+    name one image many thousand times): the images past that are shown held back.
     Reads nh3's output, in which text holds no "<" and every attribute is written
     name="value" with no " inside: one pass over the tags, linear in the length.
     """
     pieces: list[str] = []
+    cids: list[tuple[int, str]] = []  # (index in pieces, content id) of each cid: image
     held_back = 0
     position = 0  # safe before this is in pieces
     finder = Finder(safe)
@@ -160,13 +167,46 @@ def show(
                 if safe[opening - 5 : opening] != " src=":
                     continue
                 source = html.unescape(safe[opening + 1 : closing])
-                source, held = _image_source(source, inline_image, load_remote_images)
-                held_back += held
-                pieces += [safe[position : opening + 1], html.escape(source)]
+                pieces.append(safe[position : opening + 1])
+                if source[:4].lower() == "cid:":
+                    cids.append((len(pieces), source[4:]))
+                    pieces.append("")  # filled in below
+                else:
+                    source, held = _image_source(source, load_remote_images)
+                    held_back += held
+                    pieces.append(html.escape(source))
                 position = closing
         cursor = end
     pieces.append(safe[position:])
+    _place_inline_images(pieces, cids, inline_images)
     return "".join(pieces), held_back
+
+
+def _place_inline_images(
+    pieces: list[str],
+    cids: list[tuple[int, str]],
+    inline_images: Callable[[list[str]], dict[str, tuple[str, bytes]]],
+) -> None:
+    """Fill in the cid: images: each part asked for and encoded once, within the byte cap."""
+    if not cids:
+        return
+    wanted = list(dict.fromkeys(content_id for _, content_id in cids))[:MAX_INLINE_IMAGES]
+    parts = inline_images(wanted)
+    encoded: dict[str, str] = {}
+    budget = MAX_INLINE_BYTES
+    for index, content_id in cids:
+        if content_id not in encoded:
+            found = parts.get(content_id)
+            usable = found is not None and found[0] in INLINE_TYPES
+            encoded[content_id] = (
+                f"data:{found[0]};base64,{base64.b64encode(found[1]).decode()}" if usable else ""
+            )
+        url = encoded[content_id]
+        if url and len(url) <= budget:
+            budget -= len(url)
+            pieces[index] = html.escape(url)
+        else:
+            pieces[index] = BLOCKED_IMAGE
 
 
 def _serialised_tag(safe: str, lt: int, finder: Finder) -> tuple[int, list[tuple[int, int]]]:
@@ -186,16 +226,10 @@ def _serialised_tag(safe: str, lt: int, finder: Finder) -> tuple[int, list[tuple
         position = closing + 1
 
 
-def _image_source(
-    source: str, inline_image: Callable[[str], tuple[str, bytes] | None], load_remote: bool
-) -> tuple[str, int]:
-    """What one stored image source becomes in a view, and 1 if it is a remote image held back."""
+def _image_source(source: str, load_remote: bool) -> tuple[str, int]:
+    """What one stored image source (not cid:) becomes in a view, and 1 if it is a remote
+    image held back."""
     lowered = source.lower()
-    if lowered.startswith("cid:"):
-        found = inline_image(source[4:])
-        if found and found[0] in INLINE_TYPES:
-            return f"data:{found[0]};base64,{base64.b64encode(found[1]).decode()}", 0
-        return BLOCKED_IMAGE, 0
     if lowered.startswith(REMOTE):
         return (source, 0) if load_remote else (BLOCKED_IMAGE, 1)
     if lowered.startswith("data:image/") and not lowered.startswith("data:image/svg"):

@@ -460,15 +460,26 @@ def attachment_of_entry(entry_id: int, attachment_id: int) -> Attachment | None:
     return Attachment.get_or_none((Attachment.id == attachment_id) & (Attachment.entry == entry_id))
 
 
-def inline_part(entry_id: int, content_id: str) -> tuple[str, bytes] | None:
-    """(content type, bytes) of the entry's part with this Content-ID, for a cid: image."""
-    wanted = {content_id, unquote(content_id)}
-    row = (
-        Attachment.select(Attachment.content_type, Attachment.data)
+def inline_parts(entry_id: int, content_ids: list[str]) -> dict[str, tuple[str, bytes]]:
+    """(content type, bytes) of the entry's parts with these Content-IDs (a cid: image may
+    name one %-encoded), in one query; the ids not found are left out."""
+    wanted = {form for content_id in content_ids for form in (content_id, unquote(content_id))}
+    if not wanted:
+        return {}
+    rows = (
+        Attachment.select(Attachment.content_id, Attachment.content_type, Attachment.data)
         .where((Attachment.entry == entry_id) & Attachment.content_id.in_(sorted(wanted)))
-        .first()
+        .order_by(Attachment.id)
     )
-    return (row.content_type.lower(), bytes(row.data)) if row else None
+    parts: dict[str, tuple[str, bytes]] = {}
+    for row in rows:
+        parts.setdefault(row.content_id, (row.content_type.lower(), bytes(row.data)))
+    found = {}
+    for content_id in content_ids:
+        part = parts.get(content_id) or parts.get(unquote(content_id))
+        if part is not None:
+            found[content_id] = part
+    return found
 
 
 def intakes_of_entry(entry_id: int) -> list[Intake]:

@@ -9,6 +9,7 @@ length of what nh3 writes, the tags it gets) it is counted instead.
 
 from __future__ import annotations
 
+import base64
 import email.message
 import importlib.util
 import random
@@ -25,6 +26,8 @@ from postroom.safe_html import (
     BLOCKED_IMAGE,
     MAX_DEPTH,
     MAX_FORMATTING,
+    MAX_INLINE_BYTES,
+    MAX_INLINE_IMAGES,
     NOTE_FLAT,
     TAGS,
     flatten,
@@ -246,11 +249,33 @@ def test_the_stored_copy_keeps_image_sources_that_each_view_decides_on():
     assert "svg" not in safe and 'href="https://ok.test/"' in safe
 
     parts = {"logo@x": ("image/png", b"PNG")}
-    shown, held_back = show(safe, inline_image=parts.get)
+    shown, held_back = show(
+        safe, inline_images=lambda ids: {i: parts[i] for i in ids if i in parts}
+    )
     assert held_back == 1 and "tracker.test" not in shown
     assert 'src="data:image/png;base64,UE5H"' in shown and BLOCKED_IMAGE in shown
-    loaded, held_back = show(safe, inline_image=parts.get, load_remote_images=True)
+    loaded, held_back = show(safe, inline_images=lambda _ids: {}, load_remote_images=True)
     assert held_back == 0 and 'src="https://tracker.test/p.gif"' in loaded
+
+
+def test_a_view_asks_for_inline_images_once_and_writes_a_bounded_page():
+    """20,000 references to one 100 KB image made a 2.5 GB page with a query each."""
+    image = ("image/png", b"\x89PNG" * 25_000)
+    asked: list[list[str]] = []
+
+    def inline_images(ids: list[str]) -> dict[str, tuple[str, bytes]]:
+        asked.append(ids)
+        return {i: image for i in ids if i.startswith("a")}
+
+    refs = '<img src="cid:a">' * 20_000 + "".join(f'<img src="cid:n{i}">' for i in range(500))
+    safe = make_safe(refs).html
+    shown, held_back = show(safe, inline_images=inline_images)
+    assert len(asked) == 1 and len(asked[0]) == MAX_INLINE_IMAGES and asked[0][0] == "a"
+    placed = shown.count("data:image/png;base64,")
+    assert placed == MAX_INLINE_BYTES // len(base64.b64encode(image[1]) + b"data:image/png;base64,")
+    assert shown.count(BLOCKED_IMAGE) == 20_500 - placed and held_back == 0
+    assert len(shown) < len(safe) + MAX_INLINE_BYTES + 20_500 * len(BLOCKED_IMAGE)
+    assert show(safe, inline_images=lambda _ids: {})[0].count(BLOCKED_IMAGE) == 20_500
 
 
 def test_image_tags_written_inside_attribute_values_are_left_alone():
@@ -260,10 +285,10 @@ def test_image_tags_written_inside_attribute_values_are_left_alone():
         "<p title=' src=\"https://evil.test/ onerror=alert(1) x'>y</p>"
     )
     safe = make_safe(markup).html
-    shown, held_back = show(safe, inline_image=lambda _cid: None, load_remote_images=True)
+    shown, held_back = show(safe, inline_images=lambda _ids: {}, load_remote_images=True)
     assert held_back == 0
     assert shown == safe  # nothing to change: the remote image is loaded as asked
-    shown, held_back = show(safe, inline_image=lambda _cid: None)
+    shown, held_back = show(safe, inline_images=lambda _ids: {})
     assert held_back == 1 and shown == safe.replace("https://t.test/a.gif", BLOCKED_IMAGE)
 
 

@@ -64,7 +64,7 @@ def detail(entry_id: int):
     entry = _entry_or_404(entry_id)
     load_images = request.args.get("images") == "1"
     safe_html, html_note = stored_safe(entry) if entry.html else ("", "")
-    _, held_back = show(safe_html, inline_image=lambda _cid: None)
+    _, held_back = show(safe_html, inline_images=lambda _ids: {})
     raw = _raw_or_none(entry) if entry.parse_error else None
     head = load_raw_head(entry.raw_sha256) if entry.raw_sha256 else None
     return render_template(
@@ -93,7 +93,7 @@ def body(entry_id: int):
     load_images = request.args.get("images") == "1"
     markup, _ = show(
         stored_safe(entry)[0],
-        inline_image=partial(protocol.inline_part, entry.id),
+        inline_images=partial(protocol.inline_parts, entry.id),
         load_remote_images=load_images,
     )
     response = make_response(frame_document(markup))
