@@ -90,17 +90,24 @@ def _edit_form(template: MailTemplate | None):
     return page, 400 if error and request.method == "POST" else 200
 
 
+TOO_LONG = {
+    "name": "The name is too long (at most {limit:,} characters).",
+    "subject": "The subject is too long (at most {limit:,} characters).",
+    "body": "The text is too long (at most {limit:,} characters).",
+}
+
+
 def _problem(form: dict) -> str | None:
     """What keeps the template from being saved, or None."""
     if not form["name"]:
-        return "give the template a name"
+        return "Give the template a name."
     for key, limit in LIMITS.items():
         if len(form[key]) > limit:
-            return f"the {key} is too long (at most {limit} characters)"
+            return TOO_LONG[key].format(limit=limit)
     if "\n" in form["subject"] or "\r" in form["subject"]:
-        return "the subject must be one line"
+        return "The subject must be one line."
     if not form["subject"].strip() or not form["body"].strip():
-        return "a template needs a subject and a text"
+        return "A template needs a subject and a text."
     try:
         render(form["subject"], form["body"], sample_variables())
     except TemplateError as failure:
