@@ -19,8 +19,6 @@ from concurrent.futures import FIRST_COMPLETED, Future, wait
 from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 
-from peewee import OperationalError
-
 from smtpd_ingest.parse import ParseError
 from smtpd_ingest.parser_pool import DIED, TIMED_OUT
 from smtpd_ingest.pipeline import (
@@ -28,11 +26,14 @@ from smtpd_ingest.pipeline import (
     OUT_OF_MEMORY,
     Parser,
     Result,
+    Tries,
     file_parsed,
+    left_pending,
     quarantine,
 )
+from storage.db import database_unavailable
 from storage.filing import Filed
-from storage.intake import Waiting, count_attempts, load_raws, waiting_intakes
+from storage.intake import Waiting, load_raws, waiting_intakes
 
 log = logging.getLogger(__name__)
 BATCH = 32  # intakes taken up and filed together: fewer commits (measured 4, 8, 32)
@@ -55,10 +56,11 @@ class _Parse:
 class IntakeFlow:
     """Take up intakes in arrival order; file each as soon as it is parsed.
 
-    Each try is counted in the intake before it starts (a crash of this process counts too).
-    An intake tried before is parsed in a worker and filed alone, so it cannot take a batch
-    down with it twice; one tried MAX_ATTEMPTS times is quarantined: filed unparsed with the
-    reason, for `postroom reprocess`.
+    Each try is counted in the intake before it starts (a crash of this process counts too);
+    a try that ends because the database is away or busy is given back (Tries), and its
+    intakes stay pending for the sweep. An intake tried before is parsed in a worker and
+    filed alone, so it cannot take a batch down with it twice; one tried MAX_ATTEMPTS times
+    is quarantined: filed unparsed with the reason, for `postroom reprocess`.
     """
 
     def __init__(self, parser: Parser, wake: Callable[[], None] | None = None) -> None:
@@ -68,6 +70,7 @@ class IntakeFlow:
         self._waiting: deque[_Parse] = deque()  # for a worker
         self._running: list[_Parse] = []
         self._known: set[int] = set()  # every intake in the three above
+        self.tries = Tries()
 
     def add(self, intake_ids: list[int]) -> None:
         """Queue intakes (those already queued or in progress are left as they are)."""
@@ -112,9 +115,12 @@ class IntakeFlow:
                 wait([p.future for p in self._running], due, FIRST_COMPLETED)
         return filed
 
-    def reset(self) -> None:
-        """Drop what is in progress (the database went away): it stays pending, for the
-        sweep or the next start."""
+    def reset(self, error: BaseException | None = None) -> None:
+        """Drop what is in progress (a step failed): it stays pending, for the sweep or the
+        next start; if the database was away, the tries in progress are given back."""
+        if error is not None and database_unavailable(error):
+            counted = [p.intake.id for p in [*self._waiting, *self._running] if p.counted]
+            left_pending(counted, error, self.tries)
         if self._running:
             self.parser.restart()
         self._ids.clear()
@@ -130,8 +136,10 @@ class IntakeFlow:
             return [], []
         try:
             intakes = waiting_intakes(ids)
-        except OperationalError:
-            log.exception("intakes %s left pending", ids)
+        except Exception as error:
+            if not database_unavailable(error):
+                raise
+            left_pending(ids, error, None)  # not counted yet
             self._known.difference_update(ids)
             return [], []
         self._known.difference_update(set(ids) - {i.id for i in intakes})  # done meanwhile
@@ -153,12 +161,22 @@ class IntakeFlow:
         goes to a worker (its try counted already)."""
         if not intakes:
             return []
+        ids = [i.id for i in intakes]
         try:
-            count_attempts([i.id for i in intakes])
+            self.tries.begin(ids)
+        except Exception as error:
+            if not database_unavailable(error):
+                raise
+            left_pending(ids, error, None)  # the count failed: nothing to give back
+            self._known.difference_update(ids)
+            return []
+        try:
             raws = load_raws([i.sha256 for i in intakes])
-        except OperationalError:
-            log.exception("intakes %s left pending", [i.id for i in intakes])
-            self._known.difference_update(i.id for i in intakes)
+        except Exception as error:
+            if not database_unavailable(error):
+                raise
+            left_pending(ids, error, self.tries)
+            self._known.difference_update(ids)
             return []
         parsed = []
         until = time.monotonic() + HERE_SECONDS
@@ -189,13 +207,17 @@ class IntakeFlow:
             starting.append(item)
         if not starting:
             return
-        new = [p for p in starting if not p.counted]
+        counted = [p.intake.id for p in starting if p.counted]
+        new = [p.intake.id for p in starting if not p.counted]
         try:
-            if new:
-                count_attempts([p.intake.id for p in new])
+            self.tries.begin(new)
+            counted += new
             raws = load_raws([p.intake.sha256 for p in starting if p.raw is None])
-        except OperationalError:
-            log.exception("intakes %s left pending", [p.intake.id for p in starting])
+        except Exception as error:
+            if not database_unavailable(error):
+                raise
+            left_pending([p.intake.id for p in starting], error, None)
+            self.tries.give_back(counted)
             self._known.difference_update(p.intake.id for p in starting)
             return
         for item in starting:
@@ -275,10 +297,10 @@ class IntakeFlow:
         """File new intakes together, in arrival order, and those tried before alone."""
         ready.sort(key=lambda item: item[0].id)
         together = [item for item in ready if item[0].attempts == 0]
-        filed = file_parsed(together)
+        filed = file_parsed(together, self.tries)
         for item in ready:
             if item[0].attempts > 0:
-                filed += file_parsed([item])
+                filed += file_parsed([item], self.tries)
         self._known.difference_update(item[0].id for item in ready)
         return filed
 

@@ -8,13 +8,18 @@ import time
 from concurrent.futures import Future
 from typing import Protocol
 
-from peewee import OperationalError
-
 from smtpd_ingest.parse import Address, ParsedMail, ParseError
 from smtpd_ingest.route import RouteDecision, route_many
+from storage.db import database_unavailable, driver_error, drop_broken_connection
 from storage.entries import mark_intake_failed
 from storage.filing import AttachmentRecord, Filed, InboundRecord, file_inbound
-from storage.intake import Waiting, count_attempts, load_raws, waiting_intakes
+from storage.intake import (
+    Waiting,
+    count_attempts,
+    load_raws,
+    uncount_attempts,
+    waiting_intakes,
+)
 from storage.models import Intake
 
 log = logging.getLogger(__name__)
@@ -25,6 +30,11 @@ QUARANTINED = (
     "quarantined: processing it stopped {attempts} times before it finished (the filing"
     " process crashed or was stopped); stored raw, try again with `postroom reprocess`"
 )
+FILING_FAILED = (
+    "quarantined: the database refused to file it ({reason}); stored raw, try again with"
+    " `postroom reprocess`"
+)
+RETRY_SECONDS = (0.1, 0.2, 0.4, 0.8)  # waits before filing again while the database is busy
 
 
 class Parser(Protocol):
@@ -48,6 +58,51 @@ class Parser(Protocol):
 Result = ParsedMail | ParseError | Exception  # an Exception: parsing failed by a fault of ours
 
 
+class Tries:
+    """Count each try of an intake before it begins, so that a crash during it counts; a try
+    that the database ended (away, busy, full: see database_unavailable) is given back, as
+    it says nothing about the mail."""
+
+    def __init__(self) -> None:
+        self._owed: set[int] = set()  # given back while the database was away: not counted again
+
+    def begin(self, intake_ids: list[int]) -> None:
+        """Count a try of each intake (one owed a try back starts on the try it has)."""
+        new = [i for i in intake_ids if i not in self._owed]
+        if new:
+            count_attempts(new)
+        self._owed.difference_update(intake_ids)
+
+    def give_back(self, intake_ids: list[int]) -> None:
+        """Uncount the last try of each intake; if the database is away for that too, the
+        next try of it in this process is not counted. Never raises."""
+        if not intake_ids:
+            return
+        try:
+            uncount_attempts(intake_ids)
+        except Exception:
+            log.warning("intakes %s: giving back a try failed; their next try is not counted",
+                        intake_ids, exc_info=True)  # fmt: skip
+            self._owed.update(intake_ids)
+
+
+def left_pending(intake_ids: list[int], error: BaseException, tries: Tries | None) -> None:
+    """The database is away or busy: the intakes stay pending (for the sweep or the next
+    start), their try given back."""
+    log.warning("intakes %s left pending, the database is away or busy: %s", intake_ids,
+                _reason(error))  # fmt: skip
+    drop_broken_connection()
+    if tries is not None:
+        tries.give_back(intake_ids)
+
+
+def _reason(error: BaseException) -> str:
+    """The driver's exception in one short line, as an entry shows it."""
+    cause = driver_error(error)
+    text = str(cause).strip().splitlines()
+    return f"{cause.__class__.__name__}: {text[0] if text else ''}"[:300]
+
+
 def process_intake(intake_id: int, parser: Parser) -> Filed | None:
     """Parse (in a worker, for the pool), route and file one intake now, however often it
     was tried before (reprocess); failures are recorded, never raised."""
@@ -55,11 +110,14 @@ def process_intake(intake_id: int, parser: Parser) -> Filed | None:
     if not found:
         return None
     intake = found[0]
+    tries = Tries()
     try:
-        count_attempts([intake.id])
+        tries.begin([intake.id])
         raw = load_raws([intake.sha256])[intake.sha256]
-    except OperationalError:
-        log.exception("intake %s left pending", intake.id)
+    except Exception as error:
+        if not database_unavailable(error):
+            raise
+        left_pending([intake.id], error, tries)
         return None
     try:
         parsed: Result = parser.parse(raw)
@@ -70,19 +128,23 @@ def process_intake(intake_id: int, parser: Parser) -> Filed | None:
     except Exception as error:  # a fault of ours, not the mail's
         log.exception("intake %s: parsing failed", intake.id)
         parsed = error
-    filed = file_parsed([(intake, raw, parsed)])
+    filed = file_parsed([(intake, raw, parsed)], tries)
     return filed[0] if filed else None
 
 
-def file_parsed(items: list[tuple[Waiting, bytes, Result]]) -> list[Filed]:
+def file_parsed(
+    items: list[tuple[Waiting, bytes, Result]], tries: Tries | None = None
+) -> list[Filed]:
     """Route parse results and file them in one transaction; never raises.
 
-    A batch that cannot be filed is filed one by one, so one bad message fails alone; when
-    the database is busy or away the intakes stay pending (for the sweep or the next start).
+    When the database is away or busy (database_unavailable), the intakes stay pending (for
+    the sweep or the next start) and `tries` gives their try back. Any other error is the
+    data's: a batch is filed again one by one, and a message that fails alone is filed raw
+    with the database's reason (quarantined, for `postroom reprocess`).
     """
     items = [i for i in items if not _failed(i)]
     if len(items) > 1 and sum(i.size for i, _, _ in items) > BATCH_BYTES:
-        return [f for part in _by_size(items) for f in file_parsed(part)]
+        return [f for part in _by_size(items) for f in file_parsed(part, tries)]
     if not items:
         return []
     intakes = [i for i, _, _ in items]
@@ -90,17 +152,35 @@ def file_parsed(items: list[tuple[Waiting, bytes, Result]]) -> list[Filed]:
         records = assemble_records([(i.account_id, raw, i.project_hint, result)
                                     for i, raw, result in items])  # fmt: skip
         filed = _file_with_retries([(i.id, r) for i, r in zip(intakes, records, strict=True)])
-    except OperationalError:
-        log.exception("intakes %s left pending", [i.id for i in intakes])
-        return []
     except Exception as error:
-        if len(items) == 1:
-            log.exception("intake %s: filing failed", intakes[0].id)
-            _fail(intakes[0], error)
+        if database_unavailable(error):
+            left_pending([i.id for i in intakes], error, tries)
             return []
-        log.warning("filing a batch of %d failed (%s); one by one", len(items), error)
-        return [f for item in items for f in file_parsed([item])]
+        if len(items) > 1:
+            log.warning("filing a batch of %d failed (%s); one by one", len(items),
+                        _reason(error))  # fmt: skip
+            return [f for item in items for f in file_parsed([item], tries)]
+        log.exception("intake %s: filing failed", intakes[0].id)
+        return _file_raw(intakes[0], items[0][1], _reason(error), tries)
     _log_filed(intakes, filed)
+    return filed
+
+
+def _file_raw(intake: Waiting, raw: bytes, reason: str, tries: Tries | None) -> list[Filed]:
+    """File a message the database refused unparsed, with the reason; if even that fails,
+    mark its intake failed (the raw message stays, for `postroom reprocess`)."""
+    parsed = ParseError(FILING_FAILED.format(reason=reason))
+    try:
+        [record] = assemble_records([(intake.account_id, raw, intake.project_hint, parsed)])
+        filed = _file_with_retries([(intake.id, record)])
+    except Exception as error:
+        if database_unavailable(error):
+            left_pending([intake.id], error, tries)
+        else:
+            log.exception("intake %s: filing it raw failed too", intake.id)
+            _fail(intake, error)
+        return []
+    _log_filed([intake], filed)
     return filed
 
 
@@ -119,8 +199,8 @@ def _fail(intake: Waiting, error: Exception) -> None:
             return
         log.error("queue_id=%s intake=%s processing failed: %s", intake.queue_id, intake.id,
                   error)  # fmt: skip
-        mark_intake_failed(intake.id, f"{error.__class__.__name__}: {error}")
-    except OperationalError:
+        mark_intake_failed(intake.id, _reason(error))
+    except Exception:  # the database is away: it stays pending
         log.exception("intake %s left pending", intake.id)
 
 
@@ -133,19 +213,12 @@ def quarantine(intakes: list[Waiting]) -> list[Filed]:
                     intake.id, intake.attempts)  # fmt: skip
     try:
         raws = load_raws([i.sha256 for i in intakes])
-        records = assemble_records(
-            [
-                (i.account_id, raws[i.sha256], i.project_hint,
-                 ParseError(QUARANTINED.format(attempts=i.attempts)))
-                for i in intakes
-            ]
-        )  # fmt: skip
-        filed = _file_with_retries([(i.id, r) for i, r in zip(intakes, records, strict=True)])
-    except Exception:  # the database is away: they stay pending for the next start
+    except Exception:  # the database is away: they stay pending for the sweep
         log.exception("intakes %s left pending", [i.id for i in intakes])
         return []
-    _log_filed(intakes, filed)
-    return filed
+    return file_parsed(
+        [(i, raws[i.sha256], ParseError(QUARANTINED.format(attempts=i.attempts))) for i in intakes]
+    )
 
 
 def _log_filed(intakes: list[Waiting], filed: list[Filed]) -> None:
@@ -171,15 +244,16 @@ def _by_size(items: list[tuple[Waiting, bytes, Result]]) -> list[list]:
     return parts
 
 
-def _file_with_retries(items: list, attempts: int = 5) -> list[Filed]:
-    for attempt in range(attempts):
+def _file_with_retries(items: list) -> list[Filed]:
+    """File; while the database is busy, again a few times (a lock held a moment)."""
+    for wait in RETRY_SECONDS:
         try:
             return file_inbound(items)
-        except OperationalError:
-            if attempt == attempts - 1:
+        except Exception as error:
+            if not database_unavailable(error):
                 raise
-            time.sleep(0.1 * 2**attempt)
-    raise AssertionError("unreachable")
+            time.sleep(wait)
+    return file_inbound(items)
 
 
 def build_record(

@@ -22,7 +22,7 @@ from postroom.config import Settings
 
 log = logging.getLogger(__name__)
 GATHER_SECONDS = 0.05  # how long a batch waits for more intakes to arrive
-SWEEP_SECONDS = 10.0  # how often an idle processor looks for intakes left waiting
+SWEEP_SECONDS = 10.0  # how often the processor looks for intakes left waiting, busy or idle
 STALE_SECONDS = 30.0  # an intake pending this long was left by an ingest that died
 NICE = 10  # this process, relative to the listener
 WORKER_NICE = 10  # parse workers, relative to this process
@@ -161,7 +161,8 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
 
     def sweep() -> list[int]:
         """Intakes that waited long: acknowledged by an ingest that died before handing
-        them over (kill -9, power loss), while this one runs on the same database."""
+        them over (kill -9, power loss), while this one runs on the same database, or left
+        pending while the database was away. Every SWEEP_SECONDS, idle or not."""
         nonlocal swept
         if time.monotonic() - swept < SWEEP_SECONDS:
             return []
@@ -184,16 +185,17 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
             log.info("processing %d intakes left from an earlier run", len(left))
         flow.add(left)
         while True:
+            flow.add(sweep())  # on its timer: a steady stream never leaves the queue idle
             room = max(0, BATCH - flow.queued)  # a batch's worth waiting: no gathering
             due = flow.due() if room else 0.0
-            batch = _next_batch(queue, parent_pid, room, due, None if flow.queued else sweep)
+            batch = _next_batch(queue, parent_pid, room, due, sweep)
             if batch is None:
                 return
             flow.add(batch)
             try:
                 flow.step()
-            except Exception:  # the database is away: they stay pending (sweep, next start)
+            except Exception as error:  # they stay pending (sweep, next start)
                 log.exception("intakes in progress left pending")
-                flow.reset()
+                flow.reset(error)
     finally:
         parser.close(kill=True)

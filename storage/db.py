@@ -11,10 +11,11 @@ database.
 from __future__ import annotations
 
 import contextlib
+import sqlite3
 from pathlib import Path
 from urllib.parse import urlparse
 
-from peewee import Database, PostgresqlDatabase, SqliteDatabase
+from peewee import Database, PeeweeException, PostgresqlDatabase, SqliteDatabase
 from playhouse.db_url import connect as connect_url
 from playhouse.migrations import Runner
 
@@ -179,6 +180,67 @@ def _one_file_transaction(take_lock: str):
     with database.atomic(lock_type="DEFERRED") as transaction:
         database.execute_sql(take_lock)
         yield transaction
+
+
+# The database's state, not the statement's: the same work, unchanged, may succeed later.
+# PostgreSQL by SQLSTATE: connection exceptions (class 08), out of resources (53), the
+# server's own system errors (58), shutdown, crash and "cannot connect now" (57P), and what
+# concurrency or a failover causes: serialization failure, deadlock, a lock not granted in
+# lock_timeout, a write on a read-only standby.
+_PG_AWAY_CLASSES = ("08", "53", "58", "57P")
+_PG_AWAY_CODES = {"40001", "40P01", "55P03", "25006"}
+# SQLite by primary result code: busy, locked, out of memory, read-only, I/O error, corrupt,
+# full (sqlite_max_page_count too: mail waits until the operator makes room), cannot open,
+# lock protocol, not a database.
+_SQLITE_AWAY_CODES = {5, 6, 7, 8, 10, 11, 13, 14, 15, 26}
+_SQLITE_AWAY_TEXT = (
+    "database is locked",
+    "database table is locked",
+    "database is busy",
+    "disk i/o error",
+    "database or disk is full",
+    "unable to open database",
+    "readonly database",
+    "disk image is malformed",
+    "file is not a database",
+)
+
+
+def driver_error(error: BaseException) -> BaseException:
+    """The driver's exception that peewee wrapped (or the error itself)."""
+    while isinstance(error, PeeweeException) and isinstance(
+        getattr(error, "orig", None), BaseException
+    ):
+        error = error.orig
+    return error
+
+
+def database_unavailable(error: BaseException) -> bool:
+    """Tell whether an error says the database is away, busy or full (try the same again
+    later) rather than that it refused this statement's data (the data's fault)."""
+    cause = driver_error(error)
+    code = getattr(cause, "pgcode", None)
+    if code is not None:
+        return code.startswith(_PG_AWAY_CLASSES) or code in _PG_AWAY_CODES
+    if type(cause).__module__.partition(".")[0] == "psycopg2":
+        # no SQLSTATE: no answer from the server (connection lost, refused or closed)
+        return type(cause).__name__ in ("OperationalError", "InterfaceError")
+    if isinstance(cause, sqlite3.Error):
+        primary = getattr(cause, "sqlite_errorcode", None)
+        if primary is not None:
+            return primary & 0xFF in _SQLITE_AWAY_CODES
+        text = str(cause).lower()
+        return any(part in text for part in _SQLITE_AWAY_TEXT)
+    return False
+
+
+def drop_broken_connection() -> None:
+    """Close this thread's connection if the server closed it (a restart, a failover), so
+    that the next statement connects again; a connection that works is kept."""
+    connection = getattr(database.obj, "_state", None) and database.obj._state.conn
+    if connection is not None and getattr(connection, "closed", 0):
+        with contextlib.suppress(Exception):
+            database.close()
 
 
 def _runner(db: Database) -> Runner:

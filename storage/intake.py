@@ -122,6 +122,19 @@ def count_attempts(intake_ids: list[int]) -> None:
         database.cursor().executemany(update, [(i,) for i in intake_ids])
 
 
+_UNCOUNT_ATTEMPT = (
+    "UPDATE intake SET attempts = attempts - 1 WHERE id = ? AND attempts > 0 AND state != 'done'"
+)
+
+
+def uncount_attempts(intake_ids: list[int]) -> None:
+    """Take back the try counted last of each intake (it ended because the database was
+    away or busy, which says nothing about the message)."""
+    update = native_sql(_UNCOUNT_ATTEMPT)
+    with write_transaction(MAIL_SCHEMA):
+        database.cursor().executemany(update, [(i,) for i in intake_ids])
+
+
 def record_batch(items: list[IntakeBatchItem]) -> list[list[Recorded]]:
     """Store a batch of messages in one transaction; repeated deliveries are kept once.
 

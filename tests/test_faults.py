@@ -2,13 +2,24 @@
 
 from __future__ import annotations
 
+import hashlib
 import os
 import sqlite3
+from types import SimpleNamespace
 
 import psycopg2
+import pytest
+from peewee import PeeweeException
 
-from storage.db import mail_store_path, open_database
-from storage.models import Intake
+from smtpd_ingest import pipeline
+from smtpd_ingest.flow import process_intakes
+from smtpd_ingest.parser_pool import InlineParser
+from smtpd_ingest.pipeline import MAX_ATTEMPTS
+from storage import accounts, filing
+from storage.db import database_unavailable, is_sqlite, mail_store_path, open_database
+from storage.intake import Delivery, IntakeBatchItem, count_attempts, record_batch
+from storage.models import Entry, Intake, database, utcnow
+from storage.search import index_entries as real_index_entries
 from tests.daemon import Daemon
 from tests.mail import message
 
@@ -125,3 +136,174 @@ def test_mail_is_acknowledged_only_once_the_write_ahead_log_is_synced(tmp_path):
         assert daemon.send(raw)[0] == 250
         assert intake_count(daemon) == 2
         assert wal.exists()
+
+
+# --- the database away or busy, or refusing one message's data --------------------------------
+
+
+DATABASE_ERRORS = (sqlite3.Error, psycopg2.Error, PeeweeException)
+
+
+def _lock_entries(db_url: str):
+    """Another connection that holds the lock on the entries (not on the received mail)."""
+    if db_url.startswith("sqlite:///"):
+        blocker = sqlite3.connect(db_url[len("sqlite:///") :], isolation_level=None)
+        blocker.execute("BEGIN IMMEDIATE")  # the main file only: intakes stay writable
+        return blocker
+    blocker = psycopg2.connect(db_url)
+    blocker.cursor().execute("LOCK TABLE entry IN EXCLUSIVE MODE")
+    return blocker
+
+
+def _lock_everything(db_url: str):
+    if db_url.startswith("sqlite:///"):
+        return hold_write_lock(db_url)
+    blocker = psycopg2.connect(db_url)
+    blocker.cursor().execute("LOCK TABLE entry, intake IN EXCLUSIVE MODE")
+    return blocker
+
+
+def _wait_briefly_for_locks(db_url: str) -> None:
+    """This connection waits 50 ms for a lock (the retries, none), so that tests are quick."""
+    if db_url.startswith("sqlite:///"):
+        database.execute_sql("PRAGMA busy_timeout = 50")
+    else:
+        database.execute_sql("SET lock_timeout = 50")
+
+
+def _deliver(account_id: int, raw: bytes) -> int:
+    digest = hashlib.sha256(raw).hexdigest()
+    delivery = Delivery(f"Q{digest[:10]}", account_id, "a@in.example", None, "a@b.test",
+                        "127.0.0.1:1", "mx", "smtp", utcnow())  # fmt: skip
+    [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
+    return recorded.intake_id
+
+
+def test_the_database_away_or_busy_is_told_from_data_it_refuses(storage_db, db_url):
+    """database_unavailable, on errors the drivers really raise."""
+    busy = _lock_everything(db_url)
+    try:
+        _wait_briefly_for_locks(db_url)
+        with pytest.raises(DATABASE_ERRORS) as raised:
+            count_attempts([1])  # "database is locked" / lock_not_available (55P03)
+        locked = raised.value
+    finally:
+        busy.close()
+    assert database_unavailable(locked), locked
+    refused = []
+    statements = [
+        "SELECT json('{')",  # an OperationalError, "malformed JSON": the data's
+        "SELECT zeroblob(2000000000)",
+        "INSERT INTO intake (id) VALUES (NULL)",
+    ]
+    if not is_sqlite():
+        statements = ["SELECT 1 / 0", "SELECT repeat('a', 3000)::tsvector", "SELECT 'x'::int"]
+    for statement in statements:
+        try:
+            with database.atomic():
+                database.execute_sql(statement)
+        except DATABASE_ERRORS as error:
+            refused.append(error)
+    assert len(refused) == 3 and not any(database_unavailable(e) for e in refused), refused
+    if is_sqlite():
+        full = sqlite3.connect(":memory:")
+        full.execute("PRAGMA max_page_count = 2")
+        try:
+            full.execute("CREATE TABLE t (x)")
+            full.execute("INSERT INTO t VALUES (zeroblob(100000))")
+        except sqlite3.Error as error:  # database or disk is full: defer, not the data's fault
+            assert database_unavailable(error), error
+        else:
+            raise AssertionError("the page limit did not hold")
+    else:
+        try:
+            psycopg2.connect("postgresql://postgres@127.0.0.1:1/none", connect_timeout=2)
+        except psycopg2.OperationalError as error:  # no server there: away
+            assert database_unavailable(error), error
+
+
+def test_a_busy_database_three_times_over_quarantines_no_mail(storage_db, db_url, monkeypatch):
+    """Tries ended by a locked database are given back: the mail stays pending with no try
+    counted, and is filed as usual once the lock is gone."""
+    monkeypatch.setattr(pipeline, "RETRY_SECONDS", (0.0,))
+    account = accounts.create_account("Agency")
+    intake = _deliver(account.id, message("Innocent"))
+    _wait_briefly_for_locks(db_url)
+    blocker = _lock_entries(db_url)
+    try:
+        for _ in range(MAX_ATTEMPTS + 1):
+            assert process_intakes([intake], InlineParser()) == []
+            row = Intake.get_by_id(intake)
+            assert (row.state, row.attempts) == ("pending", 0)
+    finally:
+        blocker.close()
+    [filed] = process_intakes([intake], InlineParser())
+    assert Entry.get_by_id(filed.entry_id).parse_error is None
+    assert Intake.get_by_id(intake).attempts == 1
+
+
+def test_a_try_given_back_while_the_database_is_away_is_not_counted_again(storage_db, db_url):
+    account = accounts.create_account("Agency")
+    intake = _deliver(account.id, message("Innocent"))
+    tries = pipeline.Tries()
+    tries.begin([intake])
+    _wait_briefly_for_locks(db_url)
+    blocker = _lock_everything(db_url)
+    try:
+        tries.give_back([intake])  # fails: the intakes are locked too
+    finally:
+        blocker.close()
+    assert Intake.get_by_id(intake).attempts == 1
+    tries.begin([intake])  # the next try starts on the one that could not be given back
+    assert Intake.get_by_id(intake).attempts == 1
+    tries.begin([intake])
+    assert Intake.get_by_id(intake).attempts == 2
+
+
+POISON = "refuse-me-" * 10
+
+
+def _refuse_poison(monkeypatch) -> None:
+    """The full-text index (the edge where a real mail met "string is too long for tsvector")
+    makes the database refuse a message whose text holds POISON, with the driver's own error:
+    ProgramLimitExceeded (54000) on PostgreSQL, "string or blob too big" on SQLite."""
+
+    def index_entries(rows) -> None:
+        if any(POISON in (row[2] or "") for row in rows):
+            database.cursor().execute(
+                "SELECT zeroblob(2000000000)"
+                if is_sqlite()
+                else "SELECT repeat('a', 3000)::tsvector"
+            )
+        real_index_entries(rows)
+
+    monkeypatch.setattr(filing, "index_entries", index_entries)
+
+
+def test_a_message_the_database_refuses_fails_alone_and_the_batch_is_filed(storage_db, monkeypatch):
+    waits: list[float] = []  # retries: none, a refusal is not the database's state
+    monkeypatch.setattr(pipeline, "time", SimpleNamespace(sleep=waits.append))
+    _refuse_poison(monkeypatch)
+    one, two, three = (accounts.create_account(name) for name in ("One", "Two", "Three"))
+    ids = [
+        _deliver(one.id, message("For one")),
+        _deliver(two.id, message("Refused", body=f"text {POISON}")),
+        _deliver(three.id, message("For three")),
+    ]
+    filed = process_intakes(ids, InlineParser())
+    assert sorted(f.intake_id for f in filed) == ids and waits == []
+    intakes = {i.id: i for i in Intake.select()}
+    assert all((i.state, i.attempts) == ("done", 1) for i in intakes.values())
+    entries = {e.subject: e for e in Entry.select()}
+    assert entries["For one"].parse_error is None and entries["For three"].parse_error is None
+    refused = entries["Refused"]  # filed raw, with the database's reason, for reprocess
+    assert refused.account_id == two.id
+    reason = (
+        "DataError: string or blob too big"
+        if is_sqlite()
+        else ("ProgramLimitExceeded: word is too long (3000 bytes, max 2047 bytes)")
+    )
+    assert refused.parse_error == (
+        f"quarantined: the database refused to file it ({reason}); stored raw, try again"
+        " with `postroom reprocess`"
+    )
