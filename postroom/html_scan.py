@@ -17,6 +17,7 @@ MAX_HTML_CHARS = 1_000_000  # HTML kept and sanitised; the raw message keeps all
 MAX_TEXT_CHARS = 1_000_000  # text kept for snippets and the search index
 MAX_DEPTH = 256  # nesting levels kept; deeper elements are shown flat (their text stays)
 MAX_FORMATTING = 16  # formatting elements (b, i, font, a, …) open at once; more are left out
+MAX_ATTRIBUTES = 64  # attributes passed on per tag (html5ever checks each against the others)
 
 VOID = frozenset({
     "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img",
@@ -83,6 +84,7 @@ class _Token:
     start: int
     end: int
     name: str = ""
+    cut: int = -1  # where the attribute after the first MAX_ATTRIBUTES starts, if any
 
 
 def _tokens(markup: str) -> Iterator[_Token]:
@@ -108,19 +110,19 @@ def _tokens(markup: str) -> Iterator[_Token]:
             yield _Token("other", lt, end)
         elif following == "/":
             name = _NAME.match(markup, lt + 2).group()
-            end = _tag_end(markup, lt + 2 + len(name))
+            end, _ = _tag_end(markup, lt + 2 + len(name))
             if end == -1:  # a tag cut off by the end of the markup is no tag
                 yield _Token("other", lt, length)
                 return
             yield _Token("end", lt, end, _lower(name))
         elif _letter(markup, lt + 1):
             name = _NAME.match(markup, lt + 1).group()
-            end = _tag_end(markup, lt + 1 + len(name))
+            end, cut = _tag_end(markup, lt + 1 + len(name))
             if end == -1:
                 yield _Token("other", lt, length)
                 return
             name = _lower(name)
-            yield _Token("start", lt, end, name)
+            yield _Token("start", lt, end, name, cut)
             if name in RAW_TEXT or name == "plaintext":
                 close = length if name == "plaintext" else _raw_text_end(markup, end, name, finder)
                 if close > end:
@@ -150,47 +152,52 @@ def _lower(name: str) -> str:
     return name.lower() if name.isascii() else name
 
 
-def _tag_end(markup: str, position: int) -> int:
+def _tag_end(markup: str, position: int) -> tuple[int, int]:
     """Where a tag whose name ends at position ends (after its >), or -1 if the markup ends
-    first: the attribute states of the HTML tokenizer, so a quote counts only where it opens a
-    value (`<b ="x>` ends at its first >, as in a browser)."""
+    first, and where its attribute after the first MAX_ATTRIBUTES starts (-1: none). The
+    attribute states of the HTML tokenizer, so a quote counts only where it opens a value
+    (`<b ="x>` ends at its first >, as in a browser)."""
     length = len(markup)
+    attributes, cut = 0, -1
     while True:
         position = _SPACES.match(markup, position).end()  # before an attribute name
         if position >= length:
-            return -1
+            return -1, cut
         char = markup[position]
         if char == ">":
-            return position + 1
+            return position + 1, cut
         if char == "/":  # self-closing: > ends the tag, anything else starts an attribute
             position += 1
             if markup.startswith(">", position):
-                return position + 1
+                return position + 1, cut
             continue
         # an attribute name; its first character may be anything, even = or a quote
+        attributes += 1
+        if attributes > MAX_ATTRIBUTES and cut == -1:
+            cut = position
         position = _ATTRIBUTE_NAME.match(markup, position + 1).end()
         position = _SPACES.match(markup, position).end()
         if position >= length:
-            return -1
+            return -1, cut
         if markup[position] != "=":
             continue  # > and / are handled above; anything else starts the next attribute
         position = _SPACES.match(markup, position + 1).end()  # before the value
         if position >= length:
-            return -1
+            return -1, cut
         char = markup[position]
         if char == ">":
-            return position + 1
+            return position + 1, cut
         if char in "\"'":
             close = markup.find(char, position + 1)
             if close == -1:
-                return -1
+                return -1, cut
             position = close + 1
             continue
         position = _UNQUOTED.match(markup, position).end()
         if position >= length:
-            return -1
+            return -1, cut
         if markup[position] == ">":
-            return position + 1
+            return position + 1, cut
 
 
 def _raw_text_end(markup: str, position: int, name: str, finder: Finder) -> int:
@@ -325,9 +332,11 @@ def flatten(
                 pieces.append(content.replace("<", "&lt;"))
         elif kind == "start" and name in TAGS:
             out.close_for(name)
+            tag = markup[token.start : token.end if token.cut == -1 else token.cut]
+            tag += "" if token.cut == -1 else ">"  # the attributes past MAX_ATTRIBUTES go
             if name in VOID:
-                pieces.append(markup[token.start : token.end])
-            elif not out.push(name, markup[token.start : token.end]):
+                pieces.append(tag)
+            elif not out.push(name, tag):
                 left_out = True
                 if out.written >= max_depth:
                     pieces.append(" ")  # the words on either side stay apart

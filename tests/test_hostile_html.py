@@ -21,7 +21,7 @@ import mailparser
 import pytest
 
 from admin_ui import mail_route
-from postroom.html_scan import FORMATTING, VOID, _tokens
+from postroom.html_scan import FORMATTING, MAX_ATTRIBUTES, VOID, _tokens
 from postroom.safe_html import (
     BLOCKED_IMAGE,
     MAX_DEPTH,
@@ -52,6 +52,10 @@ HOSTILE_HTML: dict[str, Callable[[int], str]] = {
     "nested divs": lambda n: "<div>" * n + "x",
     "paragraphs never closed": lambda n: "<p>x" * n,
     "one long tag": lambda n: "<div " + "a=1 " * n + ">",
+    # html5ever checks each attribute's name against the tag's others: quadratic in one tag
+    "one tag of many attributes": lambda n: (
+        "<div " + "".join(f"a{i}=1 " for i in range(n // 6)) + ">x"
+    ),
     "lone brackets": lambda n: "< <" * n,
     # html5ever re-opens formatting left open at each new block; other attributes each time
     # defeat its "Noah's Ark" clause (which merges only like ones): 95 KB took 7.6 s and 2.2 GB
@@ -211,6 +215,8 @@ def test_tags_and_text_reach_the_sanitiser_as_a_browser_reads_them():
         "<b>x&lt;b>y<B>z</b></b>"  # select and svg are left out, their end tags too
     )
     assert flatten("<stri\u212ae>x</stri\u212ae>")[0] == "x"  # no Kelvin sign in tag names
+    many = "".join(f' a{i}="{i}"' for i in range(MAX_ATTRIBUTES))
+    assert flatten(f"<p{many} title=t>x<img{many}/src=y>")[0] == f"<p{many} >x<img{many}/></p>"
 
 
 def test_parse_workers_have_a_memory_limit():
