@@ -235,7 +235,7 @@ class IntakeFlow:
         return self._waiting[0]
 
     def _run(self, item: _Parse) -> None:
-        item.deadline = time.monotonic() + self.parser.timeout
+        item.deadline = time.monotonic() + self.parser.wall_timeout
         item.future = self.parser.start(item.raw)
         self._running.append(item)
         if self.wake is not None:
@@ -266,7 +266,7 @@ class IntakeFlow:
         now = time.monotonic()
         late = [p for p in self._running if p.deadline <= now and not p.future.done()]
         if late:
-            results += self._restart(late, TIMED_OUT.format(timeout=self.parser.timeout))
+            results += self._restart(late, TIMED_OUT.format(timeout=self.parser.wall_timeout))
         return results
 
     def _worker_died(self, broken: list[_Parse]) -> list[tuple[Waiting, bytes, Result]]:

@@ -23,12 +23,23 @@ CHUNK = 8  # messages per task
 PR_SET_PDEATHSIG = 1  # prctl(2): the signal a process gets when its parent dies
 INLINE_SECONDS = 1.0  # a message parsed in the calling process longer than this goes to a worker
 TIMED_OUT = "parsing took longer than {timeout:g} s"
+CPU_TIMED_OUT = "parsing took more than {timeout:g} s of processor time"
+WALL_FACTOR = 10  # a worker parse is killed after this many times its processor-time bound
 DIED = "the parser process died (out of memory?)"
 
 
 class _Overtime(BaseException):
     """Parsing in the calling process ran past INLINE_SECONDS (a BaseException, so that no
     `except Exception` on the way turns it into a parse result)."""
+
+
+class _CpuOvertime(BaseException):
+    """A parse in a worker used up its processor time (SIGPROF; a BaseException, so that no
+    `except Exception` on the way turns it into a parse result)."""
+
+
+def _on_cpu_overtime(signum, frame) -> None:
+    raise _CpuOvertime
 
 
 _timing = False  # True while an inline parse runs against the clock
@@ -64,6 +75,20 @@ def _parse_one(raw: bytes) -> ParsedMail | ParseError:
         return parse_message(raw)
     except ParseError as error:
         return error
+
+
+def _parse_in_worker(raw: bytes, cpu_seconds: float) -> ParsedMail | ParseError:
+    """Parse within `cpu_seconds` of this worker's processor time: a worker at low priority on
+    a busy machine waits for the CPU, which must not count against the mail."""
+    signal.signal(signal.SIGPROF, _on_cpu_overtime)
+    try:
+        try:
+            signal.setitimer(signal.ITIMER_PROF, cpu_seconds)
+            return _parse_one(raw)
+        finally:
+            signal.setitimer(signal.ITIMER_PROF, 0)
+    except _CpuOvertime:
+        return ParseError(CPU_TIMED_OUT.format(timeout=cpu_seconds))
 
 
 def _parse_chunk(raws: list[bytes]) -> list[ParsedMail | ParseError]:
@@ -124,8 +149,15 @@ class ParserPool:
     def start(self, raw: bytes) -> Future:
         """Start parsing one message in a worker; the future's result is a ParsedMail or a
         ParseError (it raises BrokenProcessPool if the worker died). The caller keeps the
-        time: at most `capacity` started at once, each runs at once in a worker of its own."""
-        return self._pool.submit(_parse_one, raw)
+        time: at most `capacity` started at once, each runs at once in a worker of its own.
+        The worker ends a parse past `timeout` seconds of processor time itself; the caller's
+        wall-clock deadline (`wall_timeout`) is for a worker stuck where no signal reaches."""
+        return self._pool.submit(_parse_in_worker, raw, self.timeout)
+
+    @property
+    def wall_timeout(self) -> float:
+        """How long a parse started in a worker may run by the clock before it is killed."""
+        return self.timeout * WALL_FACTOR
 
     def parse_here(self, raw: bytes) -> ParsedMail | ParseError | None:
         """Parse in this process within INLINE_SECONDS; None when it took longer (it was
@@ -228,7 +260,7 @@ class InlineParser:
 
     capacity = 1
     inline_bytes = sys.maxsize
-    timeout = float("inf")
+    timeout = wall_timeout = float("inf")
 
     def parse(self, raw: bytes) -> ParsedMail:
         return parse_message(raw)
