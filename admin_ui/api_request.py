@@ -174,8 +174,9 @@ def parse_datetime(text: str) -> dt.datetime | None:
 
 # --- query parameters ------------------------------------------------------------------------
 def int_param(name: str, default: int | None, low: int = 1, high: int = MAX_ID) -> int | None:
+    """A whole-number query parameter; absent gives the default, empty is refused (400)."""
     text = request.args.get(name)
-    if text is None or text == "":
+    if text is None:
         return default
     if not (text.isascii() and text.isdigit() and len(text) <= 12 and low <= int(text) <= high):
         raise ApiError(400, f"{name} must be a whole number from {low} to {high}")

@@ -183,8 +183,10 @@ def test_bad_list_parameters_are_400_and_foreign_projects_404(web, member):
     for query in ({"limit": 0}, {"limit": 201}, {"limit": "ten"}, {"cursor": "garbage"},
                   {"cursor": "WzEsMl0"}, {"unassigned": "maybe"}, {"project_id": "-1"},
                   {"project_id": 1, "unassigned": "true"}, {"q": "x" * 2001},
-                  {"projectid": 1}, {"cursor": "x" * 201}):  # fmt: skip
+                  {"projectid": 1}, {"cursor": "x" * 201}, {"limit": ""},
+                  {"project_id": ""}):  # fmt: skip
         assert_error(member.get("/entries", query_string=query), 400)
+    assert_error(member.get("/projects", query_string={"limit": ""}), 400, "whole number")
     assert_error(member.get("/entries", query_string={"projectid": 1}), 400, "'projectid'")
     assert_error(member.get("/projects/1", query_string={"x": 1}), 400, "known here: none")
     other = create_project(create_account("Other").id, "Theirs")
