@@ -11,7 +11,9 @@ from pathlib import Path
 
 import click
 
+from postroom import __version__
 from postroom.config import ConfigError, Settings, find_config_file, load_settings, parse_listen
+from postroom.installation import ForeignPackage, check_own_packages
 
 
 class Context:
@@ -29,7 +31,7 @@ class Context:
         return self._settings
 
     def open_database(self, *, check: bool = True):
-        from storage.db import SchemaError, check_schema, open_database
+        from storage.db import DriverMissing, SchemaError, check_schema, open_database
 
         storage = self.settings.storage
         try:
@@ -41,7 +43,7 @@ class Context:
             )
             if check:
                 check_schema(db)
-        except SchemaError as error:
+        except (SchemaError, DriverMissing) as error:
             raise click.ClickException(str(error)) from None
         except Exception as error:  # noqa: BLE001 - any failure to open is one clear line
             raise click.ClickException(
@@ -74,6 +76,7 @@ def _echo_json(value) -> None:
 
 
 @click.group()
+@click.version_option(__version__, prog_name="postroom")
 @click.option(
     "-c", "--config", "config_path", metavar="FILE", help="Config file (or POSTROOM_CONFIG)."
 )
@@ -81,6 +84,10 @@ def _echo_json(value) -> None:
 def main(ctx: click.Context, config_path: str | None) -> None:
     """postroom: mail ingestion and project protocols for web agencies."""
     os.umask(0o077)  # whatever the service manager or shell says: nothing we write is for others
+    try:
+        check_own_packages()
+    except ForeignPackage as error:
+        raise click.ClickException(str(error)) from None
     ctx.obj = Context(config_path)
 
 

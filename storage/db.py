@@ -11,6 +11,7 @@ database.
 from __future__ import annotations
 
 import contextlib
+import importlib
 import sqlite3
 from pathlib import Path
 from urllib.parse import urlparse
@@ -58,6 +59,17 @@ class SchemaError(Exception):
     """The database schema does not match this version of postroom."""
 
 
+class DriverMissing(Exception):
+    """The URL names a database whose driver is not installed (an extra left out)."""
+
+
+POSTGRESQL_DRIVER = "psycopg2"
+POSTGRESQL_DRIVER_MISSING = (
+    "a postgresql:// database needs the PostgreSQL driver (psycopg2), which is not installed:"
+    " pip install 'postroom[postgresql]'"
+)
+
+
 def open_database(
     url: str, *, busy_timeout_ms: int = 5000, max_page_count: int = 0, pool_size: int = 0
 ) -> Database:
@@ -94,6 +106,10 @@ def make_database(
         parsed = urlparse(url)
         if parsed.scheme not in ("postgresql", "postgres"):
             raise ValueError(f"unsupported database URL scheme {parsed.scheme!r}")
+        try:
+            importlib.import_module(POSTGRESQL_DRIVER)
+        except ImportError:
+            raise DriverMissing(POSTGRESQL_DRIVER_MISSING) from None
         options = f"-c lock_timeout={busy_timeout_ms} -c idle_in_transaction_session_timeout=60000"
         if pool_size:
             db = connect_url(
@@ -287,4 +303,4 @@ def check_schema(db: Database) -> None:
         )
 
 
-__all__ = ["ALL_MODELS", "SchemaError", "check_schema", "migrate", "open_database"]
+__all__ = ["ALL_MODELS", "DriverMissing", "SchemaError", "check_schema", "migrate", "open_database"]
