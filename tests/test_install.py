@@ -84,9 +84,9 @@ class Installed:
         self.venv = folder / "venv"
         self.env = _clean_env()
         python3 = shutil.which("python3") or sys.executable
-        # docs/operations.md: python3 -m venv /opt/postroom/venv
+        # docs/operations.md: python3 -m venv /opt/postroom/.venv
         self._run([python3, "-m", "venv", str(self.venv)], timeout=300)
-        # docs/operations.md: /opt/postroom/venv/bin/pip install 'postroom-….whl[postgresql]'
+        # docs/operations.md: /opt/postroom/.venv/bin/pip install 'postroom-….whl[postgresql]'
         target = f"{artefact}[{extra}]" if extra else str(artefact)
         self._run([str(self.venv / "bin" / "pip"), "install", "--quiet",
                    "--disable-pip-version-check", target], timeout=900)  # fmt: skip
@@ -210,6 +210,17 @@ def _operate(installed: Installed) -> None:
         _stop(web, log)
     worker, log = installed.start("worker", "postroom worker ready")
     _stop(worker, log)
+
+
+def test_the_install_section_names_the_commands_this_test_runs(artefacts):
+    """The doc's commands are this test's: the venv, pip install of this version's wheel."""
+    doc = (REPO_ROOT / "docs" / "operations.md").read_text()
+    install = doc.split("\n## Install\n", 1)[1].split("\n## ", 1)[0]
+    wheel, sdist = artefacts["wheel"].name, artefacts["sdist"].name
+    assert "    python3 -m venv /opt/postroom/.venv\n" in install
+    assert f"    /opt/postroom/.venv/bin/pip install '{wheel}[postgresql]'\n" in install
+    assert f"tar -xzf {sdist} --strip-components=1 -C /opt/postroom/src" in install
+    assert f"/opt/postroom/.venv/bin/pip install\n'{sdist}[postgresql]'" in install
 
 
 def test_the_wheel_installs_and_runs_and_without_the_extra_postgresql_is_one_line(
