@@ -20,10 +20,10 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
-import ipaddress
 import math
 from dataclasses import dataclass
 
+from postroom.clients import client_network
 from storage.db import is_postgres, write_transaction
 from storage.models import LoginAttempt, utcnow
 
@@ -43,19 +43,6 @@ class Budget:
 ACCOUNT_FROM_ADDRESS = Budget("p:", 5)  # one email from one client address
 ADDRESS = Budget("a:", 20)  # any emails from one client address
 API_ADDRESS = Budget("t:", 20)  # API requests with a wrong token from one client address
-
-
-def client_network(address: str | None) -> str:
-    """The client an address stands for: itself (IPv4), its /64 (IPv6), or the raw text."""
-    try:
-        ip = ipaddress.ip_address((address or "").strip())
-    except ValueError:
-        return hashlib.sha256((address or "").encode()).hexdigest()[:32]
-    if ip.version == 6 and ip.ipv4_mapped is not None:
-        ip = ip.ipv4_mapped
-    if ip.version == 6:
-        return str(ipaddress.ip_network(f"{ip}/64", strict=False))
-    return str(ip)
 
 
 def login_keys(email: str, address: str | None) -> list[tuple[str, int]]:

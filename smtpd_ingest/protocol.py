@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import asyncio
 import functools
-import ipaddress
 import logging
 import re
 from pathlib import Path
@@ -12,6 +11,7 @@ from pathlib import Path
 from aiosmtpd.lmtp import LMTP
 from aiosmtpd.smtp import SMTP
 
+from postroom.clients import client_network
 from postroom.config import IngestSettings
 from smtpd_ingest.handler import BAD_ENVELOPE_TEXT, peer_text
 from smtpd_ingest.spool import Received, Sink, take_lines
@@ -300,19 +300,11 @@ class IngestSession:
 
 
 def client_address(peer: object) -> str | None:
-    """Return what a per-address limit counts: the IPv4 address or the IPv6 /64; None for a
-    unix socket. An IPv4 address in IPv6 form (::ffff:a.b.c.d) counts as that IPv4 address."""
+    """Return what the per-address limit counts (postroom.clients): the IPv4 address or the
+    IPv6 /64 of the peer; None for a unix socket."""
     if not isinstance(peer, tuple) or not peer:
         return None
-    try:
-        address = ipaddress.ip_address(peer[0])
-    except ValueError:
-        return str(peer[0])
-    if address.version == 6:
-        if address.ipv4_mapped is not None:
-            return str(address.ipv4_mapped)
-        return str(ipaddress.IPv6Network((address, 64), strict=False))
-    return str(address)
+    return client_network(str(peer[0]))
 
 
 @functools.cache
