@@ -110,7 +110,7 @@ class Mailer:
         Raise on a fault of the server or the connection (cannot connect, 421, timeout, the
         session's deadline): then no other mail would get through either.
         """
-        from postroom.smtp_client import connect
+        from postroom.smtp_client import connect, permanent, refusal_codes
 
         raw = message_bytes(message)
         if self._client is not None and self._client.seconds_left() < self.session_seconds / 4:
@@ -129,17 +129,14 @@ class Mailer:
             smtplib.SMTPDataError,
             smtplib.SMTPSenderRefused,
         ) as error:
-            if isinstance(error, smtplib.SMTPRecipientsRefused):
-                codes = [code for code, _reply in error.recipients.values()]
-            else:
-                codes = [error.smtp_code]
+            codes = refusal_codes(error)
             if (
                 self._client.sock is None
                 or 421 in codes
                 or not all(400 <= code < 600 for code in codes)
             ):
                 raise  # the server ended the session or answered nonsense: not this mail's fault
-            if all(code >= 500 for code in codes):
+            if permanent(error):
                 log.warning("notification mail to %s refused: %r", recipient, error)
                 return FAILED
             log.info("notification mail to %s deferred by the server: %r", recipient, error)

@@ -313,10 +313,16 @@ def reached_the_server(error: BaseException) -> bool:
     )
 
 
+def refusal_codes(error: BaseException) -> list[int]:
+    """The reply codes with which the server refused this mail (none for other errors)."""
+    if isinstance(error, smtplib.SMTPRecipientsRefused):
+        return [code for code, _ in error.recipients.values()]
+    if isinstance(error, smtplib.SMTPDataError | smtplib.SMTPSenderRefused):
+        return [error.smtp_code]
+    return []
+
+
 def permanent(error: BaseException) -> bool:
     """A 5xx refusal of the recipient or the content: trying again will not help."""
-    if isinstance(error, smtplib.SMTPRecipientsRefused):
-        return all(code >= 500 for code, _ in error.recipients.values())
-    if isinstance(error, smtplib.SMTPDataError | smtplib.SMTPSenderRefused):
-        return error.smtp_code >= 500
-    return False
+    codes = refusal_codes(error)
+    return bool(codes) and all(code >= 500 for code in codes)
