@@ -347,7 +347,7 @@ def _clean(value: str) -> str:
 
 
 def _pairs(addresses: tuple[Address, ...]) -> tuple[tuple[str, str], ...]:
-    return tuple((_clean(a.name)[:255], _clean(a.address)[:255]) for a in addresses)
+    return tuple((_clean(a.name), _clean(a.address)) for a in addresses)  # cut by filing
 
 
 def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
