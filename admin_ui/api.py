@@ -63,16 +63,22 @@ def authenticate():
     if user is None and token:
         _count_wrong_token()
     if user is None:
-        raise ApiError(401, "send a valid API token: Authorization: Bearer <token>",
-                       {"WWW-Authenticate": 'Bearer realm="postroom"'})  # fmt: skip
+        raise ApiError(
+            401,
+            "send a valid API token: Authorization: Bearer <token>",
+            {"WWW-Authenticate": 'Bearer realm="postroom"'},
+        )
     g.user = user
     if request.method not in SAFE_METHODS and user.role == "read-only":
         raise ApiError(403, "read-only users may not change anything")
     known = QUERY_PARAMETERS.get(request.endpoint.removeprefix("api."), set())
     unknown = sorted(set(request.args) - known)
     if unknown:
-        raise ApiError(400, f"unknown query parameter {unknown[0]!r}"
-                       f" (known here: {', '.join(sorted(known)) or 'none'})")  # fmt: skip
+        raise ApiError(
+            400,
+            f"unknown query parameter {unknown[0]!r}"
+            f" (known here: {', '.join(sorted(known)) or 'none'})",
+        )
 
 
 def _count_wrong_token() -> None:
@@ -80,8 +86,11 @@ def _count_wrong_token() -> None:
     keys = login_throttle.api_keys(request.remote_addr)
     wait = login_throttle.waiting(keys) or login_throttle.reserve(keys)
     if wait:
-        raise ApiError(429, f"too many wrong tokens from your address; try again in {wait} s",
-                       {"Retry-After": str(wait)})  # fmt: skip
+        raise ApiError(
+            429,
+            f"too many wrong tokens from your address; try again in {wait} s",
+            {"Retry-After": str(wait)},
+        )
 
 
 @api.errorhandler(ApiError)

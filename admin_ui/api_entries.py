@@ -49,8 +49,14 @@ def list_entries():
         project_or_404(project_id)
     entries: list[Entry] = []
     for _round in range(SPAM_SKIP_ROUNDS):
-        page = search(account_id, query, project_id=project_id, unassigned=unassigned,
-                      limit=limit - len(entries), before_key=key)  # fmt: skip
+        page = search(
+            account_id,
+            query,
+            project_id=project_id,
+            unassigned=unassigned,
+            limit=limit - len(entries),
+            before_key=key,
+        )
         entries += [entry for entry in page.entries if include_spam or not entry.spam]
         key = page.next_key
         if key is None or len(entries) >= limit:
@@ -160,15 +166,24 @@ def entry_json(entry: Entry) -> dict:
 def entries_json(entries: list[Entry]) -> list[dict]:
     """Entries as the API shows them; the attachments of all of them in one query."""
     files: dict[int, list[dict]] = {entry.id: [] for entry in entries}
-    fields = (Attachment.id, Attachment.entry, Attachment.filename, Attachment.content_type,
-              Attachment.size)  # fmt: skip
+    fields = (
+        Attachment.id,
+        Attachment.entry,
+        Attachment.filename,
+        Attachment.content_type,
+        Attachment.size,
+    )
     if entries:
         query = Attachment.select(*fields).where(Attachment.entry.in_(list(files)))
         for row in query.order_by(Attachment.id):
             files[row.entry_id].append(
-                {"id": row.id, "filename": row.filename, "content_type": row.content_type,
-                 "size": row.size}
-            )  # fmt: skip
+                {
+                    "id": row.id,
+                    "filename": row.filename,
+                    "content_type": row.content_type,
+                    "size": row.size,
+                }
+            )
     return [_entry_fields(entry, files[entry.id]) for entry in entries]
 
 

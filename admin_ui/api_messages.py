@@ -29,10 +29,16 @@ def send_message(project_id: int):
     uploads = [_upload(number, item) for number, item in enumerate(body.get("attachments", []))]
     try:
         entry = queue_message(
-            project, api_user(), body["to"], body.get("subject", ""), body.get("body", ""),
-            uploads, template_id=template_id, answer_entry=answer,
+            project,
+            api_user(),
+            body["to"],
+            body.get("subject", ""),
+            body.get("body", ""),
+            uploads,
+            template_id=template_id,
+            answer_entry=answer,
             settings=current_app.config["POSTROOM_SETTINGS"],
-        )  # fmt: skip
+        )
     except (OutboundError, TemplateError) as error:
         raise ApiError(422, str(error)) from None
     return entry_json(entry), 201, {"Location": url_for("api.get_entry", entry_id=entry.id)}

@@ -47,8 +47,13 @@ def _path_id(name: str, what: str) -> dict:
 
 
 def _query(name: str, schema: dict, description: str) -> dict:
-    return {"name": name, "in": "query", "required": False, "schema": schema,
-            "description": description}  # fmt: skip
+    return {
+        "name": name,
+        "in": "query",
+        "required": False,
+        "schema": schema,
+        "description": description,
+    }
 
 
 ENTRY_ID = _path_id("entry_id", "entry")
@@ -61,21 +66,34 @@ ADDRESS = {
     "example": "anna@bakery.example",
 }
 ENTRY_QUERY = [
-    _query("q", string(2000), "search syntax: words, \"phrases\", from:, to:, subject:, "
-           "has:attachment, is:open, is:done, kind:, project:, after:, before:, -negation"),
-    _query("project_id", {"type": "integer", "minimum": 1, "maximum": MAX_ID},
-           "only this project's entries"),
+    _query(
+        "q",
+        string(2000),
+        'search syntax: words, "phrases", from:, to:, subject:, '
+        "has:attachment, is:open, is:done, kind:, project:, after:, before:, -negation",
+    ),
+    _query(
+        "project_id",
+        {"type": "integer", "minimum": 1, "maximum": MAX_ID},
+        "only this project's entries",
+    ),
     _query("unassigned", {"type": "boolean"}, "only entries without a project"),
     _query("include_spam", {"type": "boolean"}, "also entries discarded as spam"),
-    _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 50},
-           "entries per page"),
+    _query(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": 50},
+        "entries per page",
+    ),
     _query("cursor", string(200), "next_cursor of the previous page"),
-]  # fmt: skip
+]
 PROJECT_QUERY = [
     _query("q", string(200), "words in the name or domain"),
-    _query("limit", {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": MAX_PAGE},
-           "at most this many projects"),
-]  # fmt: skip
+    _query(
+        "limit",
+        {"type": "integer", "minimum": 1, "maximum": MAX_PAGE, "default": MAX_PAGE},
+        "at most this many projects",
+    ),
+]
 
 # The query parameters each view reads; any other is refused (a typo should not pass unseen).
 QUERY_PARAMETERS = {
@@ -137,94 +155,175 @@ def document(statuses: tuple[str, ...]) -> dict:
     gone = ("204", "Done; no content.", None)
     paths = {
         "/entries": {
-            "get": _operation("list_entries", "List or search entries, newest first",
-                              ("200", "A page of entries.", _json("EntryPage")),
-                              parameters=ENTRY_QUERY),
+            "get": _operation(
+                "list_entries",
+                "List or search entries, newest first",
+                ("200", "A page of entries.", _json("EntryPage")),
+                parameters=ENTRY_QUERY,
+            ),
         },
         "/entries/{entry_id}": {
             "get": _operation("get_entry", "One entry", entry, parameters=[ENTRY_ID]),
-            "delete": _operation("delete_entry", "Delete an entry (owner or admin)", gone,
-                                 parameters=[ENTRY_ID], write=True),
+            "delete": _operation(
+                "delete_entry",
+                "Delete an entry (owner or admin)",
+                gone,
+                parameters=[ENTRY_ID],
+                write=True,
+            ),
         },
         "/entries/{entry_id}/raw": {
-            "get": _operation("entry_raw", "The received message as it arrived",
-                              ("200", "The raw message.", {"message/rfc822": {
-                                  "schema": {"type": "string", "format": "binary"}}}),
-                              parameters=[ENTRY_ID]),
+            "get": _operation(
+                "entry_raw",
+                "The received message as it arrived",
+                (
+                    "200",
+                    "The raw message.",
+                    {"message/rfc822": {"schema": {"type": "string", "format": "binary"}}},
+                ),
+                parameters=[ENTRY_ID],
+            ),
         },
         "/entries/{entry_id}/done": {
-            "post": _operation("mark_done", "Tick an entry done", entry, parameters=[ENTRY_ID],
-                               write=True),
+            "post": _operation(
+                "mark_done", "Tick an entry done", entry, parameters=[ENTRY_ID], write=True
+            ),
         },
         "/entries/{entry_id}/open": {
-            "post": _operation("mark_open", "Untick an entry (open again)", entry,
-                               parameters=[ENTRY_ID], write=True),
+            "post": _operation(
+                "mark_open",
+                "Untick an entry (open again)",
+                entry,
+                parameters=[ENTRY_ID],
+                write=True,
+            ),
         },
         "/entries/{entry_id}/assign": {
-            "post": _operation("assign_entry", "File an entry under a project", entry,
-                               parameters=[ENTRY_ID], body="EntryAssign", write=True),
+            "post": _operation(
+                "assign_entry",
+                "File an entry under a project",
+                entry,
+                parameters=[ENTRY_ID],
+                body="EntryAssign",
+                write=True,
+            ),
         },
         "/entries/{entry_id}/discard": {
-            "post": _operation("discard_entry", "Discard an entry as spam", entry,
-                               parameters=[ENTRY_ID], body="EntryDiscard", body_required=False,
-                               write=True),
+            "post": _operation(
+                "discard_entry",
+                "Discard an entry as spam",
+                entry,
+                parameters=[ENTRY_ID],
+                body="EntryDiscard",
+                body_required=False,
+                write=True,
+            ),
         },
         "/projects": {
-            "get": _operation("list_projects", "List projects, active first, by name",
-                              ("200", "The projects.", _json("ProjectList")),
-                              parameters=PROJECT_QUERY),
-            "post": _operation("create_project", "Create a project",
-                               ("201", "The new project.", _json("Project")),
-                               body="ProjectCreate", write=True, conflict=True),
+            "get": _operation(
+                "list_projects",
+                "List projects, active first, by name",
+                ("200", "The projects.", _json("ProjectList")),
+                parameters=PROJECT_QUERY,
+            ),
+            "post": _operation(
+                "create_project",
+                "Create a project",
+                ("201", "The new project.", _json("Project")),
+                body="ProjectCreate",
+                write=True,
+                conflict=True,
+            ),
         },
         "/projects/{project_id}": {
             "get": _operation("get_project", "One project", project, parameters=[PROJECT_ID]),
-            "patch": _operation("update_project", "Change a project's fields", project,
-                                parameters=[PROJECT_ID], body="ProjectUpdate", write=True),
-            "delete": _operation("delete_project", "Delete a project (owner or admin); its mail "
-                                 "stays as unassigned, its notes go", gone,
-                                 parameters=[PROJECT_ID], write=True),
+            "patch": _operation(
+                "update_project",
+                "Change a project's fields",
+                project,
+                parameters=[PROJECT_ID],
+                body="ProjectUpdate",
+                write=True,
+            ),
+            "delete": _operation(
+                "delete_project",
+                "Delete a project (owner or admin); its mail stays as unassigned, its notes go",
+                gone,
+                parameters=[PROJECT_ID],
+                write=True,
+            ),
         },
         "/projects/{project_id}/addresses": {
-            "get": _operation("list_addresses", "The project's customer addresses",
-                              ("200", "The addresses.", _json("AddressList")),
-                              parameters=[PROJECT_ID]),
-            "post": _operation("add_address", "Add a customer address",
-                               ("201", "The stored address.", _json("CustomerAddress")),
-                               parameters=[PROJECT_ID], body="AddressCreate", write=True,
-                               conflict=True),
+            "get": _operation(
+                "list_addresses",
+                "The project's customer addresses",
+                ("200", "The addresses.", _json("AddressList")),
+                parameters=[PROJECT_ID],
+            ),
+            "post": _operation(
+                "add_address",
+                "Add a customer address",
+                ("201", "The stored address.", _json("CustomerAddress")),
+                parameters=[PROJECT_ID],
+                body="AddressCreate",
+                write=True,
+                conflict=True,
+            ),
         },
         "/projects/{project_id}/addresses/{address}": {
-            "delete": _operation("remove_address", "Remove a customer address", gone,
-                                 parameters=[PROJECT_ID, ADDRESS], write=True),
+            "delete": _operation(
+                "remove_address",
+                "Remove a customer address",
+                gone,
+                parameters=[PROJECT_ID, ADDRESS],
+                write=True,
+            ),
         },
         "/projects/{project_id}/notes": {
-            "post": _operation("add_note", "Add an internal note or a customer's call to the "
-                               "protocol", ("201", "The new entry.", _json("Entry")),
-                               parameters=[PROJECT_ID], body="NoteCreate", write=True),
+            "post": _operation(
+                "add_note",
+                "Add an internal note or a customer's call to the protocol",
+                ("201", "The new entry.", _json("Entry")),
+                parameters=[PROJECT_ID],
+                body="NoteCreate",
+                write=True,
+            ),
         },
         "/projects/{project_id}/events": {
-            "post": _operation("add_event", "Report an event (status change, change request …)"
-                               " as a system entry", ("201", "The new entry.", _json("Entry")),
-                               parameters=[PROJECT_ID], body="EventCreate", write=True),
+            "post": _operation(
+                "add_event",
+                "Report an event (status change, change request …) as a system entry",
+                ("201", "The new entry.", _json("Entry")),
+                parameters=[PROJECT_ID],
+                body="EventCreate",
+                write=True,
+            ),
         },
         "/projects/{project_id}/messages": {
-            "post": _operation("send_message", "Send mail to the customer: it is queued as an "
-                               "outbound entry and sent by the worker",
-                               ("201", "The new outbound entry.", _json("Entry")),
-                               parameters=[PROJECT_ID], body="MessageCreate", write=True),
+            "post": _operation(
+                "send_message",
+                "Send mail to the customer: it is queued as an "
+                "outbound entry and sent by the worker",
+                ("201", "The new outbound entry.", _json("Entry")),
+                parameters=[PROJECT_ID],
+                body="MessageCreate",
+                write=True,
+            ),
         },
         "/openapi.json": {
             "get": {
                 "operationId": "openapi_document",
                 "summary": "This document",
                 "security": [],
-                "responses": {"200": {"description": "The OpenAPI document.",
-                                      "content": {"application/json": {
-                                          "schema": {"type": "object"}}}}},
+                "responses": {
+                    "200": {
+                        "description": "The OpenAPI document.",
+                        "content": {"application/json": {"schema": {"type": "object"}}},
+                    }
+                },
             },
         },
-    }  # fmt: skip
+    }
     return {
         "openapi": "3.0.3",
         "info": {

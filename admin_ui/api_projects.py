@@ -45,9 +45,11 @@ def create_project():
     user = api_user()
     try:
         project = protocol.create_project_with_addresses(
-            user.account_id, **fields, addresses=[(a, "customer") for a in addresses],
+            user.account_id,
+            **fields,
+            addresses=[(a, "customer") for a in addresses],
             user_id=user.id,
-        )  # fmt: skip
+        )
     except protocol.ProtocolError as error:  # taken in the meantime
         raise ApiError(409, "; ".join(str(arg) for arg in error.args)) from None
     location = url_for("api.get_project", project_id=project.id)
@@ -113,9 +115,14 @@ def add_note(project_id: int):
     body = json_body("NoteCreate")
     occurred_at = parse_datetime(body["occurred_at"]) if "occurred_at" in body else None
     try:
-        entry = protocol.add_manual_entry(project, api_user(), kind=body["kind"],
-                                          text=body["text"], subject=body.get("subject", ""),
-                                          occurred_at=occurred_at)  # fmt: skip
+        entry = protocol.add_manual_entry(
+            project,
+            api_user(),
+            kind=body["kind"],
+            text=body["text"],
+            subject=body.get("subject", ""),
+            occurred_at=occurred_at,
+        )
     except protocol.ProtocolError as error:
         raise ApiError(422, str(error)) from None
     return _created(entry)
@@ -129,9 +136,14 @@ def add_event(project_id: int):
         raise ApiError(422, f"data may have at most {MAX_DATA_CHARS} characters as JSON")
     try:
         entry = protocol.record_project_event(
-            project, body["type"], body["subject"], text=body.get("text", ""),
-            status=body.get("status"), data=data, user_id=api_user().id,
-        )  # fmt: skip
+            project,
+            body["type"],
+            body["subject"],
+            text=body.get("text", ""),
+            status=body.get("status"),
+            data=data,
+            user_id=api_user().id,
+        )
     except protocol.ProtocolError as error:
         raise ApiError(422, str(error)) from None
     return _created(entry)
@@ -144,8 +156,11 @@ def _created(entry):
 # --- checks beyond the schema ----------------------------------------------------------------
 def _project_fields(body: dict) -> dict:
     """The project fields of a body, trimmed; blank names and statuses and bad domains refused."""
-    fields = {key: body[key].strip() for key in ("name", "domain", "status", "contact_name")
-              if key in body}  # fmt: skip
+    fields = {
+        key: body[key].strip()
+        for key in ("name", "domain", "status", "contact_name")
+        if key in body
+    }
     for key in ("name", "status"):
         if key in fields and not fields[key]:
             raise ApiError(422, f"{key} must not be blank")

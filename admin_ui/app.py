@@ -101,8 +101,12 @@ def create_app(settings: Settings, *, testing: bool = False) -> Flask:
     def csrf_error(error):
         return _error_page(400, "The form expired or was sent from elsewhere. Reload the page.")
 
-    for code, text in ((403, "You may not do this."), (404, "Not found."),
-                       (400, "The request was not understood."), (413, "Too large.")):  # fmt: skip
+    for code, text in (
+        (403, "You may not do this."),
+        (404, "Not found."),
+        (400, "The request was not understood."),
+        (413, "Too large."),
+    ):
         app.register_error_handler(code, lambda _e, code=code, text=text: _error_page(code, text))
 
     @app.errorhandler(500)

@@ -131,8 +131,12 @@ class DbSessionInterface(SessionInterface):
         generation = self._generation_for(session)
         if session.token is None:
             session.token = secrets.token_urlsafe(32)
-            WebSession.create(token_hash=_digest(session.token), data=data, user=user_id,
-                              auth_generation=generation)  # fmt: skip
+            WebSession.create(
+                token_hash=_digest(session.token),
+                data=data,
+                user=user_id,
+                auth_generation=generation,
+            )
         else:
             # An update of a row that was ended meanwhile changes nothing: it stays ended.
             WebSession.update(

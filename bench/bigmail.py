@@ -107,8 +107,10 @@ def main() -> None:
             # a GIL for a while, which must not count as a stall of the server
             spawned = multiprocessing.get_context("spawn")  # no fork beside running threads
             go = spawned.Event()
-            bigs = [spawned.Process(target=send_big, args=(smtp_port, inbox, size, n, go))
-                    for n in range(4)]  # fmt: skip
+            bigs = [
+                spawned.Process(target=send_big, args=(smtp_port, inbox, size, n, go))
+                for n in range(4)
+            ]
             for sender in bigs:
                 sender.start()  # each builds its message, then waits for `go`
             prober.start()
@@ -133,8 +135,10 @@ def main() -> None:
     print(f"4 x {size / 2**20:.1f} MB in {elapsed:.1f} s, {small_sent} small mails meanwhile")
     print(f"listener: peak RSS growth {growth / 1e6:.0f} MB = {growth / size:.2f} x message size")
     grown = (tree - tree_before) * 1024
-    print(f"all ingest processes (listener, filing, parsers), sum of peaks over the start: "
-          f"{grown / 1e6:.0f} MB = {grown / size:.2f} x message size")  # fmt: skip
+    print(
+        f"all ingest processes (listener, filing, parsers), sum of peaks over the start: "
+        f"{grown / 1e6:.0f} MB = {grown / size:.2f} x message size"
+    )
     p99 = sorted(stalls)[int(len(stalls) * 0.99)]
     print(f"longest NOOP round trip {max(stalls):.0f} ms (p99 {p99:.0f} ms, {len(stalls)} probes)")
 

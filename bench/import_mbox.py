@@ -96,8 +96,11 @@ def main() -> None:
         run([*base, "init"])
         account = json.loads(run([*base, "account", "create", "Bench", "--json"]).stdout)
         started = time.perf_counter()
-        result = subprocess.run([*base, "import", "--account", str(account["id"]), str(mbox)],
-                                capture_output=True, text=True)  # fmt: skip
+        result = subprocess.run(
+            [*base, "import", "--account", str(account["id"]), str(mbox)],
+            capture_output=True,
+            text=True,
+        )
         elapsed = time.perf_counter() - started
         if result.returncode != 0:
             sys.exit(result.stderr[-3000:])

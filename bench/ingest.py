@@ -336,15 +336,22 @@ def run(args) -> list[dict]:
                             ours["filed_rate"] = args.messages / (filed_at - ours["started"])
                             pairs.append((base, ours))
                             if args.each:
-                                print(f"  pair {len(pairs)}: no-op {base['rate']:.0f}, postroom"
-                                      f" {ours['rate']:.0f} ({ours['rate'] / base['rate']:.2f}),"
-                                      f" filed {ours['filed_rate']:.0f}", flush=True)  # fmt: skip
-                        rows.append({
-                            "protocol": protocol.upper(), "size": size, "sessions": sessions,
-                            "noop": _median_run([b for b, _ in pairs]),
-                            "ours": _median_run([o for _, o in pairs]),
-                            "ratios": [o["rate"] / b["rate"] for b, o in pairs],
-                        })  # fmt: skip
+                                print(
+                                    f"  pair {len(pairs)}: no-op {base['rate']:.0f}, postroom"
+                                    f" {ours['rate']:.0f} ({ours['rate'] / base['rate']:.2f}),"
+                                    f" filed {ours['filed_rate']:.0f}",
+                                    flush=True,
+                                )
+                        rows.append(
+                            {
+                                "protocol": protocol.upper(),
+                                "size": size,
+                                "sessions": sessions,
+                                "noop": _median_run([b for b, _ in pairs]),
+                                "ours": _median_run([o for _, o in pairs]),
+                                "ratios": [o["rate"] / b["rate"] for b, o in pairs],
+                            }
+                        )
                         rows[-1]["ratio"] = statistics.median(rows[-1]["ratios"])
                         report_row(rows[-1])
                         report_cpu(rows[-1])

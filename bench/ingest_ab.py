@@ -31,8 +31,18 @@ def main() -> None:
     ratios: dict[tuple[str, str], list[float]] = {}
     for _ in range(args.rounds):
         for name in ("a", "b", "b", "a"):
-            command = [sys.executable, "bench/ingest.py", "--messages", str(args.messages),
-                       "--sizes", "10240", "--sessions", "8", "--repeat", "1"]  # fmt: skip
+            command = [
+                sys.executable,
+                "bench/ingest.py",
+                "--messages",
+                str(args.messages),
+                "--sizes",
+                "10240",
+                "--sessions",
+                "8",
+                "--repeat",
+                "1",
+            ]
             out = subprocess.run(command, cwd=getattr(args, name), capture_output=True, text=True)
             if out.returncode:
                 sys.exit(f"{name}: bench/ingest.py failed:\n{out.stdout}{out.stderr}")

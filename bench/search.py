@@ -30,37 +30,144 @@ from ui import logged_in_client, timed
 PROJECTS = 200
 TEAM = ("anna", "paul", "jonas", "maria", "tom")
 FIRST_NAMES = (
-    "peter", "sabine", "thomas", "claudia", "michael", "andrea", "stefan", "nicole", "martin",
-    "julia", "frank", "katrin", "markus", "susanne", "oliver", "petra", "christian", "birgit",
-    "daniel", "monika", "alexander", "karin", "jan", "ute", "tobias", "heike", "sven", "silke",
-    "florian", "eva", "lukas", "lisa", "david", "laura", "simon", "nina", "jens", "carla",
-)  # fmt: skip
+    "peter",
+    "sabine",
+    "thomas",
+    "claudia",
+    "michael",
+    "andrea",
+    "stefan",
+    "nicole",
+    "martin",
+    "julia",
+    "frank",
+    "katrin",
+    "markus",
+    "susanne",
+    "oliver",
+    "petra",
+    "christian",
+    "birgit",
+    "daniel",
+    "monika",
+    "alexander",
+    "karin",
+    "jan",
+    "ute",
+    "tobias",
+    "heike",
+    "sven",
+    "silke",
+    "florian",
+    "eva",
+    "lukas",
+    "lisa",
+    "david",
+    "laura",
+    "simon",
+    "nina",
+    "jens",
+    "carla",
+)
 TRADES = (
-    "bakery", "butcher", "dental", "florist", "garage", "hotel", "joinery", "kindergarten",
-    "law", "optician", "pharmacy", "physio", "plumber", "roofing", "salon", "school",
-    "surgery", "tailor", "tax", "vineyard", "yoga", "zoo", "bistro", "cafe",
-)  # fmt: skip
+    "bakery",
+    "butcher",
+    "dental",
+    "florist",
+    "garage",
+    "hotel",
+    "joinery",
+    "kindergarten",
+    "law",
+    "optician",
+    "pharmacy",
+    "physio",
+    "plumber",
+    "roofing",
+    "salon",
+    "school",
+    "surgery",
+    "tailor",
+    "tax",
+    "vineyard",
+    "yoga",
+    "zoo",
+    "bistro",
+    "cafe",
+)
 TOWNS = (
-    "berlin", "hamburg", "munich", "cologne", "bremen", "dresden", "leipzig", "hanover",
-    "essen", "bonn", "kiel", "mainz", "ulm", "trier", "passau", "rostock",
-)  # fmt: skip
+    "berlin",
+    "hamburg",
+    "munich",
+    "cologne",
+    "bremen",
+    "dresden",
+    "leipzig",
+    "hanover",
+    "essen",
+    "bonn",
+    "kiel",
+    "mainz",
+    "ulm",
+    "trier",
+    "passau",
+    "rostock",
+)
 SUBJECTS = (
-    "Question about the {page} page", "New photos for the {page} page", "Re: {page} text",
-    "Change request: {thing}", "Invoice {number}", "Our opening hours", "Domain and hosting",
-    "Logo draft {number}", "Re: Re: {thing}", "Newsletter in {month}", "Meeting on {day}",
-    "Price list {year}", "Fwd: {thing}", "Offer for the {page} page", "Contact form broken?",
-    "Privacy policy and imprint", "Shop: new products", "Go-live date", "Call back please",
-    "Holiday closing {month}", "Menu for {month}", "Team photo", "Typo on the {page} page",
-)  # fmt: skip
+    "Question about the {page} page",
+    "New photos for the {page} page",
+    "Re: {page} text",
+    "Change request: {thing}",
+    "Invoice {number}",
+    "Our opening hours",
+    "Domain and hosting",
+    "Logo draft {number}",
+    "Re: Re: {thing}",
+    "Newsletter in {month}",
+    "Meeting on {day}",
+    "Price list {year}",
+    "Fwd: {thing}",
+    "Offer for the {page} page",
+    "Contact form broken?",
+    "Privacy policy and imprint",
+    "Shop: new products",
+    "Go-live date",
+    "Call back please",
+    "Holiday closing {month}",
+    "Menu for {month}",
+    "Team photo",
+    "Typo on the {page} page",
+)
 PAGES = (
-    "home", "about", "team", "contact", "gallery", "shop", "menu", "prices", "services",
-    "jobs", "news", "imprint",
-)  # fmt: skip
+    "home",
+    "about",
+    "team",
+    "contact",
+    "gallery",
+    "shop",
+    "menu",
+    "prices",
+    "services",
+    "jobs",
+    "news",
+    "imprint",
+)
 THINGS = (
-    "the header image", "the opening hours", "our new logo", "the contact form", "the menu",
-    "the price list", "the team photos", "the newsletter", "the gallery", "the job offer",
-    "the map on the contact page", "the cookie banner", "the online booking", "the footer",
-)  # fmt: skip
+    "the header image",
+    "the opening hours",
+    "our new logo",
+    "the contact form",
+    "the menu",
+    "the price list",
+    "the team photos",
+    "the newsletter",
+    "the gallery",
+    "the job offer",
+    "the map on the contact page",
+    "the cookie banner",
+    "the online booking",
+    "the footer",
+)
 MONTHS = "january february march april may june july august september october november december"
 SENTENCES = (
     "Could you please change {thing} on the {page} page?",
@@ -93,7 +200,7 @@ SENTENCES = (
     "Kind regards from {town}, and thanks again for the great work.",
     "We spoke on the phone about {thing}; here is the summary of what we agreed.",
     "The customer called: the shop is open on Sunday {day} for the town festival.",
-)  # fmt: skip
+)
 NOTES = (
     "Called {name}, wants {thing} changed by {day}. Estimate two hours.",
     "Draft sent for review, waiting for feedback on {thing}.",
@@ -101,10 +208,15 @@ NOTES = (
     "@{team} can you take over the {page} page this week?",
     "Customer prefers calls in the afternoon. Do not send newsletters without approval.",
     "Hosting renewed until {year}; domain auth code stored in the vault.",
-)  # fmt: skip
+)
 DAYS = (
-    "monday", "tuesday", "wednesday", "thursday", "friday", "saturday",
-)  # fmt: skip
+    "monday",
+    "tuesday",
+    "wednesday",
+    "thursday",
+    "friday",
+    "saturday",
+)
 START = dt.datetime(2019, 1, 1)
 SPAN = dt.timedelta(days=7 * 365)
 
@@ -177,13 +289,23 @@ def build(entries: int, seed: int = 2026) -> None:
             if rng.random() < 0.03:  # mail that matched no project
                 sender = f"{rng.choice(FIRST_NAMES)}@{rng.choice(TRADES)}-mail.example"
                 subject = _fill(rng.choice(SUBJECTS), rng)
-                rows.append({
-                    "account": account.id, "project": None, "kind": "inbound", "status": "open",
-                    "subject": subject, "from_address": sender, "from_name": "",
-                    "text": _body(rng, "Hello,", sender.split("@")[0].title()),
-                    "occurred_at": when, "received_at": when, "category": "external",
-                    "spam": rng.random() < 0.2, "route_reason": "no project",
-                })  # fmt: skip
+                rows.append(
+                    {
+                        "account": account.id,
+                        "project": None,
+                        "kind": "inbound",
+                        "status": "open",
+                        "subject": subject,
+                        "from_address": sender,
+                        "from_name": "",
+                        "text": _body(rng, "Hello,", sender.split("@")[0].title()),
+                        "occurred_at": when,
+                        "received_at": when,
+                        "category": "external",
+                        "spam": rng.random() < 0.2,
+                        "route_reason": "no project",
+                    }
+                )
                 extras.append(((("from", "", sender),), ""))
                 continue
             project, domain, people = projects[rng.choices(range(PROJECTS), weights)[0]]
@@ -204,34 +326,54 @@ def build(entries: int, seed: int = 2026) -> None:
                 subject = _fill(rng.choice(SUBJECTS), rng)
                 text = _body(rng, f"Hello {name if kind == 'outbound' else 'team'},", name)
             attachments = "photo.jpg" if rng.random() < 0.08 else ""
-            rows.append({
-                "account": account.id, "project": project.id, "kind": kind,
-                "status": "open" if rng.random() < 0.08 else "done", "subject": subject,
-                "from_address": sender, "from_name": name, "text": text, "occurred_at": when,
-                "received_at": when, "category": category, "project_status": project.status,
-                "has_attachments": bool(attachments), "route_reason": "sender",
-            })  # fmt: skip
+            rows.append(
+                {
+                    "account": account.id,
+                    "project": project.id,
+                    "kind": kind,
+                    "status": "open" if rng.random() < 0.08 else "done",
+                    "subject": subject,
+                    "from_address": sender,
+                    "from_name": name,
+                    "text": text,
+                    "occurred_at": when,
+                    "received_at": when,
+                    "category": category,
+                    "project_status": project.status,
+                    "has_attachments": bool(attachments),
+                    "route_reason": "sender",
+                }
+            )
             people_of_entry = [("from", name, sender)] if sender else []
             if kind in ("inbound", "outbound"):
                 people_of_entry.append(("to", "", teammate if kind == "inbound" else customer))
             extras.append((tuple(people_of_entry), attachments))
         with database.atomic():
             ids = [row[0] for row in Entry.insert_many(rows).returning(Entry.id).tuples()]
-            Participant.insert_many([
-                {"entry": entry_id, "role": role, "name": name, "address": address}
-                for entry_id, (people_of_entry, _) in zip(ids, extras, strict=True)
-                for role, name, address in people_of_entry
-            ]).execute()  # fmt: skip
+            Participant.insert_many(
+                [
+                    {"entry": entry_id, "role": role, "name": name, "address": address}
+                    for entry_id, (people_of_entry, _) in zip(ids, extras, strict=True)
+                    for role, name, address in people_of_entry
+                ]
+            ).execute()
             remember_correspondents(
                 (account.id, address, name)
-                for people_of_entry, _ in extras for _, name, address in people_of_entry
-            )  # fmt: skip
+                for people_of_entry, _ in extras
+                for _, name, address in people_of_entry
+            )
             index_entries(
-                (entry_id, row["subject"], row["text"],
-                 " ".join(p[2] for p in people_of_entry), attachments)
-                for entry_id, row, (people_of_entry, attachments) in zip(ids, rows, extras,
-                                                                          strict=True)
-            )  # fmt: skip
+                (
+                    entry_id,
+                    row["subject"],
+                    row["text"],
+                    " ".join(p[2] for p in people_of_entry),
+                    attachments,
+                )
+                for entry_id, row, (people_of_entry, attachments) in zip(
+                    ids, rows, extras, strict=True
+                )
+            )
         if done % 50_000 == 0 or done == entries:
             rate = done / (time.perf_counter() - started)
             print(f"{done}/{entries} entries ({rate:.0f}/s)", flush=True)

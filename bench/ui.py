@@ -68,8 +68,12 @@ def build(entries: int, seed: int = 7) -> tuple[int, int]:
     rng = random.Random(seed)
     account = create_account("Bench agency")
     create_user(account.id, "bench@agency.test", "member", "bench password 1")
-    project = create_project(account.id, "Bakery Miller", domain="bakery.example",
-                             customer_addresses=["anna@bakery.example"])  # fmt: skip
+    project = create_project(
+        account.id,
+        "Bakery Miller",
+        domain="bakery.example",
+        customer_addresses=["anna@bakery.example"],
+    )
     start = dt.datetime(2020, 1, 1)
     batch = []
     done = 0
@@ -78,23 +82,33 @@ def build(entries: int, seed: int = 7) -> tuple[int, int]:
         for _ in range(min(2000, entries - done)):
             sender = rng.choice(NAMES)
             text = " ".join(rng.choice(WORDS) for _ in range(rng.randint(30, 120)))
-            batch.append({
-                "account": account.id, "project": project.id, "kind": rng.choice(kinds),
-                "status": "open" if rng.random() < 0.1 else "done",
-                "subject": " ".join(rng.choice(WORDS) for _ in range(5)),
-                "from_address": f"{sender}@bakery.example", "text": text,
-                "occurred_at": start + dt.timedelta(minutes=done * 25 + rng.randint(0, 20)),
-                "category": rng.choice(("customer", "internal", "external")),
-                "has_attachments": rng.random() < 0.05,
-            })  # fmt: skip
+            batch.append(
+                {
+                    "account": account.id,
+                    "project": project.id,
+                    "kind": rng.choice(kinds),
+                    "status": "open" if rng.random() < 0.1 else "done",
+                    "subject": " ".join(rng.choice(WORDS) for _ in range(5)),
+                    "from_address": f"{sender}@bakery.example",
+                    "text": text,
+                    "occurred_at": start + dt.timedelta(minutes=done * 25 + rng.randint(0, 20)),
+                    "category": rng.choice(("customer", "internal", "external")),
+                    "has_attachments": rng.random() < 0.05,
+                }
+            )
             done += 1
         with database.atomic():
             first = Entry.select(Entry.id).order_by(Entry.id.desc()).first()
             base = first.id if first else 0
             Entry.insert_many(batch).execute()
             for offset, row in enumerate(batch, start=1):
-                index_entry(base + offset, subject=row["subject"], body=row["text"],
-                            addresses=row["from_address"], attachments="")  # fmt: skip
+                index_entry(
+                    base + offset,
+                    subject=row["subject"],
+                    body=row["text"],
+                    addresses=row["from_address"],
+                    attachments="",
+                )
         batch = []
         if done % 20000 == 0 or done == entries:
             print(f"{done}/{entries} entries", flush=True)
@@ -113,8 +127,10 @@ def logged_in_client(url: str, folder: Path):
     client = create_app(load_settings(config), testing=True).test_client()
     page = client.get("/login").get_data(as_text=True)
     token = re.search(r'name="csrf_token" value="([^"]+)"', page).group(1)
-    client.post("/login", data={"email": "bench@agency.test", "password": "bench password 1",
-                                "csrf_token": token})  # fmt: skip
+    client.post(
+        "/login",
+        data={"email": "bench@agency.test", "password": "bench password 1", "csrf_token": token},
+    )
     return client
 
 

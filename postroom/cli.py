@@ -378,8 +378,12 @@ def user() -> None:
 @user.command("create")
 @click.argument("email")
 @click.option("--account", "account_id", type=int, required=True)
-@click.option("--role", type=click.Choice(["owner", "admin", "member", "read-only"]),
-              default="member", show_default=True)  # fmt: skip
+@click.option(
+    "--role",
+    type=click.Choice(["owner", "admin", "member", "read-only"]),
+    default="member",
+    show_default=True,
+)
 @click.option("--name", default="")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")

@@ -243,8 +243,12 @@ def _finish(settings: Settings, base: Path) -> Settings:
     domains = tuple(d.strip().lower() for d in ingest.domains)
     if any(not d or "@" in d or " " in d for d in domains):
         raise ConfigError(source, "ingest.domains", f"not a list of domain names: {domains!r}")
-    for key in ("max_recipients", "max_smtp_connections", "max_lmtp_connections",
-                "max_connections_per_address"):  # fmt: skip
+    for key in (
+        "max_recipients",
+        "max_smtp_connections",
+        "max_lmtp_connections",
+        "max_connections_per_address",
+    ):
         if getattr(ingest, key) < 1:
             raise ConfigError(source, f"ingest.{key}", "must be at least 1")
     for key in ("data_timeout_seconds", "session_timeout_seconds"):
@@ -267,8 +271,11 @@ def _finish(settings: Settings, base: Path) -> Settings:
         try:
             ipaddress.ip_network(proxy.strip(), strict=False)
         except ValueError:
-            raise ConfigError(source, "web.trusted_proxies", f"not an address or network"
-                              f" (like 127.0.0.1 or 10.0.0.0/8): {proxy!r}") from None  # fmt: skip
+            raise ConfigError(
+                source,
+                "web.trusted_proxies",
+                f"not an address or network (like 127.0.0.1 or 10.0.0.0/8): {proxy!r}",
+            ) from None
     outbound = settings.outbound
     if outbound.connect_timeout_seconds <= 0:
         raise ConfigError(source, "outbound.connect_timeout_seconds", "must be above 0")

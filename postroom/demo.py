@@ -27,14 +27,30 @@ def seed(settings: Settings) -> tuple[Account, str | None]:
     if find_user(DEMO_OWNER) is None:
         create_user(account.id, DEMO_OWNER, "owner", password, name="Demo owner")
     projects = [
-        ("Bakery Miller", "bakery-miller.example", "in progress", "Anna Miller",
-         "anna@bakery-miller.example"),
-        ("Garden Studio Lind", "garden-lind.example", "review", "Jonas Lind",
-         "jonas@garden-lind.example"),
-    ]  # fmt: skip
+        (
+            "Bakery Miller",
+            "bakery-miller.example",
+            "in progress",
+            "Anna Miller",
+            "anna@bakery-miller.example",
+        ),
+        (
+            "Garden Studio Lind",
+            "garden-lind.example",
+            "review",
+            "Jonas Lind",
+            "jonas@garden-lind.example",
+        ),
+    ]
     for name, domain, status, contact, address in projects:
-        create_project(account.id, name, domain=domain, status=status, contact_name=contact,
-                       customer_addresses=[address])  # fmt: skip
+        create_project(
+            account.id,
+            name,
+            domain=domain,
+            status=status,
+            contact_name=contact,
+            customer_addresses=[address],
+        )
     return account, password
 
 
@@ -42,18 +58,33 @@ def sample_mails(inbox: str) -> list[EmailMessage]:
     """A handful of realistic mails: customer mail, a reply, a stranger's enquiry, a file."""
     first_id = make_msgid(domain="bakery-miller.example")
     mails = [
-        ("Anna Miller <anna@bakery-miller.example>", "New opening hours for the website",
-         "Hello,\n\nfrom December we open at 6:30 on weekdays. Could you change that on the "
-         "homepage?\n\nThanks, Anna", {"Message-ID": first_id}),
-        ("Tom Berger <tom@berger-consulting.example>", "Request: website for our consultancy",
-         "Good morning,\n\nwe are looking for an agency to build a small website (5 pages, "
-         "German and English). Do you have time in January?\n\nBest regards, Tom Berger", {}),
-        ("Paul Miller <paul@bakery-miller.example>", "Re: New opening hours for the website",
-         "Also please add that we are closed on Mondays.\n\nPaul",
-         {"In-Reply-To": first_id, "References": first_id}),
-        ("Jonas Lind <jonas@garden-lind.example>", "Photos for the gallery",
-         "Hi, here is the first photo for the gallery page. More to follow.\n\nJonas", {}),
-    ]  # fmt: skip
+        (
+            "Anna Miller <anna@bakery-miller.example>",
+            "New opening hours for the website",
+            "Hello,\n\nfrom December we open at 6:30 on weekdays. Could you change that on the "
+            "homepage?\n\nThanks, Anna",
+            {"Message-ID": first_id},
+        ),
+        (
+            "Tom Berger <tom@berger-consulting.example>",
+            "Request: website for our consultancy",
+            "Good morning,\n\nwe are looking for an agency to build a small website (5 pages, "
+            "German and English). Do you have time in January?\n\nBest regards, Tom Berger",
+            {},
+        ),
+        (
+            "Paul Miller <paul@bakery-miller.example>",
+            "Re: New opening hours for the website",
+            "Also please add that we are closed on Mondays.\n\nPaul",
+            {"In-Reply-To": first_id, "References": first_id},
+        ),
+        (
+            "Jonas Lind <jonas@garden-lind.example>",
+            "Photos for the gallery",
+            "Hi, here is the first photo for the gallery page. More to follow.\n\nJonas",
+            {},
+        ),
+    ]
     messages = []
     for number, (sender, subject, text, headers) in enumerate(mails):
         message = EmailMessage()
@@ -66,8 +97,9 @@ def sample_mails(inbox: str) -> list[EmailMessage]:
             message[key] = value
         message.set_content(text)
         if number == 3:
-            message.add_attachment(_sample_png(), maintype="image", subtype="png",
-                                   filename="gallery-1.png")  # fmt: skip
+            message.add_attachment(
+                _sample_png(), maintype="image", subtype="png", filename="gallery-1.png"
+            )
         messages.append(message)
     return messages
 
@@ -100,5 +132,9 @@ def _sample_png() -> bytes:
         )
 
     header = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
-    return (b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", header) + chunk(b"IDAT", zlib.compress(raw))
-            + chunk(b"IEND", b""))  # fmt: skip
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + chunk(b"IHDR", header)
+        + chunk(b"IDAT", zlib.compress(raw))
+        + chunk(b"IEND", b"")
+    )

@@ -19,41 +19,194 @@ MAX_DEPTH = 256  # nesting levels kept; deeper elements are shown flat (their te
 MAX_FORMATTING = 16  # formatting elements (b, i, font, a, …) open at once; more are left out
 MAX_ATTRIBUTES = 64  # attributes passed on per tag (html5ever checks each against the others)
 
-VOID = frozenset({
-    "area", "base", "basefont", "bgsound", "br", "col", "embed", "frame", "hr", "image", "img",
-    "input", "keygen", "link", "meta", "param", "source", "track", "wbr",
-})  # fmt: skip
-RAW_TEXT = frozenset({"script", "style", "xmp", "iframe", "noembed", "noframes", "textarea",
-                      "title", "noscript"})  # fmt: skip
+VOID = frozenset(
+    {
+        "area",
+        "base",
+        "basefont",
+        "bgsound",
+        "br",
+        "col",
+        "embed",
+        "frame",
+        "hr",
+        "image",
+        "img",
+        "input",
+        "keygen",
+        "link",
+        "meta",
+        "param",
+        "source",
+        "track",
+        "wbr",
+    }
+)
+RAW_TEXT = frozenset(
+    {"script", "style", "xmp", "iframe", "noembed", "noframes", "textarea", "title", "noscript"}
+)
 HIDDEN = frozenset({"script", "style"})  # their content is no text for a reader
 # The tags the sanitiser keeps (postroom/safe_html.py); `flatten` passes on no others.
-TAGS = frozenset({
-    "a", "abbr", "b", "blockquote", "br", "caption", "center", "code", "col", "colgroup", "dd",
-    "del", "div", "dl", "dt", "em", "font", "h1", "h2", "h3", "h4", "h5", "h6", "hr", "i", "img",
-    "ins", "kbd", "li", "ol", "p", "pre", "q", "s", "small", "span", "strike", "strong", "sub",
-    "sup", "table", "tbody", "td", "tfoot", "th", "thead", "tr", "tt", "u", "ul",
-})  # fmt: skip
+TAGS = frozenset(
+    {
+        "a",
+        "abbr",
+        "b",
+        "blockquote",
+        "br",
+        "caption",
+        "center",
+        "code",
+        "col",
+        "colgroup",
+        "dd",
+        "del",
+        "div",
+        "dl",
+        "dt",
+        "em",
+        "font",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "hr",
+        "i",
+        "img",
+        "ins",
+        "kbd",
+        "li",
+        "ol",
+        "p",
+        "pre",
+        "q",
+        "s",
+        "small",
+        "span",
+        "strike",
+        "strong",
+        "sub",
+        "sup",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "tt",
+        "u",
+        "ul",
+    }
+)
 # The HTML standard's formatting elements: html5ever re-opens those left open at every new
 # block (its list of active formatting elements), so their number open at once is capped.
-FORMATTING = frozenset({"a", "b", "big", "code", "em", "font", "i", "nobr", "s", "small",
-                        "strike", "strong", "tt", "u"})  # fmt: skip
+FORMATTING = frozenset(
+    {
+        "a",
+        "b",
+        "big",
+        "code",
+        "em",
+        "font",
+        "i",
+        "nobr",
+        "s",
+        "small",
+        "strike",
+        "strong",
+        "tt",
+        "u",
+    }
+)
 _HEADINGS = frozenset({"h1", "h2", "h3", "h4", "h5", "h6"})
 _TABLE_PARTS = frozenset({"tbody", "thead", "tfoot", "tr", "td", "th", "caption", "colgroup"})
 _SCOPE = frozenset({"table", "td", "th", "caption"})  # where a search for an open p stops
 # Special elements other than address, div and p: an open li (dd, dt) below one stays open.
-_LIST_STOP = frozenset({
-    "blockquote", "caption", "center", "col", "colgroup", "dl", "ol", "pre", "table", "tbody",
-    "td", "tfoot", "th", "thead", "tr", "ul", *_HEADINGS,
-})  # fmt: skip
-_CLOSES_P = frozenset({
-    "address", "article", "aside", "blockquote", "center", "details", "dialog", "dir", "div",
-    "dl", "fieldset", "figcaption", "figure", "footer", "form", "h1", "h2", "h3", "h4", "h5",
-    "h6", "header", "hgroup", "hr", "main", "menu", "nav", "ol", "p", "pre", "section",
-    "summary", "table", "ul", "li", "dd", "dt",
-})  # fmt: skip
+_LIST_STOP = frozenset(
+    {
+        "blockquote",
+        "caption",
+        "center",
+        "col",
+        "colgroup",
+        "dl",
+        "ol",
+        "pre",
+        "table",
+        "tbody",
+        "td",
+        "tfoot",
+        "th",
+        "thead",
+        "tr",
+        "ul",
+        *_HEADINGS,
+    }
+)
+_CLOSES_P = frozenset(
+    {
+        "address",
+        "article",
+        "aside",
+        "blockquote",
+        "center",
+        "details",
+        "dialog",
+        "dir",
+        "div",
+        "dl",
+        "fieldset",
+        "figcaption",
+        "figure",
+        "footer",
+        "form",
+        "h1",
+        "h2",
+        "h3",
+        "h4",
+        "h5",
+        "h6",
+        "header",
+        "hgroup",
+        "hr",
+        "main",
+        "menu",
+        "nav",
+        "ol",
+        "p",
+        "pre",
+        "section",
+        "summary",
+        "table",
+        "ul",
+        "li",
+        "dd",
+        "dt",
+    }
+)
 # Block elements: their tags separate words in the text version.
-_BREAKS = _CLOSES_P | {"br", "li", "dd", "dt", "td", "th", "tr", "tbody", "thead", "tfoot",
-                       "caption", "html", "body", "head", "title", "option", "img"}  # fmt: skip
+_BREAKS = _CLOSES_P | {
+    "br",
+    "li",
+    "dd",
+    "dt",
+    "td",
+    "th",
+    "tr",
+    "tbody",
+    "thead",
+    "tfoot",
+    "caption",
+    "html",
+    "body",
+    "head",
+    "title",
+    "option",
+    "img",
+}
 # Single character classes, each run matched greedily: linear. HTML's white space only.
 _NAME = re.compile(r"[^\t\n\f\r />]*")
 _SPACES = re.compile(r"[\t\n\f\r ]*")
@@ -209,9 +362,20 @@ def _raw_text_end(markup: str, position: int, name: str, finder: Finder) -> int:
             return length
         after = close + 2 + len(name)
         candidate = markup[close + 2 : after]
-        if candidate.isascii() and candidate.lower() == name and markup[after : after + 1] in (
-            " ", "\t", "\n", "\r", "\f", "/", ">",
-        ):  # fmt: skip
+        if (
+            candidate.isascii()
+            and candidate.lower() == name
+            and markup[after : after + 1]
+            in (
+                " ",
+                "\t",
+                "\n",
+                "\r",
+                "\f",
+                "/",
+                ">",
+            )
+        ):
             return close
         position = close + 2
 

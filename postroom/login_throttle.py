@@ -101,8 +101,11 @@ def reserve(keys: list[tuple[str, int]], now: dt.datetime | None = None) -> int:
         rows = _locked_rows([key for key, _free in keys], now)
         for row in rows.values():
             _reset_if_quiet(row, now)
-        waits = [row.blocked_until - now for row in rows.values()
-                 if row.blocked_until is not None and row.blocked_until > now]  # fmt: skip
+        waits = [
+            row.blocked_until - now
+            for row in rows.values()
+            if row.blocked_until is not None and row.blocked_until > now
+        ]
         if waits:
             return _seconds(max(waits))
         for key, free in keys:

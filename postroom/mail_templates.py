@@ -106,8 +106,14 @@ def _render_one(part: str, source: str, values: dict[str, str]) -> str:
         problem = NOT_SAFE
     except _TooLong:
         problem = TOO_LONG.format(limit=MAX_RESULT_CHARS)
-    except (JinjaError, ArithmeticError, TypeError, ValueError, LookupError,
-            AttributeError) as error:  # fmt: skip
+    except (
+        JinjaError,
+        ArithmeticError,
+        TypeError,
+        ValueError,
+        LookupError,
+        AttributeError,
+    ) as error:
         problem = NOT_RENDERED.format(detail=error)
     except Exception:  # anything else (an assertion inside Jinja2, say): an error, no 500
         log.exception("a template could not be rendered")

@@ -116,8 +116,12 @@ class Mailer:
         if self._client is not None and self._client.seconds_left() < self.session_seconds / 4:
             self._quit()  # a fresh session rather than one ended half way through a mail
         if self._client is None:
-            self._client = connect(self.server, helo=self.helo, timeout=self.timeout,
-                                   session_seconds=self.session_seconds)  # fmt: skip
+            self._client = connect(
+                self.server,
+                helo=self.helo,
+                timeout=self.timeout,
+                session_seconds=self.session_seconds,
+            )
         try:
             self._client.sendmail(self.envelope_from, [recipient], raw)
         except UnicodeError as error:  # an address SMTP cannot carry: this mail only

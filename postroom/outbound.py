@@ -110,8 +110,9 @@ def queue_message(
         template = template_of_account(project.account_id, template_id)
         if template is None:
             raise OutboundError("that template does not exist (any more)")
-        rendered = render(template.subject, template.body,
-                          variables_for(project, author_user, to_address))  # fmt: skip
+        rendered = render(
+            template.subject, template.body, variables_for(project, author_user, to_address)
+        )
         # the template's subject may hold a stranger's words (a display name): made one line
         subject = subject if subject.strip() else _one_line_subject(rendered[0])
         body_markdown = body_markdown if body_markdown.strip() else rendered[1]
@@ -195,14 +196,20 @@ def build_mime(outbound: OutboundMessage, sender: tuple[str, str] | None = None)
         maintype, _, subtype = item.content_type.partition("/")
         if maintype in ("message", "multipart"):  # only as opaque bytes
             maintype, subtype = "application", "octet-stream"
-        message.add_attachment(bytes(item.data), maintype=maintype, subtype=subtype,
-                               filename=header_text(item.filename, "file name"))  # fmt: skip
+        message.add_attachment(
+            bytes(item.data),
+            maintype=maintype,
+            subtype=subtype,
+            filename=header_text(item.filename, "file name"),
+        )
     return message_bytes(message)
 
 
 def _html_document(body: str) -> str:
-    return ('<!doctype html><html><head><meta charset="utf-8"></head>'
-            f'<body style="font-family:sans-serif">{body}</body></html>')  # fmt: skip
+    return (
+        '<!doctype html><html><head><meta charset="utf-8"></head>'
+        f'<body style="font-family:sans-serif">{body}</body></html>'
+    )
 
 
 def template_preview(project: Project, user: User, to: str, template_id: int) -> tuple[str, str]:

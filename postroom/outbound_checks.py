@@ -36,24 +36,64 @@ CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-
 
 # Our own tables, not the interpreter's is_global (wrong before 3.11.10/3.12.4, CVE-2024-4032).
 # IPv4: every special-purpose block that is not the open internet (RFC 6890 and successors).
-IPV4_DENIED = tuple(ipaddress.ip_network(net) for net in (
-    "0.0.0.0/8", "10.0.0.0/8", "100.64.0.0/10", "127.0.0.0/8", "169.254.0.0/16",
-    "172.16.0.0/12", "192.0.0.0/24", "192.0.2.0/24", "192.88.99.0/24", "192.168.0.0/16",
-    "198.18.0.0/15", "198.51.100.0/24", "203.0.113.0/24", "224.0.0.0/4", "240.0.0.0/4",
-))  # fmt: skip
+IPV4_DENIED = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "0.0.0.0/8",
+        "10.0.0.0/8",
+        "100.64.0.0/10",
+        "127.0.0.0/8",
+        "169.254.0.0/16",
+        "172.16.0.0/12",
+        "192.0.0.0/24",
+        "192.0.2.0/24",
+        "192.88.99.0/24",
+        "192.168.0.0/16",
+        "198.18.0.0/15",
+        "198.51.100.0/24",
+        "203.0.113.0/24",
+        "224.0.0.0/4",
+        "240.0.0.0/4",
+    )
+)
 # IPv6: only global unicast (2000::/3) is accepted, minus these blocks; everything outside it
 # (::/96 IPv4-compatible, ::ffff:0:0/96 mapped, ::ffff:0:0:0/96 SIIT, 64:ff9b:1::/48 local
 # NAT64, fc00::/7, fe80::/10, fec0::/10, ff00::/8, 5f00::/16, ...) is refused.
 IPV6_GLOBAL = ipaddress.ip_network("2000::/3")
-IPV6_DENIED = tuple(ipaddress.ip_network(net) for net in (
-    "2001::/23",  # IETF protocol assignments: Teredo, benchmarking, ORCHID, ...
-    "2001:db8::/32", "3fff::/20",  # documentation
-))  # fmt: skip
+IPV6_DENIED = tuple(
+    ipaddress.ip_network(net)
+    for net in (
+        "2001::/23",  # IETF protocol assignments: Teredo, benchmarking, ORCHID, ...
+        "2001:db8::/32",
+        "3fff::/20",  # documentation
+    )
+)
 SIX_TO_FOUR = ipaddress.ip_network("2002::/16")  # judged by the IPv4 address inside
 NAT64 = ipaddress.ip_network("64:ff9b::/96")  # RFC 6052: judged by the IPv4 address inside
 
-HTML_TAGS = {"a", "b", "blockquote", "br", "code", "em", "h1", "h2", "h3", "h4", "h5", "h6",
-             "hr", "i", "img", "li", "ol", "p", "pre", "strong", "ul"}  # fmt: skip
+HTML_TAGS = {
+    "a",
+    "b",
+    "blockquote",
+    "br",
+    "code",
+    "em",
+    "h1",
+    "h2",
+    "h3",
+    "h4",
+    "h5",
+    "h6",
+    "hr",
+    "i",
+    "img",
+    "li",
+    "ol",
+    "p",
+    "pre",
+    "strong",
+    "ul",
+}
 HTML_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "ol": {"start"}}
 
 
@@ -76,8 +116,9 @@ def check_recipient(to: str) -> str:
     if not address:
         raise OutboundError("choose or type a recipient")
     if len(address) > MAX_ADDRESS_CHARS or not address.isascii() or not ADDRESS.match(address):
-        raise OutboundError(f"the recipient is not an email address postroom can send to: "
-                            f"{to.strip()[:80]!r}")  # fmt: skip
+        raise OutboundError(
+            f"the recipient is not an email address postroom can send to: {to.strip()[:80]!r}"
+        )
     try:
         return address_spec(address, "recipient")
     except HeaderError as error:
@@ -87,8 +128,10 @@ def check_recipient(to: str) -> str:
 def check_subject(subject: str) -> str:
     """The subject as stored and sent (one line, decoded), or OutboundError."""
     if _has_line_break(subject):
-        raise OutboundError("the subject must be one line (it contains a line break, "
-                            "perhaps in encoded text like =?utf-8?q?=0D=0A?=)")  # fmt: skip
+        raise OutboundError(
+            "the subject must be one line (it contains a line break, "
+            "perhaps in encoded text like =?utf-8?q?=0D=0A?=)"
+        )
     subject = subject.strip()
     if len(subject) > MAX_SUBJECT_CHARS:
         raise OutboundError(f"the subject is too long (at most {MAX_SUBJECT_CHARS} characters)")
@@ -114,8 +157,10 @@ def check_attachments(uploads, max_bytes: int) -> tuple[OutboundAttachment, ...]
         if _has_line_break(name):
             raise OutboundError(f"the file name {name[:80]!r} contains a line break")
         if len(data) > max_bytes:
-            raise OutboundError(f"{name[:80]!r} is too large ({len(data):,} bytes; at most "
-                                f"{max_bytes:,} per attachment)")  # fmt: skip
+            raise OutboundError(
+                f"{name[:80]!r} is too large ({len(data):,} bytes; at most "
+                f"{max_bytes:,} per attachment)"
+            )
         kind = content_type.split(";")[0].strip().lower()
         if not CONTENT_TYPE.match(kind) or len(kind) > 100:
             kind = "application/octet-stream"
@@ -160,8 +205,10 @@ def check_smtp_host(host: str, port: int, outbound) -> tuple[str, ...]:
     if not outbound.allow_private_hosts:
         for address in addresses:
             if not public_address(address):
-                raise OutboundError(f"{host[:100]} is a local or private address ({address}); "
-                                    "a mail server must be reachable on the internet")  # fmt: skip
+                raise OutboundError(
+                    f"{host[:100]} is a local or private address ({address}); "
+                    "a mail server must be reachable on the internet"
+                )
     return addresses
 
 
@@ -186,6 +233,10 @@ def public_address(text: str) -> bool:
 def markdown_to_html(text: str) -> str:
     """The Markdown as sanitised HTML: line breaks kept as people type them in a mail."""
     html = markdown.markdown(text, extensions=["sane_lists", "nl2br"], output_format="html")
-    return nh3.clean(html, tags=HTML_TAGS, attributes=HTML_ATTRIBUTES,
-                     url_schemes={"http", "https", "mailto", "tel"},
-                     link_rel="noopener noreferrer")  # fmt: skip
+    return nh3.clean(
+        html,
+        tags=HTML_TAGS,
+        attributes=HTML_ATTRIBUTES,
+        url_schemes={"http", "https", "mailto", "tel"},
+        link_rel="noopener noreferrer",
+    )

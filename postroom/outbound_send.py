@@ -245,11 +245,17 @@ def _send_account(route: _Route, settings: Settings, now: dt.datetime) -> tuple[
             _resume(route.account_id)
             mark_sent(outbound, now, route.address, route.name)
             sent += 1
-            log.info("outbound %s sent to %s via %s:%s", outbound.entry_id, outbound.to_address,
-                     route.server.host, route.server.port)  # fmt: skip
+            log.info(
+                "outbound %s sent to %s via %s:%s",
+                outbound.entry_id,
+                outbound.to_address,
+                route.server.host,
+                route.server.port,
+            )
     except DatabaseError:
-        log.exception("outbound: account %s: database error; the next pass tries again",
-                      route.account_id)  # fmt: skip
+        log.exception(
+            "outbound: account %s: database error; the next pass tries again", route.account_id
+        )
     except Exception:  # one account's fault never stops the others'
         log.exception("outbound: account %s failed; the next pass tries again", route.account_id)
     finally:
@@ -264,9 +270,13 @@ def _open(route: _Route, settings: Settings) -> Session:
     addresses: tuple[str, ...] = ()
     if route.own:
         addresses = check_smtp_host(route.server.host, route.server.port, settings.outbound)
-    return connect(route.server, helo=settings.ingest.hostname, addresses=addresses,
-                   timeout=settings.outbound.connect_timeout_seconds,
-                   session_seconds=settings.outbound.session_seconds)  # fmt: skip
+    return connect(
+        route.server,
+        helo=settings.ingest.hostname,
+        addresses=addresses,
+        timeout=settings.outbound.connect_timeout_seconds,
+        session_seconds=settings.outbound.session_seconds,
+    )
 
 
 def _send(client: smtplib.SMTP, route: _Route, outbound: OutboundMessage, raw: bytes) -> None:
@@ -296,8 +306,9 @@ def _paused_accounts(
     """Accounts whose server (as set now) backs off: their mail is not even looked at."""
     with _backoffs_lock:
         here = str(database.database)
-        candidates = [key[1] for key, pause in _backoffs.items()
-                      if key[0] == here and pause.until > now]  # fmt: skip
+        candidates = [
+            key[1] for key, pause in _backoffs.items() if key[0] == here and pause.until > now
+        ]
     paused = []
     for account_id in candidates:
         route = _route(account_id, settings, default)
@@ -321,8 +332,13 @@ def _pause(route: _Route, now: dt.datetime) -> None:
         seconds = min(first * 2 ** (failures - 1), longest)
         until = now + dt.timedelta(seconds=seconds)
         _backoffs[_key(route.account_id)] = _Backoff(route.server, failures, until)
-    log.warning("outbound: account %s: %s:%s cannot be reached; its mail waits %d s",
-                route.account_id, route.server.host, route.server.port, seconds)  # fmt: skip
+    log.warning(
+        "outbound: account %s: %s:%s cannot be reached; its mail waits %d s",
+        route.account_id,
+        route.server.host,
+        route.server.port,
+        seconds,
+    )
 
 
 def _resume(account_id: int) -> None:
@@ -330,19 +346,30 @@ def _resume(account_id: int) -> None:
         _backoffs.pop(_key(account_id), None)
 
 
-def _record_failure(outbound: OutboundMessage, error: BaseException, now: dt.datetime,
-                    max_attempts: int) -> None:  # fmt: skip
+def _record_failure(
+    outbound: OutboundMessage, error: BaseException, now: dt.datetime, max_attempts: int
+) -> None:
     """Store the failure in our own words (users see it); the log keeps the server's reply."""
     text = failure_words(error)
     attempts = outbound.attempts + 1
-    log.info("outbound %s to %s: %s (%r)", outbound.entry_id, outbound.to_address, text,
-             error)  # fmt: skip
+    log.info("outbound %s to %s: %s (%r)", outbound.entry_id, outbound.to_address, text, error)
     if permanent(error) or attempts >= max_attempts:
         mark_failed(outbound, text)
-        log.warning("outbound %s to %s failed for good after %d attempts: %s",
-                    outbound.entry_id, outbound.to_address, attempts, text)  # fmt: skip
+        log.warning(
+            "outbound %s to %s failed for good after %d attempts: %s",
+            outbound.entry_id,
+            outbound.to_address,
+            attempts,
+            text,
+        )
         return
     delay = min(FIRST_RETRY_SECONDS * 2 ** (attempts - 1), MAX_RETRY_SECONDS)
     mark_retry(outbound, text, now + dt.timedelta(seconds=delay))
-    log.info("outbound %s to %s failed (attempt %d), next in %ds: %s",
-             outbound.entry_id, outbound.to_address, attempts, delay, text)  # fmt: skip
+    log.info(
+        "outbound %s to %s failed (attempt %d), next in %ds: %s",
+        outbound.entry_id,
+        outbound.to_address,
+        attempts,
+        delay,
+        text,
+    )

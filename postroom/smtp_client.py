@@ -71,8 +71,9 @@ def parse_smtp_url(url: str) -> SmtpServer:
         port = parts.port or {"tls": 465, "none": 25}.get(security, 587)
     except ValueError:
         raise OutboundError("the port of smtp_url is not a number from 1 to 65535") from None
-    return SmtpServer(parts.hostname, port, security, unquote(parts.username or ""),
-                      unquote(parts.password or ""))  # fmt: skip
+    return SmtpServer(
+        parts.hostname, port, security, unquote(parts.username or ""), unquote(parts.password or "")
+    )
 
 
 def _hide_password(url: str) -> str:
@@ -275,8 +276,10 @@ def failure_words(error: BaseException) -> str:
     if isinstance(error, smtplib.SMTPNotSupportedError):
         return "the outgoing mail server does not offer what is needed (STARTTLS or login)"
     if isinstance(error, SessionTimeout):
-        return (f"the outgoing mail server was too slow; postroom ended the connection "
-                f"(time limit: {error.seconds:.0f} s)")  # fmt: skip
+        return (
+            f"the outgoing mail server was too slow; postroom ended the connection "
+            f"(time limit: {error.seconds:.0f} s)"
+        )
     if isinstance(error, ReplyTooLong):
         return "the outgoing mail server sent a reply longer than postroom accepts"
     if isinstance(error, smtplib.SMTPServerDisconnected):

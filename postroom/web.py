@@ -25,8 +25,9 @@ def announce_setup(settings: Settings) -> None:
     """Print the one-time setup link while the installation has no login yet."""
     token = setup_token()
     if token:
-        log.warning("first run: open %s/setup?token=%s to create your agency", base_url(settings),
-                    token)  # fmt: skip
+        log.warning(
+            "first run: open %s/setup?token=%s to create your agency", base_url(settings), token
+        )
         print(f"postroom setup: {base_url(settings)}/setup?token={token}", flush=True)
 
 
@@ -39,8 +40,14 @@ def make_server(settings: Settings):
     host, port = parse_listen(settings.web.listen)
     # X-Forwarded-* reach the app, which believes them only from [web] trusted_proxies
     # (admin_ui/proxies.py); waitress's own setting trusts one address or all
-    return create_server(app, host=host, port=int(port), threads=settings.web.threads,
-                         ident="postroom", clear_untrusted_proxy_headers=False)  # fmt: skip
+    return create_server(
+        app,
+        host=host,
+        port=int(port),
+        threads=settings.web.threads,
+        ident="postroom",
+        clear_untrusted_proxy_headers=False,
+    )
 
 
 def serve_in_thread(settings: Settings):

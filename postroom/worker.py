@@ -163,8 +163,13 @@ class JobRunner:
             self.failures, self.not_before = 0, 0.0
         if summary:
             log.info("job %s: %s (%.0f ms)", name, summary, elapsed_ms)
-        log.debug("job %s ran in slot %s (holder %s, %.0f ms)", name, slot.isoformat(),
-                  self.holder, elapsed_ms)  # fmt: skip
+        log.debug(
+            "job %s ran in slot %s (holder %s, %.0f ms)",
+            name,
+            slot.isoformat(),
+            self.holder,
+            elapsed_ms,
+        )
 
     def _slot_done(self, slot: dt.datetime) -> bool:
         lease = leases.lease_of(self.job.name)
@@ -176,11 +181,21 @@ class JobRunner:
         wait = min(MAX_BACKOFF_SECONDS, poll * 2 ** (self.failures - 1))
         self.not_before = time.monotonic() + wait
         if self.failures == 1:
-            log.exception("job %s failed (holder %s); trying again in %.1f s", self.job.name,
-                          self.holder, wait)  # fmt: skip
+            log.exception(
+                "job %s failed (holder %s); trying again in %.1f s",
+                self.job.name,
+                self.holder,
+                wait,
+            )
         else:
-            log.error("job %s failed again (%d in a row; next try in %.1f s): %s: %s",
-                      self.job.name, self.failures, wait, type(error).__name__, error)  # fmt: skip
+            log.error(
+                "job %s failed again (%d in a row; next try in %.1f s): %s: %s",
+                self.job.name,
+                self.failures,
+                wait,
+                type(error).__name__,
+                error,
+            )
         if not database.is_closed():
             with contextlib.suppress(Exception):  # a broken connection is opened afresh
                 database.close()
@@ -207,8 +222,9 @@ class _Heartbeat:
             while not self._stop.wait(self.ttl / 3):
                 try:
                     if not leases.renew(self.name, self.holder, self.ttl):
-                        log.warning("job %s: lease lost while running (holder %s)", self.name,
-                                    self.holder)  # fmt: skip
+                        log.warning(
+                            "job %s: lease lost while running (holder %s)", self.name, self.holder
+                        )
                 except Exception:
                     log.exception("job %s: cannot renew its lease", self.name)
         finally:

@@ -276,8 +276,9 @@ class IntakeFlow:
             return self._restart(self._running[:], DIED)
         for item in self._running:
             item.suspect = True
-        log.warning("a parse worker died with %d parses running; each again alone",
-                    len(self._running))  # fmt: skip
+        log.warning(
+            "a parse worker died with %d parses running; each again alone", len(self._running)
+        )
         return self._restart([], DIED)
 
     def _restart(self, failed: list[_Parse], reason: str) -> list[tuple[Waiting, bytes, Result]]:

@@ -172,16 +172,23 @@ class IngestHandler:
             )
         )
         try:
-            item = IntakeBatchItem(received.sha256, received.size, received.raw, deliveries,
-                                   spool=received.spool)  # fmt: skip
+            item = IntakeBatchItem(
+                received.sha256, received.size, received.raw, deliveries, spool=received.spool
+            )
             recorded = await self.writer.record(item)
         except Exception as error:  # noqa: BLE001 - every fault of ours is a 4xx, never 5xx
             status = temporary_failure(error)
             log.error(
                 "queue_id=%s peer=%s from=<%s> to=%s size=%d result=%r error=%s: %s",
-                queue_id, peer, envelope.mail_from, ",".join(envelope.rcpt_tos), received.size,
-                status[:9], error.__class__.__name__, error,
-            )  # fmt: skip
+                queue_id,
+                peer,
+                envelope.mail_from,
+                ",".join(envelope.rcpt_tos),
+                received.size,
+                status[:9],
+                error.__class__.__name__,
+                error,
+            )
             return "\r\n".join([status] * len(deliveries)) if lmtp else status
         finally:
             received.discard()  # stored, or refused with 4xx and sent again by the MTA
@@ -196,11 +203,15 @@ class IngestHandler:
         duplicates = len(recorded) - len(new_ids)
         log.info(
             "queue_id=%s peer=%s proto=%s from=<%s> to=%s size=%d result=250%s time=%.1fms",
-            queue_id, peer, deliveries[0].protocol, envelope.mail_from,
-            ",".join(envelope.rcpt_tos), received.size,
+            queue_id,
+            peer,
+            deliveries[0].protocol,
+            envelope.mail_from,
+            ",".join(envelope.rcpt_tos),
+            received.size,
             f" duplicates={duplicates}" if duplicates else "",
             (time.monotonic() - started) * 1000,
-        )  # fmt: skip
+        )
         if lmtp:
             return "\r\n".join(
                 f"250 2.1.5 <{rcpt}> Ok: queued as {queue_id}" for rcpt in envelope.rcpt_tos

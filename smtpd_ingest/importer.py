@@ -68,8 +68,11 @@ def import_messages(
     in_flight: tuple | None = None
     for batch in _batches(account_id, recipient, messages):
         recorded = record_batch(batch)
-        new = [(item, rows[0].intake_id) for item, rows in zip(batch, recorded, strict=True)
-               if rows[0].is_new]  # fmt: skip
+        new = [
+            (item, rows[0].intake_id)
+            for item, rows in zip(batch, recorded, strict=True)
+            if rows[0].is_new
+        ]
         started = (len(batch), new, parser.submit_many([item.raw for item, _ in new]))
         if in_flight is not None:
             yield _file(in_flight, parser)

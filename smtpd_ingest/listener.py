@@ -90,12 +90,16 @@ def _reload(load: Callable[[], Settings], started: Settings, handler, gate) -> N
         "reloaded: log level %s, max_message_bytes %d, max_recipients %d,"
         " max_smtp_connections %d, max_lmtp_connections %d, max_connections_per_address %d,"
         " data_timeout_seconds %g, session_timeout_seconds %g%s",
-        fresh.log.level, ingest.max_message_bytes, ingest.max_recipients,
-        ingest.max_smtp_connections, ingest.max_lmtp_connections,
-        ingest.max_connections_per_address, ingest.data_timeout_seconds,
+        fresh.log.level,
+        ingest.max_message_bytes,
+        ingest.max_recipients,
+        ingest.max_smtp_connections,
+        ingest.max_lmtp_connections,
+        ingest.max_connections_per_address,
+        ingest.data_timeout_seconds,
         ingest.session_timeout_seconds,
         f"; restart to apply {', '.join(restart)}" if restart else "",
-    )  # fmt: skip
+    )
 
 
 def _clean_spool(spool_dir: Path) -> Path | None:

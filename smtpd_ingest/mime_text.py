@@ -34,10 +34,26 @@ _WESTERN = frozenset({"ascii", "iso8859-1", "iso8859-15", "cp1252"})
 # What charset-normalizer may answer, most common in mail first; equally good answers (the
 # rule for short text) go to the earliest. DOS and Mac code pages are left out on purpose.
 _GUESS_CANDIDATES = [
-    "cp1252", "gb18030", "cp932", "euc_jp", "big5", "cp949", "cp1251", "koi8_r", "koi8_u",
-    "cp1250", "iso8859_2", "cp1253", "iso8859_7", "cp1254", "cp1256", "cp1255", "cp1257",
-    "cp874", "iso8859_5",
-]  # fmt: skip
+    "cp1252",
+    "gb18030",
+    "cp932",
+    "euc_jp",
+    "big5",
+    "cp949",
+    "cp1251",
+    "koi8_r",
+    "koi8_u",
+    "cp1250",
+    "iso8859_2",
+    "cp1253",
+    "iso8859_7",
+    "cp1254",
+    "cp1256",
+    "cp1255",
+    "cp1257",
+    "cp874",
+    "iso8859_5",
+]
 _GUESS_RANK = {name: rank for rank, name in enumerate(_GUESS_CANDIDATES)}
 
 # Non-ASCII characters that Western European text read as cp1252 is made of.

@@ -174,8 +174,11 @@ class ParserPool:
                 _timing = False
                 signal.setitimer(signal.ITIMER_REAL, 0)
         except _Overtime:
-            log.warning("parsing a message of %d bytes took over %g s here; in a worker",
-                        len(raw), INLINE_SECONDS)  # fmt: skip
+            log.warning(
+                "parsing a message of %d bytes took over %g s here; in a worker",
+                len(raw),
+                INLINE_SECONDS,
+            )
             return None
 
     def parse_many(self, raws: list[bytes]) -> list[ParsedMail | ParseError]:

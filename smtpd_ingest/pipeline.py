@@ -81,16 +81,20 @@ class Tries:
         try:
             uncount_attempts(intake_ids)
         except Exception:
-            log.warning("intakes %s: giving back a try failed; their next try is not counted",
-                        intake_ids, exc_info=True)  # fmt: skip
+            log.warning(
+                "intakes %s: giving back a try failed; their next try is not counted",
+                intake_ids,
+                exc_info=True,
+            )
             self._owed.update(intake_ids)
 
 
 def left_pending(intake_ids: list[int], error: BaseException, tries: Tries | None) -> None:
     """The database is away or busy: the intakes stay pending (for the sweep or the next
     start), their try given back."""
-    log.warning("intakes %s left pending, the database is away or busy: %s", intake_ids,
-                _reason(error))  # fmt: skip
+    log.warning(
+        "intakes %s left pending, the database is away or busy: %s", intake_ids, _reason(error)
+    )
     drop_broken_connection()
     if tries is not None:
         tries.give_back(intake_ids)
@@ -149,16 +153,16 @@ def file_parsed(
         return []
     intakes = [i for i, _, _ in items]
     try:
-        records = assemble_records([(i.account_id, raw, i.project_hint, result)
-                                    for i, raw, result in items])  # fmt: skip
+        records = assemble_records(
+            [(i.account_id, raw, i.project_hint, result) for i, raw, result in items]
+        )
         filed = _file_with_retries([(i.id, r) for i, r in zip(intakes, records, strict=True)])
     except Exception as error:
         if database_unavailable(error):
             left_pending([i.id for i in intakes], error, tries)
             return []
         if len(items) > 1:
-            log.warning("filing a batch of %d failed (%s); one by one", len(items),
-                        _reason(error))  # fmt: skip
+            log.warning("filing a batch of %d failed (%s); one by one", len(items), _reason(error))
             return [f for item in items for f in file_parsed([item], tries)]
         log.exception("intake %s: filing failed", intakes[0].id)
         return _file_raw(intakes[0], items[0][1], _reason(error), tries)
@@ -197,8 +201,7 @@ def _fail(intake: Waiting, error: Exception) -> None:
     try:
         if Intake.get_by_id(intake.id).state == "done":  # another ingest filed it meanwhile
             return
-        log.error("queue_id=%s intake=%s processing failed: %s", intake.queue_id, intake.id,
-                  error)  # fmt: skip
+        log.error("queue_id=%s intake=%s processing failed: %s", intake.queue_id, intake.id, error)
         mark_intake_failed(intake.id, _reason(error))
     except Exception:  # the database is away: it stays pending
         log.exception("intake %s left pending", intake.id)
@@ -209,8 +212,12 @@ def quarantine(intakes: list[Waiting]) -> list[Filed]:
     if not intakes:
         return []
     for intake in intakes:
-        log.warning("queue_id=%s intake=%s quarantined after %d tries", intake.queue_id,
-                    intake.id, intake.attempts)  # fmt: skip
+        log.warning(
+            "queue_id=%s intake=%s quarantined after %d tries",
+            intake.queue_id,
+            intake.id,
+            intake.attempts,
+        )
     try:
         raws = load_raws([i.sha256 for i in intakes])
     except Exception:  # the database is away: they stay pending for the sweep
@@ -226,9 +233,12 @@ def _log_filed(intakes: list[Waiting], filed: list[Filed]) -> None:
     for item in filed:
         log.info(
             "queue_id=%s entry=%s project=%s reason=%r%s",
-            queue_ids[item.intake_id], item.entry_id, item.project_id, item.route_reason,
+            queue_ids[item.intake_id],
+            item.entry_id,
+            item.project_id,
+            item.route_reason,
             f" parse_error={item.parse_error!r}" if item.parse_error else "",
-        )  # fmt: skip
+        )
 
 
 def _by_size(items: list[tuple[Waiting, bytes, Result]]) -> list[list]:

@@ -135,9 +135,12 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
     from storage.intake import pending_intake_ids
 
     storage = settings.storage
-    db = open_database(storage.url, busy_timeout_ms=storage.busy_timeout_ms,
-                       max_page_count=storage.sqlite_max_page_count,
-                       pool_size=storage.pool_size)  # fmt: skip
+    db = open_database(
+        storage.url,
+        busy_timeout_ms=storage.busy_timeout_ms,
+        max_page_count=storage.sqlite_max_page_count,
+        pool_size=storage.pool_size,
+    )
     if is_sqlite(db):
         # Entries are committed to the main file with synchronous=FULL (on disk when the
         # commit returns); only then are their intakes marked done, in the received-mail file
@@ -155,8 +158,12 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
     # commits little (measured: nice 0, 5, 10, 12 in bench/ingest.py; 10 kept the best
     # balance of acknowledged and filed rate).
     os.nice(NICE)
-    parser = ParserPool(settings.ingest.parse_workers, settings.ingest.parse_timeout_seconds,
-                        nice=WORKER_NICE, inline_bytes=INLINE_PARSE_BYTES)  # fmt: skip
+    parser = ParserPool(
+        settings.ingest.parse_workers,
+        settings.ingest.parse_timeout_seconds,
+        nice=WORKER_NICE,
+        inline_bytes=INLINE_PARSE_BYTES,
+    )
     swept = time.monotonic()
 
     def sweep() -> list[int]:

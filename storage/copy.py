@@ -79,15 +79,22 @@ def _rebuild_index(target: Database) -> None:
     try:
         for entry in Entry.select(Entry.id, Entry.subject, Entry.text).iterator():
             addresses = " ".join(
-                p.address for p in Participant.select(Participant.address).where(
-                    Participant.entry == entry.id)
-            )  # fmt: skip
+                p.address
+                for p in Participant.select(Participant.address).where(
+                    Participant.entry == entry.id
+                )
+            )
             names = " ".join(
-                a.filename for a in Attachment.select(Attachment.filename).where(
-                    Attachment.entry == entry.id)
-            )  # fmt: skip
-            index_entry(entry.id, subject=entry.subject, body=entry.text, addresses=addresses,
-                        attachments=names)  # fmt: skip
+                a.filename
+                for a in Attachment.select(Attachment.filename).where(Attachment.entry == entry.id)
+            )
+            index_entry(
+                entry.id,
+                subject=entry.subject,
+                body=entry.text,
+                addresses=addresses,
+                attachments=names,
+            )
     finally:
         database.initialize(previous)
 

@@ -90,8 +90,15 @@ def _fill(entry: Entry, record: InboundRecord, intake: Intake | None) -> None:
         ).execute()
         remember_correspondents((entry.account_id, a, n) for _, n, a in participants)
     for item in record.attachments:
-        add_attachment(entry.id, item.filename, item.original_filename, item.content_type,
-                       item.data, content_id=item.content_id, inline=item.inline)  # fmt: skip
+        add_attachment(
+            entry.id,
+            item.filename,
+            item.original_filename,
+            item.content_type,
+            item.data,
+            content_id=item.content_id,
+            inline=item.inline,
+        )
     index_entry(
         entry.id,
         subject=record.subject,

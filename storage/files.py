@@ -49,8 +49,9 @@ def tighten(path: Path) -> None:
         mode = stat.S_IMODE(os.stat(path).st_mode)
         if mode & 0o077:
             os.chmod(path, mode & ~0o077)
-            log.warning("%s was readable by other users (mode %o): now %o", path, mode,
-                        mode & ~0o077)  # fmt: skip
+            log.warning(
+                "%s was readable by other users (mode %o): now %o", path, mode, mode & ~0o077
+            )
     except FileNotFoundError:
         return
     except OSError as error:  # e.g. owned by another user: say so, go on

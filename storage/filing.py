@@ -216,33 +216,57 @@ def _plan(items: Sequence[tuple[int, InboundRecord]], cursor) -> _Plan:
             continue
         record, answered = _join_thread(record, account_id, threads)
         sender = record.from_address.lower()
-        values = _entry_values(record, account_id, sha256, received_at, sender, kinds, team,
-                               project_status)  # fmt: skip
+        values = _entry_values(
+            record, account_id, sha256, received_at, sender, kinds, team, project_status
+        )
         plan.entries.append([values[f.name] for f in _ENTRY_FIELDS])
         entry = -len(plan.entries)
         if answered is not None:
             plan.replies[entry] = answered
-        existing[(account_id, sha256)] = (entry, record.project_id, record.route_reason,
-                                          record.parse_error)  # fmt: skip
+        existing[(account_id, sha256)] = (
+            entry,
+            record.project_id,
+            record.route_reason,
+            record.parse_error,
+        )
         if record.message_id and record.project_id is not None:
             threads[(account_id, record.message_id)] = (entry, record.project_id)
         people = participants_of(record)
         plan.participants += [(entry, role, addr, name) for role, name, addr in people]
         plan.correspondents += [(account_id, addr, name) for _, name, addr in people]
-        plan.attachments += [(entry, a.filename, a.original_filename, a.content_type[:255],
-                              len(a.data), a.content_id, a.inline,
-                              hashlib.sha256(a.data).hexdigest(), a.data)
-                             for a in record.attachments]  # fmt: skip
+        plan.attachments += [
+            (
+                entry,
+                a.filename,
+                a.original_filename,
+                a.content_type[:255],
+                len(a.data),
+                a.content_id,
+                a.inline,
+                hashlib.sha256(a.data).hexdigest(),
+                a.data,
+            )
+            for a in record.attachments
+        ]
         if not record.spam:
             kind = "customer_mail" if record.project_id else "unassigned_mail"
-            payload = json.dumps({"auto_submitted": record.auto_submitted,
-                                  "bounce": record.is_bounce})  # fmt: skip
+            payload = json.dumps(
+                {"auto_submitted": record.auto_submitted, "bounce": record.is_bounce}
+            )
             plan.events.append((account_id, kind, entry, record.project_id, payload, now))
-        plan.index.append((entry, record.subject, record.text, " ".join(a for _, _, a in people),
-                           " ".join(a.filename for a in record.attachments)))  # fmt: skip
+        plan.index.append(
+            (
+                entry,
+                record.subject,
+                record.text,
+                " ".join(a for _, _, a in people),
+                " ".join(a.filename for a in record.attachments),
+            )
+        )
         plan.done.append((entry, intake_id))
-        plan.filed.append((intake_id, entry, record.project_id, record.route_reason,
-                           record.parse_error, True))  # fmt: skip
+        plan.filed.append(
+            (intake_id, entry, record.project_id, record.route_reason, record.parse_error, True)
+        )
     return plan
 
 
@@ -259,10 +283,13 @@ def _execute(plan: _Plan, cursor) -> tuple[list[Filed], list[tuple]]:
 
     def named(rows: list[tuple], position: int) -> list[tuple]:
         return [
-            (*row[:position], ids[-row[position] - 1] if row[position] < 0 else row[position],
-             *row[position + 1 :])
+            (
+                *row[:position],
+                ids[-row[position] - 1] if row[position] < 0 else row[position],
+                *row[position + 1 :],
+            )
             for row in rows
-        ]  # fmt: skip
+        ]
 
     for statement, rows in (
         (_INSERT_PARTICIPANT, named(plan.participants, 0)),
@@ -293,8 +320,9 @@ def _join_thread(
     for message_id in (*record.in_reply_to, *record.references):
         found = threads.get((account_id, message_id))
         if found is not None:
-            return replace(record, project_id=found[1], candidates=(),
-                           route_reason=_THREAD_REASON), found[0]  # fmt: skip
+            return replace(
+                record, project_id=found[1], candidates=(), route_reason=_THREAD_REASON
+            ), found[0]
     return record, None
 
 

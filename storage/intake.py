@@ -164,8 +164,18 @@ def record_batch(items: list[IntakeBatchItem]) -> list[list[Recorded]]:
             recorded = []
             for d in item.deliveries:
                 received = d.received_at if postgres else str(d.received_at)
-                values = (d.queue_id, item.sha256, d.account_id, d.recipient, d.project_hint,
-                          d.mail_from, d.peer, d.helo, d.protocol, received)  # fmt: skip
+                values = (
+                    d.queue_id,
+                    item.sha256,
+                    d.account_id,
+                    d.recipient,
+                    d.project_hint,
+                    d.mail_from,
+                    d.peer,
+                    d.helo,
+                    d.protocol,
+                    received,
+                )
                 cursor.execute(insert_intake, values)
                 row = cursor.fetchone()
                 if row is None:  # delivered before: the MTA retried after a lost reply
@@ -180,8 +190,9 @@ def record_batch(items: list[IntakeBatchItem]) -> list[list[Recorded]]:
 def _store_spooled(cursor, item: IntakeBatchItem, stamp, postgres: bool) -> None:
     """Store a message received to a spool file; on SQLite in pieces, never whole in memory."""
     if postgres:  # bytea takes the value whole: one compressed copy
-        cursor.execute(native_sql(_RAW), (item.sha256, item.size, "zlib",
-                                          item.spool.read_bytes(), stamp))  # fmt: skip
+        cursor.execute(
+            native_sql(_RAW), (item.sha256, item.size, "zlib", item.spool.read_bytes(), stamp)
+        )
         return
     length = item.spool.stat().st_size
     cursor.execute(_RAW_ZEROBLOB, (item.sha256, item.size, "zlib", length, stamp))

@@ -89,8 +89,11 @@ def store_outbound(record: OutboundRecord) -> Entry:
             project_status=project.status,
             category=_category(project.id, record.to_address),
         )
-        people = (("from", record.from_address), ("to", record.to_address),
-                  ("reply_to", record.reply_to))  # fmt: skip
+        people = (
+            ("from", record.from_address),
+            ("to", record.to_address),
+            ("reply_to", record.reply_to),
+        )
         for role, address in people:
             Participant.create(entry=entry.id, role=role, address=address.lower())
         remember_correspondents((project.account_id, a.lower(), "") for _, a in people)
@@ -117,9 +120,14 @@ def store_outbound(record: OutboundRecord) -> Entry:
             next_attempt_at=now,
             created_at=now,
         )
-        Activity.create(account=project.account_id, entry=entry.id, project=project.id,
-                        user=record.author_id, action="mail_queued",
-                        detail=f"to {record.to_address}{record.note}")  # fmt: skip
+        Activity.create(
+            account=project.account_id,
+            entry=entry.id,
+            project=project.id,
+            user=record.author_id,
+            action="mail_queued",
+            detail=f"to {record.to_address}{record.note}",
+        )
     return entry
 
 
@@ -153,8 +161,9 @@ def customer_name_seen(account_id: int, address: str) -> str:
 
 
 # --- the worker's side -------------------------------------------------------------------
-def due_accounts(now: dt.datetime, *, default_route: bool, exclude: tuple[int, ...] = (),
-                 limit: int = 200) -> list[int]:  # fmt: skip
+def due_accounts(
+    now: dt.datetime, *, default_route: bool, exclude: tuple[int, ...] = (), limit: int = 200
+) -> list[int]:
     """Accounts with queued mail due now, the longest waiting first.
 
     Without a default route ([outbound] smtp_url empty) only accounts with their own server
@@ -199,14 +208,19 @@ def claim(message_id: int, seen_next_attempt: dt.datetime, until: dt.datetime) -
     return changed == 1
 
 
-def mark_sent(outbound: OutboundMessage, now: dt.datetime, from_address: str,
-              from_name: str) -> None:  # fmt: skip
+def mark_sent(
+    outbound: OutboundMessage, now: dt.datetime, from_address: str, from_name: str
+) -> None:
     """Record a delivery to the next server, and the sender it went out as."""
     with write_transaction():
         OutboundMessage.update(
-            state="sent", sent_at=now, attempts=outbound.attempts + 1, last_error="",
-            from_address=from_address, from_name=from_name,
-        ).where(OutboundMessage.id == outbound.id).execute()  # fmt: skip
+            state="sent",
+            sent_at=now,
+            attempts=outbound.attempts + 1,
+            last_error="",
+            from_address=from_address,
+            from_name=from_name,
+        ).where(OutboundMessage.id == outbound.id).execute()
         Entry.update(from_address=from_address.lower(), from_name=from_name).where(
             Entry.id == outbound.entry_id
         ).execute()
@@ -239,13 +253,28 @@ def mark_failed(outbound: OutboundMessage, error: str) -> Entry:
                 f"postroom gave up after {attempts} attempt{'s' if attempts != 1 else ''}.\n"
                 f"Last error: {error[:2000]}\nThe mail is entry {entry.id} of this protocol.",
             )
-        Activity.create(account=entry.account_id, entry=entry.id, project=entry.project_id,
-                        action="send_failed", detail=error[:500])  # fmt: skip
-        payload = {"user_id": entry.author_id, "to": outbound.to_address,
-                   "subject": entry.subject, "error": error[:2000], "attempts": attempts,
-                   "note_entry_id": note.id if note else None}  # fmt: skip
-        Event.create(account=entry.account_id, kind="outbound_failed", entry=entry.id,
-                     project=entry.project_id, payload=json.dumps(payload))  # fmt: skip
+        Activity.create(
+            account=entry.account_id,
+            entry=entry.id,
+            project=entry.project_id,
+            action="send_failed",
+            detail=error[:500],
+        )
+        payload = {
+            "user_id": entry.author_id,
+            "to": outbound.to_address,
+            "subject": entry.subject,
+            "error": error[:2000],
+            "attempts": attempts,
+            "note_entry_id": note.id if note else None,
+        }
+        Event.create(
+            account=entry.account_id,
+            kind="outbound_failed",
+            entry=entry.id,
+            project=entry.project_id,
+            payload=json.dumps(payload),
+        )
     return entry
 
 
@@ -255,8 +284,12 @@ def requeue(outbound: OutboundMessage, user_id: int | None) -> None:
         OutboundMessage.update(state="queued", attempts=0, next_attempt_at=utcnow()).where(
             (OutboundMessage.id == outbound.id) & (OutboundMessage.state == "failed")
         ).execute()
-        Activity.create(account=outbound.account_id, entry=outbound.entry_id, user=user_id,
-                        action="mail_requeued")  # fmt: skip
+        Activity.create(
+            account=outbound.account_id,
+            entry=outbound.entry_id,
+            user=user_id,
+            action="mail_requeued",
+        )
 
 
 # --- templates -----------------------------------------------------------------------------
@@ -279,8 +312,9 @@ def template_of_account(account_id: int, template_id: int) -> MailTemplate | Non
     )
 
 
-def save_template(account_id: int, name: str, subject: str, body: str,
-                  template: MailTemplate | None = None) -> MailTemplate:  # fmt: skip
+def save_template(
+    account_id: int, name: str, subject: str, body: str, template: MailTemplate | None = None
+) -> MailTemplate:
     """Create a template, or change the given one."""
     if template is None:
         return MailTemplate.create(account=account_id, name=name, subject=subject, body=body)
@@ -304,12 +338,27 @@ def account_smtp(account_id: int) -> AccountSmtp | None:
     return AccountSmtp.get_or_none(AccountSmtp.account == account_id)
 
 
-def save_account_smtp(account_id: int, *, host: str, port: int, security: str, username: str,
-                      password: str | None, from_address: str, from_name: str,
-                      user_id: int | None = None) -> AccountSmtp:  # fmt: skip
+def save_account_smtp(
+    account_id: int,
+    *,
+    host: str,
+    port: int,
+    security: str,
+    username: str,
+    password: str | None,
+    from_address: str,
+    from_name: str,
+    user_id: int | None = None,
+) -> AccountSmtp:
     """Store the account's own server; password None keeps the stored one."""
-    values = {"host": host, "port": port, "security": security, "username": username,
-              "from_address": from_address, "from_name": from_name}  # fmt: skip
+    values = {
+        "host": host,
+        "port": port,
+        "security": security,
+        "username": username,
+        "from_address": from_address,
+        "from_name": from_name,
+    }
     with write_transaction():
         row = account_smtp(account_id)
         if row is None:
@@ -318,8 +367,12 @@ def save_account_smtp(account_id: int, *, host: str, port: int, security: str, u
             if password is not None:
                 values["password"] = password
             AccountSmtp.update(**values).where(AccountSmtp.account == account_id).execute()
-        Activity.create(account=account_id, user=user_id, action="smtp_saved",
-                        detail=f"{host}:{port} as {from_address}")  # fmt: skip
+        Activity.create(
+            account=account_id,
+            user=user_id,
+            action="smtp_saved",
+            detail=f"{host}:{port} as {from_address}",
+        )
     return account_smtp(account_id) or row
 
 

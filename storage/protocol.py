@@ -136,8 +136,13 @@ def set_done(entry: Entry, user_id: int | None, done: bool) -> Entry:
         entry.done_by = user_id if done else None
         entry.done_at = utcnow() if done else None
         entry.save()
-        _log(entry.account_id, "done" if done else "reopened", entry=entry.id,
-             project=entry.project_id, user=user_id)  # fmt: skip
+        _log(
+            entry.account_id,
+            "done" if done else "reopened",
+            entry=entry.id,
+            project=entry.project_id,
+            user=user_id,
+        )
     return entry
 
 
@@ -155,8 +160,14 @@ def assign(entry: Entry, project: Project, user_id: int | None, remember_sender:
             add_customer_address(project, entry.from_address, user_id=user_id, check_unique=False)
             entry.category = "customer"
         entry.save()
-        _log(entry.account_id, "assigned", entry=entry.id, project=project.id, user=user_id,
-             detail="and remembered the sender" if remember_sender else "")  # fmt: skip
+        _log(
+            entry.account_id,
+            "assigned",
+            entry=entry.id,
+            project=project.id,
+            user=user_id,
+            detail="and remembered the sender" if remember_sender else "",
+        )
     return entry
 
 
@@ -174,8 +185,13 @@ def discard_spam(entry: Entry, user_id: int | None, block: str | None = None) ->
             BlockRule.insert(
                 account=entry.account_id, pattern=pattern
             ).on_conflict_ignore().execute()
-        _log(entry.account_id, "discarded", entry=entry.id, user=user_id,
-             detail=f"blocked {pattern}" if pattern else "")  # fmt: skip
+        _log(
+            entry.account_id,
+            "discarded",
+            entry=entry.id,
+            user=user_id,
+            detail=f"blocked {pattern}" if pattern else "",
+        )
     return entry
 
 
@@ -190,8 +206,13 @@ def delete_entry(entry: Entry, user_id: int | None) -> None:
         with write_transaction(MAIL_SCHEMA):
             Intake.update(entry=None).where(Intake.entry == entry.id).execute()
     with write_transaction():
-        _log(entry.account_id, "deleted", project=entry.project_id, user=user_id,
-             detail=f"entry {entry.id}: {entry.subject[:200]}")  # fmt: skip
+        _log(
+            entry.account_id,
+            "deleted",
+            project=entry.project_id,
+            user=user_id,
+            detail=f"entry {entry.id}: {entry.subject[:200]}",
+        )
         unindex_entry(entry.id)
         entry.delete_instance()
 
@@ -228,17 +249,29 @@ def add_manual_entry(
             category="internal" if kind == "note" else "customer",
             route_reason="added by hand",
         )
-        index_entry(entry.id, subject=entry.subject, body=text, addresses=user.email,
-                    attachments="")  # fmt: skip
+        index_entry(
+            entry.id, subject=entry.subject, body=text, addresses=user.email, attachments=""
+        )
         mentions = sorted(set(re.findall(r"@([\w.-]+)", text))) if kind == "note" else []
         if mentions:
-            Event.create(account=project.account_id, kind="mention", entry=entry.id,
-                         project=project.id, payload=json.dumps({"names": mentions}))  # fmt: skip
+            Event.create(
+                account=project.account_id,
+                kind="mention",
+                entry=entry.id,
+                project=project.id,
+                payload=json.dumps({"names": mentions}),
+            )
     return entry
 
 
-def system_entry(project: Project, subject: str, text: str = "", user_id: int | None = None,
-                 event: str | None = None, payload: dict | None = None) -> Entry:  # fmt: skip
+def system_entry(
+    project: Project,
+    subject: str,
+    text: str = "",
+    user_id: int | None = None,
+    event: str | None = None,
+    payload: dict | None = None,
+) -> Entry:
     """Write a system entry (status change, change request …) and its event row."""
     from storage.search import index_entry
 
@@ -258,8 +291,13 @@ def system_entry(project: Project, subject: str, text: str = "", user_id: int | 
         )
         index_entry(entry.id, subject=entry.subject, body=text, addresses="", attachments="")
         if event:
-            Event.create(account=project.account_id, kind=event, entry=entry.id,
-                         project=project.id, payload=json.dumps(payload or {}))  # fmt: skip
+            Event.create(
+                account=project.account_id,
+                kind=event,
+                entry=entry.id,
+                project=project.id,
+                payload=json.dumps(payload or {}),
+            )
     return entry
 
 
@@ -318,8 +356,7 @@ def add_customer_address(
     row = CustomerAddress.create(
         account=project.account_id, project=project.id, address=normalized, kind=kind
     )
-    _log(project.account_id, "address_added", project=project.id, user=user_id,
-         detail=normalized)  # fmt: skip
+    _log(project.account_id, "address_added", project=project.id, user=user_id, detail=normalized)
     return row
 
 
@@ -333,8 +370,13 @@ def remove_customer_address(project: Project, address: str, user_id: int | None 
         .execute()
     )
     if deleted:
-        _log(project.account_id, "address_removed", project=project.id, user=user_id,
-             detail=address.strip().lower())  # fmt: skip
+        _log(
+            project.account_id,
+            "address_removed",
+            project=project.id,
+            user=user_id,
+            detail=address.strip().lower(),
+        )
 
 
 def activity_of_entry(entry_id: int) -> list[Activity]:
@@ -380,8 +422,13 @@ def create_project_with_addresses(
     if not name.strip():
         raise ProtocolError("a project needs a name")
     with write_transaction():
-        project = create_project(account_id, name.strip(), domain=domain, status=status,
-                                 contact_name=contact_name.strip())  # fmt: skip
+        project = create_project(
+            account_id,
+            name.strip(),
+            domain=domain,
+            status=status,
+            contact_name=contact_name.strip(),
+        )
         problems = []
         for address, kind in addresses:
             if len(address) > MAX_ADDRESS_CHARS:
@@ -434,8 +481,14 @@ def protocol_page(
     """One page of a project's protocol, optionally of some entry categories only."""
     from storage.search import search
 
-    return search(account_id, query, project_id=project_id, limit=limit,
-                  before_key=before_key, categories=categories)  # fmt: skip
+    return search(
+        account_id,
+        query,
+        project_id=project_id,
+        limit=limit,
+        before_key=before_key,
+        categories=categories,
+    )
 
 
 # --- what the entry pages show ------------------------------------------------------------
@@ -547,8 +600,9 @@ def record_project_event(
             payload.update({"from": project.status, "to": status})
             project.status = status
             project.save()
-        return system_entry(project, subject.strip(), text, user_id=user_id, event=kind,
-                            payload=payload)  # fmt: skip
+        return system_entry(
+            project, subject.strip(), text, user_id=user_id, event=kind, payload=payload
+        )
 
 
 def delete_project(project: Project, user_id: int | None) -> None:
@@ -571,6 +625,10 @@ def delete_project(project: Project, user_id: int | None) -> None:
         Activity.update(project=None).where(
             (Activity.project == project.id) & Activity.entry.is_null(False)
         ).execute()
-        _log(project.account_id, "project_deleted", user=user_id,
-             detail=f"project {project.id}: {project.name[:200]}")  # fmt: skip
+        _log(
+            project.account_id,
+            "project_deleted",
+            user=user_id,
+            detail=f"project {project.id}: {project.name[:200]}",
+        )
         project.delete_instance()

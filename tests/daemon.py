@@ -85,10 +85,28 @@ class Daemon:
     ):
         """Add a team member through the CLI; return the JSON the CLI printed."""
         result = subprocess.run(
-            [sys.executable, "-m", "postroom", "-c", str(self.config), "user", "create", email,
-             "--account", str(self.account["id"]), "--role", role, "--password-stdin", "--json"],
-            input=password + "\n", capture_output=True, text=True, cwd=REPO_ROOT, check=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "postroom",
+                "-c",
+                str(self.config),
+                "user",
+                "create",
+                email,
+                "--account",
+                str(self.account["id"]),
+                "--role",
+                role,
+                "--password-stdin",
+                "--json",
+            ],
+            input=password + "\n",
+            capture_output=True,
+            text=True,
+            cwd=REPO_ROOT,
+            check=True,
+        )
         return json.loads(result.stdout)
 
     def create_project(self, account_id: int, name: str, *customers: str, domain: str = "") -> dict:

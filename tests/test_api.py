@@ -70,9 +70,12 @@ def dated(raw: bytes, day: int, hour: int = 10) -> bytes:
 @pytest.fixture
 def bakery(web) -> Project:
     return create_project(
-        web.account.id, "Bakery Miller", domain="bakery.example", status="in progress",
+        web.account.id,
+        "Bakery Miller",
+        domain="bakery.example",
+        status="in progress",
         customer_addresses=["anna@bakery.example"],
-    )  # fmt: skip
+    )
 
 
 @pytest.fixture
@@ -92,8 +95,12 @@ def assert_error(response, status: int, text: str = "") -> dict:
 # --- tokens ----------------------------------------------------------------------------------
 def test_requests_without_a_valid_token_get_401_in_json(web):
     anonymous = api_as(web, None)
-    for headers in ({}, {"Authorization": "Bearer prt_wrong"}, {"Authorization": "Basic eDp5"},
-                    {"Authorization": "Bearer"}):  # fmt: skip
+    for headers in (
+        {},
+        {"Authorization": "Bearer prt_wrong"},
+        {"Authorization": "Basic eDp5"},
+        {"Authorization": "Bearer"},
+    ):
         response = anonymous.get("/entries", headers=headers)
         assert_error(response, 401, "token")
         assert response.headers["WWW-Authenticate"].startswith("Bearer")
@@ -138,8 +145,11 @@ def test_entries_come_newest_first_in_pages_joined_by_the_cursor(web, member, ba
 
 
 def test_search_uses_the_search_syntax_and_explains_bad_syntax(web, member, bakery):
-    deliver(web.account, message("Invoice 42", sender="anna@bakery.example"),
-            message("Opening hours", sender="tom@elsewhere.example"))  # fmt: skip
+    deliver(
+        web.account,
+        message("Invoice 42", sender="anna@bakery.example"),
+        message("Opening hours", sender="tom@elsewhere.example"),
+    )
     found = member.get("/entries", query_string={"q": "subject:invoice"}).get_json()["entries"]
     assert [entry["subject"] for entry in found] == ["Invoice 42"]
     found = member.get("/entries", query_string={"q": "from:tom is:open"}).get_json()["entries"]
@@ -180,11 +190,21 @@ def test_pages_skip_spam_and_stay_full(web, member):
 
 
 def test_bad_list_parameters_are_400_and_foreign_projects_404(web, member):
-    for query in ({"limit": 0}, {"limit": 201}, {"limit": "ten"}, {"cursor": "garbage"},
-                  {"cursor": "WzEsMl0"}, {"unassigned": "maybe"}, {"project_id": "-1"},
-                  {"project_id": 1, "unassigned": "true"}, {"q": "x" * 2001},
-                  {"projectid": 1}, {"cursor": "x" * 201}, {"limit": ""},
-                  {"project_id": ""}):  # fmt: skip
+    for query in (
+        {"limit": 0},
+        {"limit": 201},
+        {"limit": "ten"},
+        {"cursor": "garbage"},
+        {"cursor": "WzEsMl0"},
+        {"unassigned": "maybe"},
+        {"project_id": "-1"},
+        {"project_id": 1, "unassigned": "true"},
+        {"q": "x" * 2001},
+        {"projectid": 1},
+        {"cursor": "x" * 201},
+        {"limit": ""},
+        {"project_id": ""},
+    ):
         assert_error(member.get("/entries", query_string=query), 400)
     assert_error(member.get("/projects", query_string={"limit": ""}), 400, "whole number")
     assert_error(member.get("/entries", query_string={"projectid": 1}), 400, "'projectid'")
@@ -194,8 +214,12 @@ def test_bad_list_parameters_are_400_and_foreign_projects_404(web, member):
 
 
 def test_an_entry_shows_its_mail_and_the_raw_message_is_the_bytes_received(web, member, bakery):
-    raw = message("Logo", sender="Anna Miller <anna@bakery.example>", to="Team <team@agency.test>",
-                  headers={"Cc": "paul@bakery.example"})  # fmt: skip
+    raw = message(
+        "Logo",
+        sender="Anna Miller <anna@bakery.example>",
+        to="Team <team@agency.test>",
+        headers={"Cc": "paul@bakery.example"},
+    )
     [entry] = deliver(web.account, raw)
     body = member.get(f"/entries/{entry.id}").get_json()
     assert body["id"] == entry.id and body["project_id"] == bakery.id
@@ -247,8 +271,9 @@ def test_done_and_open_tick_and_untick_an_entry(web, member, bakery):
 def test_assign_and_remember_the_sender_files_their_next_mail_there(web, member, bakery):
     [entry] = deliver(web.account, message("Hello", sender="Paul <paul@bakery.example>"))
     assert entry.project_id is None
-    response = member.post(f"/entries/{entry.id}/assign",
-                           json={"project_id": bakery.id, "remember_sender": True})  # fmt: skip
+    response = member.post(
+        f"/entries/{entry.id}/assign", json={"project_id": bakery.id, "remember_sender": True}
+    )
     assert response.status_code == 200
     assert response.get_json()["project_id"] == bakery.id
     assert lookup.projects_with_address(web.account.id, "paul@bakery.example") == [bakery.id]
@@ -273,8 +298,11 @@ def test_assign_refuses_bad_bodies_with_a_message(web, member, bakery):
 
 
 def test_discard_marks_spam_and_can_block_the_domain(web, member):
-    first, second = deliver(web.account, message("Buy", sender="a@junk.example"),
-                            message("Buy more", sender="b@junk.example"))  # fmt: skip
+    first, second = deliver(
+        web.account,
+        message("Buy", sender="a@junk.example"),
+        message("Buy more", sender="b@junk.example"),
+    )
     url = f"/entries/{first.id}/discard"
     assert_error(member.post(url, json={"block": "everyone"}), 422, "sender, domain")
     body = member.post(url, json={"block": "domain"}).get_json()
@@ -306,8 +334,15 @@ def test_members_may_not_delete_entries_for_good(web, member):
 # --- projects and addresses ------------------------------------------------------------------
 def test_projects_are_created_read_changed_listed_and_deleted(web, member):
     addresses = ["Jonas@Garden-Lind.example", "jonas@garden-lind.example"]  # one, twice
-    response = member.post("/projects", json={"name": " Garden Lind ", "contact_name": "Jonas",
-        "domain": "Garden-Lind.example", "customer_addresses": addresses})  # fmt: skip
+    response = member.post(
+        "/projects",
+        json={
+            "name": " Garden Lind ",
+            "contact_name": "Jonas",
+            "domain": "Garden-Lind.example",
+            "customer_addresses": addresses,
+        },
+    )
     assert response.status_code == 201
     project = response.get_json()
     assert response.headers["Location"].endswith(f"/api/v1/projects/{project['id']}")
@@ -360,9 +395,12 @@ def test_customer_addresses_are_listed_added_refused_twice_and_removed(web, memb
     added = member.post(url, json={"address": " Paul+Shop@Bakery.example ", "kind": "partner"})
     assert added.status_code == 201
     assert added.get_json() == {"address": "paul+shop@bakery.example", "kind": "partner"}
-    assert member.get(url).get_json() == {"addresses": [
-        {"address": "anna@bakery.example", "kind": "customer"},
-        {"address": "paul+shop@bakery.example", "kind": "partner"}]}  # fmt: skip
+    assert member.get(url).get_json() == {
+        "addresses": [
+            {"address": "anna@bakery.example", "kind": "customer"},
+            {"address": "paul+shop@bakery.example", "kind": "partner"},
+        ]
+    }
     assert_error(member.post(url, json={"address": "ANNA@bakery.example"}), 409, "this project")
     other = create_project(web.account.id, "Other shop")
     taken = member.post(f"/projects/{other.id}/addresses", json={"address": "anna@bakery.example"})
@@ -397,8 +435,15 @@ def test_notes_and_calls_land_in_the_protocol(web, member, bakery):
         f"/api/v1/entries/{note.get_json()['id']}"
     )
     assert note.get_json()["kind"] == "note" and note.get_json()["category"] == "internal"
-    call = member.post(url, json={"kind": "call", "text": "Wants a new photo", "subject": "Call",
-                                  "occurred_at": "2026-11-20T15:30:00+01:00"})  # fmt: skip
+    call = member.post(
+        url,
+        json={
+            "kind": "call",
+            "text": "Wants a new photo",
+            "subject": "Call",
+            "occurred_at": "2026-11-20T15:30:00+01:00",
+        },
+    )
     call = call.get_json()
     assert call["occurred_at"] == "2026-11-20T14:30:00Z" and call["subject"] == "Call"
     assert call["from"] == "member@agency.test"
@@ -412,8 +457,15 @@ def test_notes_and_calls_land_in_the_protocol(web, member, bakery):
 
 def test_a_status_change_event_sets_the_status_and_writes_one_system_entry(web, member, bakery):
     url = f"/projects/{bakery.id}/events"
-    response = member.post(url, json={"type": "status_change", "subject": "Site went live",
-                                      "status": "live", "data": {"by": "deploy-bot"}})  # fmt: skip
+    response = member.post(
+        url,
+        json={
+            "type": "status_change",
+            "subject": "Site went live",
+            "status": "live",
+            "data": {"by": "deploy-bot"},
+        },
+    )
     assert response.status_code == 201
     entry = response.get_json()
     assert entry["kind"] == "system" and entry["subject"] == "Site went live"
@@ -427,8 +479,9 @@ def test_a_status_change_event_sets_the_status_and_writes_one_system_entry(web, 
 
 def test_other_events_write_a_system_entry_and_bad_ones_are_refused(web, member, bakery):
     url = f"/projects/{bakery.id}/events"
-    response = member.post(url, json={"type": "file_upload", "subject": "logo.svg uploaded",
-                                      "text": "by the customer"})  # fmt: skip
+    response = member.post(
+        url, json={"type": "file_upload", "subject": "logo.svg uploaded", "text": "by the customer"}
+    )
     assert response.status_code == 201
     assert Event.get(Event.entry == response.get_json()["id"]).kind == "file_upload"
     cases = [
@@ -487,8 +540,14 @@ def test_ids_of_another_account_are_404_on_every_route(web, member):
         url = url_of(web.app, endpoint, their_mail.id, theirs.id, "c@theirs.example")
         if "<" not in next(r.rule for r in web.app.url_map.iter_rules() if r.endpoint == endpoint):
             continue
-        body = {"project_id": theirs.id, "kind": "note", "text": "x", "address": "d@x.example",
-                "type": "change_request", "subject": "x"}  # fmt: skip
+        body = {
+            "project_id": theirs.id,
+            "kind": "note",
+            "text": "x",
+            "address": "d@x.example",
+            "type": "change_request",
+            "subject": "x",
+        }
         response = owner.open(url.removeprefix("/api/v1"), method, json=body)
         assert_error(response, 404)
         checked += 1

@@ -56,8 +56,12 @@ def _wrong_tokens_unthrottled(monkeypatch):
 @pytest.fixture
 def member_token(web) -> str:
     """A member's token over an account with a few projects and entries."""
-    create_project(web.account.id, "Bakery Miller", domain="bakery.example",
-                   customer_addresses=["anna@bakery.example"])  # fmt: skip
+    create_project(
+        web.account.id,
+        "Bakery Miller",
+        domain="bakery.example",
+        customer_addresses=["anna@bakery.example"],
+    )
     create_project(web.account.id, "Garden Lind", status="review")
     create_project(web.account.id, "Old shop", status="archived")
     deliver(
@@ -75,8 +79,13 @@ def fuzz(operation, token: str, mode: GenerationMode, path_parameters: dict | No
     """Run one Hypothesis pass over an operation; raise on the first broken promise."""
     strategy = operation.as_strategy(generation_mode=mode, path_parameters=path_parameters)
 
-    @settings(max_examples=MAX_EXAMPLES, derandomize=True, deadline=None, database=None,
-              suppress_health_check=list(HealthCheck))  # fmt: skip
+    @settings(
+        max_examples=MAX_EXAMPLES,
+        derandomize=True,
+        deadline=None,
+        database=None,
+        suppress_health_check=list(HealthCheck),
+    )
     @given(case=strategy)
     def run(case):
         case.call_and_validate(headers={"Authorization": f"Bearer {token}"}, checks=CHECKS)

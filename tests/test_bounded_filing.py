@@ -55,8 +55,17 @@ def hostile_mail(subject: str) -> bytes:
 
 def deliver(account_id: int, raw: bytes, recipient: str) -> int:
     """Record a delivery as the listener does (acknowledged, not filed yet); its intake id."""
-    delivery = Delivery(f"Q{hashlib.sha256(raw).hexdigest()[:10]}", account_id, recipient,
-                        None, "a@b.test", "127.0.0.1:1", "mx", "smtp", utcnow())  # fmt: skip
+    delivery = Delivery(
+        f"Q{hashlib.sha256(raw).hexdigest()[:10]}",
+        account_id,
+        recipient,
+        None,
+        "a@b.test",
+        "127.0.0.1:1",
+        "mx",
+        "smtp",
+        utcnow(),
+    )
     digest = hashlib.sha256(raw).hexdigest()
     [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
     return recorded.intake_id
@@ -216,8 +225,9 @@ def test_entries_filed_before_sanitising_at_filing_still_show_within_bounds(web)
     deep = receive(web.account.id, deep_mail())
     small = receive(web.account.id, message("Small", body="plain"))
     Entry.update(html_safe=None, html_note=None).where(Entry.id == deep.id).execute()
-    Entry.update(html='<p onclick="x()">Hi</p><img src="https://t.test/p.gif">',
-                 html_safe=None).where(Entry.id == small.id).execute()  # fmt: skip
+    Entry.update(
+        html='<p onclick="x()">Hi</p><img src="https://t.test/p.gif">', html_safe=None
+    ).where(Entry.id == small.id).execute()
     client = web.client("member")
     bound = view_bound(web, client)
     page, elapsed = timed_get(client, f"/entries/{deep.id}")
@@ -230,8 +240,9 @@ def test_entries_filed_before_sanitising_at_filing_still_show_within_bounds(web)
 
 
 def test_a_megabyte_subject_and_name_are_stored_cut_and_keep_the_pages_small(web, tmp_path):
-    bakery = accounts.create_project(web.account.id, "Bakery",
-                                     customer_addresses=["anna@bakery.test"])  # fmt: skip
+    bakery = accounts.create_project(
+        web.account.id, "Bakery", customer_addresses=["anna@bakery.test"]
+    )
     member = web.users["member"]
     store.set_following(bakery.id, member.id, True)
     subject = "Invoice " + "x" * 1_000_000

@@ -89,18 +89,41 @@ def test_user_create_set_password_and_token_create(db_url, tmp_path):
     created = daemon.create_user("Lead@Agency.test", role="admin")
     assert created["email"] == "lead@agency.test" and created["role"] == "admin"
     short = subprocess.run(
-        [sys.executable, "-m", "postroom", "-c", str(daemon.config), "user", "set-password",
-         "lead@agency.test", "--password-stdin"],
-        input="short\n", capture_output=True, text=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "postroom",
+            "-c",
+            str(daemon.config),
+            "user",
+            "set-password",
+            "lead@agency.test",
+            "--password-stdin",
+        ],
+        input="short\n",
+        capture_output=True,
+        text=True,
+    )
     assert short.returncode == 1
     assert "at least 10 characters" in short.stderr
     assert "Traceback" not in short.stderr
     changed = subprocess.run(
-        [sys.executable, "-m", "postroom", "-c", str(daemon.config), "user", "set-password",
-         "lead@agency.test", "--password-stdin"],
-        input="a much longer password\n", capture_output=True, text=True, check=True,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "postroom",
+            "-c",
+            str(daemon.config),
+            "user",
+            "set-password",
+            "lead@agency.test",
+            "--password-stdin",
+        ],
+        input="a much longer password\n",
+        capture_output=True,
+        text=True,
+        check=True,
+    )
     assert "password of lead@agency.test changed" in changed.stdout
     token = daemon.cli_json("token", "create", "lead@agency.test")
     assert token["token"].startswith("prt_")

@@ -28,8 +28,12 @@ def lmtp_delivery(daemon: Daemon, subject: str) -> list[bytes]:
     with socket.create_connection(("127.0.0.1", daemon.lmtp_port), timeout=30) as sock:
         reader = sock.makefile("rb")
         assert read_reply(reader)[0].startswith(b"220")
-        for command in (b"LHLO mta.test", b"MAIL FROM:<a@customer.test>",
-                        b"RCPT TO:<" + daemon.inbox.encode() + b">", b"DATA"):  # fmt: skip
+        for command in (
+            b"LHLO mta.test",
+            b"MAIL FROM:<a@customer.test>",
+            b"RCPT TO:<" + daemon.inbox.encode() + b">",
+            b"DATA",
+        ):
             sock.sendall(command + b"\r\n")
             reply = read_reply(reader)
             assert reply[-1][:1] in (b"2", b"3"), (command, reply)
@@ -42,8 +46,12 @@ def start_data(port: int, inbox: str, lmtp: bool = False) -> tuple[socket.socket
     sock = socket.create_connection(("127.0.0.1", port), timeout=30)
     reader = sock.makefile("rb")
     read_reply(reader)
-    for command in (b"LHLO c.test" if lmtp else b"EHLO c.test", b"MAIL FROM:<a@c.test>",
-                    b"RCPT TO:<" + inbox.encode() + b">", b"DATA"):  # fmt: skip
+    for command in (
+        b"LHLO c.test" if lmtp else b"EHLO c.test",
+        b"MAIL FROM:<a@c.test>",
+        b"RCPT TO:<" + inbox.encode() + b">",
+        b"DATA",
+    ):
         sock.sendall(command + b"\r\n")
         reply = read_reply(reader)
     assert reply[-1].startswith(b"354"), reply
@@ -92,9 +100,12 @@ def test_300_smtp_connections_from_one_address_leave_lmtp_and_other_addresses_se
 
 def test_smtp_and_lmtp_are_limited_apart(db_url, tmp_path):
     with Daemon(
-        tmp_path, db_url, max_smtp_connections=3, max_lmtp_connections=2,
+        tmp_path,
+        db_url,
+        max_smtp_connections=3,
+        max_lmtp_connections=2,
         max_connections_per_address=3,
-    ) as daemon:  # fmt: skip
+    ) as daemon:
         held = []
         try:
             sources = ("127.0.0.1", "127.0.0.2", "127.0.0.3")

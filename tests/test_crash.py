@@ -191,8 +191,17 @@ def test_an_intake_left_waiting_by_a_dead_ingest_is_filed_by_a_running_one(db_ur
         daemon.wait_for_entries(1)  # the processor is up and has caught up at its start
         long_ago = dt.datetime.now(dt.UTC).replace(tzinfo=None) - dt.timedelta(minutes=5)
         sender, peer = "anna@customer.test", "192.0.2.1:25"
-        delivery = Delivery("LEFT1", daemon.account["id"], daemon.inbox.lower(), None,
-                            sender, peer, "mx", "smtp", long_ago)  # fmt: skip
+        delivery = Delivery(
+            "LEFT1",
+            daemon.account["id"],
+            daemon.inbox.lower(),
+            None,
+            sender,
+            peer,
+            "mx",
+            "smtp",
+            long_ago,
+        )
         db = open_database(daemon.db_url)
         try:  # as the dead ingest did: committed, never handed to a processor
             digest = hashlib.sha256(raw).hexdigest()

@@ -36,9 +36,16 @@ def signed_in(client) -> bool:
 
 
 def change_password(client, current: str = PASSWORD, new: str = NEW_PASSWORD, repeat=None):
-    return post(client, "/profile/password", {"current_password": current, "new_password": new,
-                "new_password_repeat": new if repeat is None else repeat},
-                token_from="/profile")  # fmt: skip
+    return post(
+        client,
+        "/profile/password",
+        {
+            "current_password": current,
+            "new_password": new,
+            "new_password_repeat": new if repeat is None else repeat,
+        },
+        token_from="/profile",
+    )
 
 
 # --- password change -------------------------------------------------------------------------
@@ -107,8 +114,11 @@ def test_a_read_only_member_may_change_their_own_password(web):
 
 def test_the_password_form_needs_the_csrf_token(web):
     client = web.client("member")
-    form = {"current_password": PASSWORD, "new_password": NEW_PASSWORD,
-            "new_password_repeat": NEW_PASSWORD}  # fmt: skip
+    form = {
+        "current_password": PASSWORD,
+        "new_password": NEW_PASSWORD,
+        "new_password_repeat": NEW_PASSWORD,
+    }
     response = client.post("/profile/password", data=form)
     assert response.status_code == 400
     assert User.get_by_id(web.users["member"].id).auth_generation == 0
@@ -338,8 +348,9 @@ class Browser:
 def test_over_http_a_password_change_ends_the_other_browser_and_the_token(db_url, tmp_path):
     with Daemon(tmp_path, db_url, command="web") as daemon:
         daemon.create_user("anna@agency.test", role="member")
-        token = daemon.cli_json("token", "create", "anna@agency.test", "--name", "ci",
-                                "--expires-days", "30")["token"]  # fmt: skip
+        token = daemon.cli_json(
+            "token", "create", "anna@agency.test", "--name", "ci", "--expires-days", "30"
+        )["token"]
         listed = daemon.cli_json("token", "list", "--user", "anna@agency.test")
         assert [(t["name"], t["user"]) for t in listed] == [("ci", "anna@agency.test")]
         assert listed[0]["expires_at"] is not None and "token" not in listed[0]
@@ -350,9 +361,15 @@ def test_over_http_a_password_change_ends_the_other_browser_and_the_token(db_url
         assert other.open("/profile")[0] == 200
         assert this.open("/api/v1/entries", headers=bearer)[0] == 200
 
-        status, headers, _ = this.form("/profile/password", "/profile", {
-            "current_password": PASSWORD, "new_password": NEW_PASSWORD,
-            "new_password_repeat": NEW_PASSWORD})  # fmt: skip
+        status, headers, _ = this.form(
+            "/profile/password",
+            "/profile",
+            {
+                "current_password": PASSWORD,
+                "new_password": NEW_PASSWORD,
+                "new_password_repeat": NEW_PASSWORD,
+            },
+        )
         assert status == 302
         assert this.open("/profile")[0] == 200
         status, headers, _ = other.open("/profile")

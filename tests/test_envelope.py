@@ -57,8 +57,11 @@ def test_control_bytes_in_the_envelope_get_501_and_never_reach_the_database(
                     reply = say(sock, reader, b"MAIL FROM:" + path)
                     assert reply == b"501 5.1.7 Bad sender address syntax", (path, reply)
                 assert say(sock, reader, b"MAIL FROM:<a@customer.test>").startswith(b"250 ")
-                for path in (b"<" + local + bad + b"@" + domain + b">",
-                             b"<" + inbox + bad + b">", b"<" + bad + inbox + b">"):  # fmt: skip
+                for path in (
+                    b"<" + local + bad + b"@" + domain + b">",
+                    b"<" + inbox + bad + b">",
+                    b"<" + bad + inbox + b">",
+                ):
                     reply = say(sock, reader, b"RCPT TO:" + path)
                     assert reply == b"501 5.1.3 Bad recipient address syntax", (path, reply)
                 assert say(sock, reader, b"RCPT TO:<" + inbox + b">").startswith(b"250 ")
@@ -140,7 +143,16 @@ def test_rcpt_does_the_same_work_for_an_unknown_id_as_for_a_wrong_token(storage_
     detail = f"inbox+{account.id}.{account.inbox_token}"
     wrong_project = work(f"{detail}.{project.id}-{'q' * 13}")
     unknown_project = work(f"{detail}.{project.id + 500}-{'q' * 13}")
-    assert [c[0] for c in wrong_project] == [c[0] for c in unknown_project] == [
-        "lookup", "compare", "project lookup", "compare", "compare", "compare",
-    ]  # fmt: skip
+    assert (
+        [c[0] for c in wrong_project]
+        == [c[0] for c in unknown_project]
+        == [
+            "lookup",
+            "compare",
+            "project lookup",
+            "compare",
+            "compare",
+            "compare",
+        ]
+    )
     assert wrong_project[-1] == unknown_project[-1] == ("compare", "q" * 13)

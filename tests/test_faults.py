@@ -173,8 +173,17 @@ def _wait_briefly_for_locks(db_url: str) -> None:
 
 def _deliver(account_id: int, raw: bytes) -> int:
     digest = hashlib.sha256(raw).hexdigest()
-    delivery = Delivery(f"Q{digest[:10]}", account_id, "a@in.example", None, "a@b.test",
-                        "127.0.0.1:1", "mx", "smtp", utcnow())  # fmt: skip
+    delivery = Delivery(
+        f"Q{digest[:10]}",
+        account_id,
+        "a@in.example",
+        None,
+        "a@b.test",
+        "127.0.0.1:1",
+        "mx",
+        "smtp",
+        utcnow(),
+    )
     [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
     return recorded.intake_id
 

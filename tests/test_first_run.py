@@ -28,9 +28,13 @@ def test_setup_needs_the_token_from_the_log_and_works_once(storage_db, tmp_path)
     page = f"/setup?token={token}"
     response = client.post(
         page,
-        data={"agency": "Pixel & Paper", "email": "Owner@Pixel.test",
-              "password": "long enough password", "csrf_token": csrf_token(client, page)},
-    )  # fmt: skip
+        data={
+            "agency": "Pixel & Paper",
+            "email": "Owner@Pixel.test",
+            "password": "long enough password",
+            "csrf_token": csrf_token(client, page),
+        },
+    )
     assert response.status_code == 302
     assert client.get("/").status_code == 200
     owner = User.get()
@@ -51,8 +55,13 @@ def test_six_parallel_setup_submissions_create_one_account(db_url, tmp_path):
         start = threading.Barrier(len(browsers))
 
         def submit(n: int) -> int:
-            form = {"agency": f"Agency {n}", "email": f"owner{n}@agency.test", "token": token,
-                    "password": "long enough password", "csrf_token": csrf[n]}  # fmt: skip
+            form = {
+                "agency": f"Agency {n}",
+                "email": f"owner{n}@agency.test",
+                "token": token,
+                "password": "long enough password",
+                "csrf_token": csrf[n],
+            }
             start.wait()
             return browsers[n].request("POST", page, form).status
 
@@ -85,15 +94,27 @@ def test_setup_refuses_short_and_common_passwords_with_the_reason(storage_db, tm
         ("qwertyuiop", "on a list of common passwords"),
         ("nine char", "at least 10 characters"),
     ):
-        response = client.post(page, data={"agency": "Pixel", "email": "owner@pixel.test",
-                                           "password": password,
-                                           "csrf_token": csrf_token(client, page)})  # fmt: skip
+        response = client.post(
+            page,
+            data={
+                "agency": "Pixel",
+                "email": "owner@pixel.test",
+                "password": password,
+                "csrf_token": csrf_token(client, page),
+            },
+        )
         assert response.status_code == 200, password
         assert reason in response.get_data(as_text=True), password
         assert User.select().count() == 0 and setup_token() is not None
-    response = client.post(page, data={"agency": "Pixel", "email": "owner@pixel.test",
-                                       "password": "plum cake at nine",
-                                       "csrf_token": csrf_token(client, page)})  # fmt: skip
+    response = client.post(
+        page,
+        data={
+            "agency": "Pixel",
+            "email": "owner@pixel.test",
+            "password": "plum cake at nine",
+            "csrf_token": csrf_token(client, page),
+        },
+    )
     assert response.status_code == 302
     assert User.get().email == "owner@pixel.test"
 

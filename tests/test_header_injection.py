@@ -35,8 +35,18 @@ from tests.web import PASSWORD, csrf_token, login
 
 CRLF_BCC = "=0D=0ABcc:_victim@evil.example=0D=0AReply-To:_x@evil.example=0D=0A=0D=0Aforged_body"
 BODY = "Hello Anna,\n\nthe new hours are online."
-WRITTEN = ["from", "to", "subject", "date", "message-id", "in-reply-to", "references",
-           "reply-to", "mime-version", "content-type"]  # fmt: skip
+WRITTEN = [
+    "from",
+    "to",
+    "subject",
+    "date",
+    "message-id",
+    "in-reply-to",
+    "references",
+    "reply-to",
+    "mime-version",
+    "content-type",
+]
 
 
 def b_word(text: str) -> str:
@@ -89,8 +99,9 @@ def test_answering_a_strangers_subject_by_mail_never_adds_a_header(db_url, tmp_p
         evil_id = b_word(f"=?utf-8?q?{CRLF_BCC}?=")
         for subject in STRANGER_SUBJECTS:
             references = f"<ok@bakery.example> <{evil_id}@evil>"
-            mail = message(subject, sender="Anna <anna@bakery.example>",
-                           headers={"References": references})  # fmt: skip
+            mail = message(
+                subject, sender="Anna <anna@bakery.example>", headers={"References": references}
+            )
             daemon.send(mail, sender="anna@bakery.example")
         received = daemon.wait_for_entries(len(STRANGER_SUBJECTS))
         assert len(received) == len(STRANGER_SUBJECTS)
@@ -108,10 +119,16 @@ def test_answering_a_strangers_subject_by_mail_never_adds_a_header(db_url, tmp_p
                 form = client.get(f"{path}?answer={entry['id']}").get_data(as_text=True)
                 subject = html.unescape(re.search(r'name="subject" value="([^"]*)"', form)[1])
                 assert subject.startswith("Re: Hours") and subject.isprintable(), subject
-                response = client.post(f"{path}?answer={entry['id']}", data={
-                    "csrf_token": csrf_token(client, path), "to": "anna@bakery.example",
-                    "to_other": "", "subject": subject, "body": BODY,
-                })  # fmt: skip
+                response = client.post(
+                    f"{path}?answer={entry['id']}",
+                    data={
+                        "csrf_token": csrf_token(client, path),
+                        "to": "anna@bakery.example",
+                        "to_other": "",
+                        "subject": subject,
+                        "body": BODY,
+                    },
+                )
                 assert response.status_code == 302, response.get_data(as_text=True)[:500]
             reply_to = project_reply_address(Project.get_by_id(project_id), settings)
             with smtp_sink(port) as sink:
@@ -119,8 +136,11 @@ def test_answering_a_strangers_subject_by_mail_never_adds_a_header(db_url, tmp_p
             assert len(sent_mails(sink)) == len(received)
             for raw in sent_mails(sink):
                 assert_one_clean_mail(raw, to="anna@bakery.example", reply_to=reply_to, body=BODY)
-                plain = email.message_from_bytes(raw, policy=email.policy.default).get_body(
-                    ("plain",)).get_content()  # fmt: skip
+                plain = (
+                    email.message_from_bytes(raw, policy=email.policy.default)
+                    .get_body(("plain",))
+                    .get_content()
+                )
                 assert plain.replace("\r\n", "\n").strip() == BODY  # no forged body after it
                 references = email.message_from_bytes(raw, policy=compat32)["References"]
                 assert "<ok@bakery.example>" in references and "evil" not in references
@@ -131,12 +151,20 @@ def test_answering_a_strangers_subject_by_mail_never_adds_a_header(db_url, tmp_p
 def test_a_display_name_in_a_template_variable_never_adds_a_header(web, tmp_path):
     from storage.accounts import create_project
 
-    bakery = create_project(web.account.id, "Bakery Miller", domain="bakery.example",
-                            customer_addresses=["anna@bakery.example"])  # fmt: skip
+    bakery = create_project(
+        web.account.id,
+        "Bakery Miller",
+        domain="bakery.example",
+        customer_addresses=["anna@bakery.example"],
+    )
     for name in ("=?utf-8?q?Anna" + CRLF_BCC + "?=", b_word(f"=?utf-8?q?Anna{CRLF_BCC}?=")):
         deliver(web.account, message("Prices?", sender=f"{name} <anna@bakery.example>"))
-    template = save_template(web.account.id, "Hello", "Hello {{ customer_name }}",
-                             "Dear {{ customer_name }},\nhere they are.")  # fmt: skip
+    template = save_template(
+        web.account.id,
+        "Hello",
+        "Hello {{ customer_name }}",
+        "Dear {{ customer_name }},\nhere they are.",
+    )
     port = free_port()
     settings = with_sink(web.app.config["POSTROOM_SETTINGS"], port)
     member = web.client("member")
@@ -174,8 +202,9 @@ def test_a_display_name_in_a_template_variable_never_adds_a_header(web, tmp_path
 def test_an_api_subject_with_encoded_line_breaks_is_refused_with_a_clear_error(web):
     from storage.accounts import create_project
 
-    bakery = create_project(web.account.id, "Bakery Miller",
-                            customer_addresses=["anna@bakery.example"])  # fmt: skip
+    bakery = create_project(
+        web.account.id, "Bakery Miller", customer_addresses=["anna@bakery.example"]
+    )
     token = create_api_token(web.users["member"])
     client = web.app.test_client()
     for subject in [*STRANGER_SUBJECTS, "Hi\u2028Bcc: victim@evil.example", "Hi\x1cthere"]:
@@ -189,7 +218,14 @@ def test_an_api_subject_with_encoded_line_breaks_is_refused_with_a_clear_error(w
     assert OutboundMessage.select().count() == 0 and Entry.select().count() == 0
     typed = web.client("member")  # the same words in the UI form
     path = f"/projects/{bakery.id}/messages/new"
-    page = typed.post(path, data={"csrf_token": csrf_token(typed, path), "subject":
-                                  STRANGER_SUBJECTS[0], "to": "anna@bakery.example",
-                                  "to_other": "", "body": BODY})  # fmt: skip
+    page = typed.post(
+        path,
+        data={
+            "csrf_token": csrf_token(typed, path),
+            "subject": STRANGER_SUBJECTS[0],
+            "to": "anna@bakery.example",
+            "to_other": "",
+            "body": BODY,
+        },
+    )
     assert page.status_code == 400 and "subject must be one line" in page.get_data(as_text=True)

@@ -40,21 +40,37 @@ def write_config(folder: Path, db_url: str, **sections: dict) -> Path:
     return config
 
 
-def deliver(account_id: int, raw: bytes, *, days_ago: float = 0, rcpt: str = "inbox@in.example",
-            at: dt.datetime = NOW):  # fmt: skip
+def deliver(
+    account_id: int,
+    raw: bytes,
+    *,
+    days_ago: float = 0,
+    rcpt: str = "inbox@in.example",
+    at: dt.datetime = NOW,
+):
     """Receive mail as the daemon does (intake, parse, route, store), arrived `days_ago`."""
     digest = hashlib.sha256(raw).hexdigest()
     when = at - dt.timedelta(days=days_ago)
-    delivery = Delivery(f"Q{digest[:8]}", account_id, rcpt, None, "bounce@else.test",
-                        "127.0.0.1:1", "mx", "lmtp", when)  # fmt: skip
+    delivery = Delivery(
+        f"Q{digest[:8]}",
+        account_id,
+        rcpt,
+        None,
+        "bounce@else.test",
+        "127.0.0.1:1",
+        "mx",
+        "lmtp",
+        when,
+    )
     [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
     return store_inbound(recorded.intake_id, build_record(account_id, raw, None, InlineParser()))
 
 
 @pytest.fixture
 def sqlite_settings(tmp_path):
-    config = write_config(tmp_path, f"sqlite:///{tmp_path / 'data' / 'postroom.db'}",
-                          storage={"backup_keep": 3})  # fmt: skip
+    config = write_config(
+        tmp_path, f"sqlite:///{tmp_path / 'data' / 'postroom.db'}", storage={"backup_keep": 3}
+    )
     settings = load_settings(config)
     db = open_database(settings.storage.url)
     migrate(db)
@@ -130,8 +146,9 @@ def test_postroom_backup_prints_the_path_and_refuses_postgresql(db_url, tmp_path
 def test_retention_purges_only_spam_older_than_spam_days_and_leaves_no_raw_orphans(
     storage_db, tmp_path
 ):
-    settings = load_settings(write_config(tmp_path, "sqlite:///unused.db",
-                                          retention={"spam_days": 30}))  # fmt: skip
+    settings = load_settings(
+        write_config(tmp_path, "sqlite:///unused.db", retention={"spam_days": 30})
+    )
     agency = accounts.create_account("Agency")
     other = accounts.create_account("Other agency")
     bakery = accounts.create_project(agency.id, "Bakery", customer_addresses=["anna@bakery.test"])
@@ -143,8 +160,9 @@ def test_retention_purges_only_spam_older_than_spam_days_and_leaves_no_raw_orpha
     protocol.discard_spam(shared_spam, None)
     kept_elsewhere = deliver(other.id, shared_raw, days_ago=40, rcpt="other@in.example")
     new_spam = deliver(agency.id, message("Fresh pills", sender="y@junk.test"), days_ago=5)
-    discarded_today = deliver(agency.id, message("Old but just now", sender="z@q.test"),
-                              days_ago=60)  # fmt: skip
+    discarded_today = deliver(
+        agency.id, message("Old but just now", sender="z@q.test"), days_ago=60
+    )
     old_unassigned = deliver(agency.id, message("Who?", sender="who@else.test"), days_ago=400)
     old_filed = deliver(agency.id, message("Hours", sender="anna@bakery.test"), days_ago=400)
     assert blocked.spam and new_spam.spam and old_filed.project_id == bakery.id
@@ -155,8 +173,12 @@ def test_retention_purges_only_spam_older_than_spam_days_and_leaves_no_raw_orpha
 
     left = {e.id for e in Entry.select()}
     assert left == {
-        kept_elsewhere.id, new_spam.id, discarded_today.id, old_unassigned.id, old_filed.id
-    }  # fmt: skip
+        kept_elsewhere.id,
+        new_spam.id,
+        discarded_today.id,
+        old_unassigned.id,
+        old_filed.id,
+    }
     assert summary.startswith("purged 3 spam entries, 2 raw messages")
     gone = [old_spam.raw_sha256, blocked.raw_sha256]
     assert not RawMessage.select().where(RawMessage.sha256.in_(gone)).exists()
@@ -176,8 +198,11 @@ def test_the_index_is_optimised_only_when_mail_is_quiet_and_stale_leases_are_for
     now = utcnow()
     deliver(account.id, message("Just now"), at=now - dt.timedelta(minutes=1))
     JobLease.create(name="notify", holder="dead-host:1:abc", expires_at=now - dt.timedelta(hours=1))
-    JobLease.create(name="renamed_job", expires_at=now - dt.timedelta(days=40),
-                    last_run_at=now - dt.timedelta(days=40))  # fmt: skip
+    JobLease.create(
+        name="renamed_job",
+        expires_at=now - dt.timedelta(days=40),
+        last_run_at=now - dt.timedelta(days=40),
+    )
     with pytest.raises(JobDeferred, match="optimising when it is quiet"):
         maintenance.run(sqlite_settings, known_jobs={"notify"})
     assert JobLease.get_by_id("notify").holder == ""  # the dead worker's name is gone

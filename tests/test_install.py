@@ -39,19 +39,45 @@ def artefacts(tmp_path_factory) -> dict[str, Path]:
     out = tmp_path_factory.mktemp("dist")
     # a copy of the work tree: parallel test processes must not share its build/ folder
     source = tmp_path_factory.mktemp("source") / "postroom"
-    shutil.copytree(REPO_ROOT, source, ignore=shutil.ignore_patterns(
-        ".venv", ".git", "build", "artifacts", "*.egg-info", "__pycache__", ".*_cache",
-    ))  # fmt: skip
+    shutil.copytree(
+        REPO_ROOT,
+        source,
+        ignore=shutil.ignore_patterns(
+            ".venv",
+            ".git",
+            "build",
+            "artifacts",
+            "*.egg-info",
+            "__pycache__",
+            ".*_cache",
+        ),
+    )
     subprocess.run(
-        [sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--no-build-isolation",
-         "-w", str(out), "."],
-        cwd=source, check=True, capture_output=True, timeout=300,
-    )  # fmt: skip
+        [
+            sys.executable,
+            "-m",
+            "pip",
+            "wheel",
+            "--quiet",
+            "--no-deps",
+            "--no-build-isolation",
+            "-w",
+            str(out),
+            ".",
+        ],
+        cwd=source,
+        check=True,
+        capture_output=True,
+        timeout=300,
+    )
     build_sdist = f"from setuptools import build_meta; build_meta.build_sdist({str(out)!r})"
     subprocess.run(
-        [sys.executable, "-c", build_sdist], cwd=source, check=True, capture_output=True,
+        [sys.executable, "-c", build_sdist],
+        cwd=source,
+        check=True,
+        capture_output=True,
         timeout=300,
-    )  # fmt: skip
+    )
     [wheel] = out.glob("postroom-*-py3-none-any.whl")
     [sdist] = out.glob("postroom-*.tar.gz")
     with zipfile.ZipFile(wheel) as archive:
@@ -59,14 +85,22 @@ def artefacts(tmp_path_factory) -> dict[str, Path]:
         names = set(archive.namelist())
     assert {"postroom", "storage", "smtpd_ingest", "admin_ui"} <= top
     assert not top & {"tests", "bench", "scripts"}, top
-    assert {"admin_ui/templates/entry.html", "admin_ui/static/app.css",
-            "storage/migrations/0001_initial.py", "postroom/jobs/__init__.py",
-            "postroom/data/common-passwords.txt.gz"} <= names  # fmt: skip
+    assert {
+        "admin_ui/templates/entry.html",
+        "admin_ui/static/app.css",
+        "storage/migrations/0001_initial.py",
+        "postroom/jobs/__init__.py",
+        "postroom/data/common-passwords.txt.gz",
+    } <= names
     with tarfile.open(sdist) as archive:
         inside = {name.partition("/")[2] for name in archive.getnames()}
-    assert {"config.example.toml", "systemd/postroom-web.service", "docs/operations.md",
-            "admin_ui/templates/entry.html",
-            "storage/migrations/0001_initial.py"} <= inside  # fmt: skip
+    assert {
+        "config.example.toml",
+        "systemd/postroom-web.service",
+        "docs/operations.md",
+        "admin_ui/templates/entry.html",
+        "storage/migrations/0001_initial.py",
+    } <= inside
     return {"wheel": wheel, "sdist": sdist}
 
 
@@ -88,22 +122,40 @@ class Installed:
         self._run([python3, "-m", "venv", str(self.venv)], timeout=300)
         # docs/operations.md: /opt/postroom/.venv/bin/pip install 'postroom-….whl[postgresql]'
         target = f"{artefact}[{extra}]" if extra else str(artefact)
-        self._run([str(self.venv / "bin" / "pip"), "install", "--quiet",
-                   "--disable-pip-version-check", target], timeout=900)  # fmt: skip
+        self._run(
+            [
+                str(self.venv / "bin" / "pip"),
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                target,
+            ],
+            timeout=900,
+        )
         self.smtp_port, self.lmtp_port, self.web_port = free_port(), free_port(), free_port()
         self.config = folder / "postroom.toml"
         storage = {"data_dir": str(folder / "data")} | ({"url": db_url} if db_url else {})
-        lines = ["[storage]", *(f"{k} = {json.dumps(v)}" for k, v in storage.items()),
-                 "[ingest]", f'smtp_listen = "127.0.0.1:{self.smtp_port}"',
-                 f'lmtp_listen = "127.0.0.1:{self.lmtp_port}"', f"domains = [{json.dumps(DOMAIN)}]",
-                 "[web]", f'listen = "127.0.0.1:{self.web_port}"']  # fmt: skip
+        lines = [
+            "[storage]",
+            *(f"{k} = {json.dumps(v)}" for k, v in storage.items()),
+            "[ingest]",
+            f'smtp_listen = "127.0.0.1:{self.smtp_port}"',
+            f'lmtp_listen = "127.0.0.1:{self.lmtp_port}"',
+            f"domains = [{json.dumps(DOMAIN)}]",
+            "[web]",
+            f'listen = "127.0.0.1:{self.web_port}"',
+        ]
         self.config.write_text("\n".join(lines) + "\n")
 
     def _run(self, args: list[str], **kwargs) -> subprocess.CompletedProcess:
         result = subprocess.run(
-            args, cwd=self.folder, env=self.env, capture_output=True, text=True,
+            args,
+            cwd=self.folder,
+            env=self.env,
+            capture_output=True,
+            text=True,
             **({"timeout": 120} | kwargs),
-        )  # fmt: skip
+        )
         assert result.returncode == 0, f"{args}:\n{result.stdout}\n{result.stderr}"
         return result
 
@@ -120,8 +172,11 @@ class Installed:
         with open(log_path, "wb") as log:
             process = subprocess.Popen(
                 [str(self.venv / "bin" / "postroom"), "-c", str(self.config), command],
-                cwd=self.folder, env=self.env, stdout=log, stderr=subprocess.STDOUT,
-            )  # fmt: skip
+                cwd=self.folder,
+                env=self.env,
+                stdout=log,
+                stderr=subprocess.STDOUT,
+            )
         deadline = time.monotonic() + 60
         while ready not in log_path.read_text(errors="replace"):
             if process.poll() is not None or time.monotonic() > deadline:
@@ -168,8 +223,17 @@ def _operate(installed: Installed) -> None:
 
     installed.postroom("init")
     account = json.loads(installed.postroom("account", "create", "Agency", "--json").stdout)
-    installed.postroom("user", "create", "owner@agency.test", "--account", str(account["id"]),
-                       "--role", "owner", "--password-stdin", input=PASSWORD + "\n")  # fmt: skip
+    installed.postroom(
+        "user",
+        "create",
+        "owner@agency.test",
+        "--account",
+        str(account["id"]),
+        "--role",
+        "owner",
+        "--password-stdin",
+        input=PASSWORD + "\n",
+    )
 
     run, log = installed.start("run", "postroom ingest ready")
     try:
@@ -180,9 +244,10 @@ def _operate(installed: Installed) -> None:
                 time.sleep(0.1)
         with smtplib.SMTP("127.0.0.1", installed.smtp_port, timeout=60) as client:
             client.sendmail(
-                "anna@bakery.test", [account["inbox_address"]],
+                "anna@bakery.test",
+                [account["inbox_address"]],
                 b"From: anna@bakery.test\r\nSubject: installed from the artefact\r\n\r\nhello\r\n",
-            )  # fmt: skip
+            )
         with smtplib.LMTP("127.0.0.1", installed.lmtp_port) as client:
             assert client.noop()[0] == 250
         deadline = time.monotonic() + 60

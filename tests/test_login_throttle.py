@@ -79,8 +79,10 @@ def test_failures_from_one_address_never_block_a_correct_login_from_another(prox
     assert client_at(proxied, "198.51.100.20").login("owner@agency.test", PASSWORD).status == 302
 
     # made-up emails from the attacker's address spend its own budget, nobody else's
-    answers = [attacker.login(f"nobody{n}@agency.test", "wrong password!").status
-               for n in range(ADDRESS_FREE - FREE + 3)]  # fmt: skip
+    answers = [
+        attacker.login(f"nobody{n}@agency.test", "wrong password!").status
+        for n in range(ADDRESS_FREE - FREE + 3)
+    ]
     assert answers[: ADDRESS_FREE - FREE] == [401] * (ADDRESS_FREE - FREE)
     assert set(answers[ADDRESS_FREE - FREE :]) == {429}
     assert attacker.login("member@agency.test", PASSWORD).status == 429
@@ -130,8 +132,10 @@ def test_parallel_guesses_are_counted_exactly(proxied):
 def test_an_untrusted_peers_forwarded_for_is_ignored(db_url, tmp_path):
     with WebBehindProxy(tmp_path, db_url, ["192.0.2.0/24"]) as server:
         server.create_user("owner@agency.test", "owner")
-        answers = [client_at(server, f"198.51.100.{n}").login("owner@agency.test", "wrong!!!!!!")
-                   .status for n in range(FREE + 1)]  # fmt: skip
+        answers = [
+            client_at(server, f"198.51.100.{n}").login("owner@agency.test", "wrong!!!!!!").status
+            for n in range(FREE + 1)
+        ]
         # every guess counted for the real peer, 127.0.0.1, whatever the header said
         assert answers == [401] * FREE + [429]
         elsewhere = client_at(server, "198.51.100.99").login("owner@agency.test", PASSWORD)
@@ -147,8 +151,10 @@ def test_wrong_api_tokens_are_throttled_per_address_and_a_good_token_still_works
     good = create_api_token(web.users["member"])
     client = web.app.test_client()
     bad = {"Authorization": "Bearer prt_not-a-token"}
-    answers = [client.get("/api/v1/entries", headers=bad).status_code
-               for _ in range(throttle.API_ADDRESS.free + 2)]  # fmt: skip
+    answers = [
+        client.get("/api/v1/entries", headers=bad).status_code
+        for _ in range(throttle.API_ADDRESS.free + 2)
+    ]
     assert answers == [401] * throttle.API_ADDRESS.free + [429, 429]
     refused = client.get("/api/v1/entries", headers=bad)
     assert refused.status_code == 429 and int(refused.headers["Retry-After"]) > 0

@@ -123,8 +123,16 @@ def test_every_line_break_in_a_subject_or_name_becomes_a_space(brk):
         message.set_content("the real body\n")
         raw = message_bytes(message)
         names = [name for name, _ in headers_of(raw)]
-        assert names == ["from", "to", "subject", "date", "message-id", "content-type",
-                         "content-transfer-encoding", "mime-version"], value  # fmt: skip
+        assert names == [
+            "from",
+            "to",
+            "subject",
+            "date",
+            "message-id",
+            "content-type",
+            "content-transfer-encoding",
+            "mime-version",
+        ], value
         read = email.message_from_bytes(raw, policy=email.policy.default)
         assert read["Bcc"] is None and read["Reply-To"] is None
         assert read.get_content().replace("\r\n", "\n") == "the real body\n"
@@ -149,8 +157,13 @@ def test_a_line_break_in_an_address_or_message_id_is_refused(brk):
 
 
 def test_a_strangers_message_ids_that_cannot_be_written_are_left_out_of_a_thread():
-    ids = ["good@bakery.example", f"{q_word(chr(13) + chr(10) + BCC)}@evil.example",
-           "with space@x", "<bracket>@x", "fine.2@bakery.example"]  # fmt: skip
+    ids = [
+        "good@bakery.example",
+        f"{q_word(chr(13) + chr(10) + BCC)}@evil.example",
+        "with space@x",
+        "<bracket>@x",
+        "fine.2@bakery.example",
+    ]
     assert writable_ids(ids) == ["good@bakery.example", "fine.2@bakery.example"]
 
 
@@ -188,21 +201,35 @@ def test_headers_postroom_does_not_write_and_a_second_subject_are_refused():
 
 def test_each_refusal_is_one_message_with_the_fields_label():
     cases = [
-        (lambda: header_text("x" * 2001), "Subject: too long to be written into a mail (at "
-         "most 2,000 characters)"),
-        (lambda: header_text("x" * 2001, "file name"), "File name: too long to be written "
-         "into a mail (at most 2,000 characters)"),
-        (lambda: set_header(EmailMessage(), "To", ("x" * 2001, "anna@bakery.example")),
-         "Name in To: too long to be written into a mail (at most 2,000 characters)"),
-        (lambda: set_header(EmailMessage(), "Cc", "anna at bakery"),
-         "Address in Cc: not an address that can be written into a mail"),
-        (lambda: set_header(EmailMessage(), "References", []),
-         "References: one or more message ids are needed"),
-        (lambda: set_header(EmailMessage(), "Message-ID", ["a@b.example", "c@d.example"]),
-         "Message-ID: exactly one message id is needed"),
-        (lambda: set_header(EmailMessage(), "In-Reply-To", "no id"),
-         "In-Reply-To: not a message id that can be written into a mail"),
-    ]  # fmt: skip
+        (
+            lambda: header_text("x" * 2001),
+            "Subject: too long to be written into a mail (at most 2,000 characters)",
+        ),
+        (
+            lambda: header_text("x" * 2001, "file name"),
+            "File name: too long to be written into a mail (at most 2,000 characters)",
+        ),
+        (
+            lambda: set_header(EmailMessage(), "To", ("x" * 2001, "anna@bakery.example")),
+            "Name in To: too long to be written into a mail (at most 2,000 characters)",
+        ),
+        (
+            lambda: set_header(EmailMessage(), "Cc", "anna at bakery"),
+            "Address in Cc: not an address that can be written into a mail",
+        ),
+        (
+            lambda: set_header(EmailMessage(), "References", []),
+            "References: one or more message ids are needed",
+        ),
+        (
+            lambda: set_header(EmailMessage(), "Message-ID", ["a@b.example", "c@d.example"]),
+            "Message-ID: exactly one message id is needed",
+        ),
+        (
+            lambda: set_header(EmailMessage(), "In-Reply-To", "no id"),
+            "In-Reply-To: not a message id that can be written into a mail",
+        ),
+    ]
     for call, says in cases:
         with pytest.raises(HeaderError) as refused:
             call()

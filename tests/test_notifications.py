@@ -47,8 +47,9 @@ class Sink:
         return "250 2.1.0 OK"
 
     async def handle_DATA(self, server, session, envelope):
-        refusal = next((self.data_refusals[r] for r in envelope.rcpt_tos
-                        if r in self.data_refusals), None)  # fmt: skip
+        refusal = next(
+            (self.data_refusals[r] for r in envelope.rcpt_tos if r in self.data_refusals), None
+        )
         if refusal:
             return refusal
         parsed = email.message_from_bytes(envelope.content, policy=email.policy.default)
@@ -159,15 +160,33 @@ def test_auto_submitted_mail_and_bounces_are_shown_in_the_app_and_never_emailed(
     reply = message(
         "Out of office", sender="anna@bakery.test", headers={"Auto-Submitted": "auto-replied"}
     )
-    bounce = "\r\n".join([
-        "From: MAILER-DAEMON@bakery.test", "To: team@agency.test", "Subject: Undelivered Mail",
-        "Message-ID: <dsn-1@bakery.test>", "MIME-Version: 1.0",
-        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"', "",
-        "--b", "Content-Type: text/plain", "", "The mail could not be delivered.", "",
-        "--b", "Content-Type: message/delivery-status", "",
-        "Reporting-MTA: dns; mx.bakery.test", "", "Final-Recipient: rfc822; x@bakery.test",
-        "Action: failed", "Status: 5.1.1", "", "--b--", "",
-    ]).encode()  # fmt: skip
+    bounce = "\r\n".join(
+        [
+            "From: MAILER-DAEMON@bakery.test",
+            "To: team@agency.test",
+            "Subject: Undelivered Mail",
+            "Message-ID: <dsn-1@bakery.test>",
+            "MIME-Version: 1.0",
+            'Content-Type: multipart/report; report-type=delivery-status; boundary="b"',
+            "",
+            "--b",
+            "Content-Type: text/plain",
+            "",
+            "The mail could not be delivered.",
+            "",
+            "--b",
+            "Content-Type: message/delivery-status",
+            "",
+            "Reporting-MTA: dns; mx.bakery.test",
+            "",
+            "Final-Recipient: rfc822; x@bakery.test",
+            "Action: failed",
+            "Status: 5.1.1",
+            "",
+            "--b--",
+            "",
+        ]
+    ).encode()
     receive(web.account.id, reply)
     unassigned_bounce = receive(web.account.id, bounce)
     assert unassigned_bounce.is_bounce and unassigned_bounce.project_id is None
@@ -208,8 +227,10 @@ def test_unassigned_mail_reaches_members_who_can_act_on_it_in_the_daily_digest(w
     assert told == {web.users[r].id for r in ("owner", "admin", "member")}  # not read-only
     digest.send_digests(settings)
     assert sorted(r for rcpts, _ in sink.take() for r in rcpts) == [
-        "admin@agency.test", "member@agency.test", "owner@agency.test",
-    ]  # fmt: skip
+        "admin@agency.test",
+        "member@agency.test",
+        "owner@agency.test",
+    ]
 
 
 def _bell(page: str) -> int:
@@ -253,10 +274,16 @@ def test_the_profile_shows_the_defaults_saves_choices_and_lists_followed_project
     followed = post(client, f"/projects/{bakery.id}/follow", {"follow": "1"})
     assert followed.status_code == 302
     assert followed.location.endswith(f"/projects/{bakery.id}/protocol")
-    saved = post(client, "/profile", {
-        "in_app": ["mention", "file_upload"], "email": ["file_upload"],
-        "delivery-file_upload": "digest",
-    }, token_from="/profile")  # fmt: skip
+    saved = post(
+        client,
+        "/profile",
+        {
+            "in_app": ["mention", "file_upload"],
+            "email": ["file_upload"],
+            "delivery-file_upload": "digest",
+        },
+        token_from="/profile",
+    )
     assert saved.status_code == 302
     page = client.get(saved.location).get_data(as_text=True)
     assert "Your notification settings are saved." in page
@@ -295,8 +322,9 @@ def test_a_users_bad_record_never_stops_the_notification_mail_of_the_others(web,
     receive(web.account.id, message("New photos", sender="anna@bakery.test"))
     run_worker_jobs(settings)  # the next run goes on as well, and sends nothing twice
     assert sorted(r for rcpts, _ in sink.take() for r in rcpts) == [
-        "member@agency.test", "owner@agency.test",
-    ]  # fmt: skip
+        "member@agency.test",
+        "owner@agency.test",
+    ]
 
 
 def test_the_team_page_refuses_a_name_with_a_line_break(web):
@@ -304,9 +332,17 @@ def test_the_team_page_refuses_a_name_with_a_line_break(web):
 
     owner = web.client("owner")
     for name in ("Eve\r\nBcc: victim@evil.example", "Eve\u2028Smith", "Eve\x00"):
-        page = post(owner, "/team/members", {"email": "eve@agency.test", "name": name,
-                                             "role": "member", "password": "a long passphrase 7"},
-                    token_from="/team")  # fmt: skip
+        page = post(
+            owner,
+            "/team/members",
+            {
+                "email": "eve@agency.test",
+                "name": name,
+                "role": "member",
+                "password": "a long passphrase 7",
+            },
+            token_from="/team",
+        )
         assert page.status_code == 400 and "must be one line" in page.get_data(as_text=True)
     assert not User.select().where(User.email == "eve@agency.test").exists()
 

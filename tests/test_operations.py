@@ -23,8 +23,12 @@ def open_data_session(daemon: Daemon) -> tuple[socket.socket, object]:
     sock = socket.create_connection(("127.0.0.1", daemon.smtp_port))
     reader = sock.makefile("rb")
     read_reply(reader)
-    for command in (b"EHLO c.test", b"MAIL FROM:<a@customer.test>",
-                    b"RCPT TO:<" + daemon.inbox.encode() + b">", b"DATA"):  # fmt: skip
+    for command in (
+        b"EHLO c.test",
+        b"MAIL FROM:<a@customer.test>",
+        b"RCPT TO:<" + daemon.inbox.encode() + b">",
+        b"DATA",
+    ):
         sock.sendall(command + b"\r\n")
         read_reply(reader)
     return sock, reader
@@ -88,10 +92,22 @@ def test_sqlite_to_postgresql_copy_keeps_every_entry_attachment_and_raw_message(
     target = PG_URL.rpartition("/")[0] + "/" + name
     try:
         result = subprocess.run(
-            [sys.executable, "-m", "postroom", "-c", str(daemon.config), "db", "copy", "--to",
-             target, "--json"],
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            [
+                sys.executable,
+                "-m",
+                "postroom",
+                "-c",
+                str(daemon.config),
+                "db",
+                "copy",
+                "--to",
+                target,
+                "--json",
+            ],
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         report = json.loads(result.stdout)
         assert report["equal"] is True
         before = fingerprint(make_database(sqlite_url))

@@ -36,9 +36,16 @@ def account_with_server(name: str, port: int):
     account = create_account(name)
     user = create_user(account.id, f"sam@{name.lower()}.test", "member", PASSWORD, name="Sam")
     project = create_project(account.id, "Bakery", customer_addresses=["anna@bakery.example"])
-    save_account_smtp(account.id, host="127.0.0.1", port=port, security="none", username="",
-                      password=None, from_address=f"hello@{name.lower()}.test",
-                      from_name=name)  # fmt: skip
+    save_account_smtp(
+        account.id,
+        host="127.0.0.1",
+        port=port,
+        security="none",
+        username="",
+        password=None,
+        from_address=f"hello@{name.lower()}.test",
+        from_name=name,
+    )
     return user, project
 
 
@@ -50,9 +57,12 @@ def rows_of(project) -> list[OutboundMessage]:
 def settings_for(web, *ports: int, **outbound):
     settings = web.app.config["POSTROOM_SETTINGS"]
     changed = dataclasses.replace(
-        settings.outbound, allow_private_hosts=True, allowed_ports=ports,
-        connect_timeout_seconds=A_TIMEOUT, **outbound,
-    )  # fmt: skip
+        settings.outbound,
+        allow_private_hosts=True,
+        allowed_ports=ports,
+        connect_timeout_seconds=A_TIMEOUT,
+        **outbound,
+    )
     return dataclasses.replace(settings, outbound=changed)
 
 

@@ -240,7 +240,7 @@ def test_addresses_dates_and_ids_are_read_from_the_headers():
         ("References: <broken@x.test", None, ("broken@x.test",)),
         ("Subject: no ids at all", None, ()),
     ],
-)  # fmt: skip
+)
 def test_ids_without_brackets_or_with_garbage_are_tolerated(headers, message_id, references):
     mail = parse_message(mime(headers))
     assert (mail.message_id, mail.references) == (message_id, references)

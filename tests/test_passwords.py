@@ -43,8 +43,9 @@ def test_the_team_page_says_why_a_password_is_refused(web):
     response = post(client, "/team/members", form, token_from="/team")
     assert response.status_code == 400
     assert "common passwords" in response.get_data(as_text=True)
-    response = post(client, "/team/members", {**form, "password": "plum cake at nine"},
-                    token_from="/team")  # fmt: skip
+    response = post(
+        client, "/team/members", {**form, "password": "plum cake at nine"}, token_from="/team"
+    )
     assert response.status_code == 302
 
 
@@ -52,13 +53,17 @@ def test_the_cli_refuses_a_common_password_with_the_reason(db_url, tmp_path):
     daemon = Daemon(tmp_path, db_url)
     daemon.cli("init")
     daemon.account = daemon.create_account()
-    for args in (["user", "create", "x@agency.test", "--account", str(daemon.account["id"])],
-                 ["user", "set-password", "x@agency.test"]):  # fmt: skip
+    for args in (
+        ["user", "create", "x@agency.test", "--account", str(daemon.account["id"])],
+        ["user", "set-password", "x@agency.test"],
+    ):
         if args[1] == "set-password":
             daemon.create_user("x@agency.test")
         result = subprocess.run(
             [sys.executable, "-m", "postroom", "-c", str(daemon.config), *args, "--password-stdin"],
-            input="password12\n", capture_output=True, text=True,
-        )  # fmt: skip
+            input="password12\n",
+            capture_output=True,
+            text=True,
+        )
         assert result.returncode == 1, args
         assert "common passwords" in result.stderr and "Traceback" not in result.stderr

@@ -54,9 +54,12 @@ def test_scripts_run_on_a_clean_clone_starts_postroom_that_accepts_mail(tmp_path
             assert "Welcome to postroom" in page.read().decode()
         created = subprocess.run(
             [str(clone / ".venv" / "bin" / "postroom"), "account", "create", "Quick", "--json"],
-            cwd=clone, env={**os.environ, "POSTROOM_CONFIG": str(config)},
-            capture_output=True, text=True, check=True,
-        )  # fmt: skip
+            cwd=clone,
+            env={**os.environ, "POSTROOM_CONFIG": str(config)},
+            capture_output=True,
+            text=True,
+            check=True,
+        )
         inbox = json.loads(created.stdout)["inbox_address"]
         with smtplib.SMTP("127.0.0.1", smtp_port) as client:
             refused = client.sendmail("a@b.test", [inbox], b"Subject: hello\r\n\r\nhi\r\n")

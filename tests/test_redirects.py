@@ -149,12 +149,21 @@ def test_form_redirects_and_the_referer_stay_on_this_site(web):
 
     entry = Entry.create(account=web.account.id, project=project.id, subject="Hello")
     token = csrf_token(client, "/")
-    for referer in (f"{ORIGIN}//evil.example/x", f"{ORIGIN}/%2F%2Fevil.example",
-                    "https://evil.example/tickets"):  # fmt: skip
-        response = client.post(f"/entries/{entry.id}/done", data={"csrf_token": token, "done": "1"},
-                               headers={"Referer": referer})  # fmt: skip
+    for referer in (
+        f"{ORIGIN}//evil.example/x",
+        f"{ORIGIN}/%2F%2Fevil.example",
+        "https://evil.example/tickets",
+    ):
+        response = client.post(
+            f"/entries/{entry.id}/done",
+            data={"csrf_token": token, "done": "1"},
+            headers={"Referer": referer},
+        )
         assert response.status_code == 302
         assert response.headers["Location"] == f"/entries/{entry.id}", referer
-    response = client.post(f"/entries/{entry.id}/done", data={"csrf_token": token, "done": "0"},
-                           headers={"Referer": f"{ORIGIN}/tickets?page=2"})  # fmt: skip
+    response = client.post(
+        f"/entries/{entry.id}/done",
+        data={"csrf_token": token, "done": "0"},
+        headers={"Referer": f"{ORIGIN}/tickets?page=2"},
+    )
     assert response.headers["Location"] == f"/tickets?page=2#entry-{entry.id}"

@@ -26,9 +26,15 @@ def corpus(storage_db):
     for number in range(240):
         minutes = number * 60 if rng.random() < 0.66 else rng.randint(0, 240 * 60)
         words = " ".join(rng.sample(WORDS, rng.randint(0, 3)))
-        rows.append({"account": account.id, "project": rng.choice((bakery.id, florist.id)),
-                     "kind": "note", "text": f"entry {number} {words}",
-                     "occurred_at": start + dt.timedelta(minutes=minutes)})  # fmt: skip
+        rows.append(
+            {
+                "account": account.id,
+                "project": rng.choice((bakery.id, florist.id)),
+                "kind": "note",
+                "text": f"entry {number} {words}",
+                "occurred_at": start + dt.timedelta(minutes=minutes),
+            }
+        )
     ids = [row[0] for row in Entry.insert_many(rows).returning(Entry.id).tuples()]
     index_entries((i, "", row["text"], "", "") for i, row in zip(ids, rows, strict=True))
     return account, bakery

@@ -125,8 +125,12 @@ def slow_after_data(server: ScriptedServer, connection: socket.socket) -> None:
 
 
 def open_session(port: int, *, timeout: float = LONG, session_seconds: float = LONG):
-    return connect(SmtpServer("127.0.0.1", port, "none"), helo="postroom.test",
-                   timeout=timeout, session_seconds=session_seconds)  # fmt: skip
+    return connect(
+        SmtpServer("127.0.0.1", port, "none"),
+        helo="postroom.test",
+        timeout=timeout,
+        session_seconds=session_seconds,
+    )
 
 
 @pytest.mark.parametrize(

@@ -169,8 +169,12 @@ def test_smuggling_sequences_never_end_data_or_make_a_second_message(daemon, smu
     with socket.create_connection(("127.0.0.1", daemon.smtp_port)) as sock:
         reader = sock.makefile("rb")
         read_reply(reader)
-        for command in (b"EHLO c.test", b"MAIL FROM:<a@customer.test>",
-                        b"RCPT TO:<" + daemon.inbox.encode() + b">", b"DATA"):  # fmt: skip
+        for command in (
+            b"EHLO c.test",
+            b"MAIL FROM:<a@customer.test>",
+            b"RCPT TO:<" + daemon.inbox.encode() + b">",
+            b"DATA",
+        ):
             sock.sendall(command + b"\r\n")
             read_reply(reader)
         sock.sendall(body + b".\r\n")
@@ -242,8 +246,12 @@ def test_lmtp_on_a_unix_socket(db_url, tmp_path):
             sock.connect(str(path))
             reader = sock.makefile("rb")
             assert read_reply(reader)[0].startswith(b"220")
-            for command in (b"LHLO mta.test", b"MAIL FROM:<a@c.test>",
-                            b"RCPT TO:<" + daemon.inbox.encode() + b">", b"DATA"):  # fmt: skip
+            for command in (
+                b"LHLO mta.test",
+                b"MAIL FROM:<a@c.test>",
+                b"RCPT TO:<" + daemon.inbox.encode() + b">",
+                b"DATA",
+            ):
                 sock.sendall(command + b"\r\n")
                 read_reply(reader)
             sock.sendall(message("Over the unix socket") + b".\r\n")
@@ -255,8 +263,12 @@ def test_a_slow_sender_in_the_middle_of_data_does_not_hold_up_other_sessions(dae
     with socket.create_connection(("127.0.0.1", daemon.smtp_port)) as slow:
         reader = slow.makefile("rb")
         read_reply(reader)
-        for command in (b"EHLO slow.test", b"MAIL FROM:<a@c.test>",
-                        b"RCPT TO:<" + daemon.inbox.encode() + b">", b"DATA"):  # fmt: skip
+        for command in (
+            b"EHLO slow.test",
+            b"MAIL FROM:<a@c.test>",
+            b"RCPT TO:<" + daemon.inbox.encode() + b">",
+            b"DATA",
+        ):
             slow.sendall(command + b"\r\n")
             read_reply(reader)
         slow.sendall(b"Subject: slow\r\n\r\n" + b"half of a big message\r\n" * 20000)

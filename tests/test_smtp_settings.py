@@ -27,8 +27,13 @@ from tests.test_outbound import Sink, smtp_sink
 from tests.web import login, post
 
 SECRET = "SECRET-7f3a"  # what a foreign server says; it must never reach a user
-FORM = {"security": "none", "username": "", "password": "", "from_address": "hello@agency.test",
-        "from_name": "Agency"}  # fmt: skip
+FORM = {
+    "security": "none",
+    "username": "",
+    "password": "",
+    "from_address": "hello@agency.test",
+    "from_name": "Agency",
+}
 
 
 def allowing(settings: Settings, *ports: int) -> Settings:
@@ -39,15 +44,28 @@ def allowing(settings: Settings, *ports: int) -> Settings:
 
 
 def save(client, host: str, port: int):
-    return post(client, "/settings/smtp", {**FORM, "host": host, "port": str(port)},
-                token_from="/settings")  # fmt: skip
+    return post(
+        client, "/settings/smtp", {**FORM, "host": host, "port": str(port)}, token_from="/settings"
+    )
 
 
 @pytest.mark.parametrize(
     "host",
-    ["127.0.0.1", "localhost", "[::1]", "0x7f.1", "2130706433", "10.0.0.5", "192.168.1.1",
-     "169.254.169.254", "0.0.0.0", "[::ffff:127.0.0.1]", "[fe80::1]", "224.0.0.1"],
-)  # fmt: skip
+    [
+        "127.0.0.1",
+        "localhost",
+        "[::1]",
+        "0x7f.1",
+        "2130706433",
+        "10.0.0.5",
+        "192.168.1.1",
+        "169.254.169.254",
+        "0.0.0.0",
+        "[::ffff:127.0.0.1]",
+        "[fe80::1]",
+        "224.0.0.1",
+    ],
+)
 def test_a_server_on_this_machine_or_a_private_network_is_refused(web, host):
     page = save(web.client("owner"), host, 587)
     assert page.status_code == 400
@@ -57,25 +75,80 @@ def test_a_server_on_this_machine_or_a_private_network_is_refused(web, host):
 
 NOT_PUBLIC = [
     # IPv6 forms an unpatched 3.11 calls global (CVE-2024-4032) or that embed a local IPv4
-    "64:ff9b:1::7f00:1", "::ffff:0:127.0.0.1", "::127.0.0.1", "fec0::1", "5f00::1", "3fff::1",
-    "::ffff:8.8.8.8", "::ffff:127.0.0.1", "::1", "::", "fe80::1", "fe80::1%eth0", "fc00::1",
-    "fd12:3456::1", "ff02::1", "ff0e::1", "2001::1", "2001:0:4136:e378:8000:63bf:3fff:fdd2",
-    "2001:2::1", "2001:10::1", "2001:20::1", "2001:1ff::1", "2001:db8::1", "2002:7f00:1::1",
-    "2002:a00:1::1", "2002:c0a8:101::1", "64:ff9b::7f00:1", "64:ff9b::a00:1", "4000::1",
+    "64:ff9b:1::7f00:1",
+    "::ffff:0:127.0.0.1",
+    "::127.0.0.1",
+    "fec0::1",
+    "5f00::1",
+    "3fff::1",
+    "::ffff:8.8.8.8",
+    "::ffff:127.0.0.1",
+    "::1",
+    "::",
+    "fe80::1",
+    "fe80::1%eth0",
+    "fc00::1",
+    "fd12:3456::1",
+    "ff02::1",
+    "ff0e::1",
+    "2001::1",
+    "2001:0:4136:e378:8000:63bf:3fff:fdd2",
+    "2001:2::1",
+    "2001:10::1",
+    "2001:20::1",
+    "2001:1ff::1",
+    "2001:db8::1",
+    "2002:7f00:1::1",
+    "2002:a00:1::1",
+    "2002:c0a8:101::1",
+    "64:ff9b::7f00:1",
+    "64:ff9b::a00:1",
+    "4000::1",
     "e000::1",
     # IPv4: every block that is not the open internet
-    "0.0.0.0", "0.1.2.3", "10.1.2.3", "100.64.0.1", "100.127.255.254", "127.0.0.1",
-    "127.255.255.254", "169.254.169.254", "172.16.0.1", "172.31.255.255", "192.0.0.8",
-    "192.0.0.9", "192.0.0.170", "192.0.2.1", "192.88.99.1", "192.168.1.1", "198.18.0.1",
-    "198.19.255.255", "198.51.100.1", "203.0.113.1", "224.0.0.1", "239.255.255.250",
-    "240.0.0.1", "255.255.255.255",
-    "", "localhost", "0x7f.1", "127.1",
-]  # fmt: skip
+    "0.0.0.0",
+    "0.1.2.3",
+    "10.1.2.3",
+    "100.64.0.1",
+    "100.127.255.254",
+    "127.0.0.1",
+    "127.255.255.254",
+    "169.254.169.254",
+    "172.16.0.1",
+    "172.31.255.255",
+    "192.0.0.8",
+    "192.0.0.9",
+    "192.0.0.170",
+    "192.0.2.1",
+    "192.88.99.1",
+    "192.168.1.1",
+    "198.18.0.1",
+    "198.19.255.255",
+    "198.51.100.1",
+    "203.0.113.1",
+    "224.0.0.1",
+    "239.255.255.250",
+    "240.0.0.1",
+    "255.255.255.255",
+    "",
+    "localhost",
+    "0x7f.1",
+    "127.1",
+]
 PUBLIC = [
-    "8.8.8.8", "1.1.1.1", "100.63.255.255", "100.128.0.1", "172.32.0.1", "192.0.1.1",
-    "198.20.0.1", "2a00:1450:4001:82b::1b", "2606:4700::1111", "2001:200::1",
-    "2002:808:808::1", "64:ff9b::808:808",
-]  # fmt: skip
+    "8.8.8.8",
+    "1.1.1.1",
+    "100.63.255.255",
+    "100.128.0.1",
+    "172.32.0.1",
+    "192.0.1.1",
+    "198.20.0.1",
+    "2a00:1450:4001:82b::1b",
+    "2606:4700::1111",
+    "2001:200::1",
+    "2002:808:808::1",
+    "64:ff9b::808:808",
+]
 
 
 @pytest.fixture(params=["this interpreter", "tables that call everything global"])
@@ -85,8 +158,15 @@ def interpreter_tables(request, monkeypatch):
     if request.param != "this interpreter":
         for cls in (ipaddress.IPv4Address, ipaddress.IPv6Address):
             monkeypatch.setattr(cls, "is_global", property(lambda self: True))
-            for name in ("is_private", "is_loopback", "is_link_local", "is_multicast",
-                         "is_reserved", "is_unspecified", "is_site_local"):  # fmt: skip
+            for name in (
+                "is_private",
+                "is_loopback",
+                "is_link_local",
+                "is_multicast",
+                "is_reserved",
+                "is_unspecified",
+                "is_site_local",
+            ):
                 if hasattr(cls, name):
                     monkeypatch.setattr(cls, name, property(lambda self: False))
     return request.param
@@ -97,8 +177,9 @@ def test_only_addresses_on_the_open_internet_count_as_public(interpreter_tables)
     assert [a for a in PUBLIC if not public_address(a)] == []
 
 
-@pytest.mark.parametrize("address", ["::ffff:0:127.0.0.1", "64:ff9b:1::7f00:1", "192.0.0.8",
-                                     "::127.0.0.1", "fec0::1"])  # fmt: skip
+@pytest.mark.parametrize(
+    "address", ["::ffff:0:127.0.0.1", "64:ff9b:1::7f00:1", "192.0.0.8", "::127.0.0.1", "fec0::1"]
+)
 def test_a_server_named_by_an_address_an_old_interpreter_calls_global_is_refused(address):
     rules = Settings().outbound  # the defaults: public addresses only
     with pytest.raises(OutboundError, match="is a local or private address"):
@@ -120,8 +201,9 @@ def test_the_operator_can_allow_a_local_server_and_a_port_in_the_config(web):
     login(client, "owner@agency.test")
     assert save(client, "127.0.0.1", port).status_code == 302
     assert (account_smtp(web.account.id).host, account_smtp(web.account.id).port) == (
-        "127.0.0.1", port,
-    )  # fmt: skip
+        "127.0.0.1",
+        port,
+    )
 
 
 @pytest.fixture
@@ -131,14 +213,22 @@ def bakery(web) -> Project:
 
 def own_server(web, port: int) -> None:
     """Store the account's server in the storage layer, as a save before the rules would."""
-    save_account_smtp(web.account.id, host="127.0.0.1", port=port, security="none",
-                      username="", password=None, from_address="hello@agency.test",
-                      from_name="Agency")  # fmt: skip
+    save_account_smtp(
+        web.account.id,
+        host="127.0.0.1",
+        port=port,
+        security="none",
+        username="",
+        password=None,
+        from_address="hello@agency.test",
+        from_name="Agency",
+    )
 
 
 def queue(web, project, settings):
-    return queue_message(project, web.users["member"], "anna@bakery.example", "Draft", "Text",
-                         settings=settings)  # fmt: skip
+    return queue_message(
+        project, web.users["member"], "anna@bakery.example", "Draft", "Text", settings=settings
+    )
 
 
 def test_the_rules_are_checked_again_before_each_connection(web, bakery):
@@ -213,11 +303,20 @@ def test_no_word_a_foreign_server_says_reaches_the_ui_or_the_api(web, bakery):
     banner.start()
     try:
         for port, security, words in cases:
-            allowed = dataclasses.replace(allowing(settings, port), outbound=dataclasses.replace(
-                allowing(settings, port).outbound, max_attempts=1))  # fmt: skip
-            save_account_smtp(web.account.id, host="127.0.0.1", port=port, security=security,
-                              username="", password=None, from_address="hello@agency.test",
-                              from_name="Agency")  # fmt: skip
+            allowed = dataclasses.replace(
+                allowing(settings, port),
+                outbound=dataclasses.replace(allowing(settings, port).outbound, max_attempts=1),
+            )
+            save_account_smtp(
+                web.account.id,
+                host="127.0.0.1",
+                port=port,
+                security=security,
+                username="",
+                password=None,
+                from_address="hello@agency.test",
+                from_name="Agency",
+            )
             entry = queue(web, bakery, allowed)
             assert send_due(allowed) == (0, 1)
             row = OutboundMessage.get(OutboundMessage.entry == entry.id)

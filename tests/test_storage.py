@@ -69,9 +69,11 @@ def test_the_correspondents_migration_fills_from_the_entries_already_stored(db_u
     account = accounts.create_account("Agency")
     other = accounts.create_account("Other")
     ids = []
-    for owner, sender, name in ((account, "anna@bakery.test", "Anna Schmidt"),
-                                (account, "anna@bakery.test", "Anna Schmidt"),
-                                (other, "bob@shop.test", "")):  # fmt: skip
+    for owner, sender, name in (
+        (account, "anna@bakery.test", "Anna Schmidt"),
+        (account, "anna@bakery.test", "Anna Schmidt"),
+        (other, "bob@shop.test", ""),
+    ):
         entry = Entry.create(account=owner.id, subject="hello")
         Participant.create(entry=entry.id, role="from", address=sender, name=name)
         Participant.create(entry=entry.id, role="to", address="team@agency.test")

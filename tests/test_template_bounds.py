@@ -168,8 +168,12 @@ TRUNCATE_ASSERTS = [  # each raised AssertionError inside Jinja2: a 500 on save,
 @pytest.mark.parametrize("body", TRUNCATE_ASSERTS)
 def test_truncate_arguments_give_a_message_on_save_preview_and_send_never_a_500(web, body):
     member = web.client("member")
-    response = post(member, "/templates/new", {"name": "Cut", "subject": "Hi", "body": body},
-                    token_from="/templates/new")  # fmt: skip
+    response = post(
+        member,
+        "/templates/new",
+        {"name": "Cut", "subject": "Hi", "body": body},
+        token_from="/templates/new",
+    )
     assert response.status_code == 400
     assert "Not saved. The body cannot be used. It gives the filter truncate" in text_of(response)
     assert MailTemplate.select().count() == 0
@@ -238,11 +242,20 @@ def test_nine_hostile_saves_at_once_leave_the_server_responsive(db_url, tmp_path
         daemon.create_user("sam@agency.test", "member", PASSWORD)
         browser = Browser(daemon.web_url, "sam@agency.test")
         token = browser.token("/templates/new")
-        browser.post("/templates/new", {"name": "warm", "subject": "Hi", "body": "{{ x * 2 }}",
-                                        "csrf_token": token})  # fmt: skip
+        browser.post(
+            "/templates/new",
+            {"name": "warm", "subject": "Hi", "body": "{{ x * 2 }}", "csrf_token": token},
+        )
         started = time.monotonic()  # the baselines, measured on this machine now
-        status, _ = browser.post("/templates/new", {"name": "plain", "subject": "Hi", "csrf_token":
-                                 token, "body": "Hello {{ customer_name }}"})  # fmt: skip
+        status, _ = browser.post(
+            "/templates/new",
+            {
+                "name": "plain",
+                "subject": "Hi",
+                "csrf_token": token,
+                "body": "Hello {{ customer_name }}",
+            },
+        )
         save_baseline = time.monotonic() - started
         assert status == 200  # saved, the redirect to the editor followed
         health_baseline = max(_timed_health(browser) for _ in range(5))

@@ -53,8 +53,9 @@ def html_mail() -> bytes:
     mail.add_attachment(
         b"%PDF-1.4 offer", maintype="application", subtype="pdf", filename="Angebot Müller.pdf"
     )
-    mail.add_attachment(b"<script>alert(1)</script>", maintype="text", subtype="html",
-                        filename="page.html")  # fmt: skip
+    mail.add_attachment(
+        b"<script>alert(1)</script>", maintype="text", subtype="html", filename="page.html"
+    )
     return mail.as_bytes(policy=SMTP)
 
 
@@ -138,8 +139,17 @@ def test_the_raw_download_is_the_exact_message(web, logo_mail, logo_raw):
 def test_an_unparseable_mail_shows_the_reason_and_its_raw_text(web):
     raw = b"\x00\xff<b>not a mail</b> at all\r\n" * 3
     digest = hashlib.sha256(raw).hexdigest()
-    delivery = Delivery("QBROKEN", web.account.id, "inbox@in.example", None, "a@b.test",
-                        "127.0.0.1:1", "mx", "smtp", utcnow())  # fmt: skip
+    delivery = Delivery(
+        "QBROKEN",
+        web.account.id,
+        "inbox@in.example",
+        None,
+        "a@b.test",
+        "127.0.0.1:1",
+        "mx",
+        "smtp",
+        utcnow(),
+    )
     [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
     entry = store_inbound(
         recorded.intake_id,

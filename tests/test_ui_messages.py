@@ -289,8 +289,13 @@ def test_received_mail_offers_an_answer_that_is_threaded_with_it(web, bakery):
     form = page(member.get(answer_link))
     assert 'value="Re: Prices?"' in form and f'name="answer" value="{question.id}"' in form
     path = f"/projects/{bakery.id}/messages/new"
-    data = {"answer": str(question.id), "to": "anna@bakery.example", "to_other": "",
-            "subject": "Re: Prices?", "body": "Here they are."}  # fmt: skip
+    data = {
+        "answer": str(question.id),
+        "to": "anna@bakery.example",
+        "to_other": "",
+        "subject": "Re: Prices?",
+        "body": "Here they are.",
+    }
     assert post(member, path, data, token_from=path).status_code == 302
     sent = Entry.get(Entry.kind == "outbound")
     assert sent.in_reply_to == question.message_id

@@ -22,10 +22,16 @@ def test_everyone_sees_the_team_with_roles_and_last_login(web):
 
 def test_an_admin_adds_a_member_who_can_then_log_in(web):
     client = web.client("admin")
-    response = post(client, "/team/members", {
-        "email": "New.Designer@Agency.test", "name": "Nina", "role": "member",
-        "password": "a good long password",
-    })  # fmt: skip
+    response = post(
+        client,
+        "/team/members",
+        {
+            "email": "New.Designer@Agency.test",
+            "name": "Nina",
+            "role": "member",
+            "password": "a good long password",
+        },
+    )
     assert response.status_code == 302
     page = client.get(response.headers["Location"]).get_data(as_text=True)
     assert "new.designer@agency.test was added" in page

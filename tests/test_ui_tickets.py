@@ -22,8 +22,13 @@ def test_tickets_list_open_filed_entries_and_leave_out_done_spam_and_unassigned(
     )
     member = web.users["member"]
     filed = receive(web.account.id, message("Opening hours", sender="anna@bakery.test"))
-    note = protocol.add_manual_entry(bakery, member, kind="note", text="Call her back",
-                                     occurred_at=dt.datetime(2026, 11, 26, 12, 0))  # fmt: skip
+    note = protocol.add_manual_entry(
+        bakery,
+        member,
+        kind="note",
+        text="Call her back",
+        occurred_at=dt.datetime(2026, 11, 26, 12, 0),
+    )
     finished = protocol.add_manual_entry(bakery, member, kind="note", text="Finished already")
     protocol.set_done(finished, member.id, True)
     unassigned = receive(web.account.id, message("Who am I", sender="x@unknown.test"))
@@ -47,8 +52,11 @@ def test_older_tickets_are_one_click_away(web, monkeypatch):
     made = []
     for hour in range(5):
         when = start + dt.timedelta(hours=hour)
-        made.append(protocol.add_manual_entry(project, web.users["member"], kind="call",
-                                              text=f"call {hour}", occurred_at=when))  # fmt: skip
+        made.append(
+            protocol.add_manual_entry(
+                project, web.users["member"], kind="call", text=f"call {hour}", occurred_at=when
+            )
+        )
     client = web.client("member")
     seen, path = [], "/"
     while path:
@@ -126,10 +134,16 @@ def test_the_counts_stop_at_a_thousand_and_show_999_plus(web):
     project = accounts.create_project(web.account.id, "Bakery")
     when = dt.datetime(2026, 11, 1)
     rows = [
-        {"account": web.account.id, "project": project.id if n < 1000 else None,
-         "kind": "inbound", "status": "open", "occurred_at": when, "subject": f"Mail {n}"}
+        {
+            "account": web.account.id,
+            "project": project.id if n < 1000 else None,
+            "kind": "inbound",
+            "status": "open",
+            "occurred_at": when,
+            "subject": f"Mail {n}",
+        }
         for n in range(1999)
-    ]  # fmt: skip
+    ]
     Entry.insert_many(rows).execute()
     page = web.client("member").get("/").get_data(as_text=True)
     assert 'id="open-count">999+<' in page and "data-open-count>999+<" in page

@@ -31,14 +31,32 @@ def _insert(db, table: str, **values) -> int:
 
 def _entry(db, account: int, project: int | None, number: int, **more) -> int:
     entry = _insert(
-        db, "entry", account_id=account, project_id=project, kind="inbound", status="open",
-        route_reason="customer_address" if project else "no_match", candidates="[]",
-        auto_submitted=False, is_bounce=False, is_list=False, subject=f"before upgrade {number}",
-        from_address="anna@bakery.test", from_name="Anna", to_addresses='["team@agency.test"]',
-        cc_addresses="[]", text=f"mail number {number}", html="", has_attachments=False,
-        occurred_at=WHEN + dt.timedelta(minutes=number), received_at=WHEN, in_reply_to="",
-        references="", message_id=f"<{number}@bakery.test>", **more,
-    )  # fmt: skip
+        db,
+        "entry",
+        account_id=account,
+        project_id=project,
+        kind="inbound",
+        status="open",
+        route_reason="customer_address" if project else "no_match",
+        candidates="[]",
+        auto_submitted=False,
+        is_bounce=False,
+        is_list=False,
+        subject=f"before upgrade {number}",
+        from_address="anna@bakery.test",
+        from_name="Anna",
+        to_addresses='["team@agency.test"]',
+        cc_addresses="[]",
+        text=f"mail number {number}",
+        html="",
+        has_attachments=False,
+        occurred_at=WHEN + dt.timedelta(minutes=number),
+        received_at=WHEN,
+        in_reply_to="",
+        references="",
+        message_id=f"<{number}@bakery.test>",
+        **more,
+    )
     _insert(db, "participant", entry_id=entry, role="from", address="anna@bakery.test", name="")
     return entry
 
@@ -51,20 +69,49 @@ def _first_schema_with_data(url: str) -> tuple[int, int]:
     with db.atomic():
         account = _insert(db, "account", name="Agency", inbox_token="k3tok", created_at=WHEN)
         project = _insert(
-            db, "project", account_id=account, name="Bakery", domain="bakery.test",
-            status="active", contact_name="Anna", reply_token="r1", created_at=WHEN,
-        )  # fmt: skip
-        _insert(db, "customer_address", account_id=account, project_id=project,
-                address="anna@bakery.test")  # fmt: skip
+            db,
+            "project",
+            account_id=account,
+            name="Bakery",
+            domain="bakery.test",
+            status="active",
+            contact_name="Anna",
+            reply_token="r1",
+            created_at=WHEN,
+        )
+        _insert(
+            db,
+            "customer_address",
+            account_id=account,
+            project_id=project,
+            address="anna@bakery.test",
+        )
         raw = b"Subject: before upgrade 0\r\n\r\nmail number 0"
-        _insert(db, "raw_message", sha256="ab" * 32, size=len(raw), compression="none",
-                data=raw, created_at=WHEN)  # fmt: skip
+        _insert(
+            db,
+            "raw_message",
+            sha256="ab" * 32,
+            size=len(raw),
+            compression="none",
+            data=raw,
+            created_at=WHEN,
+        )
         first = _entry(db, account, project, 0, raw_sha256="ab" * 32)
         _insert(
-            db, "intake", queue_id="Q1", sha256="ab" * 32, account_id=account,
-            recipient="inbox@in.example", mail_from="anna@bakery.test", peer="127.0.0.1:1",
-            helo="mta", protocol="lmtp", received_at=WHEN, state="filed", entry_id=first,
-        )  # fmt: skip
+            db,
+            "intake",
+            queue_id="Q1",
+            sha256="ab" * 32,
+            account_id=account,
+            recipient="inbox@in.example",
+            mail_from="anna@bakery.test",
+            peer="127.0.0.1:1",
+            helo="mta",
+            protocol="lmtp",
+            received_at=WHEN,
+            state="filed",
+            entry_id=first,
+        )
         for number in range(1, 5):
             _entry(db, account, project, number)
         for number in range(5, 7):
@@ -82,8 +129,11 @@ def _config(tmp_path, url: str):
 def _postroom(config, *args: str) -> subprocess.CompletedProcess:
     return subprocess.run(
         [sys.executable, "-m", "postroom", "-c", str(config), *args],
-        capture_output=True, text=True, cwd=REPO_ROOT, timeout=300,
-    )  # fmt: skip
+        capture_output=True,
+        text=True,
+        cwd=REPO_ROOT,
+        timeout=300,
+    )
 
 
 def test_migrate_from_the_first_schema_keeps_every_entry(db_url, tmp_path):

@@ -39,10 +39,14 @@ def test_metrics_do_not_exist_until_a_token_is_configured(web):
 
 
 def test_metrics_need_the_configured_bearer_token(scraped):
-    for headers in ({}, {"Authorization": "Bearer wrong"}, {"Authorization": "Bearer "},
-                    {"Authorization": f"Basic {METRICS_TOKEN}"},
-                    {"Authorization": f"Bearer {METRICS_TOKEN}x"},
-                    {"Authorization": f"Bearer {METRICS_TOKEN[:-1]}"}):  # fmt: skip
+    for headers in (
+        {},
+        {"Authorization": "Bearer wrong"},
+        {"Authorization": "Bearer "},
+        {"Authorization": f"Basic {METRICS_TOKEN}"},
+        {"Authorization": f"Bearer {METRICS_TOKEN}x"},
+        {"Authorization": f"Bearer {METRICS_TOKEN[:-1]}"},
+    ):
         response = scraped.get("/metrics", headers=headers)
         assert response.status_code == 401, headers
         assert "postroom_" not in response.get_data(as_text=True)
@@ -77,9 +81,17 @@ def receive_one(web) -> None:
     from tests.mail import message
 
     raw = message("Hello")
-    delivery = Delivery(queue_id="QHEALTH", account_id=web.account.id, recipient="x@in.example",
-                        project_hint=None, mail_from="a@b.test", peer="127.0.0.1:1", helo="h",
-                        protocol="smtp", received_at=utcnow())  # fmt: skip
+    delivery = Delivery(
+        queue_id="QHEALTH",
+        account_id=web.account.id,
+        recipient="x@in.example",
+        project_hint=None,
+        mail_from="a@b.test",
+        peer="127.0.0.1:1",
+        helo="h",
+        protocol="smtp",
+        received_at=utcnow(),
+    )
     record_batch([IntakeBatchItem(hashlib.sha256(raw).hexdigest(), len(raw), raw, (delivery,))])
 
 

@@ -47,9 +47,11 @@ class WorkerProcess:
         with open(log, "ab") as output:
             self.process = subprocess.Popen(
                 [sys.executable, "-m", "postroom", "-c", str(config), "worker"],
-                stdout=output, stderr=subprocess.STDOUT, cwd=REPO_ROOT,
+                stdout=output,
+                stderr=subprocess.STDOUT,
+                cwd=REPO_ROOT,
                 env={**os.environ, "PYTHONUNBUFFERED": "1"},
-            )  # fmt: skip
+            )
         ready = self.wait_for("worker ready")
         self.holder = re.search(r"postroom worker ready \((\S+)\)", ready)[1]
 
@@ -76,16 +78,27 @@ class WorkerProcess:
 def write_config(folder: Path, db_url: str, **outbound: str) -> Path:
     config = folder / "postroom.toml"
     lines = [
-        "[storage]", f"url = {json.dumps(db_url)}", f"data_dir = {json.dumps(str(folder))}",
+        "[storage]",
+        f"url = {json.dumps(db_url)}",
+        f"data_dir = {json.dumps(str(folder))}",
         "backup_interval_hours = 0",
-        "[ingest]", 'domains = ["in.example"]',
-        "[worker]", f"poll_seconds = {POLL}", f"lease_seconds = {LEASE}",
-        "[log]", 'level = "debug"',
-        "[outbound]", *(f"{key} = {json.dumps(value)}" for key, value in outbound.items()),
-    ]  # fmt: skip
+        "[ingest]",
+        'domains = ["in.example"]',
+        "[worker]",
+        f"poll_seconds = {POLL}",
+        f"lease_seconds = {LEASE}",
+        "[log]",
+        'level = "debug"',
+        "[outbound]",
+        *(f"{key} = {json.dumps(value)}" for key, value in outbound.items()),
+    ]
     config.write_text("\n".join(lines) + "\n")
-    subprocess.run([sys.executable, "-m", "postroom", "-c", str(config), "init"], check=True,
-                   cwd=REPO_ROOT, capture_output=True)  # fmt: skip
+    subprocess.run(
+        [sys.executable, "-m", "postroom", "-c", str(config), "init"],
+        check=True,
+        cwd=REPO_ROOT,
+        capture_output=True,
+    )
     return config
 
 
@@ -124,8 +137,10 @@ def test_two_workers_run_each_slot_once_and_one_takes_over_when_the_other_is_kil
         for number in range(8):
             mention(project, author, number)
             time.sleep(0.25)
-        wait_until(lambda: not Event.select().where(Event.processed_at.is_null()).exists(),
-                   what="both workers to notify")  # fmt: skip
+        wait_until(
+            lambda: not Event.select().where(Event.processed_at.is_null()).exists(),
+            what="both workers to notify",
+        )
         # every event notified exactly once, though both workers were polling
         assert Notification.select().where(Notification.user == colleague.id).count() == 8
         assert Notification.select().count() == 8
@@ -143,14 +158,19 @@ def test_two_workers_run_each_slot_once_and_one_takes_over_when_the_other_is_kil
         victim.process.wait()
         killed = time.monotonic()
         mention(project, author, 99)
-        wait_until(lambda: JobLease.get_by_id("notify").holder == survivor.holder,
-                   timeout=LEASE + 8, what="the takeover")  # fmt: skip
+        wait_until(
+            lambda: JobLease.get_by_id("notify").holder == survivor.holder,
+            timeout=LEASE + 8,
+            what="the takeover",
+        )
         took = time.monotonic() - killed
         assert LEASE - POLL - 0.3 <= took <= LEASE + 5, took
         wait_until(lambda: Notification.select().count() == 9, what="the survivor's run")
         before_kill = {slot for job, slot, _ in runs if job == "notify"}
-        wait_until(lambda: {s for j, s, _ in survivor.runs() if j == "notify"} - before_kill,
-                   what="the survivor's notify runs in its log")  # fmt: skip
+        wait_until(
+            lambda: {s for j, s, _ in survivor.runs() if j == "notify"} - before_kill,
+            what="the survivor's notify runs in its log",
+        )
 
         assert survivor.stop() == 0  # SIGTERM: finish, hand the leases back, exit 0
         assert "worker stopped" in survivor.text()
@@ -167,9 +187,11 @@ def test_two_workers_run_each_slot_once_and_one_takes_over_when_the_other_is_kil
 def test_a_failing_job_is_logged_and_retried_and_the_worker_lives_on(db_url, tmp_path):
     port = free_port()  # nothing listens here yet: notification mail cannot be sent
     config = write_config(
-        tmp_path, db_url, smtp_url=f"smtp://127.0.0.1:{port}?security=none",
+        tmp_path,
+        db_url,
+        smtp_url=f"smtp://127.0.0.1:{port}?security=none",
         from_address="postroom@agency.test",
-    )  # fmt: skip
+    )
     db, project, author, colleague = team(db_url)
     worker = WorkerProcess(config, tmp_path / "worker.log")
     sink = Sink(port)
@@ -208,13 +230,17 @@ def test_postroom_run_notifies_too_because_it_runs_the_worker_in_the_same_proces
         db = open_database(db_url)
         try:
             account_id = daemon.account["id"]
-            project = accounts.create_project(account_id, "Bakery",
-                                              customer_addresses=["anna@bakery.test"])  # fmt: skip
+            project = accounts.create_project(
+                account_id, "Bakery", customer_addresses=["anna@bakery.test"]
+            )
             member = create_user(account_id, "ben@agency.test", "member", "correct horse battery")
             store.set_following(project.id, member.id, True)
             daemon.send(message("Opening hours", sender="anna@bakery.test"))
-            row = wait_until(lambda: Notification.get_or_none(Notification.user == member.id),
-                             timeout=20, what="the notification")  # fmt: skip
+            row = wait_until(
+                lambda: Notification.get_or_none(Notification.user == member.id),
+                timeout=20,
+                what="the notification",
+            )
             assert row.text == "Mail from anna@bakery.test in Bakery: Opening hours"
         finally:
             db.close()

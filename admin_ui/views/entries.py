@@ -33,8 +33,14 @@ from storage.models import Entry, RawMessage
 bp = Blueprint("entries", __name__)
 
 # Shown in the browser only with ?inline=1; everything else is a download of octets.
-INLINE_TYPES = {"image/png", "image/jpeg", "image/gif", "image/webp", "application/pdf",
-                "text/plain"}  # fmt: skip
+INLINE_TYPES = {
+    "image/png",
+    "image/jpeg",
+    "image/gif",
+    "image/webp",
+    "application/pdf",
+    "text/plain",
+}
 INLINE_CSP = (
     "default-src 'none'; img-src 'self' data:; style-src 'unsafe-inline'; object-src 'self'; "
     "base-uri 'none'; form-action 'none'; frame-ancestors 'self'"
@@ -185,8 +191,13 @@ def new(project_id: int):
     project = project_of_account(g.user.account_id, project_id)
     if project is None:
         abort(404)
-    form = {"kind": request.values.get("kind", "note"), "subject": "", "text": "",
-            "occurred_at": "", "tz_offset": ""}  # fmt: skip
+    form = {
+        "kind": request.values.get("kind", "note"),
+        "subject": "",
+        "text": "",
+        "occurred_at": "",
+        "tz_offset": "",
+    }
     problem = None
     if request.method == "POST":
         form.update({key: request.form.get(key, "") for key in form})

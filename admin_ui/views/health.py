@@ -57,18 +57,24 @@ def metrics():
             mimetype="text/plain",
         )
     registry = CollectorRegistry()
-    received = Gauge("postroom_mails_received", "Deliveries accepted (intake records)",
-                     registry=registry)  # fmt: skip
-    failures = Gauge("postroom_parse_failures", "Entries stored raw with a parse error",
-                     registry=registry)  # fmt: skip
-    pending = Gauge("postroom_intake_pending", "Deliveries waiting for parse and route",
-                    registry=registry)  # fmt: skip
-    unassigned = Gauge("postroom_unassigned_entries", "Mail that matched no project",
-                       registry=registry)  # fmt: skip
+    received = Gauge(
+        "postroom_mails_received", "Deliveries accepted (intake records)", registry=registry
+    )
+    failures = Gauge(
+        "postroom_parse_failures", "Entries stored raw with a parse error", registry=registry
+    )
+    pending = Gauge(
+        "postroom_intake_pending", "Deliveries waiting for parse and route", registry=registry
+    )
+    unassigned = Gauge(
+        "postroom_unassigned_entries", "Mail that matched no project", registry=registry
+    )
     open_entries = Gauge("postroom_open_entries", "Entries not ticked done", registry=registry)
-    last_mail = Gauge("postroom_last_mail_received_timestamp_seconds",
-                      "When the newest delivery was accepted (0: none yet)",
-                      registry=registry)  # fmt: skip
+    last_mail = Gauge(
+        "postroom_last_mail_received_timestamp_seconds",
+        "When the newest delivery was accepted (0: none yet)",
+        registry=registry,
+    )
     received.set(Intake.select().count())
     pending.set(Intake.select().where(Intake.state == "pending").count())
     failures.set(Entry.select().where(Entry.parse_error.is_null(False)).count())

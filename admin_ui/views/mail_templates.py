@@ -68,8 +68,9 @@ def _edit_form(template: MailTemplate | None):
         form["name"] = form["name"].strip()
         error = _problem(form)
         if error is None:
-            saved = save_template(g.user.account_id, form["name"], form["subject"].strip(),
-                                  form["body"], template)  # fmt: skip
+            saved = save_template(
+                g.user.account_id, form["name"], form["subject"].strip(), form["body"], template
+            )
             return redirect(url_for(".edit", template_id=saved.id, notice="saved"))
     elif template is not None:
         try:

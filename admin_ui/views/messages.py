@@ -53,9 +53,12 @@ def _first_form(project: Project, addresses: list[str], answer: Entry | None) ->
     if not wanted and answer is not None and answer.kind == "inbound":
         wanted = answer.from_address
     wanted = wanted or (addresses[0] if addresses else "")
-    form = {"to": wanted if wanted in addresses else "",
-            "to_other": "" if wanted in addresses else wanted,
-            "subject": "", "body": ""}  # fmt: skip
+    form = {
+        "to": wanted if wanted in addresses else "",
+        "to_other": "" if wanted in addresses else wanted,
+        "subject": "",
+        "body": "",
+    }
     if answer is not None and answer.subject:
         subject = _one_line(answer.subject)  # a stranger's words, made one line
         form["subject"] = subject if subject.lower().startswith("re:") else f"Re: {subject}"
@@ -70,19 +73,33 @@ def new(project_id: int):
     if g.user.role == "read-only":
         abort(403)
     settings = current_app.config["POSTROOM_SETTINGS"]
-    addresses = [row.address for row in project.customer_addresses.order_by(
-        CustomerAddress.kind, CustomerAddress.address)]  # fmt: skip
+    addresses = [
+        row.address
+        for row in project.customer_addresses.order_by(
+            CustomerAddress.kind, CustomerAddress.address
+        )
+    ]
     answer = _answer_entry(project)
     error = template_error = None
     template_id = request.args.get("template", type=int)
     if request.method == "POST":
         form = {key: request.form.get(key, "") for key in ("to", "to_other", "subject", "body")}
-        uploads = [(f.filename or "", f.mimetype or "", f.read())
-                   for f in request.files.getlist("attachments") if f.filename]  # fmt: skip
+        uploads = [
+            (f.filename or "", f.mimetype or "", f.read())
+            for f in request.files.getlist("attachments")
+            if f.filename
+        ]
         try:
-            entry = queue_message(project, g.user, form["to_other"].strip() or form["to"],
-                                  form["subject"], form["body"], uploads, answer_entry=answer,
-                                  settings=settings)  # fmt: skip
+            entry = queue_message(
+                project,
+                g.user,
+                form["to_other"].strip() or form["to"],
+                form["subject"],
+                form["body"],
+                uploads,
+                answer_entry=answer,
+                settings=settings,
+            )
         except (OutboundError, TemplateError) as failure:
             error = str(failure)
         else:

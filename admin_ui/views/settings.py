@@ -36,9 +36,18 @@ def _page(status: int = 200, **context):
     stored = account_smtp(g.user.account_id)
     smtp = context.pop("smtp", None)
     if smtp is None:
-        smtp = {key: getattr(stored, key) for key in SMTP_FIELDS} if stored else {
-            "host": "", "port": 587, "security": "starttls", "username": "",
-            "from_address": "", "from_name": ""}  # fmt: skip
+        smtp = (
+            {key: getattr(stored, key) for key in SMTP_FIELDS}
+            if stored
+            else {
+                "host": "",
+                "port": 587,
+                "security": "starttls",
+                "username": "",
+                "from_address": "",
+                "from_name": "",
+            }
+        )
     account = Account.get_by_id(g.user.account_id)
     page = render_template(
         "settings.html",
@@ -67,11 +76,16 @@ def save_smtp():
     if errors:
         return _page(400, smtp=form, smtp_errors=errors)
     save_account_smtp(
-        g.user.account_id, host=form["host"].strip("[]"), port=int(form["port"]),
-        security=form["security"], username=form["username"],
-        password=password or None, from_address=form["from_address"].lower(),
-        from_name=form["from_name"], user_id=g.user.id,
-    )  # fmt: skip
+        g.user.account_id,
+        host=form["host"].strip("[]"),
+        port=int(form["port"]),
+        security=form["security"],
+        username=form["username"],
+        password=password or None,
+        from_address=form["from_address"].lower(),
+        from_name=form["from_name"],
+        user_id=g.user.id,
+    )
     return redirect(url_for(".index", notice="smtp-saved"))
 
 

@@ -47,16 +47,21 @@ def process_events(settings: Settings) -> str | None:
         batch = store.unprocessed_events(BATCH)
         users_by_account: dict[int, list[User]] = {}
         for event in batch:
-            users = users_by_account.setdefault(event.account_id,
-                                                store.active_users(event.account_id))  # fmt: skip
+            users = users_by_account.setdefault(
+                event.account_id, store.active_users(event.account_id)
+            )
             try:
                 made = notifications_for(settings, event, users)
             except DatabaseError:
                 raise
             except Exception:  # one event's bad data never stops the others
-                log.exception("notify: event %s (%s, account %s) set aside: it cannot be "
-                              "turned into notifications", event.id, event.kind,
-                              event.account_id)  # fmt: skip
+                log.exception(
+                    "notify: event %s (%s, account %s) set aside: it cannot be "
+                    "turned into notifications",
+                    event.id,
+                    event.kind,
+                    event.account_id,
+                )
                 made, set_aside = [], set_aside + 1
             if store.record_notifications(event.id, made):
                 events += 1
@@ -206,13 +211,20 @@ def mail_due(settings: Settings, due: str, *, subject: str, intro: str) -> int:
             count = len(rows)
             try:
                 message = notify_mail.compose(
-                    settings, user, rows,
-                    subject=subject.format(count=count, s="" if count == 1 else "s"), intro=intro,
-                )  # fmt: skip
+                    settings,
+                    user,
+                    rows,
+                    subject=subject.format(count=count, s="" if count == 1 else "s"),
+                    intro=intro,
+                )
                 outcome = mailer.send(message, user.email)
             except HeaderError as error:
-                log.error("notify: mail to user %s (%d notifications) set aside: %s", user.id,
-                          count, error)  # fmt: skip
+                log.error(
+                    "notify: mail to user %s (%d notifications) set aside: %s",
+                    user.id,
+                    count,
+                    error,
+                )
                 outcome = notify_mail.FAILED
             if outcome == notify_mail.SENT:
                 store.mark_emailed(ids)
@@ -220,6 +232,10 @@ def mail_due(settings: Settings, due: str, *, subject: str, intro: str) -> int:
             elif outcome == notify_mail.FAILED:
                 store.mark_email_failed(ids)
             else:
-                log.warning("notify: mail to user %s (%d notifications) deferred by the server; "
-                            "the next run tries again", user.id, count)  # fmt: skip
+                log.warning(
+                    "notify: mail to user %s (%d notifications) deferred by the server; "
+                    "the next run tries again",
+                    user.id,
+                    count,
+                )
     return sent

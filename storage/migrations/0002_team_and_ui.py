@@ -114,8 +114,14 @@ def up(migrator, db):
 
 
 def down(migrator, db):
-    for table in ("block_rule", "activity", "app_setting", "api_token", "login_attempt",
-                  "web_session"):  # fmt: skip
+    for table in (
+        "block_rule",
+        "activity",
+        "app_setting",
+        "api_token",
+        "login_attempt",
+        "web_session",
+    ):
         migrator.migrate(migrator.drop_table(table))
     migrator.migrate(
         migrator.drop_column("entry", "spam"),

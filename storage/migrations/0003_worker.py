@@ -128,14 +128,28 @@ def up(migrator, db):
             table_name = "job_lease"
 
     db.create_tables(
-        [AccountSmtp, OutboundMessage, MailTemplate, ProjectFollower, NotificationPreference,
-         Notification, JobLease]
-    )  # fmt: skip
+        [
+            AccountSmtp,
+            OutboundMessage,
+            MailTemplate,
+            ProjectFollower,
+            NotificationPreference,
+            Notification,
+            JobLease,
+        ]
+    )
 
 
 def down(migrator, db):
-    for table in ("job_lease", "notification", "notification_preference", "project_follower",
-                  "mail_template", "outbound_message", "account_smtp"):  # fmt: skip
+    for table in (
+        "job_lease",
+        "notification",
+        "notification_preference",
+        "project_follower",
+        "mail_template",
+        "outbound_message",
+        "account_smtp",
+    ):
         migrator.migrate(migrator.drop_table(table))
     migrator.migrate(
         migrator.drop_column("project", "invitation_link"),
