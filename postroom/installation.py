@@ -1,9 +1,10 @@
 """Check that the generic top-level packages postroom ships are postroom's own.
 
-`storage`, `smtpd_ingest` and `admin_ui` are plain top-level names: another distribution in
-the same environment may ship a `storage` of its own, and whichever comes first on sys.path
-wins. postroom is supported only in a venv of its own (docs/operations.md, "Install"); this
-check turns a shadowed package into one clear line at start instead of a strange traceback.
+`domain`, `storage`, `smtpd_ingest` and `admin_ui` are plain top-level names: another
+distribution in the same environment may ship a `storage` of its own, and whichever comes
+first on sys.path wins. postroom is supported only in a venv of its own (docs/operations.md,
+"Install"); this check turns a shadowed package into one clear line at start instead of a
+strange traceback.
 """
 
 from __future__ import annotations
@@ -11,7 +12,7 @@ from __future__ import annotations
 import importlib.util
 from pathlib import Path
 
-SIBLINGS = ("storage", "smtpd_ingest", "admin_ui")
+SIBLINGS = ("domain", "storage", "smtpd_ingest", "admin_ui")
 
 
 class ForeignPackage(Exception):

@@ -83,13 +83,14 @@ def artefacts(tmp_path_factory) -> dict[str, Path]:
     with zipfile.ZipFile(wheel) as archive:
         top = {name.split("/")[0] for name in archive.namelist()}
         names = set(archive.namelist())
-    assert {"postroom", "storage", "smtpd_ingest", "admin_ui"} <= top
+    assert {"postroom", "domain", "storage", "smtpd_ingest", "admin_ui"} <= top
     assert not top & {"tests", "bench", "scripts"}, top
     assert {
         "admin_ui/templates/entry.html",
         "admin_ui/static/app.css",
         "storage/migrations/0001_initial.py",
         "postroom/jobs/__init__.py",
+        "domain/errors.py",
         "postroom/data/common-passwords.txt.gz",
     } <= names
     with tarfile.open(sdist) as archive:

@@ -7,7 +7,10 @@ import subprocess
 import sys
 import tomllib
 
+import pytest
+
 import postroom
+from postroom.installation import SIBLINGS
 
 from .daemon import REPO_ROOT
 
@@ -57,11 +60,22 @@ def test_postgresql_url_without_the_driver_names_the_extra(tmp_path):
         ), command
 
 
-def test_a_foreign_top_level_package_is_refused_with_one_line(tmp_path):
-    """Another distribution's `storage` first on sys.path: postroom says so and runs none of it."""
-    foreign = tmp_path / "elsewhere" / "storage"
+def test_every_top_level_package_is_in_the_wheel_and_checked_at_start():
+    """The packages found for the wheel are postroom and the siblings checked at start."""
+    found = tomllib.loads((REPO_ROOT / "pyproject.toml").read_text())["tool"]["setuptools"]
+    include = found["packages"]["find"]["include"]
+    assert sorted(include) == sorted(["postroom*", *(f"{name}*" for name in SIBLINGS)])
+    on_disk = {path.parent.name for path in REPO_ROOT.glob("*/__init__.py")} - {"tests"}
+    assert on_disk == {"postroom", *SIBLINGS}
+
+
+@pytest.mark.parametrize("package", ["storage", "domain"])
+def test_a_foreign_top_level_package_is_refused_with_one_line(tmp_path, package):
+    """Another distribution's `storage` (or `domain`) first on sys.path: postroom says so and
+    runs none of it."""
+    foreign = tmp_path / "elsewhere" / package
     foreign.mkdir(parents=True)
-    (foreign / "__init__.py").write_text("raise SystemExit('the foreign storage ran')\n")
+    (foreign / "__init__.py").write_text(f"raise SystemExit('the foreign {package} ran')\n")
     result = _postroom(
         "check-config",
         cwd=tmp_path,
@@ -69,5 +83,5 @@ def test_a_foreign_top_level_package_is_refused_with_one_line(tmp_path):
     )
     assert result.returncode == 1, result.stdout + result.stderr
     [line] = result.stderr.splitlines()
-    assert line.startswith(f"Error: the package 'storage' is not postroom's (found: {foreign}")
+    assert line.startswith(f"Error: the package '{package}' is not postroom's (found: {foreign}")
     assert line.endswith("install postroom into a venv of its own (docs/operations.md, Install)")
