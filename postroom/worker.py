@@ -29,6 +29,7 @@ from apscheduler.triggers.interval import IntervalTrigger
 from postroom import leases
 from postroom.config import Settings
 from postroom.jobs import JobDeferred, backup, digest, maintenance, notify, retention
+from postroom.outbound_send import send_due
 from storage.db import is_sqlite
 from storage.models import database
 
@@ -95,21 +96,8 @@ def registry(settings: Settings) -> list[Job]:
     return jobs
 
 
-_outbound_missing_logged = False
-
-
 def send_outbound(settings: Settings) -> str | None:
     """Job: send queued mail to customers (postroom.outbound_send)."""
-    global _outbound_missing_logged
-    try:
-        from postroom.outbound_send import send_due
-    except ModuleNotFoundError as error:
-        if error.name not in ("postroom.outbound", "postroom.outbound_send"):
-            raise
-        if not _outbound_missing_logged:
-            log.warning("outbound sending is not part of this build; queued mail waits")
-            _outbound_missing_logged = True
-        return None
     sent, failed = send_due(settings)
     return f"{sent} mails sent, {failed} failed" if sent or failed else None
 

@@ -13,7 +13,7 @@ from pathlib import Path
 from postroom.config import IngestSettings, Settings, parse_listen
 from smtpd_ingest.handler import IngestHandler
 from smtpd_ingest.processor import IntakeProcessor
-from smtpd_ingest.protocol import ConnectionGate, IngestLMTP, IngestSMTP
+from smtpd_ingest.smtp_session import ConnectionGate, IngestLMTP, IngestSMTP
 from smtpd_ingest.writer import IntakeWriter
 from storage.files import private_dir
 

@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import base64
 import email
+import functools
 import quopri
 import re
 from dataclasses import dataclass, field
@@ -54,8 +55,6 @@ from smtpd_ingest.tnef import is_tnef, unpack_tnef
 MAX_DEPTH = 50  # MIME nesting levels below the top-level message
 MAX_PARTS = 1000  # MIME entities in the whole tree, containers included
 MAX_IDS = 100  # message ids kept of In-Reply-To and of References (the first and the latest)
-
-use_linear_params()  # the email package's own parameter splitting is quadratic
 
 
 class ParseError(Exception):
@@ -158,12 +157,19 @@ def parse_message(raw: bytes) -> ParsedMail:
 
 def _parse_tree(raw: bytes) -> Message:
     """Build the MIME tree; a failure becomes a ParseError that says why."""
+    _linear_params_in_use()
     try:
         return email.message_from_bytes(raw)
     except RecursionError as exc:
         raise ParseError("MIME structure is nested too deeply to parse") from exc
     except Exception as exc:  # every failure must become a stored reason
         raise ParseError(f"the email package cannot parse it: {_describe(exc)}") from exc
+
+
+@functools.cache
+def _linear_params_in_use() -> None:
+    """Before the first parse: the email package's own parameter splitting is quadratic."""
+    use_linear_params()
 
 
 def _describe(exc: BaseException) -> str:

@@ -9,6 +9,7 @@ then streams the spool file into the database.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import os
 import tempfile
@@ -61,7 +62,7 @@ class Sink:
             self.size += len(data)
             self._parts.append(data)
             return
-        self._writing = _SPOOLER.submit(self._spool_write, data)
+        self._writing = _spooler().submit(self._spool_write, data)
         await asyncio.wrap_future(self._writing)
 
     def _spool_write(self, data: bytes) -> None:
@@ -108,7 +109,10 @@ class Sink:
             self._path.unlink(missing_ok=True)
 
 
-_SPOOLER = ThreadPoolExecutor(2, thread_name_prefix="spool")
+@functools.cache
+def _spooler() -> ThreadPoolExecutor:
+    """The threads that compress and write big messages, started when the first one comes."""
+    return ThreadPoolExecutor(2, thread_name_prefix="spool")
 
 
 def take_lines(buffer: bytearray, first: bool) -> tuple[bytes, bool]:

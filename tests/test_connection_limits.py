@@ -11,7 +11,7 @@ import time
 
 import pytest
 
-from smtpd_ingest.protocol import client_address
+from smtpd_ingest.smtp_session import client_address
 from tests.daemon import Daemon
 from tests.mail import message
 from tests.test_smtp_session import intakes, read_reply

@@ -325,7 +325,7 @@ PATHS = [
 def test_the_fast_path_parser_reads_mail_and_rcpt_paths_as_aiosmtpd_does(path):
     from aiosmtpd.smtp import SMTP
 
-    from smtpd_ingest.protocol import IngestSMTP
+    from smtpd_ingest.smtp_session import IngestSMTP
 
     class Handler:
         pass
@@ -396,7 +396,7 @@ def test_an_oversized_big_message_leaves_nothing_in_the_spool(db_url, tmp_path):
 def test_an_idle_session_is_closed_after_the_timeout_which_each_command_moves_on():
     """A postroom SMTP session on a real socket, with a timeout of 0.6 s: NOOPs every 0.3 s
     keep it open for four times as long; once quiet, it is closed, not before its time."""
-    from smtpd_ingest.protocol import IngestSMTP
+    from smtpd_ingest.smtp_session import IngestSMTP
 
     async def run() -> tuple[list[bytes], float]:
         loop = asyncio.get_running_loop()

@@ -1,4 +1,22 @@
-"""aiosmtpd SMTP and LMTP sessions with postroom's rules for DATA, limits and reply codes."""
+"""aiosmtpd SMTP and LMTP sessions with postroom's rules for DATA, limits and reply codes.
+
+aiosmtpd is used as a library: commands are its `smtp_*` methods, replies go out by `push`,
+and the handler's hooks do the work. Where postroom goes beyond that, it is for streaming DATA
+(no line-length limit, bounded memory, a deadline) or for a cost a profile measured, and each
+place names the aiosmtpd version it was checked against (AIOSMTPD_CHECKED; pyproject.toml pins
+the range). tests/test_aiosmtpd_contract.py holds a digest of the source of every aiosmtpd and
+asyncio member these places override or lean on, so an upgrade that changes one fails there
+first and names what to check again:
+
+- `smtp_DATA` (a command of its own): reads DATA in large chunks, calls `_call_handler_hook`
+  and `_set_post_data_state` as aiosmtpd's own does, and gives bytes pipelined after the end
+  back to the session's reader (`StreamReader._buffer`, which aiosmtpd clears itself).
+- `_getaddr`: the common `<local@domain>` path without aiosmtpd's general parser (a profile:
+  a tenth of the listener's time); any other path still goes to aiosmtpd's.
+- `_reset_timeout` / `_timeout_cb`: one idle timer per session instead of one per command and
+  DATA chunk (3 % of the listener's time).
+- `__dir__`: aiosmtpd builds its command table with dir() for every connection (a fifth).
+"""
 
 from __future__ import annotations
 
@@ -50,6 +68,7 @@ _PLAIN_PATH = re.compile(
     rf"[ \t]*<({_ATOM}(?:\.{_ATOM})*@[A-Za-z0-9-]+(?:\.[A-Za-z0-9-]+)*)>[ \t]*"
 )
 _CHUNK = 256 * 1024
+AIOSMTPD_CHECKED = "1.4.6"  # the aiosmtpd whose internals the overrides below were checked against
 
 
 class ConnectionGate:
@@ -125,6 +144,7 @@ class IngestSession:
         aiosmtpd looks its commands up with dir() and inspect.getmembers() for every
         connection, which evaluates every attribute; a profile showed a fifth of the
         listener's time there. The list is the same for every session of a class.
+        Checked against aiosmtpd 1.4.6 (SMTP.__init__).
         """
         return _command_names(type(self))
 
@@ -133,6 +153,7 @@ class IngestSession:
 
         A path with a control byte anywhere is handed on whole, for the handler to refuse
         with 501 (aiosmtpd's parser would turn a TAB into a space, or say 501 5.5.4).
+        Overrides a private method: checked against aiosmtpd 1.4.6 (SMTP._getaddr).
         """
         if BAD_ENVELOPE_TEXT.search(arg):
             return arg, ""
@@ -153,6 +174,8 @@ class IngestSession:
         of DATA; the loop then also sifts the cancelled timers out of its heap. A profile
         showed that at 3 % of the listener's time. Here one timer serves the session: when it
         fires before the deadline (which moved on meanwhile), it is set for the deadline.
+        Overrides a private method and uses `_timeout_handle`, `_timeout_duration` and
+        `_timeout_cb`: checked against aiosmtpd 1.4.6 (SMTP._reset_timeout, SMTP._timeout_cb).
         """
         deadline = self.loop.time() + (duration or self._timeout_duration)
         self._deadline = deadline
@@ -226,7 +249,12 @@ class IngestSession:
         await super().push(status)
 
     async def smtp_DATA(self, arg: str) -> None:
-        """Read DATA without a line-length limit; only CRLF.CRLF ends it (no smuggling)."""
+        """Read DATA without a line-length limit; only CRLF.CRLF ends it (no smuggling).
+
+        Replaces aiosmtpd's DATA command (which keeps every line in memory and limits line
+        length); the steps around the reading are aiosmtpd 1.4.6's own (SMTP.smtp_DATA):
+        `_call_handler_hook("DATA")`, then `_set_post_data_state()`, then the reply.
+        """
         if await self.check_helo_needed() or await self.check_auth_needed("DATA"):
             return
         if not self.envelope.rcpt_tos:
@@ -290,7 +318,10 @@ class IngestSession:
                 end = buffer.find(_END_OF_DATA, search_from)
                 if end >= 0:
                     leftover = bytes(buffer[end + len(_END_OF_DATA) :])
-                    if leftover:  # pipelined commands after the message
+                    if leftover:  # pipelined commands after the message: give them back
+                        # to the reader aiosmtpd reads commands from. StreamReader has no
+                        # public unread; aiosmtpd 1.4.6 itself clears this buffer
+                        # (SMTP.connection_made), so both lean on the same member.
                         reader._buffer[0:0] = leftover
                     del buffer[end + 2 :]
                     break
