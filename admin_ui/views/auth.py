@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 
+from admin_ui.forms import LoginForm, SetupForm, SetupTokenForm
 from admin_ui.redirects import safe_next
 from postroom import login_throttle
 from postroom.accounts import new_account
@@ -48,8 +49,8 @@ def login():
         return render_template("setup_needed.html")
     if request.method == "GET":
         return render_template("login.html")
-    email = request.form.get("email", "").strip().lower()
-    password = request.form.get("password", "")
+    form = LoginForm()
+    email, password = form.email.data, form.password.data
     keys = login_throttle.login_keys(email, request.remote_addr)
     wait = login_throttle.reserve(keys)  # before the password is checked: counted exactly
     if wait:
@@ -75,23 +76,23 @@ class _SetupTaken(Exception):
 
 @bp.route("/setup", methods=["GET", "POST"])
 def setup():
-    token = request.values.get("token", "")
+    token = SetupTokenForm().token.data
     if not check_setup_token(token):
         abort(404)
     error = None
     if request.method == "POST":
-        agency = request.form.get("agency", "").strip()
-        email = request.form.get("email", "").strip()
-        password = request.form.get("password", "")
-        if not agency:
+        form = SetupForm()
+        if not form.agency.data:
             error = NAME_AGENCY
         else:
             try:
                 with write_transaction():
                     if not claim_setup(token):
                         raise _SetupTaken
-                    account = new_account(agency)
-                    user = create_user(account.id, email, "owner", password, name="")
+                    account = new_account(form.agency.data)
+                    user = create_user(
+                        account.id, form.email.data, "owner", form.password.data, name=""
+                    )
             except _SetupTaken:
                 return render_template("error.html", code=409, text=SETUP_DONE), 409
             except AuthError as failure:

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g, redirect, request, session, url_for
 
+from admin_ui.forms import ChangePasswordForm
 from admin_ui.views.notifications import profile_page
 from postroom import login_throttle
 from postroom.auth import (
@@ -21,19 +22,18 @@ from postroom.auth import (
 
 bp = Blueprint("credentials", __name__)
 
-MAX_PASSWORD_CHARS = 1000  # hashing a longer one is only work for nothing
 MAX_ID = 2**63 - 1
 
 
 @bp.post("/profile/password")
 def change_password():
     """Change the own password: every other session and every API token of the user ends."""
-    current = request.form.get("current_password", "")
-    new = request.form.get("new_password", "")
-    if len(current) > MAX_PASSWORD_CHARS or len(new) > MAX_PASSWORD_CHARS:
-        return profile_page(400, change_error_code="too_long")
-    if new != request.form.get("new_password_repeat", ""):
-        return profile_page(400, change_error_code="mismatch")
+    form = ChangePasswordForm()
+    form.validate()
+    refused = form.error_code()  # too_long, mismatch
+    if refused:
+        return profile_page(400, change_error_code=refused)
+    current, new = form.current_password.data, form.new_password.data
     # Guessing the current password with a stolen session counts like guessing it at login.
     keys = login_throttle.login_keys(g.user.email, request.remote_addr)
     wait = login_throttle.reserve(keys)

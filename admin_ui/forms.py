@@ -1,0 +1,546 @@
+"""The admin UI's forms as WTForms classes (Flask-WTF): one class per form the pages send.
+
+A form class checks the shape of what was sent: which fields, trimmed how, required, how
+long, which choices, whole numbers. What a value means (is it an address, may this user give
+that role) is the domain's and the views' business; a form's messages are the words or codes
+the templates already show, so the pages look as before.
+
+Two kinds:
+- `PostForm` (FlaskForm, CSRF on) for every form that changes something. CSRFProtect in
+  admin_ui.app checks the token of every POST before a view runs; the form checks it again
+  (Flask-WTF skips a second check once CSRFProtect has passed it). Build one only while
+  handling a POST: building a CSRF form puts a token into the session.
+- `QueryForm` (CSRF off) for what a GET link or search box puts into the query string
+  (`?q=`, `?before=`, filters); it reads `request.args` and never touches the session.
+
+HTML field names are the attribute names, or `name=` where HTML uses a name Python cannot
+(`delivery-<event type>`).
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from urllib.parse import urlsplit
+
+from flask import request
+from flask_wtf import FlaskForm
+from flask_wtf.file import MultipleFileField
+from werkzeug.datastructures import CombinedMultiDict
+from wtforms import IntegerField, SelectMultipleField, StringField
+from wtforms.validators import Length, StopValidation, ValidationError
+
+from domain.users import ROLES
+from postroom.template_language import MAX_SOURCE_CHARS
+from storage import notifications as notification_store
+
+
+# --- base classes and small parts ----------------------------------------------------------
+class PostForm(FlaskForm):
+    """A form sent by POST: request.form (and request.files), CSRF token checked.
+
+    Only the form body is read (Flask-WTF alone would read a JSON body too; the views never did).
+    """
+
+    def __init__(self, formdata=None, **kwargs):
+        if formdata is None:
+            files = request.files
+            formdata = CombinedMultiDict((files, request.form)) if files else request.form
+        super().__init__(formdata=formdata, **kwargs)
+
+
+class QueryForm(FlaskForm):
+    """A form sent by GET: the query string, no CSRF token (it changes nothing)."""
+
+    class Meta:
+        csrf = False
+
+    def __init__(self, formdata=None, **kwargs):
+        super().__init__(formdata=request.args if formdata is None else formdata, **kwargs)
+
+
+def text_field(*validators, filters=(), **kwargs) -> StringField:
+    """A text field that is "" when it was not sent (as `request.form.get(name, "")` was)."""
+    return StringField(validators=list(validators), filters=list(filters), default="", **kwargs)
+
+
+def strip(value: str) -> str:
+    return value.strip()
+
+
+def lower(value: str) -> str:
+    return value.lower()
+
+
+def one_newline(value: str) -> str:
+    """Browsers send line breaks in text areas as CRLF; keep LF."""
+    return value.replace("\r\n", "\n")
+
+
+def switch(value: str) -> bool:
+    """A "1" switch (a checkbox or a button value): on only for "1", as the views always read it."""
+    return value == "1"
+
+
+class Required:
+    """The field's (filtered) value must not be empty; stops further checks of the field."""
+
+    def __init__(self, message: str):
+        self.message = message
+
+    def __call__(self, form, field) -> None:
+        if not field.data:
+            raise StopValidation(self.message)
+
+
+class MaxLength(Length):
+    """At most `limit` characters (of the filtered value); the message is the page's own."""
+
+    def __init__(self, limit: int, message: str):
+        super().__init__(max=limit, message=message)
+
+
+class OneOf:
+    """The value must be one of `choices` (a tuple, or a callable giving one for this form)."""
+
+    def __init__(self, choices, message: str):
+        self.choices = choices
+        self.message = message
+
+    def __call__(self, form, field) -> None:
+        choices = self.choices(form) if callable(self.choices) else self.choices
+        if field.data not in choices:
+            raise ValidationError(self.message)
+
+
+def listed(choices: tuple[str, ...]):
+    """A filter for a list field: only the known choices, in the order sent (unknown dropped)."""
+    return lambda values: [value for value in values or () if value in choices]
+
+
+def values_list(**kwargs) -> SelectMultipleField:
+    """Every value of a repeated field (`getlist`), as sent; choices are the caller's filter."""
+    return SelectMultipleField(validate_choice=False, coerce=str, default=(), **kwargs)
+
+
+def first_error(form, order: tuple[str, ...]) -> tuple[str, str] | None:
+    """(field name, message) of the first field in `order` with an error, or None."""
+    for name in order:
+        errors = form[name].errors
+        if errors:
+            return name, errors[0]
+    return None
+
+
+# --- paging and search boxes (GET) ---------------------------------------------------------
+class PageForm(QueryForm):
+    """`?before=<id of the last entry seen>` of a keyset page; not a number: the newest page."""
+
+    before = IntegerField()
+
+    def __init__(self, formdata=None, **kwargs):
+        super().__init__(formdata, **kwargs)
+        # like request.args.get("before", type=int): a value that is not a number counts as none
+        self.before.process_errors = []
+
+
+class SearchForm(QueryForm):
+    """A search box `?q=` as typed (a page trims or cuts it as it did)."""
+
+    q = text_field()
+
+
+# --- auth ----------------------------------------------------------------------------------
+class LoginForm(PostForm):
+    email = text_field(filters=(strip, lower))
+    password = text_field()
+
+
+class SetupTokenForm(QueryForm):
+    """The setup token, from the link (GET) or the form's hidden field (POST)."""
+
+    token = text_field()
+
+    def __init__(self, **kwargs):
+        super().__init__(formdata=request.values, **kwargs)
+
+
+class SetupForm(PostForm):
+    """The agency's name and its owner (the account's and the user's rules check the values)."""
+
+    agency = text_field(filters=(strip,))
+    email = text_field(filters=(strip,))
+    password = text_field()
+
+
+# --- the own credentials (profile) ---------------------------------------------------------
+MAX_PASSWORD_CHARS = 1000  # hashing a longer one is only work for nothing
+
+
+class ChangePasswordForm(PostForm):
+    """Error codes as profile.html words them: too_long, mismatch."""
+
+    current_password = text_field(MaxLength(MAX_PASSWORD_CHARS, "too_long"))
+    new_password = text_field(MaxLength(MAX_PASSWORD_CHARS, "too_long"))
+    new_password_repeat = text_field()
+
+    def error_code(self) -> str | None:
+        """Call after validate(): what the page says first, or None when the form is fine."""
+        if self.current_password.errors or self.new_password.errors:
+            return "too_long"
+        if self.new_password.data != self.new_password_repeat.data:
+            return "mismatch"
+        return None
+
+
+# --- notifications and profile -------------------------------------------------------------
+class NextForm(PostForm):
+    """A button whose form says where to go back to (`next`, checked by safe_next)."""
+
+    next = StringField()
+
+
+class FollowForm(NextForm):
+    follow = text_field(filters=(switch,))
+
+
+def _preferences_form() -> type[PostForm]:
+    """The preferences table: in_app and email checkboxes, `delivery-<event type>` selects."""
+    fields = {
+        "in_app": values_list(),
+        "email": values_list(),
+    }
+    for event_type in notification_store.EVENT_TYPES:
+        fields[f"delivery_{event_type}"] = text_field(name=f"delivery-{event_type}")
+    return type("PreferencesForm", (PostForm,), fields)
+
+
+PreferencesForm = _preferences_form()
+
+
+def chosen_preferences(form) -> dict:
+    """The preferences the form sends, by event type (unknown types in the lists are ignored)."""
+    in_app, email = set(form.in_app.data), set(form.email.data)
+    return {
+        event_type: notification_store.Preference(
+            in_app=event_type in in_app,
+            email=event_type in email,
+            digest=form[f"delivery_{event_type}"].data == "digest",
+        )
+        for event_type in notification_store.EVENT_TYPES
+    }
+
+
+# --- entries -------------------------------------------------------------------------------
+class ImagesForm(QueryForm):
+    """`?images=1` on an entry page and its frame: load remote images."""
+
+    images = text_field(filters=(switch,))
+
+
+class InlineForm(QueryForm):
+    """`?inline=1` on an attachment link: show it in the browser if its type allows."""
+
+    inline = text_field(filters=(switch,))
+
+
+class DoneForm(PostForm):
+    done = text_field(filters=(switch,))
+
+
+class ManualEntryKindForm(QueryForm):
+    """`?kind=` preselects the kind of a new entry (the link "Log a call")."""
+
+    kind = StringField(default="note")
+
+    def __init__(self, **kwargs):
+        super().__init__(formdata=request.values, **kwargs)
+
+
+class ManualEntryForm(PostForm):
+    """A note or a call; `problem` is what entry_new.html marks: occurred_at, text or kind."""
+
+    kind = text_field()
+    subject = text_field()
+    text = text_field()
+    occurred_at = text_field()
+    tz_offset = text_field()
+
+    def occurred(self) -> tuple[dt.datetime | None, str | None]:
+        """When a call happened, in UTC; the browser's offset comes from app.js (else UTC)."""
+        if self.kind.data != "call" or not self.occurred_at.data.strip():
+            return None, None
+        try:
+            local = dt.datetime.fromisoformat(self.occurred_at.data.strip())
+            offset = int(self.tz_offset.data or 0)
+        except ValueError:
+            return None, "occurred_at"
+        if local.tzinfo is not None or not -900 <= offset <= 900:
+            return None, "occurred_at"
+        return local + dt.timedelta(minutes=offset), None
+
+    def values(self) -> dict:
+        """The fields as the page shows them again."""
+        return {name: self[name].data for name in ENTRY_FIELDS}
+
+
+ENTRY_FIELDS = ("kind", "subject", "text", "occurred_at", "tz_offset")
+
+
+# --- mail templates ------------------------------------------------------------------------
+TEMPLATE_LIMITS = {"name": 200, "subject": 500, "body": MAX_SOURCE_CHARS}
+TEMPLATE_TOO_LONG = {
+    "name": "The name is too long (at most {limit:,} characters).",
+    "subject": "The subject is too long (at most {limit:,} characters).",
+    "body": "The text is too long (at most {limit:,} characters).",
+}
+
+
+def _too_long(name: str) -> MaxLength:
+    limit = TEMPLATE_LIMITS[name]
+    return MaxLength(limit, TEMPLATE_TOO_LONG[name].format(limit=limit))
+
+
+class TemplateForm(PostForm):
+    """Name, subject, text of a mail template; `problem()` is the one sentence the page shows.
+
+    Checked in this order: a name; no field too long; a one-line subject; a subject and a
+    text; then the caller renders it with sample values (the template language's refusal).
+    """
+
+    name = text_field(
+        Required("Give the template a name."), _too_long("name"), filters=(one_newline, strip)
+    )
+    subject = text_field(_too_long("subject"), filters=(one_newline,))
+    body = text_field(_too_long("body"), filters=(one_newline,))
+
+    def problem(self) -> str | None:
+        if not self.validate():
+            return first_error(self, tuple(TEMPLATE_LIMITS))[1]
+        subject, body = self.subject.data, self.body.data
+        if "\n" in subject or "\r" in subject:
+            return "The subject must be one line."
+        if not subject.strip() or not body.strip():
+            return "A template needs a subject and a text."
+        return None
+
+
+class TemplateSearchForm(QueryForm):
+    q = text_field(filters=(lambda words: words[:200],))
+
+
+# --- messages to the customer --------------------------------------------------------------
+class AnswerForm(QueryForm):
+    """`answer=<entry id>`: from the link (GET) or the form's hidden field (POST)."""
+
+    answer = text_field()
+
+    def __init__(self, **kwargs):
+        super().__init__(formdata=request.values, **kwargs)
+
+
+class MessageLinkForm(QueryForm):
+    """What links and the template search put into the message form's query string."""
+
+    to = text_field(filters=(strip, lower))
+    template = IntegerField()
+    template_q = text_field(filters=(lambda words: words[:200],))
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.template.process_errors = []  # not a number: no template, as before
+
+
+class MessageForm(PostForm):
+    to = text_field()
+    to_other = text_field()
+    subject = text_field()
+    body = text_field()
+    attachments = MultipleFileField()
+
+    def values(self) -> dict:
+        return {name: self[name].data for name in ("to", "to_other", "subject", "body")}
+
+    def uploads(self) -> list[tuple[str, str, bytes]]:
+        """(file name, type, content) of every file chosen; empty file inputs are skipped."""
+        return [
+            (f.filename or "", f.mimetype or "", f.read())
+            for f in self.attachments.data or ()
+            if getattr(f, "filename", None)
+        ]
+
+
+# --- projects ------------------------------------------------------------------------------
+MAX_PROJECT_FIELD_CHARS = 200
+PROJECT_FIELDS = ("name", "domain", "status", "contact_name")
+ADDRESS_SEPARATORS = re.compile(r"[\s,;]+")
+
+
+def website_host(text: str) -> str:
+    """The host of what was typed: people paste https://www.example.com/ as often as not."""
+    text = text.strip().lower()
+    if "://" in text:
+        text = urlsplit(text).hostname or ""
+    return text.rstrip("/")
+
+
+class WebsiteHost:
+    """A project's domain (its website's host), if given: names with a dot and a top level."""
+
+    def __call__(self, form, field) -> None:
+        if field.data and not re.fullmatch(r"[\w.-]+\.[\w-]{2,}", field.data):
+            raise ValidationError("invalid")
+
+
+class ProjectForm(PostForm):
+    """Project fields with error codes (projects_fields.html words them): the last one counts.
+
+    `statuses` are the ones this project may take (the configured ones, plus its current one).
+    """
+
+    name = text_field(MaxLength(MAX_PROJECT_FIELD_CHARS, "too_long"), filters=(strip,))
+    domain = text_field(
+        MaxLength(MAX_PROJECT_FIELD_CHARS, "too_long"), WebsiteHost(), filters=(website_host,)
+    )
+    status = text_field(
+        MaxLength(MAX_PROJECT_FIELD_CHARS, "too_long"),
+        OneOf(lambda form: form.statuses, "unknown"),
+        filters=(strip,),
+    )
+    contact_name = text_field(MaxLength(MAX_PROJECT_FIELD_CHARS, "too_long"), filters=(strip,))
+
+    def __init__(self, statuses: tuple[str, ...], **kwargs):
+        self.statuses = statuses
+        super().__init__(**kwargs)
+
+    def validate_name(self, field) -> None:
+        if not field.data:
+            raise ValidationError("required")
+
+    def fields_and_errors(self) -> tuple[dict, dict]:
+        """(the fields as typed, error code by field) after validation."""
+        self.validate()
+        fields = {name: self[name].data for name in PROJECT_FIELDS}
+        errors = {name: self[name].errors[-1] for name in PROJECT_FIELDS if self[name].errors}
+        return fields, errors
+
+
+class NewProjectForm(ProjectForm):
+    """A new project: its fields and its customers' addresses, one or more per line."""
+
+    addresses = text_field()
+
+    def address_list(self) -> list[tuple[str, str]]:
+        return [(a, "customer") for a in ADDRESS_SEPARATORS.split(self.addresses.data) if a]
+
+
+class AddressForm(PostForm):
+    """A customer address to add (its kind: customer or partner) or to remove."""
+
+    address = text_field()
+    kind = StringField(default="customer")
+
+
+class ProtocolFilterForm(QueryForm):
+    """The protocol's search box and filter form, with unknown choices dropped.
+
+    Dates stay text: the page says which one is not a date when the query is built.
+    """
+
+    q = text_field()
+    from_date = text_field(filters=(strip,))
+    to_date = text_field(filters=(strip,))
+    kind = values_list()
+    category = values_list()
+    status = text_field()
+    attachment = text_field(filters=(lambda value: "1" if value else "",))
+
+    def __init__(self, kinds: tuple[str, ...], categories: tuple[str, ...], statuses, **kwargs):
+        super().__init__(**kwargs)
+        self.kind.data = listed(kinds)(self.kind.data)
+        self.category.data = listed(categories)(self.category.data)
+        if self.status.data not in statuses:
+            self.status.data = ""
+
+    def filters(self) -> dict:
+        names = ("q", "from_date", "to_date", "kind", "category", "status", "attachment")
+        return {name: self[name].data for name in names}
+
+
+# --- account settings ----------------------------------------------------------------------
+SMTP_FIELDS = ("host", "port", "security", "username", "from_address", "from_name")
+
+
+class SmtpForm(PostForm):
+    """The account's outgoing server, fields trimmed (the password never; empty keeps it).
+
+    Its rules (host, port, the sender address, line breaks, lengths) are the account
+    settings' own and are checked where the server is stored, with the page's sentences.
+    """
+
+    host = text_field(filters=(strip,))
+    port = text_field(filters=(strip,))
+    security = text_field(filters=(strip,))
+    username = text_field(filters=(strip,))
+    from_address = text_field(filters=(strip,))
+    from_name = text_field(filters=(strip,))
+    password = text_field()
+
+    def values(self) -> dict:
+        """The server fields as typed (trimmed), to store or to show the form again."""
+        return {name: self[name].data for name in SMTP_FIELDS}
+
+
+class SignatureForm(PostForm):
+    """The signature as typed, line breaks as LF, trimmed (its length is the account's rule)."""
+
+    signature = text_field(filters=(one_newline, strip))
+
+
+# --- team ----------------------------------------------------------------------------------
+MAX_MEMBER_FIELD_CHARS = 200
+
+
+class MemberForm(PostForm):
+    """A new member. The role is checked by the rules (its message names the roles)."""
+
+    email = text_field(MaxLength(MAX_MEMBER_FIELD_CHARS, "too_long"), filters=(strip,))
+    name = text_field(MaxLength(MAX_MEMBER_FIELD_CHARS, "too_long"), filters=(strip,))
+    role = text_field(MaxLength(MAX_MEMBER_FIELD_CHARS, "too_long"), filters=(strip,))
+    password = text_field()
+
+    def values(self) -> dict:
+        """The fields shown again (never the password)."""
+        return {name: self[name].data for name in ("email", "name", "role")}
+
+
+class RoleForm(PostForm):
+    role = text_field(OneOf(ROLES, "not a role"))
+
+
+class ActiveForm(PostForm):
+    active = text_field(filters=(switch,))
+
+
+# --- unassigned mail -----------------------------------------------------------------------
+class UnassignedForm(PostForm):
+    """Every button on the unassigned list carries the list's search words (`q`) back."""
+
+    q = text_field()
+
+
+class AssignForm(UnassignedForm):
+    project_id = IntegerField()
+    remember = text_field(filters=(switch,))
+
+    def __init__(self, **kwargs):
+        super().__init__(**kwargs)
+        self.project_id.process_errors = []  # not a number: no project chosen
+
+
+class DiscardForm(UnassignedForm):
+    block = text_field()
+
+    def blocked(self) -> str | None:
+        """What to block as well: "sender", "domain", or nothing."""
+        return self.block.data if self.block.data in ("sender", "domain") else None
