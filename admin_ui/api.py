@@ -13,7 +13,7 @@ from admin_ui import api_entries, api_messages, api_projects
 from admin_ui.api_openapi import QUERY_PARAMETERS, document
 from admin_ui.api_request import ApiError, project_statuses
 from postroom import login_throttle
-from postroom.auth import user_for_token
+from domain.tokens import user_for_token
 
 api = Blueprint("api", __name__, url_prefix="/api/v1")
 

@@ -20,7 +20,7 @@ from admin_ui.api_request import (
     text_param,
 )
 from admin_ui.api_schemas import MAX_ID, MAX_PAGE
-from postroom.permissions import may_delete_entries
+from domain.users import may_delete_entries
 from storage import protocol
 from storage.accounts import project_of_account
 from storage.intake import load_raw

@@ -9,7 +9,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from admin_ui.proxies import TrustedProxies
 from admin_ui.sessions import DbSessionInterface
-from postroom.auth import shared_secret
+from domain.tokens import shared_secret
 from postroom.config import Settings
 from storage.models import User, database
 

@@ -2,7 +2,7 @@
 
 A session ends after `idle_timeout` without a request, after `max_age` since its login
 whatever the activity, and when its user's credential generation moved on (password change,
-deactivation, reactivation, "sign out everywhere": postroom.auth.revoke_credentials).
+deactivation, reactivation, "sign out everywhere": domain.users.end_sessions).
 """
 
 from __future__ import annotations

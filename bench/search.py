@@ -260,7 +260,8 @@ def _projects(rng: random.Random):
 
 def build(entries: int, seed: int = 2026) -> None:
     """Create one account, 200 projects and `entries` entries with participants and index rows."""
-    from postroom.auth import create_api_token, create_user
+    from domain.tokens import create_api_token
+    from domain.users import create_user
     from storage.accounts import create_account, create_project
     from storage.models import Entry, Participant, User, database
     from storage.search import index_entries, remember_correspondents
@@ -453,7 +454,7 @@ def main() -> None:
             print(f"built in {time.perf_counter() - started:.0f} s")
         else:
             print(f"reusing {Entry.select().count()} entries")
-        from postroom.auth import create_api_token
+        from domain.tokens import create_api_token
 
         member = User.get(User.email == "bench@agency.test")
         ApiToken.delete().where(ApiToken.user == member.id).execute()

@@ -60,7 +60,7 @@ NAMES = ("anna", "paul", "jonas", "maria", "tom", "lena", "felix", "sara")
 
 def build(entries: int, seed: int = 7) -> tuple[int, int]:
     """Create one account and project with `entries` synthetic entries; return their ids."""
-    from postroom.auth import create_user
+    from domain.users import create_user
     from storage.accounts import create_account, create_project
     from storage.models import Entry, database
     from storage.search import index_entry

@@ -137,11 +137,16 @@ def account() -> None:
 @click.pass_obj
 def account_create(obj: Context, name: str, as_json: bool) -> None:
     """Create an account (with the starter mail templates) and print its inbox address."""
-    from postroom.accounts import new_account
+    from domain.accounts import create_account
+    from domain.errors import DomainError
+    from postroom.mail_templates import STARTER_TEMPLATES
     from storage.accounts import inbox_local_part
 
     obj.open_database()
-    created = new_account(name)
+    try:
+        created = create_account(name, STARTER_TEMPLATES)
+    except DomainError as error:
+        raise click.ClickException(str(error)) from None
     address = f"{inbox_local_part(created)}@{obj.settings.ingest.domains[0]}"
     if as_json:
         _echo_json({"id": created.id, "name": created.name, "inbox_address": address})
@@ -380,9 +385,9 @@ def user() -> None:
 @click.option("--account", "account_id", type=int, required=True)
 @click.option(
     "--role",
-    type=click.Choice(["owner", "admin", "member", "read-only"]),
     default="member",
     show_default=True,
+    help="owner, admin, member or read-only (domain.users.ROLES).",
 )
 @click.option("--name", default="")
 @click.option("--password-stdin", is_flag=True, help="Read the password from standard input.")
@@ -390,7 +395,8 @@ def user() -> None:
 @click.pass_obj
 def user_create(obj, email, account_id, role, name, password_stdin, as_json) -> None:
     """Add a team member to an account."""
-    from postroom.auth import AuthError, create_user
+    from domain.errors import DomainError
+    from domain.users import create_user
     from storage.accounts import account_by_id
 
     obj.open_database()
@@ -399,7 +405,7 @@ def user_create(obj, email, account_id, role, name, password_stdin, as_json) -> 
     password = _read_password(password_stdin)
     try:
         created = create_user(account_id, email, role, password, name=name)
-    except AuthError as error:
+    except DomainError as error:
         raise click.ClickException(str(error)) from None
     if as_json:
         _echo_json({"id": created.id, "email": created.email, "role": created.role})
@@ -419,7 +425,8 @@ def _read_password(from_stdin: bool) -> str:
 @click.pass_obj
 def user_set_password(obj, email, password_stdin) -> None:
     """Set a team member's password (the way to reset a forgotten one)."""
-    from postroom.auth import AuthError, find_user, set_password
+    from domain.errors import DomainError
+    from domain.users import find_user, set_password
 
     obj.open_database()
     found = find_user(email)
@@ -427,7 +434,7 @@ def user_set_password(obj, email, password_stdin) -> None:
         raise click.ClickException(f"no user {email}")
     try:
         set_password(found, _read_password(password_stdin))
-    except AuthError as error:
+    except DomainError as error:
         raise click.ClickException(str(error)) from None
     click.echo(f"password of {found.email} changed; their sessions and API tokens are ended")
 
@@ -445,7 +452,9 @@ def token() -> None:
 @click.pass_obj
 def token_create(obj, email, name, expires_days, as_json) -> None:
     """Create an API token for a team member; it is shown once."""
-    from postroom.auth import AuthError, create_api_token, find_user
+    from domain.errors import DomainError
+    from domain.tokens import create_api_token
+    from domain.users import find_user
 
     obj.open_database()
     found = find_user(email)
@@ -453,7 +462,7 @@ def token_create(obj, email, name, expires_days, as_json) -> None:
         raise click.ClickException(f"no user {email}")
     try:
         created = create_api_token(found, name, expires_days=expires_days)
-    except AuthError as error:
+    except DomainError as error:
         raise click.ClickException(str(error)) from None
     if as_json:
         _echo_json({"token": created, "user_id": found.id})
@@ -467,7 +476,8 @@ def token_create(obj, email, name, expires_days, as_json) -> None:
 @click.pass_obj
 def token_list(obj, email, as_json) -> None:
     """List API tokens (never their secret): id, user, name, created, last used, expiry."""
-    from postroom.auth import api_tokens, find_user
+    from domain.tokens import api_tokens
+    from domain.users import find_user
 
     obj.open_database()
     user_id = None
@@ -502,11 +512,14 @@ def token_list(obj, email, as_json) -> None:
 @click.pass_obj
 def token_revoke(obj, token_id) -> None:
     """Revoke an API token by its id (see `postroom token list`); it fails at once."""
-    from postroom.auth import revoke_api_token
+    from domain.errors import NotFound
+    from domain.tokens import revoke_api_token
 
     obj.open_database()
-    if not revoke_api_token(token_id):
-        raise click.ClickException(f"no API token {token_id}")
+    try:
+        revoke_api_token(token_id)
+    except NotFound as error:
+        raise click.ClickException(str(error)) from None
     click.echo(f"API token {token_id} revoked")
 
 

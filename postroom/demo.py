@@ -7,9 +7,10 @@ import smtplib
 from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
-from postroom.accounts import new_account
-from postroom.auth import create_user, find_user
+from domain.accounts import create_account
+from domain.users import create_user, find_user
 from postroom.config import Settings, parse_listen
+from postroom.mail_templates import STARTER_TEMPLATES
 from storage.accounts import create_project, inbox_local_part
 from storage.models import Account
 
@@ -22,7 +23,7 @@ def seed(settings: Settings) -> tuple[Account, str | None]:
     account = Account.get_or_none(Account.name == DEMO_ACCOUNT)
     if account is not None:
         return account, None
-    account = new_account(DEMO_ACCOUNT)
+    account = create_account(DEMO_ACCOUNT, STARTER_TEMPLATES)
     password = secrets.token_urlsafe(12)
     if find_user(DEMO_OWNER) is None:
         create_user(account.id, DEMO_OWNER, "owner", password, name="Demo owner")

@@ -23,10 +23,10 @@ import time
 from dataclasses import dataclass
 from urllib.parse import parse_qs, unquote, urlsplit
 
+from domain.accounts import SECURITIES
 from postroom.mail_headers import HeaderError
 from postroom.outbound_checks import OutboundError
 
-SECURITIES = ("starttls", "tls", "none")
 REPLY_TIMEOUT = 60.0  # for each reply once the session is set up (DATA can take a while)
 SESSION_SECONDS = 600.0  # a whole session at most, unless the caller says otherwise
 SETUP_STEPS = 3  # connect, greeting, TLS and login together: at most 3 connect timeouts

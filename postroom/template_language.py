@@ -20,7 +20,8 @@ from collections.abc import Collection
 
 from jinja2 import Environment, nodes
 
-MAX_SOURCE_CHARS = 20_000  # of a subject or a body
+from domain.templates import MAX_SOURCE_CHARS  # of a subject or a body: the storing rule's bound
+
 MAX_TOKENS = 2_000  # what the lexer reads before it gives up
 MAX_NODES = 1_000  # parts of the parsed template
 MAX_DEPTH = 30  # nesting of {% if %} and expressions

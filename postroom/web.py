@@ -7,7 +7,8 @@ import threading
 
 from waitress.server import create_server
 
-from postroom.auth import dummy_hash, setup_token
+from domain.tokens import setup_token
+from postroom.auth import dummy_hash
 from postroom.config import Settings, parse_listen
 
 log = logging.getLogger("postroom.web")

@@ -52,7 +52,7 @@ class User(BaseModel):
     is_active = BooleanField(default=True)
     last_login_at = DateTimeField(null=True)
     # Raised by password change, (de)activation and "sign out everywhere": every session made
-    # under an older value ends (postroom.auth.revoke_credentials). Never saved from a stale copy.
+    # under an older value ends (domain.users.end_sessions). Never saved from a stale copy.
     auth_generation = IntegerField(default=0)
 
     class Meta:

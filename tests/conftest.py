@@ -37,7 +37,7 @@ def _hash_each_password_once():
 
     Each password is hashed for real once (salted once) and that hash reused; every login
     still checks the password against it with scrypt."""
-    from postroom import auth
+    from domain import users as auth  # where new passwords are hashed
 
     real = auth.generate_password_hash
     hashes: dict[tuple[str, str], str] = {}

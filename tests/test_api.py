@@ -8,7 +8,9 @@ from dataclasses import dataclass
 
 import pytest
 
-from postroom.auth import create_api_token, create_user
+from domain.tokens import create_api_token
+
+from domain.users import create_user
 from smtpd_ingest.importer import import_messages
 from smtpd_ingest.parser_pool import InlineParser
 from storage import lookup, protocol

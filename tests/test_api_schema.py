@@ -28,7 +28,7 @@ from schemathesis.checks import (
 )
 
 from postroom import login_throttle
-from postroom.auth import create_api_token
+from domain.tokens import create_api_token
 from storage.accounts import create_project
 from tests.mail import message
 from tests.test_api import deliver

@@ -128,7 +128,8 @@ def test_user_create_set_password_and_token_create(db_url, tmp_path):
     token = daemon.cli_json("token", "create", "lead@agency.test")
     assert token["token"].startswith("prt_")
 
-    from postroom.auth import check_login, user_for_token
+    from domain.tokens import user_for_token
+    from postroom.auth import check_login
     from storage.db import open_database
 
     db = open_database(db_url)

@@ -12,7 +12,8 @@ import urllib.request
 
 import pytest
 
-from postroom.auth import api_tokens, check_login, create_api_token, user_for_token
+from domain.tokens import api_tokens, create_api_token, user_for_token
+from postroom.auth import check_login
 from postroom.config import ConfigError, load_settings
 from storage.models import ApiToken, User, WebSession, utcnow
 from tests.daemon import Daemon
@@ -125,7 +126,7 @@ def test_the_password_form_needs_the_csrf_token(web):
 
 
 def test_setting_a_password_on_the_server_ends_sessions_and_tokens(web):
-    from postroom.auth import set_password
+    from domain.users import set_password
 
     client = web.client("member")
     token = create_api_token(web.users["member"])
@@ -138,7 +139,7 @@ def test_a_login_whose_check_passed_before_a_password_change_is_refused_next_tim
     commits (through the storage layer), then the login completes; its session must not
     survive that change."""
     from admin_ui.views import auth as auth_view
-    from postroom.auth import set_password
+    from domain.users import set_password
 
     def check_then_change(email: str, password: str):
         user = check_login(email, password)  # the real check passes with the old password
@@ -258,7 +259,7 @@ def test_nobody_revokes_a_token_of_another_user_from_their_profile(web):
 
 
 def test_owners_and_admins_revoke_tokens_of_their_team_on_the_team_page(web):
-    from postroom.auth import create_user
+    from domain.users import create_user
     from storage.accounts import create_account
 
     member_token = create_api_token(web.users["member"], "member sync")

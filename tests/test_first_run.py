@@ -7,7 +7,7 @@ import threading
 import urllib.request
 from concurrent.futures import ThreadPoolExecutor
 
-from postroom.auth import setup_token
+from domain.tokens import setup_token
 from postroom.config import load_settings
 from storage.models import Account, User
 from tests.daemon import Daemon

@@ -19,7 +19,8 @@ import re
 from email.policy import compat32
 
 from admin_ui import create_app
-from postroom.auth import create_api_token, create_user
+from domain.tokens import create_api_token
+from domain.users import create_user
 from postroom.config import Settings, load_settings
 from postroom.outbound import project_reply_address
 from postroom.outbound_send import send_due

@@ -146,7 +146,7 @@ def test_an_untrusted_peers_forwarded_for_is_ignored(db_url, tmp_path):
 
 # --- the API's wrong tokens -----------------------------------------------------------------
 def test_wrong_api_tokens_are_throttled_per_address_and_a_good_token_still_works(web):
-    from postroom.auth import create_api_token
+    from domain.tokens import create_api_token
 
     good = create_api_token(web.users["member"])
     client = web.app.test_client()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from postroom.accounts import new_account
-from postroom.auth import create_user
+from domain.accounts import create_account
+from domain.users import create_user
 from postroom.mail_templates import (
     MAX_RESULT_CHARS,
     STARTER_TEMPLATES,
@@ -31,7 +31,7 @@ from tests.test_api import deliver
 @pytest.fixture
 def shop(storage_db):
     """A new account (with its starter templates), a sender and a project with every value."""
-    account = new_account("Agency Lind")
+    account = create_account("Agency Lind", STARTER_TEMPLATES)
     Account.update(signature="Lind Web · Hamburg").where(Account.id == account.id).execute()
     user = create_user(
         account.id, "sam@agency.test", "member", "correct horse battery", name="Sam Lind"

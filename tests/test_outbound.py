@@ -17,7 +17,8 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from admin_ui import create_app
-from postroom.auth import create_api_token, create_user
+from domain.tokens import create_api_token
+from domain.users import create_user
 from postroom.config import Settings, load_settings
 from postroom.outbound import OutboundError, project_reply_address, queue_message
 from postroom.outbound_send import send_due

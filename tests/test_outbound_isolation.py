@@ -16,7 +16,7 @@ import socket
 import threading
 import time
 
-from postroom.auth import create_user
+from domain.users import create_user
 from postroom.outbound import queue_message
 from postroom.outbound_send import send_due, wait_for_sessions
 from storage.accounts import create_account, create_project

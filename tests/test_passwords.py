@@ -8,8 +8,9 @@ import sys
 
 import pytest
 
-from postroom.auth import AuthError, check_login, create_user, set_password
-from postroom.passwords import common_passwords, password_problem
+from domain.errors import DomainError
+from domain.users import common_passwords, create_user, password_problem, set_password
+from postroom.auth import check_login
 from tests.daemon import Daemon
 from tests.web import PASSWORD, post
 
@@ -25,12 +26,12 @@ def test_the_rule_refuses_short_and_common_passwords_whatever_their_case():
 
 
 def test_creating_a_user_or_setting_a_password_follows_the_rule(storage_db, web):
-    with pytest.raises(AuthError, match="common passwords"):
+    with pytest.raises(DomainError, match="common passwords"):
         create_user(web.account.id, "new@agency.test", "member", "Password12")
-    with pytest.raises(AuthError, match="at least 10 characters"):
+    with pytest.raises(DomainError, match="at least 10 characters"):
         create_user(web.account.id, "new@agency.test", "member", "123456789")
     member = web.users["member"]
-    with pytest.raises(AuthError, match="common passwords"):
+    with pytest.raises(DomainError, match="common passwords"):
         set_password(member, "password12")
     assert check_login("member@agency.test", PASSWORD) is not None  # unchanged
     set_password(member, "plum cake at nine")

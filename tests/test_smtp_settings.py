@@ -13,7 +13,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from admin_ui import create_app
-from postroom.auth import create_api_token
+from domain.tokens import create_api_token
 from postroom.config import Settings
 from postroom.jobs import notify
 from postroom.outbound import queue_message

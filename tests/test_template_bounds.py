@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from postroom.auth import create_api_token
+from domain.tokens import create_api_token
 from storage.accounts import create_project
 from storage.models import MailTemplate, OutboundMessage
 from tests.daemon import Daemon

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from postroom.auth import create_api_token
+from domain.tokens import create_api_token
 from postroom.mail_templates import STARTER_TEMPLATES
 from storage.accounts import create_project
 from storage.models import (
@@ -252,7 +252,7 @@ def test_the_signature_starts_a_new_message(web, bakery):
 
 def test_the_setup_page_gives_the_new_account_its_starter_templates(storage_db, tmp_path):
     from admin_ui import create_app
-    from postroom.auth import setup_token
+    from domain.tokens import setup_token
     from postroom.config import load_settings
     from tests.web import csrf_token
 

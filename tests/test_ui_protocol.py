@@ -8,7 +8,7 @@ import re
 
 import pytest
 
-from postroom.auth import create_user
+from domain.users import create_user
 from storage.accounts import create_account, create_project
 from storage.models import Entry
 from storage.protocol import add_customer_address, add_manual_entry, set_done, update_project

@@ -45,7 +45,7 @@ def test_adding_a_member_refuses_bad_input_with_the_reason(web):
     cases = [
         ({"email": "member@agency.test", "role": "member"}, "already a member of this account"),
         ({"email": "x@agency.test", "role": "member", "password": "short"}, "at least 10"),
-        ({"email": "no-at-sign", "role": "member"}, "not an email address"),
+        ({"email": "no-at-sign", "role": "member"}, "not a valid email address"),
         ({"email": "y@agency.test", "role": "boss"}, "role must be one of"),
     ]
     for form, reason in cases:

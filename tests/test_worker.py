@@ -23,7 +23,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from postroom import leases
-from postroom.auth import create_user
+from domain.users import create_user
 from postroom.config import load_settings
 from postroom.worker import Every, Job, JobRunner
 from storage import accounts, protocol

@@ -11,7 +11,7 @@ from pathlib import Path
 
 import pytest
 
-from postroom.auth import create_user
+from domain.users import create_user
 from postroom.config import load_settings
 from storage.accounts import create_account
 

@@ -6,11 +6,14 @@ from flask import Blueprint, abort, g, redirect, render_template, request, sessi
 
 from admin_ui.forms import LoginForm, SetupForm, SetupTokenForm
 from admin_ui.redirects import safe_next
+from domain.accounts import set_up
+from domain.errors import Conflict, DomainError
+from domain.tokens import check_setup_token
+from domain.users import record_login
 from postroom import login_throttle
-from postroom.accounts import new_account
-from postroom.auth import AuthError, check_login, check_setup_token, claim_setup, create_user
-from storage.db import write_transaction
-from storage.models import User, utcnow
+from postroom.auth import check_login
+from postroom.mail_templates import STARTER_TEMPLATES
+from storage.models import User
 
 bp = Blueprint("auth", __name__)
 
@@ -20,8 +23,6 @@ TOO_MANY_SECOND = "Too many failed attempts from your address. Try again in {cou
 TOO_MANY_SECONDS = "Too many failed attempts from your address. Try again in {count} seconds."
 TOO_MANY_MINUTE = "Too many failed attempts from your address. Try again in {count} minute."
 TOO_MANY_MINUTES = "Too many failed attempts from your address. Try again in {count} minutes."
-NAME_AGENCY = "Name your agency."
-SETUP_DONE = "postroom has been set up already. Log in with the owner's email and password."
 
 
 def _plural(singular: str, plural: str, count: int) -> str:
@@ -40,7 +41,7 @@ def too_many(seconds: int) -> str:
 def _log_in(user: User) -> None:
     """Log the user in under the credential generation read with their password hash."""
     session.log_in(user.id, user.auth_generation)
-    User.update(last_login_at=utcnow()).where(User.id == user.id).execute()
+    record_login(user)
 
 
 @bp.route("/login", methods=["GET", "POST"])
@@ -70,10 +71,6 @@ def logout():
     return redirect(url_for("auth.login"))
 
 
-class _SetupTaken(Exception):
-    """Another request claimed the setup token first."""
-
-
 @bp.route("/setup", methods=["GET", "POST"])
 def setup():
     token = SetupTokenForm().token.data
@@ -82,24 +79,17 @@ def setup():
     error = None
     if request.method == "POST":
         form = SetupForm()
-        if not form.agency.data:
-            error = NAME_AGENCY
+        try:  # spends the token, creates the account (with its starter templates) and owner
+            _account, user = set_up(
+                token, form.agency.data, form.email.data, form.password.data, STARTER_TEMPLATES
+            )
+        except Conflict as taken:  # another request set up first
+            return render_template("error.html", code=409, text=str(taken)), 409
+        except DomainError as failure:
+            error = str(failure)
         else:
-            try:
-                with write_transaction():
-                    if not claim_setup(token):
-                        raise _SetupTaken
-                    account = new_account(form.agency.data)
-                    user = create_user(
-                        account.id, form.email.data, "owner", form.password.data, name=""
-                    )
-            except _SetupTaken:
-                return render_template("error.html", code=409, text=SETUP_DONE), 409
-            except AuthError as failure:
-                error = str(failure)
-            else:
-                _log_in(user)
-                return redirect(url_for("pages.tickets"))
+            _log_in(user)
+            return redirect(url_for("pages.tickets"))
     return render_template("setup.html", token=token, error=error)
 
 

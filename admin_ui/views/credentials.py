@@ -1,6 +1,6 @@
 """A user's own credentials on the profile page: password, other sessions, API tokens.
 
-Each change ends what could have leaked (postroom.auth.revoke_credentials) and keeps this
+Each change ends what could have leaked (domain.users.end_sessions) and keeps this
 browser signed in with a new session id. Read-only members may use these too
 (admin_ui.app.READ_ONLY_MAY_POST).
 """
@@ -11,18 +11,12 @@ from flask import Blueprint, abort, g, redirect, request, session, url_for
 
 from admin_ui.forms import ChangePasswordForm
 from admin_ui.views.notifications import profile_page
+from domain.errors import DomainError, NotFound
+from domain.tokens import revoke_own_api_token
+from domain.users import WrongPassword, change_own_password, end_sessions
 from postroom import login_throttle
-from postroom.auth import (
-    AuthError,
-    WrongPassword,
-    change_own_password,
-    revoke_api_token,
-    revoke_credentials,
-)
 
 bp = Blueprint("credentials", __name__)
-
-MAX_ID = 2**63 - 1
 
 
 @bp.post("/profile/password")
@@ -44,7 +38,7 @@ def change_password():
         generation = change_own_password(g.user, current, new)
     except WrongPassword as error:
         return profile_page(400, change_error=str(error))
-    except AuthError as error:
+    except DomainError as error:
         login_throttle.succeeded(keys)
         return profile_page(400, change_error=str(error))
     login_throttle.succeeded(keys)
@@ -55,13 +49,15 @@ def change_password():
 @bp.post("/profile/sessions/end-others")
 def sign_out_elsewhere():
     """End every other session of the user (API tokens stay: revoke those one by one)."""
-    session.reissue(revoke_credentials(g.user.id, tokens=False))
+    session.reissue(end_sessions(g.user.id, tokens=False))
     return redirect(url_for("notifications.profile", notice="signed-out-elsewhere"))
 
 
 @bp.post("/profile/tokens/<int:token_id>/revoke")
 def revoke_token(token_id: int):
     """Revoke one of the user's own API tokens; it fails at once from now on."""
-    if token_id > MAX_ID or not revoke_api_token(token_id, user_id=g.user.id):
+    try:
+        revoke_own_api_token(g.user, token_id)
+    except NotFound:
         abort(404)
     return redirect(url_for("notifications.profile", notice="token-revoked"))

@@ -1,6 +1,7 @@
 """The account's mail templates: list with search, create, edit, copy, delete.
 
-A template is checked on save by rendering it with sample values, so a syntax error, an
+What may be stored is domain.templates' rule. It asks the template language too, which this
+view passes in: a template is rendered with sample values on save, so a syntax error, an
 unknown variable or a part templates may not use (a loop, a call, arithmetic: see
 postroom.template_language) shows here, not when someone wants to send it.
 """
@@ -9,19 +10,17 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
+from admin_ui.forms import TemplateForm, TemplateSearchForm
+from domain import templates as domain_templates
+from domain.errors import Invalid, NotFound
+from domain.templates import LIMITS
+from domain.users import may_change_anything
 from postroom.mail_templates import VARIABLES, TemplateError, render, sample_variables
-from postroom.template_language import FILTERS, MAX_SOURCE_CHARS
+from postroom.template_language import FILTERS
 from storage.models import MailTemplate
-from storage.outbound import (
-    copy_template,
-    delete_template,
-    save_template,
-    template_of_account,
-    templates_of_account,
-)
+from storage.outbound import template_of_account, templates_of_account
 
 bp = Blueprint("mail_templates", __name__)
-LIMITS = {"name": 200, "subject": 500, "body": MAX_SOURCE_CHARS}
 
 
 def _template_or_404(template_id: int) -> MailTemplate:
@@ -32,13 +31,13 @@ def _template_or_404(template_id: int) -> MailTemplate:
 
 
 def _refuse_read_only() -> None:
-    if g.user.role == "read-only":
+    if not may_change_anything(g.user):
         abort(403)
 
 
 @bp.get("/templates")
 def index():
-    words = request.args.get("q", "")[:200]
+    words = TemplateSearchForm().q.data
     return render_template(
         "templates.html",
         templates=templates_of_account(g.user.account_id, words),
@@ -64,13 +63,19 @@ def _edit_form(template: MailTemplate | None):
     form = {key: getattr(template, key) if template else "" for key in LIMITS}
     error, preview = None, None
     if request.method == "POST":
-        form = {key: request.form.get(key, "").replace("\r\n", "\n") for key in LIMITS}
-        form["name"] = form["name"].strip()
-        error = _problem(form)
-        if error is None:
-            saved = save_template(
-                g.user.account_id, form["name"], form["subject"].strip(), form["body"], template
+        form = TemplateForm().values()
+        try:
+            saved = domain_templates.save_template(
+                g.user.account_id,
+                form["name"],
+                form["subject"],
+                form["body"],
+                template.id if template else None,
+                check_language=_check_language,
             )
+        except Invalid as refused:
+            error = str(refused)
+        else:
             return redirect(url_for(".edit", template_id=saved.id, notice="saved"))
     elif template is not None:
         try:
@@ -91,38 +96,24 @@ def _edit_form(template: MailTemplate | None):
     return page, 400 if error and request.method == "POST" else 200
 
 
-TOO_LONG = {
-    "name": "The name is too long (at most {limit:,} characters).",
-    "subject": "The subject is too long (at most {limit:,} characters).",
-    "body": "The text is too long (at most {limit:,} characters).",
-}
-
-
-def _problem(form: dict) -> str | None:
-    """What keeps the template from being saved, or None."""
-    if not form["name"]:
-        return "Give the template a name."
-    for key, limit in LIMITS.items():
-        if len(form[key]) > limit:
-            return TOO_LONG[key].format(limit=limit)
-    if "\n" in form["subject"] or "\r" in form["subject"]:
-        return "The subject must be one line."
-    if not form["subject"].strip() or not form["body"].strip():
-        return "A template needs a subject and a text."
-    try:
-        render(form["subject"], form["body"], sample_variables())
-    except TemplateError as failure:
-        return str(failure)
-    return None
+def _check_language(subject: str, body: str) -> None:
+    """TemplateError (a ValueError) unless both render with sample values."""
+    render(subject, body, sample_variables())
 
 
 @bp.post("/templates/<int:template_id>/copy")
 def copy(template_id: int):
-    created = copy_template(_template_or_404(template_id))
+    try:
+        created = domain_templates.copy_template(g.user.account_id, template_id)
+    except NotFound:
+        abort(404)
     return redirect(url_for(".edit", template_id=created.id, notice="copied"))
 
 
 @bp.post("/templates/<int:template_id>/delete")
 def delete(template_id: int):
-    delete_template(_template_or_404(template_id))
+    try:
+        domain_templates.delete_template(g.user.account_id, template_id)
+    except NotFound:
+        abort(404)
     return redirect(url_for(".index", notice="deleted"))

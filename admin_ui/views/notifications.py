@@ -8,10 +8,12 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
+from admin_ui.forms import FollowForm, NextForm, PreferencesForm, chosen_preferences
 from admin_ui.redirects import safe_next as _safe_next
-from postroom.auth import api_tokens
+from domain import notifications
+from domain.errors import NotFound
+from domain.tokens import api_tokens
 from storage import notifications as store
-from storage.accounts import project_of_account
 from storage.models import utcnow
 
 bp = Blueprint("notifications", __name__)
@@ -43,32 +45,24 @@ def index():
 
 @bp.post("/notifications/<int:notification_id>/read")
 def mark_read(notification_id: int):
-    if store.notification_of_user(g.user.id, notification_id) is None:
+    try:
+        notifications.mark_read(g.user, notification_id)
+    except NotFound:
         abort(404)
-    store.mark_read(g.user.id, notification_id)
-    return redirect(_safe_next(request.form.get("next"), url_for(".index")))
+    return redirect(_safe_next(NextForm().next.data, url_for(".index")))
 
 
 @bp.post("/notifications/read-all")
 def mark_all_read():
-    store.mark_read(g.user.id)
+    notifications.mark_read(g.user)
     return redirect(url_for(".index"))
 
 
 @bp.route("/profile", methods=["GET", "POST"])
 def profile():
     if request.method == "POST":
-        in_app = set(request.form.getlist("in_app"))
-        email = set(request.form.getlist("email"))
-        chosen = {
-            event_type: store.Preference(
-                in_app=event_type in in_app,
-                email=event_type in email,
-                digest=request.form.get(f"delivery-{event_type}") == "digest",
-            )
-            for event_type in store.EVENT_TYPES
-        }
-        store.save_preferences(g.user.id, chosen)
+        chosen = chosen_preferences(PreferencesForm())
+        notifications.save_preferences(g.user, chosen)
         return redirect(url_for(".profile", notice="saved"))
     return profile_page()
 
@@ -94,9 +88,10 @@ def profile_page(status: int = 200, **context):
 @bp.post("/projects/<int:project_id>/follow")
 def follow(project_id: int):
     """Follow (`follow=1`) or unfollow (`follow=0`) a project of the user's account."""
-    project = project_of_account(g.user.account_id, project_id)
-    if project is None:
+    sent = FollowForm()
+    try:
+        notifications.set_following(g.user, project_id, sent.follow.data)
+    except NotFound:
         abort(404)
-    store.set_following(project.id, g.user.id, request.form.get("follow") == "1")
-    fallback = url_for("projects.protocol", project_id=project.id)
-    return redirect(_safe_next(request.form.get("next"), fallback))
+    fallback = url_for("projects.protocol", project_id=project_id)
+    return redirect(_safe_next(sent.next.data, fallback))

@@ -15,7 +15,7 @@ from flask import (
 )
 
 from admin_ui.views.pages import page_of
-from postroom.permissions import may_delete_entries
+from domain.users import may_delete_entries
 from storage import protocol
 from storage.accounts import account_by_id, inbox_local_part, project_of_account
 from storage.models import Entry
