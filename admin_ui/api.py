@@ -1,21 +1,26 @@
 """REST API /api/v1 with per-user tokens; JSON only, never HTML.
 
-The routes are listed here; the views live in api_entries and api_projects, the OpenAPI
-document in api_openapi, the body and parameter checks in api_request.
+The routes are listed here; the views live in api_entries, api_projects and api_messages, the
+models of bodies, query parameters and answers in api_schemas. The OpenAPI document served at
+/api/v1/openapi.json is flask-smorest's (apispec): generated from those models and the views'
+decorators when the blueprint is registered, plus what this module says about every operation
+(the bearer token, the error answers, the operationId: the view's name).
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, g, jsonify, request
+from apispec import APISpec
+from flask import Flask, current_app, g, jsonify, request
+from flask_smorest import Api
+from flask_smorest.spec.plugins import FlaskPlugin
 from werkzeug.exceptions import HTTPException
 
 from admin_ui import api_entries, api_messages, api_projects
-from admin_ui.api_openapi import QUERY_PARAMETERS, document
-from admin_ui.api_request import ApiError, project_statuses
-from postroom import login_throttle
+from admin_ui import api_schemas as schemas
+from admin_ui.api_request import API_PREFIX, QUERY_PARAMETERS, ApiError, api
+from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from domain.tokens import user_for_token
-
-api = Blueprint("api", __name__, url_prefix="/api/v1")
+from postroom import login_throttle
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
 ROUTES = (
@@ -40,19 +45,168 @@ ROUTES = (
     ("/projects/<int:project_id>/events", "POST", api_projects.add_event),
     ("/projects/<int:project_id>/messages", "POST", api_messages.send_message),
 )
+
+
+def _path_id(name: str, what: str) -> dict:
+    return {
+        "name": name,
+        "in": "path",
+        "description": f"the {what}'s id",
+        "schema": {"type": "integer", "minimum": 1, "maximum": schemas.MAX_ID},
+        "example": 1,
+    }
+
+
+# What the document says of a path's parts (the rule's converter alone would say less).
+PATH_PARAMETERS = {
+    "entry_id": _path_id("entry_id", "entry"),
+    "project_id": _path_id("project_id", "project"),
+    "address": {
+        "name": "address",
+        "in": "path",
+        "schema": {"type": "string", "minLength": 1, "maxLength": schemas.MAX_ADDRESS},
+        "example": "anna@bakery.example",
+    },
+}
 for _rule, _method, _view in ROUTES:
-    api.add_url_rule(_rule, view_func=_view, methods=[_method])
+    api.add_url_rule(
+        _rule,
+        view_func=_view,
+        methods=[_method],
+        parameters=[p for name, p in PATH_PARAMETERS.items() if f":{name}>" in _rule],
+    )
 
 
-@api.get("/openapi.json")
+@api.route("/openapi.json", methods=["GET"])
+@api.doc(security=[])
+@api.response(200, {"type": "object"}, description="The OpenAPI document.")
 def openapi_document():
-    """The OpenAPI document; public, so tools can read it before they have a token."""
-    return jsonify(document(project_statuses()))
+    """This document"""
+    # Public, so tools can read it before they have a token.
+    return jsonify(api_spec(current_app).to_dict())
 
 
+# --- the document ----------------------------------------------------------------------------
+DESCRIPTION = (
+    "Entries, projects, customer addresses, notes, events and mail to customers of the token"
+    " user's account. Authenticate with `Authorization: Bearer <token>` (create one with"
+    ' `postroom token create EMAIL`). Errors are JSON: {"error": ..., "status": ...}. Users'
+    " with the read-only role get 403 on every POST, PATCH and DELETE. Ids of other accounts"
+    " answer 404."
+)
+ERROR_RESPONSES = {
+    "BadRequest": (
+        "An unknown or malformed query parameter, or a body that is not a JSON object.",
+        None,
+    ),
+    "Unauthorized": (
+        "No token, or not a valid one: send Authorization: Bearer <token>.",
+        {"WWW-Authenticate": {"schema": {"type": "string"}}},
+    ),
+    "Forbidden": ("The token's user may not do this (read-only, or not owner/admin).", None),
+    "TooManyRequests": (
+        "Too many wrong tokens from this address: wait Retry-After seconds.",
+        {"Retry-After": {"schema": {"type": "integer", "minimum": 1}}},
+    ),
+    "NotFound": ("No such entry, project or address in the token user's account.", None),
+    "Conflict": ("The change clashes with what is stored (e.g. a duplicate address).", None),
+    "Unprocessable": (
+        "A field of the JSON body is missing or invalid; the error says which.",
+        None,
+    ),
+}
+
+
+class ApiPaths(FlaskPlugin):
+    """flask-smorest's Flask plugin, with paths relative to the server URL /api/v1 and what
+    every operation shares: its operationId, and the errors it may answer."""
+
+    def path_helper(self, rule, operations, parameters, **kwargs):
+        path = super().path_helper(rule=rule, operations=operations, parameters=parameters)
+        shared = list(parameters)
+        parameters.clear()  # each operation lists the path's parameters itself
+        for method, operation in operations.items():
+            operation["operationId"] = rule.endpoint.removeprefix(f"{api.name}.")
+            if shared:
+                operation["parameters"] = [*shared, *operation.get("parameters", [])]
+            if operation.get("security") == []:
+                continue  # public: none of the token's answers
+            # 400: e.g. an unknown query parameter; 429: wrong tokens from the address
+            codes = {400: "BadRequest", 401: "Unauthorized", 429: "TooManyRequests"}
+            if method.upper() not in SAFE_METHODS:
+                codes[403] = "Forbidden"
+            if rule.arguments:
+                codes[404] = "NotFound"
+            if "requestBody" in operation:
+                codes[422] = "Unprocessable"
+            responses = {int(code): answer for code, answer in operation["responses"].items()}
+            responses.update(codes)
+            operation["responses"] = dict(sorted(responses.items()))
+        return path.removeprefix(API_PREFIX)
+
+
+class ApiDocument(Api):
+    """flask-smorest's Api, used for its document only: the blueprint answers errors itself
+    (in the shape {"error": ..., "status": ...}), and serves the document at its own URL."""
+
+    ERROR_SCHEMA = schemas.Error
+
+    def _register_error_handlers(self):
+        pass
+
+    def _register_pagination_header(self):
+        pass  # no paginated views: no PaginationMetadata schema in the document
+
+
+def _project_status_enum(statuses: tuple[str, ...]):
+    def enum(converter, field, **kwargs) -> dict:
+        return {"enum": list(statuses)} if isinstance(field, schemas.ProjectStatus) else {}
+
+    return enum
+
+
+def api_spec(app: Flask) -> APISpec:
+    """The app's OpenAPI document as flask-smorest generated it."""
+    return app.extensions["flask-smorest"]["apis"][""]["ext_obj"].spec
+
+
+@api.record_once
+def _document(state) -> None:
+    """Generate the document when the blueprint is registered (its routes are in place)."""
+    app = state.app
+    document = ApiDocument(
+        app,
+        spec_kwargs={
+            "title": "postroom API",
+            "version": "1",
+            "openapi_version": "3.0.3",
+            "flask_plugin": ApiPaths(),
+            "info": {"description": DESCRIPTION},
+            "servers": [{"url": API_PREFIX}],
+            "security": [{"bearerAuth": []}],
+        },
+    )
+    document.DEFAULT_ERROR_RESPONSE_NAME = None  # only the errors listed per operation
+    spec = document.spec
+    statuses = app.config["POSTROOM_SETTINGS"].ui.project_statuses
+    document.ma_plugin.converter.add_attribute_function(_project_status_enum(statuses))
+    spec.components.security_scheme("bearerAuth", {"type": "http", "scheme": "bearer"})
+    for name, (description, headers) in ERROR_RESPONSES.items():
+        answer = {
+            "description": description,
+            "content": {"application/json": {"schema": schemas.Error}},
+        }
+        if headers:
+            answer["headers"] = headers
+        spec.components.response(name, answer)
+    api.register_views_in_doc(document, app, spec, name=api.name, parameters=None)
+
+
+# --- every request ---------------------------------------------------------------------------
 @api.before_request
 def authenticate():
-    """Take the user from the Bearer token; read-only users may only read."""
+    """Take the user from the Bearer token; read-only users may only read; refuse query
+    parameters the view does not read; look up the entry or project of the path (404)."""
     # A session cookie never counts here: the API is exempt from CSRF protection.
     g.user = None
     if request.endpoint == "api.openapi_document":
@@ -79,6 +233,12 @@ def authenticate():
             f"unknown query parameter {unknown[0]!r}"
             f" (known here: {', '.join(sorted(known)) or 'none'})",
         )
+    # before the body is read: an id of another account is a 404 whatever the body
+    path = request.view_args or {}
+    if "entry_id" in path:
+        api_entries.entry_or_404(path["entry_id"])
+    if "project_id" in path:
+        g.project = api_entries.project_or_404(path["project_id"])
 
 
 def _count_wrong_token() -> None:
@@ -93,9 +253,20 @@ def _count_wrong_token() -> None:
         )
 
 
+# --- errors ----------------------------------------------------------------------------------
+DOMAIN_STATUS = ((Invalid, 422), (Conflict, 409), (NotFound, 404), (Forbidden, 403))
+
+
 @api.errorhandler(ApiError)
 def api_error(error: ApiError):
     return jsonify(error=error.message, status=error.status), error.status, error.headers
+
+
+@api.errorhandler(DomainError)
+def domain_error(error: DomainError):
+    """A refusal of the domain layer, with its message: the one place mapping them to codes."""
+    status = next((code for kind, code in DOMAIN_STATUS if isinstance(error, kind)), 422)
+    return jsonify(error=str(error), status=status), status
 
 
 @api.app_errorhandler(HTTPException)

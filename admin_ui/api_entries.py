@@ -7,51 +7,49 @@ import binascii
 import datetime as dt
 import json
 
-from flask import Response, request
+from flask import Response, g
 
-from admin_ui.api_request import (
-    ApiError,
-    api_user,
-    bool_param,
-    int_param,
-    json_body,
-    no_content,
-    not_found,
-    text_param,
-)
-from admin_ui.api_schemas import MAX_ID, MAX_PAGE
+from admin_ui import api_schemas as schemas
+from admin_ui.api_request import ApiError, api, api_user, no_content, not_found
+from admin_ui.api_schemas import MAX_ID
+from domain import entries as domain_entries
+from domain.routing import decision_of, explain
 from domain.users import may_delete_entries
-from storage import protocol
-from storage.accounts import project_of_account
 from storage.intake import load_raw
 from storage.models import Attachment, Entry, Project, RawMessage
+from storage.projects import project_of_account
 from storage.query import QuerySyntaxError, parse_query
 from storage.search import search
+from storage.timeline import entry_of_account
 
 # A page skips spam; give up filling it after this many queries and let the cursor go on.
 SPAM_SKIP_ROUNDS = 10
 
 
-def list_entries():
+@api.query(schemas.EntryQuery)
+@api.response(200, schemas.EntryPage, description="A page of entries.")
+@api.alt_response(404, "NotFound")
+def list_entries(query: dict):
+    """List or search entries, newest first"""
     account_id = api_user().account_id
     try:
-        query = parse_query(text_param("q", 2000))
+        words = parse_query(query.get("q", ""))
     except QuerySyntaxError as error:
         raise ApiError(400, str(error)) from None
-    project_id = int_param("project_id", None)
-    unassigned = bool_param("unassigned")
+    project_id = query.get("project_id")
+    unassigned = query["unassigned"]
     if unassigned and project_id is not None:
         raise ApiError(400, "ask for project_id or unassigned=true, not both")
-    include_spam = bool_param("include_spam")
-    limit = int_param("limit", 50, 1, MAX_PAGE)
-    key = decode_cursor(request.args.get("cursor"))
+    include_spam = query["include_spam"]
+    limit = query["limit"]
+    key = decode_cursor(query.get("cursor"))
     if project_id is not None:
         project_or_404(project_id)
     entries: list[Entry] = []
     for _round in range(SPAM_SKIP_ROUNDS):
         page = search(
             account_id,
-            query,
+            words,
             project_id=project_id,
             unassigned=unassigned,
             limit=limit - len(entries),
@@ -64,11 +62,20 @@ def list_entries():
     return {"entries": entries_json(entries), "next_cursor": encode_cursor(key)}
 
 
+@api.response(200, schemas.Entry, description="The entry.")
 def get_entry(entry_id: int):
+    """One entry"""
     return entry_json(entry_or_404(entry_id))
 
 
+@api.response(
+    200,
+    {"type": "string", "format": "binary"},
+    content_type="message/rfc822",
+    description="The raw message.",
+)
 def entry_raw(entry_id: int):
+    """The received message as it arrived"""
     entry = entry_or_404(entry_id)
     try:
         raw = load_raw(entry.raw_sha256) if entry.raw_sha256 else None
@@ -83,50 +90,67 @@ def entry_raw(entry_id: int):
     )
 
 
+@api.response(200, schemas.Entry, description="The entry.")
 def mark_done(entry_id: int):
-    entry = protocol.set_done(entry_or_404(entry_id), api_user().id, True)
+    """Tick an entry done"""
+    entry = domain_entries.set_done(entry_or_404(entry_id), api_user().id, True)
     return entry_json(entry)
 
 
+@api.response(200, schemas.Entry, description="The entry.")
 def mark_open(entry_id: int):
-    entry = protocol.set_done(entry_or_404(entry_id), api_user().id, False)
+    """Untick an entry (open again)"""
+    entry = domain_entries.set_done(entry_or_404(entry_id), api_user().id, False)
     return entry_json(entry)
 
 
-def assign_entry(entry_id: int):
+@api.body(schemas.EntryAssign)
+@api.response(200, schemas.Entry, description="The entry.")
+def assign_entry(entry_id: int, body: dict):
+    """File an entry under a project"""
     entry = entry_or_404(entry_id)
-    body = json_body("EntryAssign")
     project = project_or_404(body["project_id"])
-    remember = body.get("remember_sender", False)
-    return entry_json(protocol.assign(entry, project, api_user().id, remember))
+    remember = body["remember_sender"]
+    return entry_json(domain_entries.assign(entry, project, api_user().id, remember))
 
 
-def discard_entry(entry_id: int):
+@api.body(schemas.EntryDiscard, required=False)
+@api.response(200, schemas.Entry, description="The entry.")
+def discard_entry(entry_id: int, body: dict):
+    """Discard an entry as spam"""
     entry = entry_or_404(entry_id)
-    body = json_body("EntryDiscard", optional=True)
-    return entry_json(protocol.discard_spam(entry, api_user().id, body.get("block")))
+    return entry_json(domain_entries.discard_spam(entry, api_user().id, body.get("block")))
 
 
+@api.response(204, description="Done; no content.")
 def delete_entry(entry_id: int):
+    """Delete an entry (owner or admin)"""
     entry = entry_or_404(entry_id)
     if not may_delete_entries(api_user()):
         raise ApiError(403, "only an owner or admin may delete an entry; discard it instead")
-    protocol.delete_entry(entry, api_user().id)
+    domain_entries.delete_entry(entry, api_user().id)
     return no_content()
 
 
 # --- lookups scoped to the token user's account ----------------------------------------------
+# admin_ui.api's guard looks up the entry or project of the path before the body is read (a
+# wrong id is a 404 before a wrong body is a 422); the view gets the same object from g.
 def entry_or_404(entry_id: int) -> Entry:
-    entry = None
+    entry = g.get("entry")
+    if entry is not None and entry.id == entry_id:
+        return entry
     if entry_id <= MAX_ID:
-        entry = protocol.entry_of_account(api_user().account_id, entry_id)
+        entry = entry_of_account(api_user().account_id, entry_id)
     if entry is None:
         raise not_found("entry")
+    g.entry = entry
     return entry
 
 
 def project_or_404(project_id: int) -> Project:
-    project = None
+    project = g.get("project")
+    if project is not None and project.id == project_id:
+        return project
     if project_id <= MAX_ID:
         project = project_of_account(api_user().account_id, project_id)
     if project is None:
@@ -202,13 +226,14 @@ def _entry_fields(entry: Entry, attachments: list[dict]) -> dict:
         "text": entry.text,
         "has_attachments": bool(entry.has_attachments),
         "attachments": attachments,
-        "route_reason": entry.route_reason,
+        "route_reason": explain(decision_of(entry)),
+        "route": decision_of(entry).as_json(),
         "candidates": [int(c) for c in entry.candidate_ids],
         "parse_error": entry.parse_error,
         "message_id": entry.message_id,
-        "occurred_at": timestamp(entry.occurred_at),
-        "received_at": timestamp(entry.received_at),
-        "done_at": timestamp(entry.done_at),
+        "occurred_at": entry.occurred_at,
+        "received_at": entry.received_at,
+        "done_at": entry.done_at,
         "spam": bool(entry.spam),
         "auto_submitted": bool(entry.auto_submitted),
         "bounce": bool(entry.is_bounce),
@@ -221,8 +246,3 @@ def _addresses(stored: str) -> list[dict]:
         {"name": str(item.get("name") or ""), "address": str(item.get("address") or "")}
         for item in json.loads(stored or "[]")
     ]
-
-
-def timestamp(value: dt.datetime | None) -> str | None:
-    """A stored (naive UTC) time as ISO 8601 with Z."""
-    return None if value is None else value.replace(tzinfo=None).isoformat() + "Z"

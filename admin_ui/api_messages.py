@@ -7,23 +7,26 @@ import binascii
 
 from flask import current_app, url_for
 
+from admin_ui import api_schemas as schemas
 from admin_ui.api_entries import entry_json, project_or_404
-from admin_ui.api_request import ApiError, api_user, json_body
+from admin_ui.api_request import ApiError, api, api_user
 from postroom.mail_templates import TemplateError
 from postroom.outbound import OutboundError, queue_message
-from storage import protocol
+from storage.timeline import entry_of_account
 
 
-def send_message(project_id: int):
+@api.body(schemas.MessageCreate)
+@api.response(201, schemas.Entry, description="The new outbound entry.")
+def send_message(project_id: int, body: dict):
+    """Send mail to the customer: it is queued as an outbound entry and sent by the worker"""
     project = project_or_404(project_id)
-    body = json_body("MessageCreate")
     template_id = body.get("template_id")
     written = body.get("subject", "").strip() and body.get("body", "").strip()
     if template_id is None and not written:
         raise ApiError(422, "subject and body are required unless a template_id is given")
     answer = None
     if body.get("answer_entry_id") is not None:
-        answer = protocol.entry_of_account(api_user().account_id, body["answer_entry_id"])
+        answer = entry_of_account(api_user().account_id, body["answer_entry_id"])
         if answer is None or answer.project_id != project.id:
             raise ApiError(422, "answer_entry_id is not an entry of this project")
     uploads = [_upload(number, item) for number, item in enumerate(body.get("attachments", []))]
@@ -49,4 +52,4 @@ def _upload(number: int, item: dict) -> tuple[str, str, bytes]:
         data = base64.b64decode(item["content_base64"], validate=True)
     except (binascii.Error, ValueError):
         raise ApiError(422, f"attachments[{number}].content_base64 is not base64") from None
-    return item["filename"], item.get("content_type", "application/octet-stream"), data
+    return item["filename"], item["content_type"], data

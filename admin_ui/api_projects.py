@@ -1,151 +1,148 @@
-"""API views of projects: the project itself, its customer addresses, notes and events."""
+"""API views of projects: the project itself, its customer addresses, notes and events.
+
+Every change goes through domain.projects and domain.entries; their refusals (Invalid 422,
+Conflict 409) are answered by admin_ui.api's one handler.
+"""
 
 from __future__ import annotations
 
 import json
-import re
 
 from flask import url_for
 
-from admin_ui.api_entries import entry_json, project_or_404, timestamp
-from admin_ui.api_request import (
-    ApiError,
-    api_user,
-    int_param,
-    json_body,
-    no_content,
-    not_found,
-    parse_datetime,
-    project_statuses,
-    storable,
-    text_param,
-)
-from admin_ui.api_schemas import MAX_ADDRESS, MAX_DATA_CHARS, MAX_PAGE
-from storage import protocol
+from admin_ui import api_schemas as schemas
+from admin_ui.api_entries import entry_json, project_or_404
+from admin_ui.api_request import ApiError, api, api_user, no_content, not_found
+from admin_ui.api_schemas import MAX_ADDRESS, MAX_DATA_CHARS, project_statuses, storable
+from domain import entries, projects
 from storage.models import CustomerAddress, Project
+from storage.projects import projects_of_account
 
-# A host name: labels of letters (any script), digits and hyphens, separated by dots.
-DOMAIN = re.compile(r"(?:[^\W_](?:[\w-]*[^\W_])?\.)*[^\W_](?:[\w-]*[^\W_])?")
 MANAGERS = ("owner", "admin")
+FIELDS = ("name", "domain", "status", "contact_name")
 
 
-def list_projects():
-    words = text_param("q", 200)
-    limit = int_param("limit", MAX_PAGE, 1, MAX_PAGE)
-    projects = protocol.projects_of_account(api_user().account_id, words, limit=limit)
-    return {"projects": projects_json(projects)}
+@api.query(schemas.ProjectQuery)
+@api.response(200, schemas.ProjectList, description="The projects.")
+def list_projects(query: dict):
+    """List projects, active first, by name"""
+    account_id = api_user().account_id
+    found = projects_of_account(account_id, query.get("q", ""), limit=query["limit"])
+    return {"projects": projects_json(found)}
 
 
-def create_project():
-    body = json_body("ProjectCreate")
-    fields = {"status": project_statuses()[0], **_project_fields(body)}
-    addresses = list(dict.fromkeys(_address(text) for text in body.get("customer_addresses", [])))
-    for address in addresses:
-        _refuse_taken(address, None)
+@api.body(schemas.ProjectCreate)
+@api.response(201, schemas.Project, description="The new project.")
+@api.alt_response(409, "Conflict")
+def create_project(body: dict):
+    """Create a project"""
+    statuses = project_statuses()
+    fields = {"status": statuses[0], **{key: body[key] for key in FIELDS if key in body}}
     user = api_user()
-    try:
-        project = protocol.create_project_with_addresses(
-            user.account_id,
-            **fields,
-            addresses=[(a, "customer") for a in addresses],
-            user_id=user.id,
-        )
-    except protocol.ProtocolError as error:  # taken in the meantime
-        raise ApiError(409, "; ".join(str(arg) for arg in error.args)) from None
+    project = projects.create_project(
+        user.account_id,
+        **fields,
+        customer_addresses=body.get("customer_addresses", []),
+        user_id=user.id,
+        statuses=statuses,
+    )
     location = url_for("api.get_project", project_id=project.id)
     return project_json(project), 201, {"Location": location}
 
 
+@api.response(200, schemas.Project, description="The project.")
 def get_project(project_id: int):
+    """One project"""
     return project_json(project_or_404(project_id))
 
 
-def update_project(project_id: int):
+@api.body(schemas.ProjectUpdate)
+@api.response(200, schemas.Project, description="The project.")
+def update_project(project_id: int, body: dict):
+    """Change a project's fields"""
     project = project_or_404(project_id)
-    body = json_body("ProjectUpdate", statuses=project_statuses(project.status))
-    fields = _project_fields(body)
-    try:
-        protocol.update_project(project, api_user().id, **fields)
-    except protocol.ProtocolError as error:
-        raise ApiError(422, str(error)) from None
+    projects.update_project(
+        project, api_user().id, statuses=project_statuses(project.status), **body
+    )
     return project_json(project)
 
 
+@api.response(204, description="Done; no content.")
 def delete_project(project_id: int):
+    """Delete a project (owner or admin); its mail stays as unassigned, its notes go"""
     project = project_or_404(project_id)
     if api_user().role not in MANAGERS:
         raise ApiError(403, "only an owner or admin may delete a project")
-    protocol.delete_project(project, api_user().id)
+    projects.delete_project(project, api_user().id)
     return no_content()
 
 
+@api.response(200, schemas.AddressList, description="The addresses.")
 def list_addresses(project_id: int):
+    """The project's customer addresses"""
     project = project_or_404(project_id)
     return {"addresses": addresses_json([project.id])[project.id]}
 
 
-def add_address(project_id: int):
+@api.body(schemas.AddressCreate)
+@api.response(201, schemas.CustomerAddress, description="The stored address.")
+@api.alt_response(409, "Conflict")
+def add_address(project_id: int, body: dict):
+    """Add a customer address"""
     project = project_or_404(project_id)
-    body = json_body("AddressCreate")
-    address = _address(body["address"])
-    _refuse_taken(address, project)
-    kind = body.get("kind", "customer")
-    protocol.add_customer_address(project, address, kind=kind, user_id=api_user().id)
-    return {"address": address, "kind": kind}, 201
+    row = projects.add_customer_address(
+        project, body["address"], kind=body["kind"], user_id=api_user().id
+    )
+    return {"address": row.address, "kind": row.kind}, 201
 
 
+@api.response(204, description="Done; no content.")
 def remove_address(project_id: int, address: str):
+    """Remove a customer address"""
     project = project_or_404(project_id)
     address = address.strip().lower()
-    stored = (
+    removed = (
         storable(address)
         and len(address) <= MAX_ADDRESS
-        and CustomerAddress.select()
-        .where((CustomerAddress.project == project.id) & (CustomerAddress.address == address))
-        .exists()
+        and projects.remove_customer_address(project, address, user_id=api_user().id)
     )
-    if not stored:
+    if not removed:
         raise not_found("customer address")
-    protocol.remove_customer_address(project, address, user_id=api_user().id)
     return no_content()
 
 
-def add_note(project_id: int):
-    project = project_or_404(project_id)
-    body = json_body("NoteCreate")
-    occurred_at = parse_datetime(body["occurred_at"]) if "occurred_at" in body else None
-    try:
-        entry = protocol.add_manual_entry(
-            project,
-            api_user(),
-            kind=body["kind"],
-            text=body["text"],
-            subject=body.get("subject", ""),
-            occurred_at=occurred_at,
-        )
-    except protocol.ProtocolError as error:
-        raise ApiError(422, str(error)) from None
+@api.body(schemas.NoteCreate)
+@api.response(201, schemas.Entry, description="The new entry.")
+def add_note(project_id: int, body: dict):
+    """Add an internal note or a customer's call to the protocol"""
+    entry = entries.add_manual_entry(
+        project_or_404(project_id),
+        api_user(),
+        kind=body["kind"],
+        text=body["text"],
+        subject=body.get("subject", ""),
+        occurred_at=body.get("occurred_at"),
+    )
     return _created(entry)
 
 
-def add_event(project_id: int):
+@api.body(schemas.EventCreate)
+@api.response(201, schemas.Entry, description="The new entry.")
+def add_event(project_id: int, body: dict):
+    """Report an event (status change, change request …) as a system entry"""
     project = project_or_404(project_id)
-    body = json_body("EventCreate", statuses=project_statuses(project.status))
     data = body.get("data")
     if data is not None and len(json.dumps(data)) > MAX_DATA_CHARS:
         raise ApiError(422, f"data may have at most {MAX_DATA_CHARS} characters as JSON")
-    try:
-        entry = protocol.record_project_event(
-            project,
-            body["type"],
-            body["subject"],
-            text=body.get("text", ""),
-            status=body.get("status"),
-            data=data,
-            user_id=api_user().id,
-        )
-    except protocol.ProtocolError as error:
-        raise ApiError(422, str(error)) from None
+    entry = entries.record_project_event(
+        project,
+        body["type"],
+        body["subject"],
+        text=body.get("text", ""),
+        status=body.get("status"),
+        data=data,
+        user_id=api_user().id,
+    )
     return _created(entry)
 
 
@@ -153,48 +150,13 @@ def _created(entry):
     return entry_json(entry), 201, {"Location": url_for("api.get_entry", entry_id=entry.id)}
 
 
-# --- checks beyond the schema ----------------------------------------------------------------
-def _project_fields(body: dict) -> dict:
-    """The project fields of a body, trimmed; blank names and statuses and bad domains refused."""
-    fields = {
-        key: body[key].strip()
-        for key in ("name", "domain", "status", "contact_name")
-        if key in body
-    }
-    for key in ("name", "status"):
-        if key in fields and not fields[key]:
-            raise ApiError(422, f"{key} must not be blank")
-    if fields.get("domain"):
-        fields["domain"] = fields["domain"].lower()
-        if not DOMAIN.fullmatch(fields["domain"]):
-            raise ApiError(422, f"domain is not a host name: {body['domain']!r}")
-    return fields
-
-
-def _address(text: str) -> str:
-    address = text.strip().lower()
-    if not protocol.ADDRESS.match(address):
-        raise ApiError(422, f"not a valid email address: {text!r}")
-    return address
-
-
-def _refuse_taken(address: str, project: Project | None) -> None:
-    """Refuse an address another project (or this one already) stores: mail goes to one."""
-    owner = protocol.project_of_address(api_user().account_id, address)
-    if owner is None:
-        return
-    if project is not None and owner.id == project.id:
-        raise ApiError(409, f"{address} is already a customer address of this project")
-    raise ApiError(409, f"{address} is already a customer address of {owner.name}")
-
-
-# --- JSON shapes -----------------------------------------------------------------------------
+# --- JSON shapes (dumped through api_schemas.Project and CustomerAddress) --------------------
 def project_json(project: Project) -> dict:
     return projects_json([project])[0]
 
 
-def projects_json(projects: list[Project]) -> list[dict]:
-    addresses = addresses_json([project.id for project in projects])
+def projects_json(found: list[Project]) -> list[dict]:
+    addresses = addresses_json([project.id for project in found])
     return [
         {
             "id": project.id,
@@ -202,10 +164,10 @@ def projects_json(projects: list[Project]) -> list[dict]:
             "domain": project.domain,
             "status": project.status,
             "contact_name": project.contact_name,
-            "created_at": timestamp(project.created_at),
+            "created_at": project.created_at,
             "customer_addresses": addresses[project.id],
         }
-        for project in projects
+        for project in found
     ]
 
 
