@@ -51,6 +51,9 @@ class IngestSettings:
     # mail of 990 attachments parses in 0.5 s; the slowest measured, 24 MB of To header, 11 s)
     parse_timeout_seconds: float = 30.0
     parse_workers: int = 0  # 0: one per core
+    # an ingest that died is presumed dead this long after its last heartbeat; then another
+    # ingest on the same database takes up the mail it had claimed (storage/intake.py)
+    claim_timeout_seconds: float = 60.0
 
 
 @dataclass(frozen=True)
@@ -251,7 +254,7 @@ def _finish(settings: Settings, base: Path) -> Settings:
     ):
         if getattr(ingest, key) < 1:
             raise ConfigError(source, f"ingest.{key}", "must be at least 1")
-    for key in ("data_timeout_seconds", "session_timeout_seconds"):
+    for key in ("data_timeout_seconds", "session_timeout_seconds", "claim_timeout_seconds"):
         if getattr(ingest, key) < 1:
             raise ConfigError(source, f"ingest.{key}", "must be at least 1 (seconds)")
     if ingest.max_message_bytes < 1024:

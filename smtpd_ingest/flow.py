@@ -61,11 +61,21 @@ class IntakeFlow:
     intakes stay pending for the sweep. An intake tried before is parsed in a worker and
     filed alone, so it cannot take a batch down with it twice; one tried MAX_ATTEMPTS times
     is quarantined: filed unparsed with the reason, for `postroom reprocess`.
+
+    With a holder (the ingest process's name, storage.intake claims), only the intakes it
+    claims are taken up, filed or marked failed; one claimed by another ingest meanwhile
+    (this one was too slow to keep its lease) is dropped, the other files it.
     """
 
-    def __init__(self, parser: Parser, wake: Callable[[], None] | None = None) -> None:
+    def __init__(
+        self,
+        parser: Parser,
+        wake: Callable[[], None] | None = None,
+        holder: str | None = None,
+    ) -> None:
         self.parser = parser
         self.wake = wake  # called (from another thread) when a parse in a worker ends
+        self.holder = holder
         self._ids: deque[int] = deque()  # to take up
         self._waiting: deque[_Parse] = deque()  # for a worker
         self._running: list[_Parse] = []
@@ -135,14 +145,15 @@ class IntakeFlow:
         if not ids:
             return [], []
         try:
-            intakes = waiting_intakes(ids)
+            intakes = waiting_intakes(ids, self.holder)
         except Exception as error:
             if not database_unavailable(error):
                 raise
             left_pending(ids, error, None)  # not counted yet
             self._known.difference_update(ids)
             return [], []
-        self._known.difference_update(set(ids) - {i.id for i in intakes})  # done meanwhile
+        # done meanwhile, or claimed by another ingest
+        self._known.difference_update(set(ids) - {i.id for i in intakes})
         worn = [i for i in intakes if i.attempts >= MAX_ATTEMPTS]
         here = []
         for intake in intakes:
@@ -152,7 +163,7 @@ class IntakeFlow:
                 here.append(intake)
             else:
                 self._waiting.append(_Parse(intake))
-        filed = quarantine(worn)
+        filed = quarantine(worn, self.holder)
         self._known.difference_update(i.id for i in worn)
         return here, filed
 
@@ -298,10 +309,10 @@ class IntakeFlow:
         """File new intakes together, in arrival order, and those tried before alone."""
         ready.sort(key=lambda item: item[0].id)
         together = [item for item in ready if item[0].attempts == 0]
-        filed = file_parsed(together, self.tries)
+        filed = file_parsed(together, self.tries, self.holder)
         for item in ready:
             if item[0].attempts > 0:
-                filed += file_parsed([item], self.tries)
+                filed += file_parsed([item], self.tries, self.holder)
         self._known.difference_update(item[0].id for item in ready)
         return filed
 

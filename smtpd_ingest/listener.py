@@ -36,7 +36,7 @@ async def serve(
             loop.add_signal_handler(signum, stop.set)
     processor = IntakeProcessor(full_settings)
     processor.start()
-    writer = IntakeWriter(full_settings.storage.busy_timeout_ms)
+    writer = IntakeWriter(full_settings.storage.busy_timeout_ms, processor.holder)
     handler = IngestHandler(settings, writer, processor.submit)
     gate = ConnectionGate(settings)
     if reload is not None:

@@ -137,18 +137,21 @@ def process_intake(intake_id: int, parser: Parser) -> Filed | None:
 
 
 def file_parsed(
-    items: list[tuple[Waiting, bytes, Result]], tries: Tries | None = None
+    items: list[tuple[Waiting, bytes, Result]],
+    tries: Tries | None = None,
+    holder: str | None = None,
 ) -> list[Filed]:
-    """Route parse results and file them in one transaction; never raises.
+    """Route parse results and file them in one transaction; never raises. With a holder
+    (an ingest process), only the intakes it still claims are filed or marked failed.
 
     When the database is away or busy (database_unavailable), the intakes stay pending (for
     the sweep or the next start) and `tries` gives their try back. Any other error is the
     data's: a batch is filed again one by one, and a message that fails alone is filed raw
     with the database's reason (quarantined, for `postroom reprocess`).
     """
-    items = [i for i in items if not _failed(i)]
+    items = [i for i in items if not _failed(i, holder)]
     if len(items) > 1 and sum(i.size for i, _, _ in items) > BATCH_BYTES:
-        return [f for part in _by_size(items) for f in file_parsed(part, tries)]
+        return [f for part in _by_size(items) for f in file_parsed(part, tries, holder)]
     if not items:
         return []
     intakes = [i for i, _, _ in items]
@@ -156,58 +159,63 @@ def file_parsed(
         records = assemble_records(
             [(i.account_id, raw, i.project_hint, result) for i, raw, result in items]
         )
-        filed = _file_with_retries([(i.id, r) for i, r in zip(intakes, records, strict=True)])
+        filed = _file_with_retries(
+            [(i.id, r) for i, r in zip(intakes, records, strict=True)], holder
+        )
     except Exception as error:
         if database_unavailable(error):
             left_pending([i.id for i in intakes], error, tries)
             return []
         if len(items) > 1:
             log.warning("filing a batch of %d failed (%s); one by one", len(items), _reason(error))
-            return [f for item in items for f in file_parsed([item], tries)]
+            return [f for item in items for f in file_parsed([item], tries, holder)]
         log.exception("intake %s: filing failed", intakes[0].id)
-        return _file_raw(intakes[0], items[0][1], _reason(error), tries)
+        return _file_raw(intakes[0], items[0][1], _reason(error), tries, holder)
     _log_filed(intakes, filed)
     return filed
 
 
-def _file_raw(intake: Waiting, raw: bytes, reason: str, tries: Tries | None) -> list[Filed]:
+def _file_raw(
+    intake: Waiting, raw: bytes, reason: str, tries: Tries | None, holder: str | None
+) -> list[Filed]:
     """File a message the database refused unparsed, with the reason; if even that fails,
     mark its intake failed (the raw message stays, for `postroom reprocess`)."""
     parsed = ParseError(FILING_FAILED.format(reason=reason))
     try:
         [record] = assemble_records([(intake.account_id, raw, intake.project_hint, parsed)])
-        filed = _file_with_retries([(intake.id, record)])
+        filed = _file_with_retries([(intake.id, record)], holder)
     except Exception as error:
         if database_unavailable(error):
             left_pending([intake.id], error, tries)
         else:
             log.exception("intake %s: filing it raw failed too", intake.id)
-            _fail(intake, error)
+            _fail(intake, error, holder)
         return []
     _log_filed([intake], filed)
     return filed
 
 
-def _failed(item: tuple[Waiting, bytes, Result]) -> bool:
+def _failed(item: tuple[Waiting, bytes, Result], holder: str | None) -> bool:
     """Record a parse that failed by a fault of ours (not the mail's); True if it did."""
     intake, _, result = item
     if not isinstance(result, Exception) or isinstance(result, ParseError):
         return False
-    _fail(intake, result)
+    _fail(intake, result, holder)
     return True
 
 
-def _fail(intake: Waiting, error: Exception) -> None:
+def _fail(intake: Waiting, error: Exception, holder: str | None) -> None:
     try:
-        if Intake.get_by_id(intake.id).state == "done":  # another ingest filed it meanwhile
-            return
+        found = Intake.get_by_id(intake.id)
+        if found.state == "done" or (holder is not None and found.claimed_by != holder):
+            return  # another ingest filed it meanwhile, or claimed it (this one was slow)
         log.error("queue_id=%s intake=%s processing failed: %s", intake.queue_id, intake.id, error)
         mark_intake_failed(intake.id, _reason(error))
     except Exception:  # the database is away: it stays pending
         log.exception("intake %s left pending", intake.id)
 
 
-def quarantine(intakes: list[Waiting]) -> list[Filed]:
+def quarantine(intakes: list[Waiting], holder: str | None = None) -> list[Filed]:
     """File intakes whose processing never finished unparsed, with the reason; never raises."""
     if not intakes:
         return []
@@ -224,7 +232,8 @@ def quarantine(intakes: list[Waiting]) -> list[Filed]:
         log.exception("intakes %s left pending", [i.id for i in intakes])
         return []
     return file_parsed(
-        [(i, raws[i.sha256], ParseError(QUARANTINED.format(attempts=i.attempts))) for i in intakes]
+        [(i, raws[i.sha256], ParseError(QUARANTINED.format(attempts=i.attempts))) for i in intakes],
+        holder=holder,
     )
 
 
@@ -254,16 +263,16 @@ def _by_size(items: list[tuple[Waiting, bytes, Result]]) -> list[list]:
     return parts
 
 
-def _file_with_retries(items: list) -> list[Filed]:
+def _file_with_retries(items: list, holder: str | None) -> list[Filed]:
     """File; while the database is busy, again a few times (a lock held a moment)."""
     for wait in RETRY_SECONDS:
         try:
-            return file_inbound(items)
+            return file_inbound(items, holder)
         except Exception as error:
             if not database_unavailable(error):
                 raise
             time.sleep(wait)
-    return file_inbound(items)
+    return file_inbound(items, holder)
 
 
 def build_record(

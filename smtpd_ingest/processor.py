@@ -3,7 +3,14 @@
 
 The listener's process only reads DATA and commits; parsing and filing are Python-heavy and
 would compete with its event loop for the GIL, so they run in a child process that is handed
-the ids of new intakes (and takes up, at start, every intake left pending by a crash).
+the ids of new intakes.
+
+Several ingest processes may share one database: each intake is claimed by the one that files
+it (storage.intake, claims). The listener records its mail claimed by this ingest (`holder`);
+the child keeps the ingest's lease alive (a heartbeat every third of
+`[ingest] claim_timeout_seconds`) and takes up, at start and every SWEEP_SECONDS, only what
+is free: intakes of ingests whose lease ran out or was given back (a crash, a stop), and
+unclaimed ones. A clean stop, or the listener's death, gives the lease back.
 """
 
 from __future__ import annotations
@@ -23,7 +30,8 @@ from postroom.config import Settings
 log = logging.getLogger(__name__)
 GATHER_SECONDS = 0.05  # how long a batch waits for more intakes to arrive
 SWEEP_SECONDS = 10.0  # how often the processor looks for intakes left waiting, busy or idle
-STALE_SECONDS = 30.0  # an intake pending this long was left by an ingest that died
+STALE_SECONDS = 30.0  # an unclaimed intake pending this long was left by a tool that died
+BEATS = 3  # heartbeats per claim timeout: two may fail (a database hiccup) and the lease holds
 NICE = 10  # this process, relative to the listener
 WORKER_NICE = 10  # parse workers, relative to this process
 INLINE_PARSE_BYTES = 64 << 10  # smaller mail is parsed here, bigger in the workers
@@ -34,14 +42,27 @@ class IntakeProcessor:
     """Feed intake ids to the processor process."""
 
     def __init__(self, settings: Settings) -> None:
+        from storage.intake import new_holder
+
         context = multiprocessing.get_context("spawn")
+        self.holder = new_holder()  # this ingest's claims: the listener records mail with it
+        self._ttl = settings.ingest.claim_timeout_seconds
         self._queue = context.Queue()
         self._process = context.Process(
-            target=_run, args=(settings, self._queue, os.getpid()), name="postroom-processor"
+            target=_run,
+            args=(settings, self._queue, os.getpid(), self.holder),
+            name="postroom-processor",
         )
         self._waiting: list[int] = []
 
     def start(self) -> None:
+        """Take the lease before the first mail is recorded under it; start the child."""
+        from storage.intake import beat
+
+        try:
+            beat(self.holder, self._ttl)
+        except Exception:  # the database is away: the child takes it once it is back
+            log.exception("taking the intake lease failed")
         self._process.start()
 
     def submit(self, intake_ids: list[int]) -> None:
@@ -71,6 +92,17 @@ class IntakeProcessor:
         if self._process.is_alive():
             self._process.terminate()
             self._process.join(5)
+        _release(self.holder)
+
+
+def _release(holder: str) -> None:
+    """Give the lease back: the intakes left pending are free for any ingest at once."""
+    from storage.intake import release
+
+    try:
+        release(holder)
+    except Exception:  # the lease runs out instead
+        log.exception("giving the intake lease back failed")
 
 
 WAKE: list[int] = []  # put on the queue when a parse in a worker ends: no ids, a turn
@@ -121,7 +153,7 @@ def _next_batch(
     return batch
 
 
-def _run(settings: Settings, queue, parent_pid: int) -> None:
+def _run(settings: Settings, queue, parent_pid: int, holder: str) -> None:
     """The processor process: open the database, catch up, then follow the queue."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)  # the parent decides when to stop
     logging.basicConfig(
@@ -132,7 +164,7 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
     from smtpd_ingest.flow import BATCH, IntakeFlow
     from smtpd_ingest.parser_pool import ParserPool
     from storage.db import is_sqlite, open_database
-    from storage.intake import pending_intake_ids
+    from storage.intake import beat, claim_waiting, forget_dead_here
 
     storage = settings.storage
     db = open_database(
@@ -164,19 +196,27 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
         nice=WORKER_NICE,
         inline_bytes=INLINE_PARSE_BYTES,
     )
-    swept = time.monotonic()
+    ttl = settings.ingest.claim_timeout_seconds
+    swept = beaten = time.monotonic()
 
     def sweep() -> list[int]:
-        """Intakes that waited long: acknowledged by an ingest that died before handing
-        them over (kill -9, power loss), while this one runs on the same database, or left
-        pending while the database was away. Every SWEEP_SECONDS, idle or not."""
-        nonlocal swept
+        """Keep the lease (a heartbeat every ttl / BEATS); every SWEEP_SECONDS, idle or not,
+        claim the intakes that are free: acknowledged by an ingest that died (kill -9, power
+        loss) or stopped while this one runs on the same database; unclaimed ones that
+        waited STALE_SECONDS; and this one's own left pending while the database was away."""
+        nonlocal swept, beaten
+        if time.monotonic() - beaten >= ttl / BEATS:
+            beaten = time.monotonic()
+            try:
+                beat(holder, ttl)
+            except Exception:  # the database is away: the next beat may still be in time
+                log.exception("renewing the intake lease failed")
         if time.monotonic() - swept < SWEEP_SECONDS:
             return []
         swept = time.monotonic()
         try:
             now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
-            found = pending_intake_ids(now - dt.timedelta(seconds=STALE_SECONDS))
+            found = claim_waiting(holder, now - dt.timedelta(seconds=STALE_SECONDS))
         except Exception:  # the database is away: try again at the next sweep
             log.exception("looking for left intakes failed")
             return []
@@ -184,10 +224,14 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
             log.info("taking up %d intakes left waiting", len(found))
         return found
 
-    flow = IntakeFlow(parser, wake=lambda: queue.put(WAKE))
+    flow = IntakeFlow(parser, wake=lambda: queue.put(WAKE), holder=holder)
     queue.cancel_join_thread()  # what this process puts is a wake-up call, never lost mail
     try:
-        left = pending_intake_ids()
+        beat(holder, ttl)
+        dead = forget_dead_here(holder)
+        if dead:
+            log.info("ingest processes gone, their intakes free: %s", ", ".join(dead))
+        left = claim_waiting(holder)
         if left:
             log.info("processing %d intakes left from an earlier run", len(left))
         flow.add(left)
@@ -196,7 +240,8 @@ def _run(settings: Settings, queue, parent_pid: int) -> None:
             room = max(0, BATCH - flow.queued)  # a batch's worth waiting: no gathering
             due = flow.due() if room else 0.0
             batch = _next_batch(queue, parent_pid, room, due, sweep)
-            if batch is None:
+            if batch is None:  # told to stop, or the listener is gone: nothing comes any more
+                _release(holder)
                 return
             flow.add(batch)
             try:

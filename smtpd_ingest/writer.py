@@ -37,9 +37,11 @@ OWN_CHECKPOINT_PAGES = 65_536  # 256 MB; the filing process checkpoints at 10,00
 
 
 class IntakeWriter:
-    """Commit intake records on one writer thread, many messages per transaction."""
+    """Commit intake records on one writer thread, many messages per transaction; the new
+    intakes are claimed by `holder` (this ingest: storage.intake, claims)."""
 
-    def __init__(self, busy_timeout_ms: int = 5000) -> None:
+    def __init__(self, busy_timeout_ms: int = 5000, holder: str | None = None) -> None:
+        self._holder = holder
         self._executor = ThreadPoolExecutor(
             1, thread_name_prefix="intake-writer", initializer=_prepare_connection
         )
@@ -74,7 +76,7 @@ class IntakeWriter:
                 outcomes = self._commit_inline(items) if self._inline else None
                 if outcomes is None:
                     outcomes = await loop.run_in_executor(
-                        self._executor, _commit, items, self._busy_seconds
+                        self._executor, _commit, items, self._busy_seconds, self._holder
                     )
                 if self._wal is not None:
                     outcomes = await self._synced(outcomes)
@@ -88,15 +90,14 @@ class IntakeWriter:
         finally:
             self._draining = False
 
-    @staticmethod
-    def _commit_inline(items: list[IntakeBatchItem]) -> list[list[Recorded]] | None:
+    def _commit_inline(self, items: list[IntakeBatchItem]) -> list[list[Recorded]] | None:
         """Commit small messages on the loop; None: leave the batch to the writer thread."""
         if any(item.spool is not None for item in items):
             return None
         if sum(item.size for item in items) > INLINE_BYTES:
             return None
         try:
-            return list(record_batch(items))
+            return list(record_batch(items, self._holder))
         except Exception as error:  # noqa: BLE001 - the thread retries, and answers 4xx
             if not (isinstance(error, OperationalError) and "locked" in str(error)):
                 log.warning("committing on the loop failed (%s); retrying on the thread", error)
@@ -171,12 +172,14 @@ def _prepare_connection() -> None:
         database.execute_sql(f"PRAGMA wal_autocheckpoint = {OWN_CHECKPOINT_PAGES}")
 
 
-def _record(items: list[IntakeBatchItem], busy_seconds: float) -> list[list[Recorded]]:
+def _record(
+    items: list[IntakeBatchItem], busy_seconds: float, holder: str | None
+) -> list[list[Recorded]]:
     """record_batch, retried every LOCK_POLL_SECONDS while another process holds the lock."""
     deadline = time.monotonic() + busy_seconds
     while True:
         try:
-            return record_batch(items)
+            return record_batch(items, holder)
         except OperationalError as error:
             if "locked" not in str(error) or time.monotonic() > deadline or not is_sqlite():
                 raise
@@ -184,11 +187,11 @@ def _record(items: list[IntakeBatchItem], busy_seconds: float) -> list[list[Reco
 
 
 def _commit(
-    items: list[IntakeBatchItem], busy_seconds: float
+    items: list[IntakeBatchItem], busy_seconds: float, holder: str | None = None
 ) -> list[list[Recorded] | BaseException]:
     """Store a batch; if the batch fails, store each message on its own."""
     try:
-        return list(_record(items, busy_seconds))
+        return list(_record(items, busy_seconds, holder))
     except Exception as error:  # noqa: BLE001 - handed to the waiting sessions as 4xx
         if len(items) == 1 or isinstance(error, OperationalError):
             return [error] * len(items)
@@ -196,7 +199,7 @@ def _commit(
     outcomes: list[list[Recorded] | BaseException] = []
     for item in items:
         try:
-            outcomes.append(_record([item], busy_seconds)[0])
+            outcomes.append(_record([item], busy_seconds, holder)[0])
         except Exception as error:  # noqa: BLE001 - handed to the waiting session as 4xx
             outcomes.append(error)
     return outcomes

@@ -14,6 +14,7 @@ from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
 from storage.db import MAIL_SCHEMA, is_sqlite, native_sql, select_in, write_transaction
+from storage.intake import hold
 from storage.models import Entry, database, utcnow
 from storage.search import index_entries, remember_correspondents
 
@@ -114,8 +115,11 @@ class Filed:
     new: bool  # False: a second recipient of the same account, filed to the existing entry
 
 
-def file_inbound(items: Sequence[tuple[int, InboundRecord]]) -> list[Filed]:
-    """File (intake id, record) pairs in one write transaction; intakes already done are skipped.
+def file_inbound(
+    items: Sequence[tuple[int, InboundRecord]], holder: str | None = None
+) -> list[Filed]:
+    """File (intake id, record) pairs in one write transaction; intakes already done are skipped,
+    and with a holder (an ingest process) those it no longer claims (storage.intake.hold).
 
     The batch is worked out before the write lock is taken (the reads, every row to insert),
     so that the lock, which the web and worker processes need too, is held short; under the
@@ -135,6 +139,9 @@ def file_inbound(items: Sequence[tuple[int, InboundRecord]]) -> list[Filed]:
     separate = is_sqlite()
     with write_transaction("main"):
         cursor = database.cursor()
+        if holder is not None:  # only the intakes still claimed: one statement a batch
+            held = hold(cursor, [intake_id for intake_id, _ in items], holder)
+            items = [item for item in items if item[0] in held]
         if _snapshot(items, cursor) != plan.snapshot:
             plan = _plan(items, cursor)
         filed, done = _execute(plan, cursor)

@@ -1,8 +1,22 @@
-"""Record accepted deliveries durably: the raw message and one intake row per recipient."""
+"""Record accepted deliveries durably: the raw message and one intake row per recipient;
+and claims, which say which ingest process files a pending intake.
+
+Claims: several ingest processes may share one database (PostgreSQL). Each is a holder,
+named `host:pid:random`, and keeps a lease row in ingest_lease alive by a heartbeat (beat).
+An intake it records is claimed by it from the start (intake.claimed_by); only the holder
+files it. An intake whose holder has no lease, or one that ran out (the process died, or
+stopped and gave its lease back), is free: another ingest claims it (claim_waiting) with a
+conditional update, so of two that try, one wins. Filing locks the intakes it files and
+keeps only those still claimed by it (hold), so a slow ingest that lost its claims files
+nothing twice.
+"""
 
 from __future__ import annotations
 
 import datetime as dt
+import os
+import secrets
+import socket
 import zlib
 from dataclasses import dataclass
 from pathlib import Path
@@ -97,9 +111,13 @@ class Waiting:
     attempts: int  # tries begun so far (see count_attempts)
 
 
-def waiting_intakes(intake_ids: list[int]) -> list[Waiting]:
-    """The intakes among intake_ids not filed yet, in the order they were received."""
-    rows = select_in(_WAITING, intake_ids)
+def waiting_intakes(intake_ids: list[int], holder: str | None = None) -> list[Waiting]:
+    """The intakes among intake_ids not filed yet, in the order they were received; with a
+    holder, only those it claims."""
+    if holder is None:
+        rows = select_in(_WAITING, intake_ids)
+    else:
+        rows = select_in(_WAITING_HELD, intake_ids, holder)
     return sorted((Waiting(*row) for row in rows), key=lambda intake: intake.id)
 
 
@@ -109,6 +127,7 @@ _WAITING = (
     " raw.size, intake.attempts FROM intake JOIN raw_message AS raw"
     " ON raw.sha256 = intake.sha256 WHERE intake.state != 'done' AND intake.id IN"
 )
+_WAITING_HELD = _WAITING.replace("WHERE", "WHERE intake.claimed_by = ? AND")
 
 
 _COUNT_ATTEMPT = "UPDATE intake SET attempts = attempts + 1 WHERE id = ?"
@@ -135,8 +154,9 @@ def uncount_attempts(intake_ids: list[int]) -> None:
         database.cursor().executemany(update, [(i,) for i in intake_ids])
 
 
-def record_batch(items: list[IntakeBatchItem]) -> list[list[Recorded]]:
-    """Store a batch of messages in one transaction; repeated deliveries are kept once.
+def record_batch(items: list[IntakeBatchItem], holder: str | None = None) -> list[list[Recorded]]:
+    """Store a batch of messages in one transaction; repeated deliveries are kept once. New
+    intakes are claimed by `holder` (None: unclaimed, for the ingest that takes them up).
 
     This runs for every accepted message, so it speaks plain SQL through the connection's
     cursor: peewee's statement building cost more than the inserts themselves.
@@ -175,6 +195,7 @@ def record_batch(items: list[IntakeBatchItem]) -> list[list[Recorded]]:
                     d.helo,
                     d.protocol,
                     received,
+                    holder,
                 )
                 cursor.execute(insert_intake, values)
                 row = cursor.fetchone()
@@ -219,7 +240,8 @@ _RAW = (
 )
 _INTAKE = (
     "INSERT INTO intake (queue_id, sha256, account_id, recipient, project_hint, mail_from, peer,"
-    " helo, protocol, received_at, state) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')"
+    " helo, protocol, received_at, claimed_by, state)"
+    " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 'pending')"
     " ON CONFLICT DO NOTHING RETURNING id"
 )
 _EXISTING = "SELECT id FROM intake WHERE sha256 = ? AND recipient = ?"
@@ -232,3 +254,144 @@ def pending_intake_ids(received_before: dt.datetime | None = None) -> list[int]:
     if received_before is not None:
         query = query.where(Intake.received_at < received_before)
     return [intake_id for (intake_id,) in query.tuples().iterator()]
+
+
+# --- claims -------------------------------------------------------------------------------
+
+
+def new_holder() -> str:
+    """A name for this ingest process: host, process id and a random part (pids are reused)."""
+    return f"{socket.gethostname()}:{os.getpid()}:{secrets.token_hex(4)}"
+
+
+def database_now() -> dt.datetime:
+    """The current UTC time by the database's clock (PostgreSQL's now(); SQLite lives on one
+    host), naive like every stored time: ingests on hosts with different clocks agree."""
+    if is_postgres():
+        return database.execute_sql("SELECT now() AT TIME ZONE 'UTC'").fetchone()[0]
+    return utcnow()
+
+
+def _stamp(value: dt.datetime):
+    return value if is_postgres() else str(value)
+
+
+_BEAT = (
+    "INSERT INTO ingest_lease (holder, expires_at) VALUES (?, ?)"
+    " ON CONFLICT (holder) DO UPDATE SET expires_at = excluded.expires_at"
+)
+
+
+def beat(holder: str, ttl_seconds: float) -> None:
+    """Keep the lease of `holder` for `ttl_seconds` from now: its claims stay its own."""
+    until = database_now() + dt.timedelta(seconds=ttl_seconds)
+    with write_transaction(MAIL_SCHEMA):
+        database.execute_sql(native_sql(_BEAT), (holder, _stamp(until)))
+
+
+def release(holder: str) -> None:
+    """Give the lease back (a clean stop): the intakes still claimed by `holder` are free for
+    the next ingest that looks, at once."""
+    with write_transaction(MAIL_SCHEMA):
+        database.execute_sql(native_sql("DELETE FROM ingest_lease WHERE holder = ?"), (holder,))
+
+
+def forget_dead_here(holder: str) -> list[str]:
+    """Give back the leases of ingest processes of this host that are gone (a crash, kill -9,
+    power loss), so that a restarted ingest takes up their intakes at once rather than after
+    their lease runs out; return their names. A process is told by its id: one that is
+    running under that id keeps its lease (another ingest may have got the id: its lease
+    then runs out). Host names must differ between hosts sharing a database."""
+    host = socket.gethostname()
+    rows = database.execute_sql(
+        native_sql("SELECT holder FROM ingest_lease WHERE holder LIKE ?"), (f"{host}:%",)
+    ).fetchall()
+    ours = {os.getpid(), os.getppid()}  # we are alive; one of us has an old holder's pid
+    dead = []
+    for (name,) in rows:
+        pid = name[len(host) + 1 :].partition(":")[0]
+        if name == holder or not pid.isdigit():
+            continue
+        if int(pid) in ours or not _running(int(pid)):
+            dead.append(name)
+    if dead:
+        with write_transaction(MAIL_SCHEMA):
+            database.cursor().executemany(
+                native_sql("DELETE FROM ingest_lease WHERE holder = ?"), [(n,) for n in dead]
+            )
+    return dead
+
+
+def _running(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
+
+
+# Free: unclaimed and waited since `unclaimed_before` (mail stored by a tool that files it
+# itself, `postroom import`, or before claims existed), or claimed by a holder without a
+# live lease. The caller's own claims count as free once they waited as long (dropped after
+# an error, see IntakeFlow.reset).
+_FREE = (
+    "(claimed_by IS NULL OR claimed_by = ?) AND received_at < ?"
+    " OR claimed_by NOT IN (SELECT holder FROM ingest_lease WHERE expires_at >= ?)"
+)
+_FREE_SELECT = f"SELECT id FROM intake WHERE state = 'pending' AND ({_FREE}) ORDER BY id"  # noqa: S608
+_CLAIM = (
+    "UPDATE intake SET claimed_by = ? WHERE state = 'pending'"
+    " AND (claimed_by IS NULL OR claimed_by = ?"
+    " OR claimed_by NOT IN (SELECT holder FROM ingest_lease WHERE expires_at >= ?))"
+    " AND id IN ({marks}) RETURNING id"
+)
+
+
+def claim_waiting(holder: str, waited_since: dt.datetime | None = None) -> list[int]:
+    """Claim the pending intakes that are free for `holder`: those of ingests without a live
+    lease, and the unclaimed ones and its own that were received before `waited_since` (None:
+    any); return their ids in the order received.
+
+    Looked for first, then claimed by one conditional update: another ingest that claims the
+    same intakes meanwhile wins them, and they are left out.
+    """
+    now = database_now()
+    since = _stamp(waited_since or now + dt.timedelta(days=1))
+    found = [
+        intake_id
+        for (intake_id,) in database.execute_sql(
+            native_sql(_FREE_SELECT), (holder, since, _stamp(now))
+        )
+    ]
+    claimed: list[int] = []
+    with write_transaction(MAIL_SCHEMA):
+        cursor = database.cursor()
+        for start in range(0, len(found), 500):
+            chunk = found[start : start + 500]
+            update = _CLAIM.format(marks=", ".join("?" * len(chunk)))
+            cursor.execute(native_sql(update), [holder, holder, _stamp(now), *chunk])
+            claimed += [intake_id for (intake_id,) in cursor.fetchall()]
+    return sorted(claimed)
+
+
+def hold(cursor, intake_ids: list[int], holder: str) -> set[int]:
+    """Within a filing transaction: those of intake_ids still claimed by `holder`, locked
+    (PostgreSQL) until the transaction ends, so that no other ingest claims them meanwhile."""
+    lock = " FOR UPDATE" if is_postgres() else ""
+    held: set[int] = set()
+    for start in range(0, len(intake_ids), 500):
+        chunk = intake_ids[start : start + 500]
+        marks = ", ".join("?" * len(chunk))
+        cursor.execute(
+            native_sql(f"SELECT id FROM intake WHERE claimed_by = ? AND id IN ({marks}){lock}"),  # noqa: S608
+            [holder, *chunk],
+        )
+        held.update(intake_id for (intake_id,) in cursor.fetchall())
+    return held
+
+
+def claims(intake_ids: list[int]) -> dict[int, str | None]:
+    """Who claims each of intake_ids (None: nobody)."""
+    return dict(select_in("SELECT id, claimed_by FROM intake WHERE id IN", intake_ids))

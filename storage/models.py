@@ -202,6 +202,8 @@ class Intake(BaseModel):
     error = TextField(null=True)
     # tries of filing begun, quarantined after a few; the default is the database's (0008)
     attempts = IntegerField(constraints=[SQL("DEFAULT 0")])
+    # the ingest process that files it, while pending (storage/intake.py: claims; 0012)
+    claimed_by = CharField(null=True)
 
     class Meta:
         indexes = ((("raw", "recipient"), True),)
