@@ -226,6 +226,7 @@ def entries() -> None:
 @click.pass_obj
 def entries_list(obj, account_id, project_id, unassigned, limit, as_json) -> None:
     """List entries, newest first."""
+    from domain.routing import decision_of, explain
     from storage.entries import attachment_names, list_entries
 
     obj.open_database()
@@ -240,7 +241,8 @@ def entries_list(obj, account_id, project_id, unassigned, limit, as_json) -> Non
             "status": e.status,
             "subject": e.subject,
             "from": e.from_address,
-            "route_reason": e.route_reason,
+            "route_reason": explain(decision_of(e)),
+            "route": decision_of(e).as_json(),
             "candidates": e.candidate_ids,
             "parse_error": e.parse_error,
             "attachments": names[e.id],
@@ -529,9 +531,7 @@ def token_revoke(obj, token_id) -> None:
 def reprocess(obj: Context, everything: bool) -> None:
     """Parse again the mail that failed to parse or was left unprocessed."""
     from smtpd_ingest.parser_pool import ParserPool
-    from smtpd_ingest.pipeline import build_record, process_intake
-    from storage.entries import replace_content
-    from storage.intake import load_raw
+    from smtpd_ingest.pipeline import process_intake, reprocess_entry
     from storage.models import Entry, Intake
 
     settings = obj.settings
@@ -547,11 +547,7 @@ def reprocess(obj: Context, everything: bool) -> None:
             query = query.where(Entry.parse_error.is_null(False))
         fixed = 0
         for entry in query:
-            intake = Intake.get_or_none(Intake.entry == entry.id)
-            hint = intake.project_hint if intake else None
-            record = build_record(entry.account_id, load_raw(entry.raw_sha256), hint, parser)
-            replace_content(entry, record)
-            fixed += record.parse_error is None
+            fixed += reprocess_entry(entry, parser).parse_error is None
         click.echo(f"{len(intakes)} intakes processed, {fixed} entries parsed again")
     finally:
         parser.close()

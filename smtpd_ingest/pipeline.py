@@ -8,19 +8,20 @@ import time
 from concurrent.futures import Future
 from typing import Protocol
 
+from domain.routing import Decision, Inbound, Rule, decision_of, explain, route_many
 from smtpd_ingest.parse import Address, ParsedMail, ParseError
-from smtpd_ingest.route import RouteDecision, route_many
 from storage.db import database_unavailable, driver_error, drop_broken_connection
 from storage.entries import mark_intake_failed
-from storage.filing import AttachmentRecord, Filed, InboundRecord, file_inbound
+from storage.filing import AttachmentRecord, Filed, InboundRecord, file_inbound, refile
 from storage.intake import (
     Waiting,
     count_attempts,
+    load_raw,
     load_raws,
     uncount_attempts,
     waiting_intakes,
 )
-from storage.models import Intake
+from storage.models import Entry, Intake
 
 log = logging.getLogger(__name__)
 BATCH_BYTES = 8 << 20  # raw bytes routed and filed together, at most (one big mail alone)
@@ -245,7 +246,7 @@ def _log_filed(intakes: list[Waiting], filed: list[Filed]) -> None:
             queue_ids[item.intake_id],
             item.entry_id,
             item.project_id,
-            item.route_reason,
+            explain(Decision(Rule(item.route_rule), item.route_detail, candidates=item.candidates)),
             f" parse_error={item.parse_error!r}" if item.parse_error else "",
         )
 
@@ -275,33 +276,34 @@ def _file_with_retries(items: list, holder: str | None) -> list[Filed]:
     return file_inbound(items, holder)
 
 
-def build_record(
-    account_id: int, raw: bytes, project_hint: int | None, parser: Parser
-) -> InboundRecord:
-    """Parse and route a raw message into what storage keeps."""
+def reprocess_entry(entry: Entry, parser: Parser) -> InboundRecord:
+    """Parse a filed entry's raw message again, route it (an entry filed under a project
+    keeps its decision) and write it again through storage.filing, as live mail is filed."""
+    intake = Intake.get_or_none(Intake.entry == entry.id)
+    raw = load_raw(entry.raw_sha256)
     try:
         parsed: ParsedMail | ParseError = parser.parse(raw)
     except ParseError as error:
         parsed = error
-    return assemble_record(account_id, raw, project_hint, parsed)
-
-
-def assemble_record(
-    account_id: int, raw: bytes, project_hint: int | None, parsed: ParsedMail | ParseError
-) -> InboundRecord:
-    """Route a parse result (or its failure) into what storage keeps."""
-    return assemble_records([(account_id, raw, project_hint, parsed)])[0]
+    hint = intake.project_hint if intake else None
+    [record] = assemble_records([(entry.account_id, raw, hint, parsed)], [decision_of(entry)])
+    refile(entry.id, record)
+    return record
 
 
 def assemble_records(
     items: list[tuple[int, bytes, int | None, ParsedMail | ParseError]],
+    kept: list[Decision] | None = None,
 ) -> list[InboundRecord]:
-    """Route a batch of parse results (reading what routing needs once) into records."""
+    """Route a batch of parse results (reading what routing needs once) into records;
+    `kept`: the decisions the entries have, when filed again (reprocess)."""
     mails = [None if isinstance(parsed, ParseError) else parsed for _, _, _, parsed in items]
     decisions = route_many(
         [
-            (account_id, mail, hint)
-            for (account_id, _, hint, _), mail in zip(items, mails, strict=True)
+            _inbound(account_id, mail, hint, kept[number] if kept else None)
+            for number, ((account_id, _, hint, _), mail) in enumerate(
+                zip(items, mails, strict=True)
+            )
         ]
     )
     return [
@@ -310,25 +312,39 @@ def assemble_records(
     ]
 
 
-def _record(raw: bytes, parsed: ParsedMail | ParseError, decision: RouteDecision) -> InboundRecord:
+def _inbound(
+    account_id: int, mail: ParsedMail | None, hint: int | None, kept: Decision | None
+) -> Inbound:
+    """What routing looks at in a parsed mail (None: it could not be parsed)."""
+    if mail is None:
+        return Inbound(account_id, project_hint=hint, parsed=False, kept=kept)
+    return Inbound(
+        account_id,
+        sender=_clean(mail.from_.address) if mail.from_ else "",
+        message_id=_message_id(mail),
+        answers=tuple(_clean(i) for i in mail.in_reply_to + mail.references),
+        project_hint=hint,
+        kept=kept,
+    )
+
+
+def _message_id(mail: ParsedMail) -> str | None:
+    return _clean(mail.message_id)[:998] if mail.message_id else None
+
+
+def _record(raw: bytes, parsed: ParsedMail | ParseError, decision: Decision) -> InboundRecord:
     if isinstance(parsed, ParseError):
         mail, parse_error = None, str(parsed) or "unparseable message"
     else:
         mail, parse_error = parsed, None
     if mail is None:
         return InboundRecord(
-            project_id=decision.project_id,
-            route_reason=decision.reason,
-            candidates=decision.candidates,
+            **_route_fields(decision),
             parse_error=parse_error,
             subject=_clean(_fallback_subject(raw)),
-            spam=decision.spam,
         )
     return InboundRecord(
-        project_id=decision.project_id,
-        route_reason=decision.reason,
-        candidates=decision.candidates,
-        spam=decision.spam,
+        **_route_fields(decision),
         subject=_clean(mail.subject),
         from_address=_clean(mail.from_.address) if mail.from_ else "",
         from_name=_clean(mail.from_.name) if mail.from_ else "",
@@ -340,7 +356,7 @@ def _record(raw: bytes, parsed: ParsedMail | ParseError, decision: RouteDecision
         html_safe=_clean(mail.html_safe),
         html_note=mail.html_note,
         occurred_at=_naive_utc(mail.date),
-        message_id=_clean(mail.message_id)[:998] if mail.message_id else None,
+        message_id=_message_id(mail),
         in_reply_to=tuple(_clean(i) for i in mail.in_reply_to),
         references=tuple(_clean(i) for i in mail.references),
         auto_submitted=mail.auto_submitted,
@@ -358,6 +374,19 @@ def _record(raw: bytes, parsed: ParsedMail | ParseError, decision: RouteDecision
             for a in mail.attachments
         ),
     )
+
+
+def _route_fields(decision: Decision) -> dict:
+    """The decision as storage keeps it."""
+    return {
+        "project_id": decision.project_id,
+        "route_rule": decision.rule.value,
+        "route_detail": decision.detail,
+        "candidates": decision.candidates,
+        "category": decision.category,
+        "joins": decision.joins,
+        "spam": decision.spam,
+    }
 
 
 def _clean(value: str) -> str:

@@ -2,8 +2,10 @@
 
 This is the hot path of ingest and import: one round of reads for the whole batch (intakes,
 existing entries, customer addresses, team addresses, project states), then inserts with
-executemany. A reply to a message filed earlier in the same batch joins its thread, as it
-would have done had the two arrived in separate batches.
+executemany. Where each message goes, and why, was decided before (domain.routing) and is
+stored as given, with one exception of naming: a reply routed to the thread of a message of
+the same batch (InboundRecord.joins) names that message's entry, whose id is known once it is
+inserted. Reprocess (refile) writes an entry's content again through the same rows.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from dataclasses import dataclass, field, replace
 from storage.db import MAIL_SCHEMA, is_sqlite, native_sql, select_in, write_transaction
 from storage.intake import hold
 from storage.models import Entry, database, utcnow
-from storage.search import index_entries, remember_correspondents
+from storage.search import index_entries, remember_correspondents, unindex_entry
 
 
 @dataclass(frozen=True)
@@ -34,8 +36,12 @@ class InboundRecord:
     """Everything parse and route found out about one received message."""
 
     project_id: int | None
-    route_reason: str
+    route_rule: str  # domain.routing.Rule
+    route_detail: str = ""
     candidates: tuple[int, ...] = ()
+    category: str = "external"
+    joins: str | None = None  # a thread of this batch: the Message-ID answered (its entry's id
+    # becomes route_detail)
     parse_error: str | None = None
     subject: str = ""
     from_address: str = ""
@@ -110,7 +116,9 @@ class Filed:
     intake_id: int
     entry_id: int
     project_id: int | None
-    route_reason: str
+    route_rule: str
+    route_detail: str
+    candidates: tuple[int, ...]
     parse_error: str | None
     new: bool  # False: a second recipient of the same account, filed to the existing entry
 
@@ -181,7 +189,8 @@ def _snapshot(items: Sequence[tuple[int, InboundRecord]], cursor) -> tuple:
     for account_id in sorted({row[1] for row in intakes}):  # the indexes lead with the account
         shas = sorted({row[2] for row in intakes if row[1] == account_id})
         select = (
-            "SELECT account_id, raw_sha256, id, project_id, route_reason, parse_error"
+            "SELECT account_id, raw_sha256, id, project_id, route_rule, route_detail,"
+            " candidates, parse_error"
             " FROM entry WHERE account_id = ? AND raw_sha256 IN"
         )
         existing += select_in(select, shas, account_id, cursor=cursor)
@@ -193,88 +202,99 @@ def _plan(items: Sequence[tuple[int, InboundRecord]], cursor) -> _Plan:
     intakes, found = snapshot
     intake_of = {row[0]: row for row in intakes}
     existing = {(row[0], row[1]): row[2:] for row in found}
-    senders = list({r.from_address.lower() for _, r in items if r.from_address})
-    kinds, team = {}, set()
-    for account_id in {row[1] for row in intakes}:
-        select = "SELECT project_id, address, kind FROM customer_address"
-        select += " WHERE account_id = ? AND address IN"
-        kinds |= {
-            (row[0], row[1]): row[2]
-            for row in select_in(select, senders, account_id, cursor=cursor)
-        }
-        select = 'SELECT account_id, email FROM "user" WHERE account_id = ? AND email IN'
-        team |= {(row[0], row[1]) for row in select_in(select, senders, account_id, cursor=cursor)}
     project_ids = list({r.project_id for _, r in items if r.project_id is not None})
     select = "SELECT id, status FROM project WHERE id IN"
     project_status = dict(select_in(select, project_ids, cursor=cursor))
-    threads: dict[tuple[int, str], tuple[int, int | None]] = {}  # filed in this batch
+    threads: dict[tuple[int, str], int] = {}  # (account, Message-ID) -> its entry, this batch
     plan = _Plan(snapshot)
     now = utcnow()
     for intake_id, record in items:
         intake = intake_of.get(intake_id)
-        if intake is None or intake[4] == "done":
+        if intake is None:
             continue
-        _, account_id, sha256, received_at, _ = intake
+        _, account_id, sha256, received_at, state = intake
         known = existing.get((account_id, sha256))
+        if known is not None and known[1] is not None and record.message_id:
+            threads[(account_id, record.message_id)] = known[0]
+        if state == "done":
+            continue
         if known is not None:
-            entry, project_id, reason, parse_error = known
-            plan.filed.append((intake_id, entry, project_id, reason, parse_error, False))
+            entry, project_id, rule, detail, candidates, parse_error = known
+            candidates = tuple(json.loads(candidates or "[]"))
+            plan.filed.append(
+                (intake_id, entry, project_id, rule, detail, candidates, parse_error, False)
+            )
             plan.done.append((entry, intake_id))
             continue
-        record, answered = _join_thread(record, account_id, threads)
-        sender = record.from_address.lower()
-        values = _entry_values(
-            record, account_id, sha256, received_at, sender, kinds, team, project_status
-        )
+        answered = threads.get((account_id, record.joins)) if record.joins else None
+        if answered is not None and answered > 0:  # filed before: its id is known
+            record = replace(record, route_detail=str(answered))
+        values = _entry_values(record, account_id, sha256, received_at, project_status)
         plan.entries.append([values[f.name] for f in _ENTRY_FIELDS])
         entry = -len(plan.entries)
-        if answered is not None:
+        if answered is not None and answered < 0:
             plan.replies[entry] = answered
         existing[(account_id, sha256)] = (
             entry,
             record.project_id,
-            record.route_reason,
+            record.route_rule,
+            record.route_detail,
+            values["candidates"],
             record.parse_error,
         )
         if record.message_id and record.project_id is not None:
-            threads[(account_id, record.message_id)] = (entry, record.project_id)
-        people = participants_of(record)
-        plan.participants += [(entry, role, addr, name) for role, name, addr in people]
-        plan.correspondents += [(account_id, addr, name) for _, name, addr in people]
-        plan.attachments += [
-            (
-                entry,
-                a.filename,
-                a.original_filename,
-                a.content_type[:255],
-                len(a.data),
-                a.content_id,
-                a.inline,
-                hashlib.sha256(a.data).hexdigest(),
-                a.data,
-            )
-            for a in record.attachments
-        ]
+            threads[(account_id, record.message_id)] = entry
+        _add_parts(plan, entry, account_id, record)
         if not record.spam:
             kind = "customer_mail" if record.project_id else "unassigned_mail"
             payload = json.dumps(
                 {"auto_submitted": record.auto_submitted, "bounce": record.is_bounce}
             )
             plan.events.append((account_id, kind, entry, record.project_id, payload, now))
-        plan.index.append(
-            (
-                entry,
-                record.subject,
-                record.text,
-                " ".join(a for _, _, a in people),
-                " ".join(a.filename for a in record.attachments),
-            )
-        )
         plan.done.append((entry, intake_id))
         plan.filed.append(
-            (intake_id, entry, record.project_id, record.route_reason, record.parse_error, True)
+            (
+                intake_id,
+                entry,
+                record.project_id,
+                record.route_rule,
+                record.route_detail,
+                record.candidates,
+                record.parse_error,
+                True,
+            )
         )
     return plan
+
+
+def _add_parts(plan: _Plan, entry: int, account_id: int, record: InboundRecord) -> None:
+    """The rows of an entry's participants, correspondents, attachments and index."""
+    people = participants_of(record)
+    plan.participants += [(entry, role, addr, name) for role, name, addr in people]
+    plan.correspondents += [(account_id, addr, name) for _, name, addr in people]
+    plan.attachments += [
+        (
+            entry,
+            a.filename,
+            a.original_filename,
+            a.content_type[:255],
+            len(a.data),
+            a.content_id,
+            a.inline,
+            hashlib.sha256(a.data).hexdigest(),
+            a.data,
+        )
+        for a in record.attachments
+    ]
+    plan.index.append(
+        (
+            entry,
+            record.subject,
+            record.text,
+            " ".join(a for _, _, a in people),
+            " ".join(a.filename for a in record.attachments),
+        )
+    )
 
 
 def _execute(plan: _Plan, cursor) -> tuple[list[Filed], list[tuple]]:
@@ -284,57 +304,91 @@ def _execute(plan: _Plan, cursor) -> tuple[list[Filed], list[tuple]]:
     for values in plan.entries:
         answered = plan.replies.get(-len(ids) - 1)
         if answered is not None:  # inserted before: its id is known now
-            values[_REASON_COLUMN] = _THREAD_REASON.format(ids[-answered - 1])
+            values[_DETAIL_COLUMN] = str(ids[-answered - 1])
         cursor.execute(native_sql(_INSERT_ENTRY), values)
         ids.append(cursor.fetchone()[0])
+    _insert_parts(plan, ids, cursor)
+    filed = []
+    for row in plan.filed:
+        intake_id, entry, project_id, rule, detail, candidates, parse_error, new = row
+        if entry < 0:
+            detail = plan.entries[-entry - 1][_DETAIL_COLUMN]
+            entry = ids[-entry - 1]
+        filed.append(
+            Filed(intake_id, entry, project_id, rule, detail, candidates, parse_error, new)
+        )
+    return filed, _named(plan.done, 0, ids)
 
-    def named(rows: list[tuple], position: int) -> list[tuple]:
-        return [
-            (
-                *row[:position],
-                ids[-row[position] - 1] if row[position] < 0 else row[position],
-                *row[position + 1 :],
-            )
-            for row in rows
-        ]
 
+def _named(rows: list[tuple], position: int, ids: list[int]) -> list[tuple]:
+    """Rows with the entry at `position` named by its id (see _Plan)."""
+    return [
+        (
+            *row[:position],
+            ids[-row[position] - 1] if row[position] < 0 else row[position],
+            *row[position + 1 :],
+        )
+        for row in rows
+    ]
+
+
+def _insert_parts(plan: _Plan, ids: list[int], cursor) -> None:
     for statement, rows in (
-        (_INSERT_PARTICIPANT, named(plan.participants, 0)),
-        (_INSERT_ATTACHMENT, named(plan.attachments, 0)),
-        (_INSERT_EVENT, named(plan.events, 2)),
+        (_INSERT_PARTICIPANT, _named(plan.participants, 0, ids)),
+        (_INSERT_ATTACHMENT, _named(plan.attachments, 0, ids)),
+        (_INSERT_EVENT, _named(plan.events, 2, ids)),
     ):
         if rows:
             cursor.executemany(native_sql(statement), rows)
     remember_correspondents(plan.correspondents)
-    index_entries(named(plan.index, 0))
-    filed = []
-    for row in plan.filed:
-        intake_id, entry, project_id, reason, parse_error, new = row
-        if entry < 0:
-            reason = plan.entries[-entry - 1][_REASON_COLUMN]
-            entry = ids[-entry - 1]
-        filed.append(Filed(intake_id, entry, project_id, reason, parse_error, new))
-    return filed, named(plan.done, 0)
+    index_entries(_named(plan.index, 0, ids))
 
 
-def _join_thread(
-    record: InboundRecord, account_id: int, threads: dict
-) -> tuple[InboundRecord, int | None]:
-    """Route a reply to a message of this same batch as its thread (routing saw it not yet);
-    also return how the plan names the entry it answers (its id is known once inserted)."""
-    if not threads or record.route_reason.startswith(("thread:", "blocked:")):
-        return record, None
-    for message_id in (*record.in_reply_to, *record.references):
-        found = threads.get((account_id, message_id))
-        if found is not None:
-            return replace(
-                record, project_id=found[1], candidates=(), route_reason=_THREAD_REASON
-            ), found[0]
-    return record, None
+_DETAIL_COLUMN = [f.name for f in _ENTRY_FIELDS].index("route_detail")
+_KEPT_ON_REFILE = {
+    "account",
+    "kind",
+    "status",
+    "received_at",
+    "raw_sha256",
+    "author",
+    "done_by",
+    "done_at",
+    "project_status",
+    "route_reason",
+}
+_REFILED = [f for f in _ENTRY_FIELDS if f.name not in _KEPT_ON_REFILE]
+_ENTRY_OF = "SELECT account_id, raw_sha256, received_at FROM entry WHERE id = ?"
 
 
-_THREAD_REASON = "thread: reply to entry {}"
-_REASON_COLUMN = [f.name for f in _ENTRY_FIELDS].index("route_reason")
+def refile(entry_id: int, record: InboundRecord) -> None:
+    """Write a filed entry again from a new parse and routing (`postroom reprocess`), with
+    the rows live filing writes: its content, decision, category, participants, attachments
+    and index row. Its status stays (spam: done), and who did it and when, and no event is
+    written again."""
+    record = bounded(record)
+    with write_transaction():
+        cursor = database.cursor()
+        cursor.execute(native_sql(_ENTRY_OF), (entry_id,))
+        account_id, sha256, received_at = cursor.fetchone()
+        project_ids = [record.project_id] if record.project_id is not None else []
+        status = dict(select_in("SELECT id, status FROM project WHERE id IN", project_ids))
+        values = _entry_values(record, account_id, sha256, received_at, status)
+        columns = [(f.column_name, values[f.name]) for f in _REFILED]
+        if record.project_id is not None:
+            columns.append(("project_status", values["project_status"]))
+        if record.spam:
+            columns.append(("status", "done"))
+        sets = ", ".join(f'"{name}" = ?' for name, _ in columns)
+        update = f"UPDATE entry SET {sets} WHERE id = ?"  # noqa: S608 - columns of the model
+        cursor.execute(native_sql(update), [value for _, value in columns] + [entry_id])
+        for table in ("attachment", "participant"):
+            delete = f"DELETE FROM {table} WHERE entry_id = ?"  # noqa: S608 - our tables
+            cursor.execute(native_sql(delete), (entry_id,))
+        unindex_entry(entry_id)
+        plan = _Plan(snapshot=())
+        _add_parts(plan, entry_id, account_id, record)
+        _insert_parts(plan, [], cursor)
 
 
 def participants_of(record: InboundRecord) -> list[tuple[str, str, str]]:
@@ -351,32 +405,23 @@ def _entry_values(
     account_id: int,
     sha256: str,
     received_at,
-    sender: str,
-    kinds: dict,
-    team: set,
     project_status: dict,
 ) -> dict:
-    if not sender:
-        category = "external"
-    elif (record.project_id, sender) in kinds:
-        category = kinds[(record.project_id, sender)]
-    elif (account_id, sender) in team:
-        category = "internal"
-    else:
-        category = "external"
     values = {
         "account": account_id,
         "project": record.project_id,
         "kind": "inbound",
         "status": "done" if record.spam else "open",
-        "route_reason": record.route_reason,
+        "route_reason": "",
+        "route_rule": record.route_rule,
+        "route_detail": record.route_detail,
         "candidates": json.dumps(list(record.candidates)),
         "auto_submitted": record.auto_submitted,
         "is_bounce": record.is_bounce,
         "is_list": record.is_list,
         "parse_error": record.parse_error,
         "subject": record.subject,
-        "from_address": sender,
+        "from_address": record.from_address.lower(),
         "from_name": record.from_name,
         "to_addresses": addresses_json(record.to),
         "cc_addresses": addresses_json(record.cc),
@@ -395,7 +440,7 @@ def _entry_values(
         "project_status": project_status.get(record.project_id),
         "done_by": None,
         "done_at": None,
-        "category": category,
+        "category": record.category,
         "spam": record.spam,
     }
     return {f.name: f.db_value(values[f.name]) for f in _ENTRY_FIELDS}

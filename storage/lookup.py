@@ -19,32 +19,19 @@ def reply_token(account_id: int, project_id: int) -> str | None:
     return _one_value(_PROJECT_REPLY_BY_ID, project_id, account_id)
 
 
-def projects_with_address(account_id: int, address: str) -> list[int]:
-    """Return ids of the account's active projects that list this customer address."""
-    return RoutingFacts({(account_id, address)}, set()).projects_with_address(account_id, address)
-
-
-def projects_with_domain(account_id: int, domain: str) -> list[int]:
-    """Return ids of active projects whose domain or a customer address is at this domain."""
-    return sorted(_domains_of(account_id).get(domain.lower(), ()))
-
-
-def block_rule_for(account_id: int, address: str) -> str | None:
-    """Return the block rule (address or @domain) that matches a sender, if any."""
-    return RoutingFacts({(account_id, address)}, set()).block_rule_for(account_id, address)
-
-
 class RoutingFacts:
-    """What routing needs to know about a batch of mails, read in a few queries.
-
-    Answers the same questions as the functions above, for the senders and Message-IDs
-    given when loading; domains are asked lazily (only mail from unknown senders needs them).
+    """What routing (domain.routing) needs to know about a batch of mails, read in a few
+    queries for the whole batch: block rules, threads, customer addresses (with their kind,
+    for the category), team members. Answers for the senders and Message-IDs given when
+    loading; domains are asked lazily (only mail from unknown senders needs them).
     """
 
     def __init__(self, senders: set[tuple[int, str]], message_ids: set[tuple[int, str]]) -> None:
         self._blocks: set[tuple[int, str]] = set()
         self._threads: dict[tuple[int, str], tuple[int, int]] = {}
-        self._addresses: dict[tuple[int, str], set[int]] = {}
+        self._addresses: dict[tuple[int, str], set[int]] = {}  # active projects only
+        self._kinds: dict[tuple[int, str], str] = {}  # (project, address) -> customer, partner
+        self._team: set[tuple[int, str]] = set()
         self._domains: dict[int, dict[str, set[int]]] = {}  # read when first asked
         for account_id in {a for a, _ in senders} | {a for a, _ in message_ids}:
             addresses = sorted({s.lower() for a, s in senders if a == account_id})
@@ -65,8 +52,12 @@ class RoutingFacts:
             key = (account_id, message_id)
             if key not in self._threads or self._threads[key][0] < entry_id:
                 self._threads[key] = (entry_id, project_id)
-        for address, project_id in select_in(_CUSTOMERS, addresses, account_id):
-            self._addresses.setdefault((account_id, address), set()).add(project_id)
+        for address, project_id, kind, status in select_in(_CUSTOMERS, addresses, account_id):
+            self._kinds[(project_id, address)] = kind
+            if status not in INACTIVE_STATUSES:
+                self._addresses.setdefault((account_id, address), set()).add(project_id)
+        for (address,) in select_in(_TEAM, addresses, account_id):
+            self._team.add((account_id, address))
 
     def block_rule_for(self, account_id: int, address: str) -> str | None:
         address = address.lower()
@@ -83,6 +74,14 @@ class RoutingFacts:
 
     def projects_with_address(self, account_id: int, address: str) -> list[int]:
         return sorted(self._addresses.get((account_id, address.lower()), ()))
+
+    def address_kind(self, account_id: int, project_id: int, address: str) -> str | None:
+        """The kind (customer, partner) of a customer address of a project, None if it is none."""
+        return self._kinds.get((project_id, address.lower()))
+
+    def in_team(self, account_id: int, address: str) -> bool:
+        """Whether a member of the account's team has this e-mail address."""
+        return (account_id, address.lower()) in self._team
 
     def projects_with_domain(self, account_id: int, domain: str) -> list[int]:
         if account_id not in self._domains:
@@ -111,7 +110,12 @@ _CUSTOMERS_ALL = (
     f" JOIN project ON project.id = customer_address.project_id WHERE {_ACTIVE}"
     " AND customer_address.account_id = ?"
 )
-_CUSTOMERS = _CUSTOMERS_ALL + " AND customer_address.address IN"
+_CUSTOMERS = (
+    "SELECT customer_address.address, customer_address.project_id, customer_address.kind,"
+    " project.status FROM customer_address JOIN project ON project.id = customer_address.project_id"
+    " WHERE customer_address.account_id = ? AND customer_address.address IN"
+)
+_TEAM = 'SELECT email FROM "user" WHERE account_id = ? AND email IN'
 _PROJECT_DOMAINS = (
     f"SELECT id, domain FROM project WHERE {_ACTIVE} AND domain != '' AND account_id = ?"  # noqa: S608
 )

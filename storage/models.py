@@ -95,7 +95,12 @@ class Entry(BaseModel):
     project = ForeignKeyField(Project, null=True, backref="entries", on_delete="SET NULL")
     kind = CharField(default="inbound")
     status = CharField(default="open")
-    route_reason = CharField(default="")
+    route_reason = CharField(default="")  # before 0011; nothing reads it (see route_detail)
+    # why it is where it is: a domain.routing.Rule and the one fact it names; no default here
+    # (so that writers that predate them, and older schemas in tests, still insert): the
+    # database's is "legacy" and "" (0011)
+    route_rule = CharField()
+    route_detail = CharField()
     candidates = TextField(default="[]")  # JSON list of project ids
     auto_submitted = BooleanField(default=False)
     is_bounce = BooleanField(default=False)

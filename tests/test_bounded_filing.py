@@ -16,18 +16,18 @@ from concurrent.futures.process import BrokenProcessPool
 from email.message import EmailMessage
 from types import SimpleNamespace
 
+from domain import projects as domain_projects
 from postroom.config import load_settings
 from postroom.jobs import notify
 from smtpd_ingest import flow, parser_pool
 from smtpd_ingest.flow import process_intakes
 from smtpd_ingest.parse import ParseError, parse_message
 from smtpd_ingest.parser_pool import InlineParser, ParserPool
-from smtpd_ingest.pipeline import MAX_ATTEMPTS, build_record
+from smtpd_ingest.pipeline import MAX_ATTEMPTS, reprocess_entry
 from smtpd_ingest.processor import INLINE_PARSE_BYTES
 from storage import accounts
 from storage import notifications as store
 from storage.db import open_database
-from storage.entries import replace_content
 from storage.intake import Delivery, IntakeBatchItem, load_raw, record_batch
 from storage.models import Entry, Intake, utcnow
 from tests.daemon import Daemon
@@ -163,13 +163,16 @@ def test_a_message_that_kills_filing_is_counted_and_quarantined_and_holds_up_no_
         "quarantined: processing it stopped 3 times before it finished (the filing process"
         " crashed or was stopped); stored raw, try again with `postroom reprocess`"
     )
-    assert quarantined.project_id is None and quarantined.route_reason.startswith("unassigned")
+    assert quarantined.project_id is None and quarantined.route_rule == "unparseable"
     page = web.client("member").get(f"/entries/{quarantined.id}").get_data(as_text=True)
     assert 'role="alert"' in page and "quarantined: processing it stopped 3 times" in page
     assert "Subject: POISON" in page  # its raw text, shown below the reason
     # postroom reprocess parses it again (here with a parser that no longer dies on it)
-    record = build_record(account.id, load_raw(quarantined.raw_sha256), None, InlineParser())
-    assert replace_content(quarantined, record).parse_error is None
+    assert reprocess_entry(quarantined, InlineParser()).parse_error is None
+    reparsed = Entry.get_by_id(quarantined.id)
+    assert reparsed.parse_error is None and reparsed.subject == "POISON"
+    assert (reparsed.from_address, reparsed.route_rule) == ("mallory@evil.test", "unknown_sender")
+    assert [p.address for p in reparsed.participants if p.role == "from"] == ["mallory@evil.test"]
 
 
 DEEP_HTML = "<div>" * 60_000 + "deep text" + "</div>" * 60_000  # 660 KB, as reported
@@ -240,7 +243,7 @@ def test_entries_filed_before_sanitising_at_filing_still_show_within_bounds(web)
 
 
 def test_a_megabyte_subject_and_name_are_stored_cut_and_keep_the_pages_small(web, tmp_path):
-    bakery = accounts.create_project(
+    bakery = domain_projects.create_project(
         web.account.id, "Bakery", customer_addresses=["anna@bakery.test"]
     )
     member = web.users["member"]

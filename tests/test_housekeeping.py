@@ -12,16 +12,16 @@ from pathlib import Path
 
 import pytest
 
+from domain import entries as domain_entries
+from domain import projects as domain_projects
 from postroom.config import load_settings
 from postroom.jobs import JobDeferred, backup, maintenance, retention
-from smtpd_ingest.parser_pool import InlineParser
-from smtpd_ingest.pipeline import build_record
-from storage import accounts, protocol
+from storage import accounts
 from storage.db import mail_store_path, migrate, open_database
-from storage.entries import store_inbound
 from storage.intake import Delivery, IntakeBatchItem, record_batch
 from storage.models import Activity, Entry, Intake, JobLease, RawMessage, utcnow
 from storage.search import search_entries
+from tests.filing import file_intake
 from tests.mail import message
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
@@ -63,7 +63,7 @@ def deliver(
         when,
     )
     [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
-    return store_inbound(recorded.intake_id, build_record(account_id, raw, None, InlineParser()))
+    return file_intake(recorded.intake_id)
 
 
 @pytest.fixture
@@ -151,13 +151,15 @@ def test_retention_purges_only_spam_older_than_spam_days_and_leaves_no_raw_orpha
     )
     agency = accounts.create_account("Agency")
     other = accounts.create_account("Other agency")
-    bakery = accounts.create_project(agency.id, "Bakery", customer_addresses=["anna@bakery.test"])
+    bakery = domain_projects.create_project(
+        agency.id, "Bakery", customer_addresses=["anna@bakery.test"]
+    )
     old_spam = deliver(agency.id, message("Pills", sender="spam@junk.test"), days_ago=40)
-    protocol.discard_spam(old_spam, None, block="domain")
+    domain_entries.discard_spam(old_spam, None, block="domain")
     blocked = deliver(agency.id, message("More pills", sender="x@junk.test"), days_ago=35)
     shared_raw = message("Win a prize", sender="prize@lottery.test")
     shared_spam = deliver(agency.id, shared_raw, days_ago=40)
-    protocol.discard_spam(shared_spam, None)
+    domain_entries.discard_spam(shared_spam, None)
     kept_elsewhere = deliver(other.id, shared_raw, days_ago=40, rcpt="other@in.example")
     new_spam = deliver(agency.id, message("Fresh pills", sender="y@junk.test"), days_ago=5)
     discarded_today = deliver(
@@ -167,7 +169,7 @@ def test_retention_purges_only_spam_older_than_spam_days_and_leaves_no_raw_orpha
     old_filed = deliver(agency.id, message("Hours", sender="anna@bakery.test"), days_ago=400)
     assert blocked.spam and new_spam.spam and old_filed.project_id == bakery.id
     Activity.update(created_at=NOW - dt.timedelta(days=40)).execute()  # those discards were then
-    protocol.discard_spam(discarded_today, None)
+    domain_entries.discard_spam(discarded_today, None)
 
     summary = retention.purge(settings, now=NOW)
 

@@ -9,9 +9,10 @@ import random
 
 import pytest
 
+from domain import projects as domain_projects
 from storage import accounts
 from storage import search as search_module
-from storage.entries import AttachmentRecord, InboundRecord, store_inbound
+from storage.filing import AttachmentRecord, InboundRecord
 from storage.intake import Delivery, IntakeBatchItem, record_batch
 from storage.models import ENTRY_KINDS, Entry
 from storage.query import (
@@ -24,6 +25,7 @@ from storage.query import (
     parse_query,
 )
 from storage.search import SearchPage, search, search_entries
+from tests.filing import file_record
 
 # --- the parser --------------------------------------------------------------------------------
 
@@ -208,11 +210,11 @@ def store(
     digest = hashlib.sha256(raw).hexdigest()
     [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
     files = (AttachmentRecord(attachment, attachment, "text/plain", b"x"),) if attachment else ()
-    entry = store_inbound(
+    entry = file_record(
         recorded.intake_id,
         InboundRecord(
             project_id=project,
-            route_reason="test",
+            route_rule="unknown_sender",
             subject=subject,
             from_address=sender,
             from_name=name,
@@ -234,8 +236,8 @@ def mail(storage_db):
     """Four entries of one account in two projects and the inbox, one of another account."""
     account = accounts.create_account("Agency")
     other = accounts.create_account("Other")
-    bakery = accounts.create_project(account.id, "Bakery Schmidt")
-    shop = accounts.create_project(account.id, "Shop")
+    bakery = domain_projects.create_project(account.id, "Bakery Schmidt")
+    shop = domain_projects.create_project(account.id, "Shop")
     ids = {
         "hours": store(
             account.id,
@@ -408,7 +410,7 @@ def test_project_filter_by_id_and_the_page_scope(mail):
     assert found(mail, "", unassigned=True) == ["greeting"]
     assert found(mail, "logo", project_id=bakery) == []
     # a project of another account is never searched
-    foreign = accounts.create_project(mail["other"].id, "Bakery Schmidt")
+    foreign = domain_projects.create_project(mail["other"].id, "Bakery Schmidt")
     assert found(mail, f"project:{foreign.id}") == []
     assert found(mail, "", project_id=foreign.id) == []
 
@@ -500,7 +502,7 @@ def test_every_kind_is_a_filter(kind):
 @pytest.fixture
 def many(storage_db):
     account = accounts.create_account("Agency")
-    project = accounts.create_project(account.id, "Big")
+    project = domain_projects.create_project(account.id, "Big")
     base = dt.datetime(2026, 11, 1, 8, 0)
     ids = []
     for i in range(23):

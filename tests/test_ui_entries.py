@@ -16,11 +16,14 @@ import pytest
 from werkzeug.serving import make_server
 
 from admin_ui.mail_html import frame_policy
-from storage import accounts, protocol
-from storage.entries import InboundRecord, store_inbound
+from domain import projects as domain_projects
+from storage import accounts
+from storage.attachments import attachments_of_entry
+from storage.filing import InboundRecord
 from storage.intake import Delivery, IntakeBatchItem, record_batch
 from storage.models import Entry, utcnow
 from tests.browser import screenshot
+from tests.filing import file_record
 from tests.mail import message
 from tests.test_ui_unassigned import receive
 from tests.web import PASSWORD, post
@@ -66,7 +69,9 @@ def logo_raw() -> bytes:
 
 @pytest.fixture
 def logo_mail(web, logo_raw) -> Entry:
-    accounts.create_project(web.account.id, "Bakery", customer_addresses=["anna@bakery.test"])
+    domain_projects.create_project(
+        web.account.id, "Bakery", customer_addresses=["anna@bakery.test"]
+    )
     return receive(web.account.id, logo_raw)
 
 
@@ -108,7 +113,7 @@ def test_the_frame_holds_no_script_and_no_remote_image_until_asked(web, logo_mai
 
 def test_attachments_download_as_octets_with_an_rfc6266_filename(web, logo_mail):
     client = web.client("member")
-    files = {f.filename: f for f in protocol.attachments_of_entry(logo_mail.id)}
+    files = {f.filename: f for f in attachments_of_entry(logo_mail.id)}
     offer = client.get(f"/entries/{logo_mail.id}/attachments/{files['Angebot Müller.pdf'].id}")
     assert offer.data == b"%PDF-1.4 offer"
     assert offer.headers["Content-Type"] == "application/octet-stream"
@@ -151,11 +156,11 @@ def test_an_unparseable_mail_shows_the_reason_and_its_raw_text(web):
         utcnow(),
     )
     [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
-    entry = store_inbound(
+    entry = file_record(
         recorded.intake_id,
         InboundRecord(
             project_id=None,
-            route_reason="unassigned: the message could not be parsed",
+            route_rule="unparseable",
             parse_error="no header block found",
         ),
     )
@@ -167,7 +172,9 @@ def test_an_unparseable_mail_shows_the_reason_and_its_raw_text(web):
 
 
 def test_everything_from_the_mail_is_escaped(web):
-    accounts.create_project(web.account.id, "Bakery", customer_addresses=["evil@bakery.test"])
+    domain_projects.create_project(
+        web.account.id, "Bakery", customer_addresses=["evil@bakery.test"]
+    )
     evil = message(
         "<script>alert('subject')</script>",
         sender='"<img src=x onerror=alert(1)>" <evil@bakery.test>',
@@ -208,8 +215,8 @@ def test_the_way_the_mail_came_is_read_from_its_received_headers(web):
 
 def test_another_accounts_entry_is_not_found(web, logo_mail):
     other = accounts.create_account("Other agency")
-    theirs = accounts.create_project(other.id, "Theirs")
-    [attachment] = protocol.attachments_of_entry(logo_mail.id)[:1]
+    theirs = domain_projects.create_project(other.id, "Theirs")
+    [attachment] = attachments_of_entry(logo_mail.id)[:1]
     Entry.update(account=other.id).where(Entry.id == logo_mail.id).execute()
     client = web.client("owner")
     for path in (
@@ -224,7 +231,7 @@ def test_another_accounts_entry_is_not_found(web, logo_mail):
 
 
 def test_a_note_is_added_with_its_author_and_the_project_status(web):
-    project = accounts.create_project(web.account.id, "Bakery", status="in progress")
+    project = domain_projects.create_project(web.account.id, "Bakery", status="in progress")
     client = web.client("member")
     assert "Internal note" in client.get(f"/projects/{project.id}/entries/new").get_data(
         as_text=True
@@ -245,7 +252,7 @@ def test_a_note_is_added_with_its_author_and_the_project_status(web):
 
 
 def test_a_call_is_stored_at_the_time_it_happened_in_utc(web):
-    project = accounts.create_project(web.account.id, "Bakery")
+    project = domain_projects.create_project(web.account.id, "Bakery")
     response = post(
         web.client("member"),
         f"/projects/{project.id}/entries/new",
@@ -265,7 +272,7 @@ def test_a_call_is_stored_at_the_time_it_happened_in_utc(web):
 
 
 def test_a_new_entry_needs_text_and_keeps_what_was_typed(web):
-    project = accounts.create_project(web.account.id, "Bakery")
+    project = domain_projects.create_project(web.account.id, "Bakery")
     response = post(
         web.client("member"),
         f"/projects/{project.id}/entries/new",

@@ -6,10 +6,12 @@ import datetime as dt
 import hashlib
 import re
 
-from storage.accounts import create_account, create_project
-from storage.entries import AttachmentRecord, InboundRecord, store_inbound
+from domain.projects import create_project
+from storage.accounts import create_account
+from storage.filing import AttachmentRecord, InboundRecord
 from storage.intake import Delivery, IntakeBatchItem, record_batch
 from storage.models import Activity, CustomerAddress, Entry, Project
+from tests.filing import file_record
 from tests.web import post
 
 
@@ -39,14 +41,14 @@ def receive(
     [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
     record = InboundRecord(
         project_id=project.id,
-        route_reason="sender",
+        route_rule="sender",
         subject=subject,
         from_address=sender,
         text=text,
         occurred_at=when or dt.datetime(2026, 11, 27, 9, 0),
         attachments=attachments,
     )
-    return store_inbound(recorded.intake_id, record)
+    return file_record(recorded.intake_id, record)
 
 
 def pdf(name: str, size: int = 1500) -> AttachmentRecord:

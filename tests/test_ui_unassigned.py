@@ -5,12 +5,11 @@ from __future__ import annotations
 import hashlib
 import re
 
-from smtpd_ingest.parser_pool import InlineParser
-from smtpd_ingest.pipeline import build_record
+from domain import projects as domain_projects
 from storage import accounts
-from storage.entries import store_inbound
 from storage.intake import Delivery, IntakeBatchItem, record_batch
 from storage.models import BlockRule, CustomerAddress, Entry, utcnow
+from tests.filing import file_intake
 from tests.mail import message
 from tests.web import post
 
@@ -30,11 +29,11 @@ def receive(account_id: int, raw: bytes) -> Entry:
         received_at=utcnow(),
     )
     [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
-    return store_inbound(recorded.intake_id, build_record(account_id, raw, None, InlineParser()))
+    return file_intake(recorded.intake_id)
 
 
 def test_unassigned_mail_is_listed_with_reason_candidates_and_the_inbox_address(web):
-    bakery = accounts.create_project(web.account.id, "Bakery Sommer", domain="bakery.test")
+    bakery = domain_projects.create_project(web.account.id, "Bakery Sommer", domain="bakery.test")
     entry = receive(
         web.account.id,
         message("New opening hours", sender="Anna <anna@bakery.test>", body="Mon–Fri 7–18 " * 40),
@@ -52,7 +51,7 @@ def test_unassigned_mail_is_listed_with_reason_candidates_and_the_inbox_address(
 
 
 def test_assigning_files_the_mail_under_the_project(web):
-    bakery = accounts.create_project(web.account.id, "Bakery Sommer")
+    bakery = domain_projects.create_project(web.account.id, "Bakery Sommer")
     entry = receive(web.account.id, message("Hello", sender="anna@elsewhere.test"))
     client = web.client("member")
     response = post(
@@ -67,7 +66,7 @@ def test_assigning_files_the_mail_under_the_project(web):
 
 
 def test_assign_and_remember_sender_files_the_next_mail_on_its_own(web):
-    bakery = accounts.create_project(web.account.id, "Bakery Sommer")
+    bakery = domain_projects.create_project(web.account.id, "Bakery Sommer")
     first = receive(web.account.id, message("First", sender="Anna <Anna@Elsewhere.test>"))
     client = web.client("member")
     response = post(
@@ -77,12 +76,12 @@ def test_assign_and_remember_sender_files_the_next_mail_on_its_own(web):
     assert [a.address for a in bakery.customer_addresses] == ["anna@elsewhere.test"]
     later = receive(web.account.id, message("Second", sender="anna@elsewhere.test"))
     assert later.project_id == bakery.id
-    assert later.route_reason.startswith("sender:")
+    assert later.route_rule == "sender"
 
 
 def test_a_project_search_narrows_the_choice(web):
-    accounts.create_project(web.account.id, "Bakery Sommer", domain="bakery.test")
-    accounts.create_project(web.account.id, "Garage Nord", domain="garage.test")
+    domain_projects.create_project(web.account.id, "Bakery Sommer", domain="bakery.test")
+    domain_projects.create_project(web.account.id, "Garage Nord", domain="garage.test")
     receive(web.account.id, message("Hello", sender="someone@else.test"))
     page = web.client("member").get("/unassigned?q=garage").get_data(as_text=True)
     assert "Garage Nord" in page and "Bakery Sommer" not in page
@@ -97,7 +96,7 @@ def test_discarding_with_block_domain_sends_later_mail_from_there_to_spam(web):
     assert Entry.get_by_id(entry.id).spam
     assert [r.pattern for r in BlockRule.select()] == ["@junk.test"]
     later = receive(web.account.id, message("More pills", sender="other@junk.test"))
-    assert later.spam and later.route_reason.startswith("blocked:")
+    assert later.spam and later.route_rule == "blocked"
     assert "More pills" not in client.get("/unassigned").get_data(as_text=True)
 
 
@@ -130,7 +129,7 @@ def test_members_may_discard_but_not_delete_for_good(web):
 def test_actions_on_another_accounts_mail_are_not_found(web):
     other = accounts.create_account("Other agency")
     foreign = receive(other.id, message("Theirs", sender="x@y.test"))
-    mine = accounts.create_project(web.account.id, "Mine")
+    mine = domain_projects.create_project(web.account.id, "Mine")
     client = web.client("admin")
     for action, data in (("assign", {"project_id": mine.id}), ("discard", {}), ("delete", {})):
         assert post(client, f"/unassigned/{foreign.id}/{action}", data).status_code == 404
@@ -139,7 +138,7 @@ def test_actions_on_another_accounts_mail_are_not_found(web):
 
 def test_a_project_of_another_account_cannot_be_chosen(web):
     other = accounts.create_account("Other agency")
-    theirs = accounts.create_project(other.id, "Theirs")
+    theirs = domain_projects.create_project(other.id, "Theirs")
     entry = receive(web.account.id, message("Hello", sender="x@y.test"))
     client = web.client("member")
     response = post(client, f"/unassigned/{entry.id}/assign", {"project_id": theirs.id})

@@ -25,6 +25,7 @@ from flask import (
 from admin_ui import mail_route
 from admin_ui.mail_html import frame_document, frame_policy, show, stored_safe
 from admin_ui.redirects import local_path
+from domain.routing import decision_of, explain
 from storage import protocol
 from storage.accounts import project_of_account
 from storage.intake import load_raw, load_raw_head
@@ -78,6 +79,7 @@ def detail(entry_id: int):
         entry=entry,
         attachments=protocol.attachments_of_entry(entry.id),
         candidates=protocol.projects_by_ids(g.user.account_id, entry.candidate_ids),
+        route_reason=explain(decision_of(entry)),
         cc_list=json.loads(entry.cc_addresses or "[]"),
         intakes=protocol.intakes_of_entry(entry.id),
         hops=mail_route.hops(head),

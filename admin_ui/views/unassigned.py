@@ -15,6 +15,7 @@ from flask import (
 )
 
 from admin_ui.views.pages import page_of
+from domain.routing import decision_of, explain
 from domain.users import may_delete_entries
 from storage import protocol
 from storage.accounts import account_by_id, inbox_local_part, project_of_account
@@ -32,6 +33,7 @@ def index():
     return render_template(
         "unassigned.html",
         entries=entries,
+        reasons={e.id: explain(decision_of(e), unassigned_list=True) for e in entries},
         older=older,
         words=words,
         projects=protocol.projects_of_account(g.user.account_id, words),
