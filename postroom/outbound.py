@@ -12,6 +12,8 @@ import logging
 import uuid
 from email.message import EmailMessage
 
+from domain.categories import category
+from domain.routing import Rule
 from postroom.config import Settings
 from postroom.mail_headers import (
     HeaderError,
@@ -47,6 +49,7 @@ from storage.models import (
 from storage.outbound import (
     OutboundRecord,
     account_smtp,
+    recipient_kind,
     store_outbound,
     template_of_account,
 )
@@ -140,6 +143,8 @@ def queue_message(
         from_name=from_name,
         reply_to=project_reply_address(project, settings),
         message_id=f"{uuid.uuid4().hex}@{settings.ingest.domains[0]}",
+        route_rule=Rule.OUTBOUND.value,
+        category=category("outbound", address_kind=recipient_kind(project.id, to_address)),
         in_reply_to=in_reply_to,
         references=references,
         attachments=files,

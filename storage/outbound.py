@@ -54,6 +54,8 @@ class OutboundRecord:
     from_name: str
     reply_to: str
     message_id: str  # without <>
+    route_rule: str  # domain.routing.Rule.OUTBOUND
+    category: str  # domain.categories: by the recipient's kind among the project's addresses
     in_reply_to: str = ""  # space-separated ids without <>
     references: str = ""
     attachments: tuple[OutboundAttachment, ...] = field(default=())
@@ -72,7 +74,8 @@ def store_outbound(record: OutboundRecord) -> Entry:
             status="done",
             done_by=record.author_id,
             done_at=now,
-            route_reason="outbound: written in postroom",
+            route_rule=record.route_rule,
+            route_detail="",
             subject=record.subject,
             from_address=record.from_address.lower(),
             from_name=record.from_name,
@@ -87,7 +90,7 @@ def store_outbound(record: OutboundRecord) -> Entry:
             references=record.references,
             author=record.author_id,
             project_status=project.status,
-            category=_category(project.id, record.to_address),
+            category=record.category,
         )
         people = (
             ("from", record.from_address),
@@ -131,11 +134,12 @@ def store_outbound(record: OutboundRecord) -> Entry:
     return entry
 
 
-def _category(project_id: int, address: str) -> str:
+def recipient_kind(project_id: int, address: str) -> str | None:
+    """The kind (customer, partner) of an address among the project's, None if not one."""
     row = CustomerAddress.get_or_none(
         (CustomerAddress.project == project_id) & (CustomerAddress.address == address.lower())
     )
-    return row.kind if row is not None else "external"
+    return row.kind if row is not None else None
 
 
 def outbound_of_entry(entry_id: int) -> OutboundMessage | None:
