@@ -28,10 +28,8 @@ from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
 from werkzeug.datastructures import CombinedMultiDict
 from wtforms import IntegerField, SelectMultipleField, StringField
-from wtforms.validators import Length, StopValidation, ValidationError
+from wtforms.validators import Length, ValidationError
 
-from domain.users import ROLES
-from postroom.template_language import MAX_SOURCE_CHARS
 from storage import notifications as notification_store
 
 
@@ -82,17 +80,6 @@ def switch(value: str) -> bool:
     return value == "1"
 
 
-class Required:
-    """The field's (filtered) value must not be empty; stops further checks of the field."""
-
-    def __init__(self, message: str):
-        self.message = message
-
-    def __call__(self, form, field) -> None:
-        if not field.data:
-            raise StopValidation(self.message)
-
-
 class MaxLength(Length):
     """At most `limit` characters (of the filtered value); the message is the page's own."""
 
@@ -121,15 +108,6 @@ def listed(choices: tuple[str, ...]):
 def values_list(**kwargs) -> SelectMultipleField:
     """Every value of a repeated field (`getlist`), as sent; choices are the caller's filter."""
     return SelectMultipleField(validate_choice=False, coerce=str, default=(), **kwargs)
-
-
-def first_error(form, order: tuple[str, ...]) -> tuple[str, str] | None:
-    """(field name, message) of the first field in `order` with an error, or None."""
-    for name in order:
-        errors = form[name].errors
-        if errors:
-            return name, errors[0]
-    return None
 
 
 # --- paging and search boxes (GET) ---------------------------------------------------------
@@ -288,41 +266,19 @@ ENTRY_FIELDS = ("kind", "subject", "text", "occurred_at", "tz_offset")
 
 
 # --- mail templates ------------------------------------------------------------------------
-TEMPLATE_LIMITS = {"name": 200, "subject": 500, "body": MAX_SOURCE_CHARS}
-TEMPLATE_TOO_LONG = {
-    "name": "The name is too long (at most {limit:,} characters).",
-    "subject": "The subject is too long (at most {limit:,} characters).",
-    "body": "The text is too long (at most {limit:,} characters).",
-}
-
-
-def _too_long(name: str) -> MaxLength:
-    limit = TEMPLATE_LIMITS[name]
-    return MaxLength(limit, TEMPLATE_TOO_LONG[name].format(limit=limit))
-
-
 class TemplateForm(PostForm):
-    """Name, subject, text of a mail template; `problem()` is the one sentence the page shows.
+    """Name, subject, text of a mail template, line breaks as LF, the name trimmed.
 
-    Checked in this order: a name; no field too long; a one-line subject; a subject and a
-    text; then the caller renders it with sample values (the template language's refusal).
+    What may be stored (a name, the lengths, a one-line subject, the template language) is
+    the templates' rule, checked where the template is saved, with the page's sentences.
     """
 
-    name = text_field(
-        Required("Give the template a name."), _too_long("name"), filters=(one_newline, strip)
-    )
-    subject = text_field(_too_long("subject"), filters=(one_newline,))
-    body = text_field(_too_long("body"), filters=(one_newline,))
+    name = text_field(filters=(one_newline, strip))
+    subject = text_field(filters=(one_newline,))
+    body = text_field(filters=(one_newline,))
 
-    def problem(self) -> str | None:
-        if not self.validate():
-            return first_error(self, tuple(TEMPLATE_LIMITS))[1]
-        subject, body = self.subject.data, self.body.data
-        if "\n" in subject or "\r" in subject:
-            return "The subject must be one line."
-        if not subject.strip() or not body.strip():
-            return "A template needs a subject and a text."
-        return None
+    def values(self) -> dict:
+        return {name: self[name].data for name in ("name", "subject", "body")}
 
 
 class TemplateSearchForm(QueryForm):
@@ -515,7 +471,9 @@ class MemberForm(PostForm):
 
 
 class RoleForm(PostForm):
-    role = text_field(OneOf(ROLES, "not a role"))
+    """A member's new role (whether it is one, and may be given, is the team's rule)."""
+
+    role = text_field()
 
 
 class ActiveForm(PostForm):
@@ -539,8 +497,6 @@ class AssignForm(UnassignedForm):
 
 
 class DiscardForm(UnassignedForm):
-    block = text_field()
+    """Discard as spam; `block` (sender, domain, or not sent) says what to block as well."""
 
-    def blocked(self) -> str | None:
-        """What to block as well: "sender", "domain", or nothing."""
-        return self.block.data if self.block.data in ("sender", "domain") else None
+    block = StringField()
