@@ -2,12 +2,12 @@
 
 from __future__ import annotations
 
-import datetime as dt
 import io
 import json
 from functools import partial
 from urllib.parse import urlsplit
 
+from domain.routing import decision_of, explain
 from flask import (
     Blueprint,
     abort,
@@ -23,9 +23,15 @@ from flask import (
 )
 
 from admin_ui import mail_route
+from admin_ui.forms import (
+    DoneForm,
+    ImagesForm,
+    InlineForm,
+    ManualEntryForm,
+    ManualEntryKindForm,
+)
 from admin_ui.mail_html import frame_document, frame_policy, show, stored_safe
 from admin_ui.redirects import local_path
-from domain.routing import decision_of, explain
 from storage import protocol
 from storage.accounts import project_of_account
 from storage.intake import load_raw, load_raw_head
@@ -69,7 +75,7 @@ def protocol_url(project_id: int, entry_id: int | None = None) -> str:
 @bp.get("/entries/<int:entry_id>")
 def detail(entry_id: int):
     entry = _entry_or_404(entry_id)
-    load_images = request.args.get("images") == "1"
+    load_images = ImagesForm().images.data
     safe_html, html_note = stored_safe(entry) if entry.html else ("", "")
     _, held_back = show(safe_html, inline_images=lambda _ids: {})
     raw = _raw_or_none(entry) if entry.parse_error else None
@@ -98,7 +104,7 @@ def detail(entry_id: int):
 def body(entry_id: int):
     """The mail's HTML, sanitised at filing, for the sandboxed frame; its own strict CSP."""
     entry = _entry_or_404(entry_id)
-    load_images = request.args.get("images") == "1"
+    load_images = ImagesForm().images.data
     markup, _ = show(
         stored_safe(entry)[0],
         inline_images=partial(protocol.inline_parts, entry.id),
@@ -118,7 +124,7 @@ def attachment(entry_id: int, attachment_id: int):
     if found is None:
         abort(404)
     content_type = found.content_type.split(";")[0].strip().lower()
-    inline = request.args.get("inline") == "1" and content_type in INLINE_TYPES
+    inline = InlineForm().inline.data and content_type in INLINE_TYPES
     response = send_file(
         io.BytesIO(bytes(found.data)),
         mimetype=content_type if inline else "application/octet-stream",
@@ -166,7 +172,7 @@ def _private(response, csp: str | None = None):
 def done(entry_id: int):
     """Tick or untick; answers JSON to app.js, otherwise goes back where the form was."""
     entry = _entry_or_404(entry_id)
-    entry = protocol.set_done(entry, g.user.id, request.form.get("done") == "1")
+    entry = protocol.set_done(entry, g.user.id, DoneForm().done.data)
     if request.accept_mimetypes.best == "application/json":
         return jsonify(
             id=entry.id,
@@ -194,7 +200,7 @@ def new(project_id: int):
     if project is None:
         abort(404)
     form = {
-        "kind": request.values.get("kind", "note"),
+        "kind": ManualEntryKindForm().kind.data,
         "subject": "",
         "text": "",
         "occurred_at": "",
@@ -202,8 +208,9 @@ def new(project_id: int):
     }
     problem = None
     if request.method == "POST":
-        form.update({key: request.form.get(key, "") for key in form})
-        occurred_at, problem = _occurred_at(form)
+        sent = ManualEntryForm()
+        form = sent.values()
+        occurred_at, problem = sent.occurred()
         if problem is None:
             try:
                 entry = protocol.add_manual_entry(
@@ -220,17 +227,3 @@ def new(project_id: int):
                 return redirect(protocol_url(project.id, entry.id))
     status = 400 if problem else 200
     return render_template("entry_new.html", project=project, form=form, problem=problem), status
-
-
-def _occurred_at(form: dict) -> tuple[dt.datetime | None, str | None]:
-    """When a call happened, in UTC; the browser's offset comes from app.js (else UTC)."""
-    if form["kind"] != "call" or not form["occurred_at"].strip():
-        return None, None
-    try:
-        local = dt.datetime.fromisoformat(form["occurred_at"].strip())
-        offset = int(form["tz_offset"] or 0)
-    except ValueError:
-        return None, "occurred_at"
-    if local.tzinfo is not None or not -900 <= offset <= 900:
-        return None, "occurred_at"
-    return local + dt.timedelta(minutes=offset), None
