@@ -18,6 +18,7 @@ from flask import (
     url_for,
 )
 
+from admin_ui.forms import AnswerForm, MessageForm, MessageLinkForm
 from postroom.mail_headers import HeaderError, header_text
 from postroom.mail_templates import TemplateError
 from postroom.outbound import OutboundError, queue_message, sender_of_account, template_preview
@@ -40,16 +41,18 @@ def _project_or_404(project_id: int) -> Project:
 
 def _answer_entry(project: Project) -> Entry | None:
     """The entry `?answer=<id>` names, if it is in this project's protocol."""
-    text = request.values.get("answer", "")
+    text = AnswerForm().answer.data
     if not text.isdigit() or not 0 < int(text) <= MAX_ID:
         return None
     entry = protocol.entry_of_account(g.user.account_id, int(text))
     return entry if entry is not None and entry.project_id == project.id else None
 
 
-def _first_form(project: Project, addresses: list[str], answer: Entry | None) -> dict:
+def _first_form(
+    project: Project, addresses: list[str], answer: Entry | None, link: MessageLinkForm
+) -> dict:
     """The form as first shown: recipient, "Re:" subject, signature or a rendered template."""
-    wanted = request.args.get("to", "").strip().lower()
+    wanted = link.to.data
     if not wanted and answer is not None and answer.kind == "inbound":
         wanted = answer.from_address
     wanted = wanted or (addresses[0] if addresses else "")
@@ -81,14 +84,12 @@ def new(project_id: int):
     ]
     answer = _answer_entry(project)
     error = template_error = None
-    template_id = request.args.get("template", type=int)
+    link = MessageLinkForm()
+    template_id = link.template.data
     if request.method == "POST":
-        form = {key: request.form.get(key, "") for key in ("to", "to_other", "subject", "body")}
-        uploads = [
-            (f.filename or "", f.mimetype or "", f.read())
-            for f in request.files.getlist("attachments")
-            if f.filename
-        ]
+        sent = MessageForm()
+        form = sent.values()
+        uploads = sent.uploads()
         try:
             entry = queue_message(
                 project,
@@ -106,7 +107,7 @@ def new(project_id: int):
             flash(f"Mail to {entry.to_list[0]['address']} queued; it is sent in the background.")
             return redirect(protocol_url_of(project.id, entry.id))
     else:
-        form = _first_form(project, addresses, answer)
+        form = _first_form(project, addresses, answer, link)
         if template_id is not None:
             try:
                 form["subject"], form["body"] = template_preview(
@@ -114,7 +115,7 @@ def new(project_id: int):
                 )
             except TemplateError as failure:
                 template_error = str(failure)
-    words = request.args.get("template_q", "")[:200]
+    words = link.template_q.data
     templates = templates_of_account(g.user.account_id, words, TEMPLATES_SHOWN + 1)
     page = render_template(
         "message_new.html",
