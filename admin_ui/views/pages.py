@@ -2,8 +2,9 @@
 
 from __future__ import annotations
 
-from flask import Blueprint, Flask, g, render_template, request
+from flask import Blueprint, Flask, g, render_template
 
+from admin_ui.forms import PageForm
 from storage import protocol
 from storage.models import Entry
 
@@ -24,7 +25,7 @@ def page_of(listing) -> tuple[list[Entry], int | None]:
     from the database itself; a deleted or foreign id starts from the newest entry.
     """
     before = None
-    marker = request.args.get("before", type=int)
+    marker = PageForm().before.data
     if marker is not None:
         seen = protocol.entry_of_account(g.user.account_id, marker)
         if seen is not None:
