@@ -6,8 +6,6 @@ Views pass error *codes* and storage's messages to the templates; the wording li
 from __future__ import annotations
 
 import datetime as dt
-import re
-from urllib.parse import urlsplit
 
 from flask import (
     Blueprint,
@@ -20,6 +18,14 @@ from flask import (
     url_for,
 )
 
+from admin_ui.forms import (
+    AddressForm,
+    NewProjectForm,
+    PageForm,
+    ProjectForm,
+    ProtocolFilterForm,
+    SearchForm,
+)
 from storage import protocol as protocol_store
 from storage.accounts import project_of_account
 from storage.models import ENTRY_KINDS, ENTRY_STATUSES, CustomerAddress, Project
@@ -32,8 +38,6 @@ PAGE_SIZE = 50
 CATEGORIES = ("customer", "partner", "internal", "external")
 ADDRESS_KINDS = ("customer", "partner")
 PROJECT_FIELDS = ("name", "domain", "status", "contact_name")
-ADDRESS_SEPARATORS = re.compile(r"[\s,;]+")
-MAX_FIELD_CHARS = 200
 PROJECTS_SHOWN = 200
 MAX_ID = 2**63 - 1  # larger ids from a URL overflow SQLite's INTEGER: treat them as unknown
 
@@ -62,30 +66,10 @@ def _addresses_of(project: Project) -> list[CustomerAddress]:
     return list(project.customer_addresses.order_by(CustomerAddress.kind, CustomerAddress.address))
 
 
-def _domain(text: str) -> str:
-    """The host of what was typed: people paste https://www.example.com/ as often as not."""
-    text = text.strip().lower()
-    if "://" in text:
-        text = urlsplit(text).hostname or ""
-    return text.rstrip("/")
-
-
-def _project_form(values) -> tuple[dict, dict]:
-    """Read the project fields of a form; return (fields, error codes by field)."""
-    fields = {name: values.get(name, "").strip() for name in PROJECT_FIELDS}
-    fields["domain"] = _domain(fields["domain"])
-    errors = {name: "too_long" for name, value in fields.items() if len(value) > MAX_FIELD_CHARS}
-    if not fields["name"]:
-        errors["name"] = "required"
-    if fields["domain"] and not re.fullmatch(r"[\w.-]+\.[\w-]{2,}", fields["domain"]):
-        errors["domain"] = "invalid"
-    return fields, errors
-
-
 # --- list, create, edit --------------------------------------------------------------------
 @bp.get("/projects")
 def index():
-    words = request.args.get("q", "").strip()
+    words = SearchForm().q.data.strip()
     projects = protocol_store.projects_of_account(g.user.account_id, words, PROJECTS_SHOWN + 1)
     open_counts = protocol_store.open_counts_by_project(g.user.account_id)
     return render_template(
@@ -104,11 +88,10 @@ def new():
     fields = {"name": "", "domain": "", "status": statuses[0], "contact_name": ""}
     address_text, errors, address_errors = "", {}, []
     if request.method == "POST":
-        fields, errors = _project_form(request.form)
-        if fields["status"] not in statuses:
-            errors["status"] = "unknown"
-        address_text = request.form.get("addresses", "")
-        addresses = [(a, "customer") for a in ADDRESS_SEPARATORS.split(address_text) if a]
+        sent = NewProjectForm(statuses)
+        fields, errors = sent.fields_and_errors()  # the status must be one of `statuses`
+        address_text = sent.addresses.data
+        addresses = sent.address_list()
         if not errors:
             try:
                 project = protocol_store.create_project_with_addresses(
@@ -143,9 +126,7 @@ def edit(project_id: int):
     fields = {name: getattr(project, name) for name in PROJECT_FIELDS}
     errors = {}
     if request.method == "POST":
-        fields, errors = _project_form(request.form)
-        if fields["status"] not in _statuses(project.status):
-            errors["status"] = "unknown"
+        fields, errors = ProjectForm(_statuses(project.status)).fields_and_errors()
         if not errors:
             protocol_store.update_project(project, g.user.id, **fields)
             return redirect(url_for(".edit", project_id=project.id, notice="saved"))
@@ -170,12 +151,13 @@ def _edit_page(project: Project, **context) -> str:
 @bp.post("/projects/<int:project_id>/addresses")
 def add_address(project_id: int):
     project = _project_or_404(project_id)
-    address = request.form.get("address", "")
+    sent = AddressForm()
+    address = sent.address.data
     if len(address) > protocol_store.MAX_ADDRESS_CHARS:
         return _edit_page(project, address_error_code="too_long", new_address=address[:80]), 400
     try:
         protocol_store.add_customer_address(
-            project, address, kind=request.form.get("kind", "customer"), user_id=g.user.id
+            project, address, kind=sent.kind.data, user_id=g.user.id
         )
     except protocol_store.ProtocolError as error:
         page = _edit_page(project, address_error=str(error), new_address=address)
@@ -186,9 +168,7 @@ def add_address(project_id: int):
 @bp.post("/projects/<int:project_id>/addresses/remove")
 def remove_address(project_id: int):
     project = _project_or_404(project_id)
-    protocol_store.remove_customer_address(
-        project, request.form.get("address", ""), user_id=g.user.id
-    )
+    protocol_store.remove_customer_address(project, AddressForm().address.data, user_id=g.user.id)
     return redirect(url_for(".edit", project_id=project.id, notice="address-removed"))
 
 
@@ -197,8 +177,8 @@ class DateError(ValueError):
     """A start or end date is not a date; args[0] names the field."""
 
 
-def _date(name: str) -> dt.date | None:
-    text = request.args.get(name, "").strip()
+def _date(filters: dict, name: str) -> dt.date | None:
+    text = filters[name]
     if not text:
         return None
     try:
@@ -209,16 +189,7 @@ def _date(name: str) -> dt.date | None:
 
 def _protocol_filters() -> dict:
     """The protocol's filter form as typed, with unknown choices dropped."""
-    args = request.args
-    return {
-        "q": args.get("q", ""),
-        "from_date": args.get("from_date", "").strip(),
-        "to_date": args.get("to_date", "").strip(),
-        "kind": [k for k in args.getlist("kind") if k in ENTRY_KINDS],
-        "category": [c for c in args.getlist("category") if c in CATEGORIES],
-        "status": args.get("status", "") if args.get("status") in ENTRY_STATUSES else "",
-        "attachment": "1" if args.get("attachment") else "",
-    }
+    return ProtocolFilterForm(ENTRY_KINDS, CATEGORIES, ENTRY_STATUSES).filters()
 
 
 def _protocol_query(filters: dict) -> SearchQuery:
@@ -233,7 +204,7 @@ def _protocol_query(filters: dict) -> SearchQuery:
         terms.append(Term("is", filters["status"]))
     if filters["attachment"]:
         terms.append(Term("has", "attachment"))
-    start, end = _date("from_date"), _date("to_date")
+    start, end = _date(filters, "from_date"), _date(filters, "to_date")
     if start is not None:
         terms.append(Term("after", start))
     if end is not None and end < dt.date.max:
@@ -246,7 +217,7 @@ def _before_key() -> tuple[dt.datetime, int] | None:
 
     As on Tickets, the position comes from the database; an unknown id starts at the newest.
     """
-    marker = request.args.get("before", type=int)
+    marker = PageForm().before.data
     known = marker is not None and 0 < marker <= MAX_ID
     seen = protocol_store.entry_of_account(g.user.account_id, marker) if known else None
     return (seen.occurred_at, seen.id) if seen is not None else None
