@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from domain.routing import decision_of, explain
+from domain.users import may_delete_entries
 from flask import (
     Blueprint,
     abort,
@@ -10,13 +12,11 @@ from flask import (
     g,
     redirect,
     render_template,
-    request,
     url_for,
 )
 
+from admin_ui.forms import AssignForm, DiscardForm, SearchForm, UnassignedForm
 from admin_ui.views.pages import page_of
-from domain.routing import decision_of, explain
-from domain.users import may_delete_entries
 from storage import protocol
 from storage.accounts import account_by_id, inbox_local_part, project_of_account
 from storage.models import Entry
@@ -27,7 +27,7 @@ bp = Blueprint("unassigned", __name__)
 @bp.get("/unassigned")
 def index():
     entries, older = page_of(protocol.unassigned)
-    words = request.args.get("q", "").strip()
+    words = SearchForm().q.data.strip()
     candidate_ids = [project_id for entry in entries for project_id in entry.candidate_ids]
     domains = current_app.config["POSTROOM_SETTINGS"].ingest.domains
     return render_template(
@@ -53,18 +53,19 @@ def _entry_or_404(entry_id: int) -> Entry:
 def _done(action: str, entry: Entry, **details):
     """Flash what happened (the words live in unassigned_flash.html) and show the list again."""
     flash(render_template("unassigned_flash.html", action=action, entry=entry, **details).strip())
-    words = request.form.get("q", "").strip()
+    words = UnassignedForm().q.data.strip()
     return redirect(url_for("unassigned.index", q=words or None))
 
 
 @bp.post("/unassigned/<int:entry_id>/assign")
 def assign(entry_id: int):
     entry = _entry_or_404(entry_id)
-    project = project_of_account(g.user.account_id, request.form.get("project_id", type=int) or 0)
+    form = AssignForm()
+    project = project_of_account(g.user.account_id, form.project_id.data or 0)
     if project is None:
         flash(render_template("unassigned_flash.html", action="no_project").strip(), "error")
-        return redirect(url_for("unassigned.index", q=request.form.get("q") or None))
-    remember = request.form.get("remember") == "1"
+        return redirect(url_for("unassigned.index", q=form.q.data or None))
+    remember = form.remember.data
     try:
         protocol.assign(entry, project, g.user.id, remember_sender=remember)
     except protocol.ProtocolError as error:
@@ -76,7 +77,7 @@ def assign(entry_id: int):
 @bp.post("/unassigned/<int:entry_id>/discard")
 def discard(entry_id: int):
     entry = _entry_or_404(entry_id)
-    block = request.form.get("block")
+    block = DiscardForm().block.data
     protocol.discard_spam(entry, g.user.id, block=block if block in ("sender", "domain") else None)
     return _done("discarded", entry, block=block if entry.from_address else None)
 
