@@ -30,6 +30,7 @@ from werkzeug.datastructures import CombinedMultiDict
 from wtforms import IntegerField, SelectMultipleField, StringField
 from wtforms.validators import Length, ValidationError
 
+from domain.addresses import MAX_ADDRESS_CHARS
 from storage import notifications as notification_store
 
 
@@ -393,7 +394,7 @@ class NewProjectForm(ProjectForm):
 class AddressForm(PostForm):
     """A customer address to add (its kind: customer or partner) or to remove."""
 
-    address = text_field()
+    address = text_field(MaxLength(MAX_ADDRESS_CHARS, "too_long"))  # only when adding
     kind = StringField(default="customer")
 
 

@@ -153,7 +153,7 @@ def add_address(project_id: int):
     project = _project_or_404(project_id)
     sent = AddressForm()
     address = sent.address.data
-    if len(address) > protocol_store.MAX_ADDRESS_CHARS:
+    if not sent.validate():  # longer than an address may be: the page says so, shows 80
         return _edit_page(project, address_error_code="too_long", new_address=address[:80]), 400
     try:
         protocol_store.add_customer_address(
