@@ -13,9 +13,10 @@ from domain.tokens import create_api_token
 from domain.users import create_user
 from smtpd_ingest.importer import import_messages
 from smtpd_ingest.parser_pool import InlineParser
-from storage import lookup, protocol
+from storage import protocol
 from storage.accounts import create_account, create_project, inbox_local_part
 from storage.intake import load_raw
+from storage.lookup import RoutingFacts
 from storage.models import Activity, BlockRule, Entry, Event, Project
 from tests.mail import message
 
@@ -46,6 +47,11 @@ class Api:
 
     def delete(self, path: str, **kwargs):
         return self.open(path, "DELETE", **kwargs)
+
+
+def _facts(web, sender: str) -> RoutingFacts:
+    """What routing reads about mail from this sender (block rules, customer addresses)."""
+    return RoutingFacts({(web.account.id, sender)}, set())
 
 
 def api_as(web, role: str | None) -> Api:
@@ -278,7 +284,9 @@ def test_assign_and_remember_the_sender_files_their_next_mail_there(web, member,
     )
     assert response.status_code == 200
     assert response.get_json()["project_id"] == bakery.id
-    assert lookup.projects_with_address(web.account.id, "paul@bakery.example") == [bakery.id]
+    assert _facts(web, "paul@bakery.example").projects_with_address(
+        web.account.id, "paul@bakery.example"
+    ) == [bakery.id]
     [later] = deliver(web.account, message("Again", sender="paul@bakery.example"))
     assert later.project_id == bakery.id
 
@@ -310,7 +318,10 @@ def test_discard_marks_spam_and_can_block_the_domain(web, member):
     body = member.post(url, json={"block": "domain"}).get_json()
     assert body["spam"] is True and body["status"] == "done"
     assert BlockRule.get(BlockRule.account == web.account.id).pattern == "@junk.example"
-    assert lookup.block_rule_for(web.account.id, "c@junk.example") == "@junk.example"
+    assert (
+        _facts(web, "c@junk.example").block_rule_for(web.account.id, "c@junk.example")
+        == "@junk.example"
+    )
     assert member.post(f"/entries/{second.id}/discard", json={"block": None}).status_code == 200
 
 
@@ -412,7 +423,12 @@ def test_customer_addresses_are_listed_added_refused_twice_and_removed(web, memb
     assert member.delete(f"{url}/paul+shop@bakery.example").status_code == 204
     assert_error(member.delete(f"{url}/paul+shop@bakery.example"), 404, "address")
     assert_error(member.delete(f"{url}/a%00b@bakery.example"), 404)
-    assert lookup.projects_with_address(web.account.id, "paul+shop@bakery.example") == []
+    assert (
+        _facts(web, "paul+shop@bakery.example").projects_with_address(
+            web.account.id, "paul+shop@bakery.example"
+        )
+        == []
+    )
 
 
 def test_deleting_a_project_keeps_its_mail_as_unassigned(web, bakery):
@@ -422,7 +438,8 @@ def test_deleting_a_project_keeps_its_mail_as_unassigned(web, bakery):
     note = owner.post(f"/projects/{bakery.id}/notes", json={"kind": "note", "text": "internal"})
     assert owner.delete(f"/projects/{bakery.id}").status_code == 204
     kept = Entry.get_by_id(mail.id)
-    assert kept.project_id is None and "deleted" in kept.route_reason
+    assert kept.project_id is None
+    assert (kept.route_rule, kept.route_detail) == ("project_deleted", "Bakery Miller")
     assert Activity.select().where(Activity.entry == mail.id).exists()  # its history stays
     assert not Entry.select().where(Entry.id == note.get_json()["id"]).exists()
     found = owner.get("/entries", query_string={"q": "internal"}).get_json()["entries"]

@@ -136,4 +136,4 @@ def test_run_demo_seeds_an_account_and_sends_sample_mail_over_smtp(db_url, tmp_p
         filed = [e for e in entries if e["project_id"]]
         assert len(filed) == 3
         assert any(e["attachments"] == ["gallery-1.png"] for e in entries)
-        assert any(e["route_reason"].startswith("thread:") for e in entries)
+        assert any(e["route"]["rule"] == "thread" for e in entries)

@@ -171,9 +171,9 @@ def test_a_mail_from_the_ui_reaches_the_customer_and_their_replies_come_back(db_
         by_subject = {e["subject"]: e for e in found if e["kind"] == "inbound"}
         thread_reply = by_subject["Re: Opening hours"]
         assert thread_reply["project_id"] == project_id
-        assert thread_reply["route_reason"].startswith("thread:")
+        assert thread_reply["route"]["rule"] == "thread"
         assert by_subject["Question"]["project_id"] == project_id
-        assert by_subject["Question"]["route_reason"].startswith("project_address:")
+        assert by_subject["Question"]["route"]["rule"] == "project_address"
 
 
 # --- (b) the server is down, then back ---------------------------------------------------------

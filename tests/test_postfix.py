@@ -70,7 +70,7 @@ def test_mail_from_a_customer_via_postfix_is_filed_under_the_project(
     assert entry["subject"] == subject
     assert entry["from"] == CUSTOMER
     assert entry["project_id"] == project["id"], entry
-    assert entry["route_reason"].startswith("sender"), entry
+    assert entry["route"]["rule"] == "sender", entry
     assert entry["parse_error"] is None, entry
     rows = intake_rows(daemon)
     assert len(rows) == 1, rows

@@ -55,7 +55,7 @@ def test_assign_with_remember_then_the_next_mail_files_itself_and_done_drops_the
     entries = daemon.wait_for_entries(2)
     second = next(e for e in entries if e["id"] != first["id"])
     assert second["project_id"] == project["id"]
-    assert second["route_reason"].startswith("sender:")
+    assert second["route"]["rule"] == "sender"
 
     page.goto(daemon.web_url + "/")
     assert open_count(page) == 2

@@ -153,6 +153,12 @@ def test_migrate_from_the_first_schema_keeps_every_entry(db_url, tmp_path):
     assert {e["project_id"] for e in entries} == {project, None}
     assert sum(e["project_id"] == project for e in entries) == 5
     assert all(e["account_id"] == account for e in entries)
+    # routed before 0011: a "legacy" decision, its old words shown as they were
+    assert {e["route_reason"] for e in entries} == {"customer_address", "no_match"}
+    assert {(e["route"]["rule"], e["route"]["detail"]) for e in entries} == {
+        ("legacy", "customer_address"),
+        ("legacy", "no_match"),
+    }
     again = _postroom(config, "migrate")
     assert again.stdout.strip() == "schema is current"
     db = open_database(db_url)
