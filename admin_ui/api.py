@@ -20,6 +20,7 @@ from admin_ui import api_schemas as schemas
 from admin_ui.api_request import API_PREFIX, QUERY_PARAMETERS, ApiError, api
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from domain.tokens import user_for_token
+from domain.users import may_change_anything
 from postroom import login_throttle
 
 SAFE_METHODS = ("GET", "HEAD", "OPTIONS")
@@ -223,7 +224,7 @@ def authenticate():
             {"WWW-Authenticate": 'Bearer realm="postroom"'},
         )
     g.user = user
-    if request.method not in SAFE_METHODS and user.role == "read-only":
+    if request.method not in SAFE_METHODS and not may_change_anything(user):
         raise ApiError(403, "read-only users may not change anything")
     known = QUERY_PARAMETERS.get(request.endpoint.removeprefix("api."), set())
     unknown = sorted(set(request.args) - known)

@@ -15,10 +15,10 @@ from admin_ui.api_entries import entry_json, project_or_404
 from admin_ui.api_request import ApiError, api, api_user, no_content, not_found
 from admin_ui.api_schemas import MAX_ADDRESS, MAX_DATA_CHARS, project_statuses, storable
 from domain import entries, projects
+from domain.users import may_delete_projects
 from storage.models import CustomerAddress, Project
 from storage.projects import projects_of_account
 
-MANAGERS = ("owner", "admin")
 FIELDS = ("name", "domain", "status", "contact_name")
 
 
@@ -71,7 +71,7 @@ def update_project(project_id: int, body: dict):
 def delete_project(project_id: int):
     """Delete a project (owner or admin); its mail stays as unassigned, its notes go"""
     project = project_or_404(project_id)
-    if api_user().role not in MANAGERS:
+    if not may_delete_projects(api_user()):
         raise ApiError(403, "only an owner or admin may delete a project")
     projects.delete_project(project, api_user().id)
     return no_content()

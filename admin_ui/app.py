@@ -10,6 +10,7 @@ from flask_wtf.csrf import CSRFError, CSRFProtect
 from admin_ui.proxies import TrustedProxies
 from admin_ui.sessions import DbSessionInterface
 from domain.tokens import shared_secret
+from domain.users import may_change_anything
 from postroom.config import Settings
 from storage.models import User, database
 
@@ -76,7 +77,7 @@ def create_app(settings: Settings, *, testing: bool = False) -> Flask:
             return redirect(url_for("auth.login", next=request.full_path))
         if (
             request.method not in SAFE_METHODS
-            and g.user.role == "read-only"
+            and not may_change_anything(g.user)
             and request.endpoint not in READ_ONLY_MAY_POST
         ):
             abort(403)

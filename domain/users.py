@@ -120,6 +120,16 @@ def may_change_anything(user: User) -> bool:
     return user.role != READ_ONLY
 
 
+def may_delete_projects(user: User) -> bool:
+    """Owners and admins delete projects (their mail stays, unassigned)."""
+    return user.role in MANAGERS
+
+
+def may_give_role(user: User, role: str) -> bool:
+    """Only an owner hands out the owner role."""
+    return role != "owner" or user.role == "owner"
+
+
 def may_delete_entries(user: User) -> bool:
     """Whether a user may delete entries for good; members may only discard mail as spam."""
     return user.role in MAY_DELETE_FOR_GOOD
@@ -127,7 +137,7 @@ def may_delete_entries(user: User) -> bool:
 
 def roles_given_by(user: User) -> tuple[str, ...]:
     """The roles a member may hand out: an owner every one, an admin all but owner."""
-    return ROLES if user.role == "owner" else tuple(r for r in ROLES if r != "owner")
+    return tuple(role for role in ROLES if may_give_role(user, role))
 
 
 # --- reading ---------------------------------------------------------------------------------
@@ -181,7 +191,7 @@ def create_user(
     if by is not None:
         if not may_manage_team(by):
             raise Forbidden(NOT_A_MANAGER)
-        if role == "owner" and by.role != "owner":
+        if not may_give_role(by, role):
             raise Forbidden(OWNER_ONLY)
     email, name, role = check_email(email), check_name(name), check_role(role)
     if find_user(email, account_id) is not None:
@@ -201,7 +211,7 @@ def _check_change(by: User | None, member: User, *, role: str, active: bool) -> 
     if by is not None:
         if not may_manage_team(by):
             raise Forbidden(NOT_A_MANAGER)
-        if "owner" in (member.role, role) and by.role != "owner":
+        if not (may_give_role(by, role) and may_give_role(by, member.role)):
             raise Forbidden(OWNER_ONLY)
     steps_down = member.role == "owner" and member.is_active and not (role == "owner" and active)
     if steps_down and _active_owner_count(member.account_id) <= 1:

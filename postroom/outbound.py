@@ -14,6 +14,7 @@ from email.message import EmailMessage
 
 from domain.categories import category
 from domain.routing import Rule
+from domain.users import may_change_anything
 from postroom.config import Settings
 from postroom.mail_headers import (
     HeaderError,
@@ -105,7 +106,7 @@ def queue_message(
     this project and recipient). Raises OutboundError (or TemplateError) and stores nothing
     if any part is wrong.
     """
-    if author_user.role == "read-only" or author_user.account_id != project.account_id:
+    if not may_change_anything(author_user) or author_user.account_id != project.account_id:
         raise OutboundError("you may not send mail for this project")
     to_address = check_recipient(to)
     note = ""

@@ -19,6 +19,7 @@ from flask import (
 )
 
 from admin_ui.forms import AnswerForm, MessageForm, MessageLinkForm
+from domain.users import may_change_anything
 from postroom.mail_headers import HeaderError, header_text
 from postroom.mail_templates import TemplateError
 from postroom.outbound import OutboundError, queue_message, sender_of_account, template_preview
@@ -73,7 +74,7 @@ def _first_form(
 @bp.route("/projects/<int:project_id>/messages/new", methods=["GET", "POST"])
 def new(project_id: int):
     project = _project_or_404(project_id)
-    if g.user.role == "read-only":
+    if not may_change_anything(g.user):
         abort(403)
     settings = current_app.config["POSTROOM_SETTINGS"]
     addresses = [

@@ -5,6 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, g, render_template
 
 from admin_ui.forms import PageForm
+from domain.users import may_change_anything
 from storage import protocol
 from storage.models import Entry
 
@@ -43,7 +44,7 @@ def navigation_counts():
     return {
         "open_count": shown_count(protocol.open_ticket_count(user.account_id)),
         "unassigned_count": shown_count(protocol.unassigned_count(user.account_id)),
-        "can_edit": user.role != "read-only",
+        "can_edit": may_change_anything(user),
     }
 
 

@@ -26,6 +26,7 @@ from admin_ui.forms import (
     ProtocolFilterForm,
     SearchForm,
 )
+from domain.users import may_change_anything
 from storage import protocol as protocol_store
 from storage.accounts import project_of_account
 from storage.models import ENTRY_KINDS, ENTRY_STATUSES, CustomerAddress, Project
@@ -58,7 +59,7 @@ def _project_or_404(project_id: int) -> Project:
 
 def _refuse_read_only() -> None:
     """Forms that change projects are not for read-only users (their POSTs get 403 anyway)."""
-    if g.user.role == "read-only":
+    if not may_change_anything(g.user):
         abort(403)
 
 

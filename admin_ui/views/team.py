@@ -61,7 +61,7 @@ def add_member():
     _require_manager()
     sent = MemberForm()
     form = sent.values()
-    if form["role"] == "owner" and g.user.role != "owner":
+    if not users.may_give_role(g.user, form["role"]):
         return _page(403, form=form, add_error_code="owner_only")
     if not sent.validate():  # a field over MAX_MEMBER_FIELD_CHARS
         return _page(400, form=form, add_error_code="too_long")
