@@ -91,7 +91,7 @@ def artefacts(tmp_path_factory) -> dict[str, Path]:
         "storage/migrations/0001_initial.py",
         "postroom/jobs/__init__.py",
         "domain/errors.py",
-        "postroom/data/common-passwords.txt.gz",
+        "domain/data/common-passwords.txt.gz",
     } <= names
     with tarfile.open(sdist) as archive:
         inside = {name.partition("/")[2] for name in archive.getnames()}
