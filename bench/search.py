@@ -260,9 +260,10 @@ def _projects(rng: random.Random):
 
 def build(entries: int, seed: int = 2026) -> None:
     """Create one account, 200 projects and `entries` entries with participants and index rows."""
+    from domain.projects import create_project
     from domain.tokens import create_api_token
     from domain.users import create_user
-    from storage.accounts import create_account, create_project
+    from storage.accounts import create_account
     from storage.models import Entry, Participant, User, database
     from storage.search import index_entries, remember_correspondents
 

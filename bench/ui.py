@@ -60,8 +60,9 @@ NAMES = ("anna", "paul", "jonas", "maria", "tom", "lena", "felix", "sara")
 
 def build(entries: int, seed: int = 7) -> tuple[int, int]:
     """Create one account and project with `entries` synthetic entries; return their ids."""
+    from domain.projects import create_project
     from domain.users import create_user
-    from storage.accounts import create_account, create_project
+    from storage.accounts import create_account
     from storage.models import Entry, database
     from storage.search import index_entry
 

@@ -9,7 +9,14 @@ from __future__ import annotations
 
 
 class DomainError(ValueError):
-    """A change the user asked for cannot be made; the message says why."""
+    """A change the user asked for cannot be made; the message says why.
+
+    A refusal of several things at once (the addresses of a new project) has one message
+    per thing in args; str() joins them with "; ".
+    """
+
+    def __str__(self) -> str:
+        return "; ".join(str(arg) for arg in self.args)
 
 
 class Invalid(DomainError):

@@ -184,24 +184,32 @@ def project() -> None:
 @click.option("--account", "account_id", type=int, required=True)
 @click.option("--name", required=True)
 @click.option("--domain", default="")
-@click.option("--status", default="lead")
+@click.option("--status", default=None, help="One of [ui] project_statuses (default: the first).")
 @click.option("--customer", "customers", multiple=True, help="A customer address (repeatable).")
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_obj
 def project_create(obj, account_id, name, domain, status, customers, as_json) -> None:
     """Create a project with its customer addresses."""
-    from storage.accounts import account_by_id, create_project, project_reply_detail
+    from domain.errors import DomainError
+    from domain.projects import create_project
+    from storage.accounts import account_by_id, project_reply_detail
 
     obj.open_database()
     owner = account_by_id(account_id)
     if owner is None:
         raise click.ClickException(f"no account {account_id}")
-    for address in customers:
-        if "@" not in address or " " in address.strip():
-            raise click.ClickException(f"not an email address: {address!r}")
-    created = create_project(
-        account_id, name, domain=domain, status=status, customer_addresses=customers
-    )
+    statuses = obj.settings.ui.project_statuses
+    try:
+        created = create_project(
+            account_id,
+            name,
+            domain=domain,
+            status=statuses[0] if status is None else status,
+            customer_addresses=customers,
+            statuses=statuses,
+        )
+    except DomainError as error:
+        raise click.ClickException(str(error)) from None
     reply = (
         f"inbox+{owner.id}.{owner.inbox_token}.{project_reply_detail(created)}"
         f"@{obj.settings.ingest.domains[0]}"

@@ -8,10 +8,11 @@ from email.message import EmailMessage
 from email.utils import formatdate, make_msgid
 
 from domain.accounts import create_account
+from domain.projects import create_project
 from domain.users import create_user, find_user
 from postroom.config import Settings, parse_listen
 from postroom.mail_templates import STARTER_TEMPLATES
-from storage.accounts import create_project, inbox_local_part
+from storage.accounts import inbox_local_part
 from storage.models import Account
 
 DEMO_ACCOUNT = "Demo agency"

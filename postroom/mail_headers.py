@@ -23,12 +23,11 @@ from email.message import EmailMessage
 from email.policy import SMTP, compat32
 from email.utils import format_datetime
 
-from storage.protocol import ADDRESS
+from domain.addresses import is_address
 
 # the characters str.splitlines() ends a line at (tests/test_mail_headers.py checks them all)
 LINE_BREAKS = frozenset("\n\r\v\f\x1c\x1d\x1e\x85\u2028\u2029")
 MAX_TEXT_CHARS = 2000  # a header value we write; subjects and names are shorter still
-MAX_ADDRESS_CHARS = 254
 MAX_DECODE_ROUNDS = 8  # each round shortens the text; real mail needs one at most
 POLICY = SMTP  # CRLF line ends, lines folded at 78
 
@@ -122,8 +121,7 @@ def hidden_line_break(value: str) -> bool:
 
 def address_spec(value: str, field: str = "address") -> str:
     """An address as it can stand in a header, or HeaderError: nothing is cleaned up here."""
-    printable = all(" " < ch < "\x7f" for ch in value)
-    if not (printable and 0 < len(value) <= MAX_ADDRESS_CHARS and ADDRESS.match(value)):
+    if not (value.isascii() and is_address(value)):
         raise HeaderError(NOT_AN_ADDRESS.format(field=_label(field)))
     try:
         read_back = Address(addr_spec=value).addr_spec

@@ -17,6 +17,7 @@ import unicodedata
 import markdown
 import nh3
 
+from domain.addresses import is_address
 from postroom.mail_headers import (
     HeaderError,
     address_spec,
@@ -25,11 +26,9 @@ from postroom.mail_headers import (
     hidden_line_break,
 )
 from storage.outbound import OutboundAttachment
-from storage.protocol import ADDRESS
 
 MAX_SUBJECT_CHARS = 500
 MAX_BODY_CHARS = 200_000
-MAX_ADDRESS_CHARS = 254
 MAX_ATTACHMENTS = 20
 MAX_FILENAME_CHARS = 150
 CONTENT_TYPE = re.compile(r"^[a-z0-9][a-z0-9!#$&^_.+-]*/[a-z0-9][a-z0-9!#$&^_.+-]*$")
@@ -115,7 +114,7 @@ def check_recipient(to: str) -> str:
     address = to.strip().lower()
     if not address:
         raise OutboundError("choose or type a recipient")
-    if len(address) > MAX_ADDRESS_CHARS or not address.isascii() or not ADDRESS.match(address):
+    if not address.isascii() or not is_address(address):
         raise OutboundError(
             f"the recipient is not an email address postroom can send to: {to.strip()[:80]!r}"
         )

@@ -20,6 +20,11 @@ from peewee import (
 
 database = DatabaseProxy()
 
+# The largest id: ids are 32-bit integers on PostgreSQL (serial), and SQLite's never get
+# that far first. A larger id from a URL, a body or a cursor names nothing; checked before a
+# query, it cannot overflow the column (PostgreSQL would refuse the query).
+MAX_ID = 2**31 - 1
+
 ENTRY_KINDS = ("inbound", "outbound", "note", "call", "system")
 ENTRY_STATUSES = ("open", "done")
 

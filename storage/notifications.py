@@ -13,9 +13,9 @@ from dataclasses import dataclass
 
 from peewee import JOIN
 
-from storage.accounts import MAX_ID
 from storage.db import write_transaction
 from storage.models import (
+    MAX_ID,
     Entry,
     Event,
     Notification,

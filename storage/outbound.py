@@ -13,10 +13,11 @@ from dataclasses import dataclass, field
 
 from peewee import fn
 
-from storage.accounts import MAX_ID
 from storage.db import write_transaction
 from storage.entries import add_attachment
+from storage.entry_updates import insert_system_entry
 from storage.models import (
+    MAX_ID,
     Account,
     AccountSmtp,
     Activity,
@@ -236,13 +237,14 @@ def mark_retry(outbound: OutboundMessage, error: str, next_attempt_at: dt.dateti
     ).where(OutboundMessage.id == outbound.id).execute()
 
 
-def mark_failed(outbound: OutboundMessage, error: str) -> Entry:
-    """Give up: the message fails, a system entry says so in the protocol, the author is told.
+def mark_failed(
+    outbound: OutboundMessage, error: str, *, note_rule: str, note_category: str
+) -> Entry:
+    """Give up: the message fails, a system entry says so in the protocol, the author is told;
+    the entry's route_rule and category as domain.routing and domain.categories decide.
 
     The event (kind outbound_failed) names the author in its payload as user_id.
     """
-    from storage.protocol import system_entry
-
     entry = Entry.get_by_id(outbound.entry_id)
     attempts = outbound.attempts + 1
     with write_transaction():
@@ -251,11 +253,13 @@ def mark_failed(outbound: OutboundMessage, error: str) -> Entry:
         ).execute()
         note = None
         if entry.project_id is not None:
-            note = system_entry(
+            note = insert_system_entry(
                 entry.project,
                 f"Mail to {outbound.to_address} could not be sent: {entry.subject}"[:500],
                 f"postroom gave up after {attempts} attempt{'s' if attempts != 1 else ''}.\n"
                 f"Last error: {error[:2000]}\nThe mail is entry {entry.id} of this protocol.",
+                route_rule=note_rule,
+                category=note_category,
             )
         Activity.create(
             account=entry.account_id,

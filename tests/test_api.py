@@ -8,13 +8,13 @@ from dataclasses import dataclass
 
 import pytest
 
+from domain import entries as domain_entries
+from domain.projects import create_project
 from domain.tokens import create_api_token
-
 from domain.users import create_user
 from smtpd_ingest.importer import import_messages
 from smtpd_ingest.parser_pool import InlineParser
-from storage import protocol
-from storage.accounts import create_account, create_project, inbox_local_part
+from storage.accounts import create_account, inbox_local_part
 from storage.intake import load_raw
 from storage.lookup import RoutingFacts
 from storage.models import Activity, BlockRule, Entry, Event, Project
@@ -189,7 +189,7 @@ def test_pages_skip_spam_and_stay_full(web, member):
     mails = [dated(message(f"Mail {day}", sender=f"s{day}@x.example"), day) for day in range(1, 7)]
     entries = deliver(web.account, *mails)
     for spam in entries[1:5]:  # Mail 2 … Mail 5
-        protocol.discard_spam(spam, None)
+        domain_entries.discard_spam(spam, None)
     first = member.get("/entries", query_string={"limit": 1}).get_json()
     assert [entry["subject"] for entry in first["entries"]] == ["Mail 6"]
     second = member.get("/entries", query_string={"limit": 1, "cursor": first["next_cursor"]})
@@ -433,7 +433,7 @@ def test_customer_addresses_are_listed_added_refused_twice_and_removed(web, memb
 
 def test_deleting_a_project_keeps_its_mail_as_unassigned(web, bakery):
     [mail] = deliver(web.account, message("Keep me", sender="anna@bakery.example"))
-    protocol.set_done(mail, web.users["owner"].id, True)
+    domain_entries.set_done(mail, web.users["owner"].id, True)
     owner = api_as(web, "owner")
     note = owner.post(f"/projects/{bakery.id}/notes", json={"kind": "note", "text": "internal"})
     assert owner.delete(f"/projects/{bakery.id}").status_code == 204

@@ -27,9 +27,9 @@ from schemathesis.checks import (
     status_code_conformance,
 )
 
-from postroom import login_throttle
+from domain.projects import create_project
 from domain.tokens import create_api_token
-from storage.accounts import create_project
+from postroom import login_throttle
 from tests.mail import message
 from tests.test_api import deliver
 

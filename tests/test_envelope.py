@@ -8,10 +8,11 @@ import socket
 
 import pytest
 
+from domain.projects import create_project
 from postroom.config import IngestSettings
 from smtpd_ingest import handler as handler_module
 from smtpd_ingest.handler import IngestHandler
-from storage.accounts import create_account, create_project
+from storage.accounts import create_account
 from tests.daemon import DOMAIN, Daemon
 from tests.mail import message
 from tests.test_smtp_session import intakes, read_reply

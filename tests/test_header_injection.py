@@ -150,7 +150,7 @@ def test_answering_a_strangers_subject_by_mail_never_adds_a_header(db_url, tmp_p
 
 
 def test_a_display_name_in_a_template_variable_never_adds_a_header(web, tmp_path):
-    from storage.accounts import create_project
+    from domain.projects import create_project
 
     bakery = create_project(
         web.account.id,
@@ -201,7 +201,7 @@ def test_a_display_name_in_a_template_variable_never_adds_a_header(web, tmp_path
 
 
 def test_an_api_subject_with_encoded_line_breaks_is_refused_with_a_clear_error(web):
-    from storage.accounts import create_project
+    from domain.projects import create_project
 
     bakery = create_project(
         web.account.id, "Bakery Miller", customer_addresses=["anna@bakery.example"]

@@ -5,6 +5,7 @@ from __future__ import annotations
 import pytest
 
 from domain.accounts import create_account
+from domain.projects import create_project
 from domain.users import create_user
 from postroom.mail_templates import (
     MAX_RESULT_CHARS,
@@ -22,7 +23,6 @@ from postroom.template_language import (
     MAX_VALUE_CHARS,
     MAX_VARIABLE_USES,
 )
-from storage.accounts import create_project
 from storage.models import Account, MailTemplate, Project
 from tests.mail import message
 from tests.test_api import deliver

@@ -15,9 +15,10 @@ from dataclasses import dataclass, field
 import pytest
 from aiosmtpd.controller import Controller
 
+from domain import entries as domain_entries
+from domain import projects as domain_projects
 from postroom.config import load_settings
 from postroom.jobs import digest, notify
-from storage import accounts, protocol
 from storage import notifications as store
 from storage.models import Notification
 from tests.daemon import free_port
@@ -99,7 +100,7 @@ def rows_of(user) -> list[Notification]:
 
 
 def bakery_followed_by(web, *roles: str):
-    bakery = accounts.create_project(
+    bakery = domain_projects.create_project(
         web.account.id, "Bakery Sommer", customer_addresses=["anna@bakery.test"]
     )
     for role in roles:
@@ -133,7 +134,7 @@ def test_followers_hear_of_customer_mail_as_each_chose_at_once_or_in_one_digest(
 
     second = receive(web.account.id, message("New photos", sender="anna@bakery.test"))
     third = receive(web.account.id, message("And the menu", sender="anna@bakery.test"))
-    protocol.update_project(bakery, member.id, status="live")  # in the app only, by default
+    domain_projects.update_project(bakery, member.id, status="live")  # in the app only, by default
     run_worker_jobs(settings)
     [grouped] = sink.to("member@agency.test")
     assert grouped["Subject"] == "2 updates in postroom"
@@ -204,7 +205,9 @@ def test_auto_submitted_mail_and_bounces_are_shown_in_the_app_and_never_emailed(
 def test_a_mention_notifies_the_named_user_and_nobody_else(web, sink, settings):
     bakery = bakery_followed_by(web)
     member = web.users["member"]
-    protocol.add_manual_entry(bakery, member, kind="note", text="@admin can you call Anna back?")
+    domain_entries.add_manual_entry(
+        bakery, member, kind="note", text="@admin can you call Anna back?"
+    )
     run_worker_jobs(settings)
 
     [mail] = sink.take()
@@ -214,7 +217,7 @@ def test_a_mention_notifies_the_named_user_and_nobody_else(web, sink, settings):
     assert row.text == "Member mentioned you in Bakery Sommer: @admin can you call Anna back?"
 
     # a name works as well as the address's local part; the author is never told
-    protocol.add_manual_entry(bakery, member, kind="note", text="Thanks @owner and @member.")
+    domain_entries.add_manual_entry(bakery, member, kind="note", text="Thanks @owner and @member.")
     run_worker_jobs(settings)
     assert [rcpts for rcpts, _ in sink.take()] == [["owner@agency.test"]]
 
@@ -263,7 +266,7 @@ def test_the_bell_counts_unread_notifications_and_reading_them_clears_it(web, se
 
 
 def test_the_profile_shows_the_defaults_saves_choices_and_lists_followed_projects(web):
-    bakery = accounts.create_project(web.account.id, "Bakery Sommer")
+    bakery = domain_projects.create_project(web.account.id, "Bakery Sommer")
     client = web.client("read-only")
     page = client.get("/profile").get_data(as_text=True)
     assert re.search(r'name="email" value="mention" checked', page)

@@ -17,12 +17,12 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from admin_ui import create_app
+from domain.projects import create_project
 from domain.tokens import create_api_token
 from domain.users import create_user
 from postroom.config import Settings, load_settings
 from postroom.outbound import OutboundError, project_reply_address, queue_message
 from postroom.outbound_send import send_due
-from storage.accounts import create_project
 from storage.db import open_database
 from storage.models import Entry, Event, OutboundMessage, Project, User, utcnow
 from storage.search import search

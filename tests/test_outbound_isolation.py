@@ -16,10 +16,11 @@ import socket
 import threading
 import time
 
+from domain.projects import create_project
 from domain.users import create_user
 from postroom.outbound import queue_message
 from postroom.outbound_send import send_due, wait_for_sessions
-from storage.accounts import create_account, create_project
+from storage.accounts import create_account
 from storage.models import OutboundMessage, utcnow
 from storage.outbound import due_messages, save_account_smtp
 from tests.daemon import free_port

@@ -7,7 +7,7 @@ from urllib.parse import urljoin, urlsplit
 import pytest
 
 from admin_ui.redirects import local_path
-from storage.accounts import create_project
+from domain.projects import create_project
 from storage.models import Entry
 from tests.web import PASSWORD, csrf_token, post
 

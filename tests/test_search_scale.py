@@ -7,6 +7,7 @@ import random
 
 import pytest
 
+from domain import projects as domain_projects
 from storage import accounts, search
 from storage.models import Entry
 from storage.search import index_entries
@@ -19,8 +20,8 @@ def corpus(storage_db):
     """240 entries in two projects, a third filed out of time order (as an import does)."""
     rng = random.Random(5)
     account = accounts.create_account("Agency")
-    bakery = accounts.create_project(account.id, "Bakery")
-    florist = accounts.create_project(account.id, "Florist")
+    bakery = domain_projects.create_project(account.id, "Bakery")
+    florist = domain_projects.create_project(account.id, "Florist")
     start = dt.datetime(2026, 1, 1)
     rows = []
     for number in range(240):

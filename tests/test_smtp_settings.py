@@ -13,13 +13,13 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from admin_ui import create_app
+from domain.projects import create_project
 from domain.tokens import create_api_token
 from postroom.config import Settings
 from postroom.jobs import notify
 from postroom.outbound import queue_message
 from postroom.outbound_checks import OutboundError, check_smtp_host, public_address
 from postroom.outbound_send import send_due
-from storage.accounts import create_project
 from storage.models import OutboundMessage, Project
 from storage.outbound import account_smtp, save_account_smtp
 from tests.daemon import free_port

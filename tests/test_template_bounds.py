@@ -14,8 +14,8 @@ from pathlib import Path
 
 import pytest
 
+from domain.projects import create_project
 from domain.tokens import create_api_token
-from storage.accounts import create_project
 from storage.models import MailTemplate, OutboundMessage
 from tests.daemon import Daemon
 from tests.web import CSRF, PASSWORD, post

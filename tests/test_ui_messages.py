@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import pytest
 
+from domain.projects import create_project
 from domain.tokens import create_api_token
 from postroom.mail_templates import STARTER_TEMPLATES
-from storage.accounts import create_project
 from storage.models import (
     Account,
     AccountSmtp,

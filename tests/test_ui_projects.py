@@ -213,7 +213,7 @@ def test_customer_addresses_are_added_with_a_kind_and_removed(web):
     assert project.customer_addresses.count() == 0
     assert other.customer_addresses.count() == 1
     actions = [a.action for a in Activity.select().where(Activity.project == project.id)]
-    assert actions == ["address_added", "address_removed"]
+    assert actions == ["project_created", "address_added", "address_removed"]
 
 
 def test_the_files_tab_lists_every_attachment_of_the_protocol(web):

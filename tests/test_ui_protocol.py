@@ -8,10 +8,11 @@ import re
 
 import pytest
 
+from domain.entries import add_manual_entry, set_done
+from domain.projects import add_customer_address, create_project, update_project
 from domain.users import create_user
-from storage.accounts import create_account, create_project
+from storage.accounts import create_account
 from storage.models import Entry
-from storage.protocol import add_customer_address, add_manual_entry, set_done, update_project
 from tests.test_ui_projects import pdf, receive
 
 ENTRY_ID = re.compile(r'id="entry-(\d+)"')

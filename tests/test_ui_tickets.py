@@ -5,8 +5,11 @@ from __future__ import annotations
 import datetime as dt
 import re
 
-from storage import accounts, protocol
+from domain import entries as domain_entries
+from domain import projects as domain_projects
+from storage.activity import activity_of_entry
 from storage.models import Entry
+from storage.timeline import open_ticket_count
 from tests.mail import message
 from tests.test_ui_unassigned import receive
 from tests.web import csrf_token, post
@@ -17,23 +20,23 @@ def _rows(page: str) -> list[int]:
 
 
 def test_tickets_list_open_filed_entries_and_leave_out_done_spam_and_unassigned(web):
-    bakery = accounts.create_project(
+    bakery = domain_projects.create_project(
         web.account.id, "Bakery Sommer", customer_addresses=["anna@bakery.test"]
     )
     member = web.users["member"]
     filed = receive(web.account.id, message("Opening hours", sender="anna@bakery.test"))
-    note = protocol.add_manual_entry(
+    note = domain_entries.add_manual_entry(
         bakery,
         member,
         kind="note",
         text="Call her back",
         occurred_at=dt.datetime(2026, 11, 26, 12, 0),
     )
-    finished = protocol.add_manual_entry(bakery, member, kind="note", text="Finished already")
-    protocol.set_done(finished, member.id, True)
+    finished = domain_entries.add_manual_entry(bakery, member, kind="note", text="Finished already")
+    domain_entries.set_done(finished, member.id, True)
     unassigned = receive(web.account.id, message("Who am I", sender="x@unknown.test"))
     spam = receive(web.account.id, message("Pills", sender="spam@junk.test"))
-    protocol.discard_spam(spam, member.id)
+    domain_entries.discard_spam(spam, member.id)
 
     page = web.client("member").get("/").get_data(as_text=True)
     assert _rows(page) == [note.id, filed.id]  # newest first (the mail: 09:00 UTC)
@@ -47,13 +50,13 @@ def test_older_tickets_are_one_click_away(web, monkeypatch):
     import admin_ui.views.pages as pages
 
     monkeypatch.setattr(pages, "PAGE_SIZE", 2)
-    project = accounts.create_project(web.account.id, "Bakery")
+    project = domain_projects.create_project(web.account.id, "Bakery")
     start = dt.datetime(2026, 11, 1, 9, 0)
     made = []
     for hour in range(5):
         when = start + dt.timedelta(hours=hour)
         made.append(
-            protocol.add_manual_entry(
+            domain_entries.add_manual_entry(
                 project, web.users["member"], kind="call", text=f"call {hour}", occurred_at=when
             )
         )
@@ -68,8 +71,10 @@ def test_older_tickets_are_one_click_away(web, monkeypatch):
 
 
 def test_ticking_done_without_javascript_goes_back_to_the_list(web):
-    project = accounts.create_project(web.account.id, "Bakery")
-    entry = protocol.add_manual_entry(project, web.users["owner"], kind="note", text="Check DNS")
+    project = domain_projects.create_project(web.account.id, "Bakery")
+    entry = domain_entries.add_manual_entry(
+        project, web.users["owner"], kind="note", text="Check DNS"
+    )
     client = web.client("member")
     response = client.post(
         f"/entries/{entry.id}/done",
@@ -83,9 +88,9 @@ def test_ticking_done_without_javascript_goes_back_to_the_list(web):
 
 
 def test_ticking_done_from_app_js_answers_with_the_new_count(web):
-    project = accounts.create_project(web.account.id, "Bakery")
-    first = protocol.add_manual_entry(project, web.users["owner"], kind="note", text="One")
-    protocol.add_manual_entry(project, web.users["owner"], kind="note", text="Two")
+    project = domain_projects.create_project(web.account.id, "Bakery")
+    first = domain_entries.add_manual_entry(project, web.users["owner"], kind="note", text="One")
+    domain_entries.add_manual_entry(project, web.users["owner"], kind="note", text="Two")
     client = web.client("member")
     response = client.post(
         f"/entries/{first.id}/done",
@@ -99,13 +104,13 @@ def test_ticking_done_from_app_js_answers_with_the_new_count(web):
         headers={"Accept": "application/json"},
     )
     assert response.get_json()["open_count"] == 2
-    activity = [a.action for a in protocol.activity_of_entry(first.id)]
+    activity = [a.action for a in activity_of_entry(first.id)]
     assert activity == ["done", "reopened"]
 
 
 def test_done_redirects_never_leave_the_site(web):
-    project = accounts.create_project(web.account.id, "Bakery")
-    entry = protocol.add_manual_entry(project, web.users["owner"], kind="note", text="One")
+    project = domain_projects.create_project(web.account.id, "Bakery")
+    entry = domain_entries.add_manual_entry(project, web.users["owner"], kind="note", text="One")
     client = web.client("member")
     response = client.post(
         f"/entries/{entry.id}/done",
@@ -116,8 +121,8 @@ def test_done_redirects_never_leave_the_site(web):
 
 
 def test_read_only_users_see_tickets_but_cannot_tick_them(web):
-    project = accounts.create_project(web.account.id, "Bakery")
-    entry = protocol.add_manual_entry(project, web.users["owner"], kind="note", text="One")
+    project = domain_projects.create_project(web.account.id, "Bakery")
+    entry = domain_entries.add_manual_entry(project, web.users["owner"], kind="note", text="One")
     client = web.client("read-only")
     page = client.get("/").get_data(as_text=True)
     assert f'id="entry-{entry.id}"' in page
@@ -131,7 +136,7 @@ def _token(client) -> str:
 
 
 def test_the_counts_stop_at_a_thousand_and_show_999_plus(web):
-    project = accounts.create_project(web.account.id, "Bakery")
+    project = domain_projects.create_project(web.account.id, "Bakery")
     when = dt.datetime(2026, 11, 1)
     rows = [
         {
@@ -148,4 +153,4 @@ def test_the_counts_stop_at_a_thousand_and_show_999_plus(web):
     page = web.client("member").get("/").get_data(as_text=True)
     assert 'id="open-count">999+<' in page and "data-open-count>999+<" in page
     assert 'id="unassigned-count">999<' in page  # 999 unassigned: still counted exactly
-    assert protocol.open_ticket_count(web.account.id, limit=None) == 1000
+    assert open_ticket_count(web.account.id, limit=None) == 1000

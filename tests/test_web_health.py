@@ -7,10 +7,10 @@ import hashlib
 
 import pytest
 
+from domain.entries import add_manual_entry
+from domain.projects import create_project
 from postroom.config import ConfigError, load_settings
-from storage.accounts import create_project
 from storage.models import WebSession
-from storage.protocol import add_manual_entry
 from tests.web import login
 
 METRICS_TOKEN = "scrape-me-0123456789abcdef"

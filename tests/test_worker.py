@@ -22,11 +22,13 @@ from pathlib import Path
 import pytest
 from aiosmtpd.controller import Controller
 
-from postroom import leases
+from domain import entries as domain_entries
+from domain import projects as domain_projects
 from domain.users import create_user
+from postroom import leases
 from postroom.config import load_settings
 from postroom.worker import Every, Job, JobRunner
-from storage import accounts, protocol
+from storage import accounts
 from storage import notifications as store
 from storage.db import open_database
 from storage.models import Event, JobLease, Notification
@@ -116,12 +118,12 @@ def team(db_url: str):
     account = accounts.create_account("Agency")
     author = create_user(account.id, "anna@agency.test", "member", "correct horse battery")
     colleague = create_user(account.id, "ben@agency.test", "member", "correct horse battery")
-    project = accounts.create_project(account.id, "Bakery")
+    project = domain_projects.create_project(account.id, "Bakery")
     return db, project, author, colleague
 
 
 def mention(project, author, number: int) -> None:
-    protocol.add_manual_entry(project, author, kind="note", text=f"@ben look at {number}")
+    domain_entries.add_manual_entry(project, author, kind="note", text=f"@ben look at {number}")
 
 
 @pytest.mark.parametrize("db_url", ["postgresql"], indirect=True)
@@ -230,7 +232,7 @@ def test_postroom_run_notifies_too_because_it_runs_the_worker_in_the_same_proces
         db = open_database(db_url)
         try:
             account_id = daemon.account["id"]
-            project = accounts.create_project(
+            project = domain_projects.create_project(
                 account_id, "Bakery", customer_addresses=["anna@bakery.test"]
             )
             member = create_user(account_id, "ben@agency.test", "member", "correct horse battery")

@@ -7,7 +7,6 @@ import json
 from functools import partial
 from urllib.parse import urlsplit
 
-from domain.routing import decision_of, explain
 from flask import (
     Blueprint,
     abort,
@@ -32,10 +31,15 @@ from admin_ui.forms import (
 )
 from admin_ui.mail_html import frame_document, frame_policy, show, stored_safe
 from admin_ui.redirects import local_path
-from storage import protocol
-from storage.accounts import project_of_account
+from domain import entries as domain_entries
+from domain.errors import DomainError
+from domain.routing import decision_of, explain
+from storage.activity import activity_with_users
+from storage.attachments import attachment_of_entry, attachments_of_entry, inline_parts
 from storage.intake import load_raw, load_raw_head
 from storage.models import Entry, RawMessage
+from storage.projects import project_of_account, projects_by_ids
+from storage.timeline import entry_of_account, intakes_of_entry, open_ticket_count
 
 bp = Blueprint("entries", __name__)
 
@@ -56,7 +60,7 @@ RAW_SHOWN_BYTES = 200_000
 
 
 def _entry_or_404(entry_id: int) -> Entry:
-    entry = protocol.entry_of_account(g.user.account_id, entry_id)
+    entry = entry_of_account(g.user.account_id, entry_id)
     if entry is None:
         abort(404)
     return entry
@@ -83,13 +87,13 @@ def detail(entry_id: int):
     return render_template(
         "entry.html",
         entry=entry,
-        attachments=protocol.attachments_of_entry(entry.id),
-        candidates=protocol.projects_by_ids(g.user.account_id, entry.candidate_ids),
+        attachments=attachments_of_entry(entry.id),
+        candidates=projects_by_ids(g.user.account_id, entry.candidate_ids),
         route_reason=explain(decision_of(entry)),
         cc_list=json.loads(entry.cc_addresses or "[]"),
-        intakes=protocol.intakes_of_entry(entry.id),
+        intakes=intakes_of_entry(entry.id),
         hops=mail_route.hops(head),
-        activity=protocol.activity_with_users(entry.id),
+        activity=activity_with_users(entry.id),
         held_back=held_back,
         show_frame=bool(safe_html),
         html_note=html_note,
@@ -107,7 +111,7 @@ def body(entry_id: int):
     load_images = ImagesForm().images.data
     markup, _ = show(
         stored_safe(entry)[0],
-        inline_images=partial(protocol.inline_parts, entry.id),
+        inline_images=partial(inline_parts, entry.id),
         load_remote_images=load_images,
     )
     response = make_response(frame_document(markup))
@@ -120,7 +124,7 @@ def body(entry_id: int):
 @bp.get("/entries/<int:entry_id>/attachments/<int:attachment_id>")
 def attachment(entry_id: int, attachment_id: int):
     entry = _entry_or_404(entry_id)
-    found = protocol.attachment_of_entry(entry.id, attachment_id)
+    found = attachment_of_entry(entry.id, attachment_id)
     if found is None:
         abort(404)
     content_type = found.content_type.split(";")[0].strip().lower()
@@ -172,12 +176,12 @@ def _private(response, csp: str | None = None):
 def done(entry_id: int):
     """Tick or untick; answers JSON to app.js, otherwise goes back where the form was."""
     entry = _entry_or_404(entry_id)
-    entry = protocol.set_done(entry, g.user.id, DoneForm().done.data)
+    entry = domain_entries.set_done(entry, g.user.id, DoneForm().done.data)
     if request.accept_mimetypes.best == "application/json":
         return jsonify(
             id=entry.id,
             done=entry.status == "done",
-            open_count=protocol.open_ticket_count(g.user.account_id),
+            open_count=open_ticket_count(g.user.account_id),
         )
     return redirect(_back_to(entry))
 
@@ -213,7 +217,7 @@ def new(project_id: int):
         occurred_at, problem = sent.occurred()
         if problem is None:
             try:
-                entry = protocol.add_manual_entry(
+                entry = domain_entries.add_manual_entry(
                     project,
                     g.user,
                     kind=form["kind"],
@@ -221,7 +225,7 @@ def new(project_id: int):
                     text=form["text"],
                     occurred_at=occurred_at,
                 )
-            except protocol.ProtocolError:
+            except DomainError:
                 problem = "text" if form["kind"] in ("note", "call") else "kind"
             else:
                 return redirect(protocol_url(project.id, entry.id))

@@ -24,10 +24,10 @@ from postroom.mail_headers import HeaderError, header_text
 from postroom.mail_templates import TemplateError
 from postroom.outbound import OutboundError, queue_message, sender_of_account, template_preview
 from postroom.outbound_checks import MAX_SUBJECT_CHARS
-from storage import protocol
-from storage.accounts import MAX_ID, project_of_account
-from storage.models import Account, CustomerAddress, Entry, OutboundMessage, Project
+from storage.models import MAX_ID, Account, CustomerAddress, Entry, OutboundMessage, Project
 from storage.outbound import outbound_of_entry, requeue, templates_of_account
+from storage.projects import project_of_account
+from storage.timeline import entry_of_account
 
 bp = Blueprint("messages", __name__)
 TEMPLATES_SHOWN = 20
@@ -45,7 +45,7 @@ def _answer_entry(project: Project) -> Entry | None:
     text = AnswerForm().answer.data
     if not text.isdigit() or not 0 < int(text) <= MAX_ID:
         return None
-    entry = protocol.entry_of_account(g.user.account_id, int(text))
+    entry = entry_of_account(g.user.account_id, int(text))
     return entry if entry is not None and entry.project_id == project.id else None
 
 
@@ -162,7 +162,7 @@ def outbound_state(entry_id: int) -> OutboundMessage | None:
 @bp.post("/entries/<int:entry_id>/outbound/retry")
 def retry(entry_id: int):
     """Queue a mail that failed for good once more, from a fresh attempt count."""
-    entry = protocol.entry_of_account(g.user.account_id, entry_id)
+    entry = entry_of_account(g.user.account_id, entry_id)
     outbound = outbound_of_entry(entry.id) if entry is not None else None
     if outbound is None:
         abort(404)

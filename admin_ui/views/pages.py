@@ -6,7 +6,7 @@ from flask import Blueprint, Flask, g, render_template
 
 from admin_ui.forms import PageForm
 from domain.users import may_change_anything
-from storage import protocol
+from storage import timeline
 from storage.models import Entry
 
 bp = Blueprint("pages", __name__)
@@ -15,7 +15,7 @@ PAGE_SIZE = 50
 
 @bp.get("/")
 def tickets():
-    entries, older = page_of(protocol.tickets)
+    entries, older = page_of(timeline.tickets)
     return render_template("tickets.html", entries=entries, older=older)
 
 
@@ -28,7 +28,7 @@ def page_of(listing) -> tuple[list[Entry], int | None]:
     before = None
     marker = PageForm().before.data
     if marker is not None:
-        seen = protocol.entry_of_account(g.user.account_id, marker)
+        seen = timeline.entry_of_account(g.user.account_id, marker)
         if seen is not None:
             before = (seen.occurred_at, seen.id)
     entries = listing(g.user.account_id, limit=PAGE_SIZE + 1, before=before)
@@ -42,15 +42,15 @@ def navigation_counts():
     if user is None:
         return {}
     return {
-        "open_count": shown_count(protocol.open_ticket_count(user.account_id)),
-        "unassigned_count": shown_count(protocol.unassigned_count(user.account_id)),
+        "open_count": shown_count(timeline.open_ticket_count(user.account_id)),
+        "unassigned_count": shown_count(timeline.unassigned_count(user.account_id)),
         "can_edit": may_change_anything(user),
     }
 
 
 def shown_count(count: int) -> str:
     """A count as the navigation shows it: counting stops at COUNT_LIMIT, shown as "999+"."""
-    return f"{protocol.COUNT_LIMIT - 1}+" if count >= protocol.COUNT_LIMIT else str(count)
+    return f"{timeline.COUNT_LIMIT - 1}+" if count >= timeline.COUNT_LIMIT else str(count)
 
 
 def register(app: Flask) -> None:

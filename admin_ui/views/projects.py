@@ -26,12 +26,15 @@ from admin_ui.forms import (
     ProtocolFilterForm,
     SearchForm,
 )
+from domain import projects as domain_projects
+from domain.errors import DomainError
 from domain.users import may_change_anything
-from storage import protocol as protocol_store
-from storage.accounts import project_of_account
-from storage.models import ENTRY_KINDS, ENTRY_STATUSES, CustomerAddress, Project
+from storage.attachments import attachments_of_project
+from storage.models import ENTRY_KINDS, ENTRY_STATUSES, MAX_ID, CustomerAddress, Project
+from storage.projects import project_of_account, projects_of_account
 from storage.query import QuerySyntaxError, SearchQuery, Term, parse_query
 from storage.search import SearchPage
+from storage.timeline import entry_of_account, open_counts_by_project, timeline_page
 
 bp = Blueprint("projects", __name__)
 
@@ -40,7 +43,6 @@ CATEGORIES = ("customer", "partner", "internal", "external")
 ADDRESS_KINDS = ("customer", "partner")
 PROJECT_FIELDS = ("name", "domain", "status", "contact_name")
 PROJECTS_SHOWN = 200
-MAX_ID = 2**63 - 1  # larger ids from a URL overflow SQLite's INTEGER: treat them as unknown
 
 
 # --- helpers -------------------------------------------------------------------------------
@@ -71,8 +73,8 @@ def _addresses_of(project: Project) -> list[CustomerAddress]:
 @bp.get("/projects")
 def index():
     words = SearchForm().q.data.strip()
-    projects = protocol_store.projects_of_account(g.user.account_id, words, PROJECTS_SHOWN + 1)
-    open_counts = protocol_store.open_counts_by_project(g.user.account_id)
+    projects = projects_of_account(g.user.account_id, words, PROJECTS_SHOWN + 1)
+    open_counts = open_counts_by_project(g.user.account_id)
     return render_template(
         "projects.html",
         projects=projects[:PROJECTS_SHOWN],
@@ -95,7 +97,7 @@ def new():
         addresses = sent.address_list()
         if not errors:
             try:
-                project = protocol_store.create_project_with_addresses(
+                project = domain_projects.create_project(
                     g.user.account_id,
                     fields["name"],
                     domain=fields["domain"],
@@ -104,7 +106,7 @@ def new():
                     addresses=addresses,
                     user_id=g.user.id,
                 )
-            except protocol_store.ProtocolError as error:
+            except DomainError as error:
                 address_errors = list(error.args)
             else:
                 return redirect(url_for(".protocol", project_id=project.id))
@@ -129,7 +131,7 @@ def edit(project_id: int):
     if request.method == "POST":
         fields, errors = ProjectForm(_statuses(project.status)).fields_and_errors()
         if not errors:
-            protocol_store.update_project(project, g.user.id, **fields)
+            domain_projects.update_project(project, g.user.id, **fields)
             return redirect(url_for(".edit", project_id=project.id, notice="saved"))
     return _edit_page(project, fields=fields, errors=errors), 400 if errors else 200
 
@@ -157,10 +159,10 @@ def add_address(project_id: int):
     if not sent.validate():  # longer than an address may be: the page says so, shows 80
         return _edit_page(project, address_error_code="too_long", new_address=address[:80]), 400
     try:
-        protocol_store.add_customer_address(
+        domain_projects.add_customer_address(
             project, address, kind=sent.kind.data, user_id=g.user.id
         )
-    except protocol_store.ProtocolError as error:
+    except DomainError as error:
         page = _edit_page(project, address_error=str(error), new_address=address)
         return page, 400
     return redirect(url_for(".edit", project_id=project.id, notice="address-added"))
@@ -169,7 +171,7 @@ def add_address(project_id: int):
 @bp.post("/projects/<int:project_id>/addresses/remove")
 def remove_address(project_id: int):
     project = _project_or_404(project_id)
-    protocol_store.remove_customer_address(project, AddressForm().address.data, user_id=g.user.id)
+    domain_projects.remove_customer_address(project, AddressForm().address.data, user_id=g.user.id)
     return redirect(url_for(".edit", project_id=project.id, notice="address-removed"))
 
 
@@ -220,7 +222,7 @@ def _before_key() -> tuple[dt.datetime, int] | None:
     """
     marker = PageForm().before.data
     known = marker is not None and 0 < marker <= MAX_ID
-    seen = protocol_store.entry_of_account(g.user.account_id, marker) if known else None
+    seen = entry_of_account(g.user.account_id, marker) if known else None
     return (seen.occurred_at, seen.id) if seen is not None else None
 
 
@@ -231,7 +233,7 @@ def protocol(project_id: int):
     before_key = _before_key()
     page, syntax_error, date_error = SearchPage([], None), None, None
     try:
-        page = protocol_store.protocol_page(
+        page = timeline_page(
             g.user.account_id,
             project.id,
             _protocol_query(filters),
@@ -272,9 +274,7 @@ FILES_LIMIT = 500
 @bp.get("/projects/<int:project_id>/files")
 def files(project_id: int):
     project = _project_or_404(project_id)
-    attachments = protocol_store.attachments_of_project(
-        g.user.account_id, project.id, limit=FILES_LIMIT + 1
-    )
+    attachments = attachments_of_project(g.user.account_id, project.id, limit=FILES_LIMIT + 1)
     return render_template(
         "files.html",
         project=project,

@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-from domain.routing import decision_of, explain
-from domain.users import may_delete_entries
 from flask import (
     Blueprint,
     abort,
@@ -17,16 +15,21 @@ from flask import (
 
 from admin_ui.forms import AssignForm, DiscardForm, SearchForm, UnassignedForm
 from admin_ui.views.pages import page_of
-from storage import protocol
-from storage.accounts import account_by_id, inbox_local_part, project_of_account
+from domain import entries as domain_entries
+from domain.errors import DomainError
+from domain.routing import decision_of, explain
+from domain.users import may_delete_entries
+from storage.accounts import account_by_id, inbox_local_part
 from storage.models import Entry
+from storage.projects import project_of_account, projects_by_ids, projects_of_account
+from storage.timeline import entry_of_account, unassigned
 
 bp = Blueprint("unassigned", __name__)
 
 
 @bp.get("/unassigned")
 def index():
-    entries, older = page_of(protocol.unassigned)
+    entries, older = page_of(unassigned)
     words = SearchForm().q.data.strip()
     candidate_ids = [project_id for entry in entries for project_id in entry.candidate_ids]
     domains = current_app.config["POSTROOM_SETTINGS"].ingest.domains
@@ -36,15 +39,15 @@ def index():
         reasons={e.id: explain(decision_of(e), unassigned_list=True) for e in entries},
         older=older,
         words=words,
-        projects=protocol.projects_of_account(g.user.account_id, words),
-        candidates=protocol.projects_by_ids(g.user.account_id, candidate_ids),
+        projects=projects_of_account(g.user.account_id, words),
+        candidates=projects_by_ids(g.user.account_id, candidate_ids),
         inbox_address=f"{inbox_local_part(account_by_id(g.user.account_id))}@{domains[0]}",
         may_delete=may_delete_entries(g.user),
     )
 
 
 def _entry_or_404(entry_id: int) -> Entry:
-    entry = protocol.entry_of_account(g.user.account_id, entry_id)
+    entry = entry_of_account(g.user.account_id, entry_id)
     if entry is None:
         abort(404)
     return entry
@@ -67,8 +70,8 @@ def assign(entry_id: int):
         return redirect(url_for("unassigned.index", q=form.q.data or None))
     remember = form.remember.data
     try:
-        protocol.assign(entry, project, g.user.id, remember_sender=remember)
-    except protocol.ProtocolError as error:
+        domain_entries.assign(entry, project, g.user.id, remember_sender=remember)
+    except DomainError as error:
         flash(str(error), "error")
         return redirect(url_for("unassigned.index"))
     return _done("assigned", entry, project=project, remembered=remember and entry.from_address)
@@ -78,7 +81,7 @@ def assign(entry_id: int):
 def discard(entry_id: int):
     entry = _entry_or_404(entry_id)
     block = DiscardForm().block.data
-    protocol.discard_spam(entry, g.user.id, block=block if block in ("sender", "domain") else None)
+    domain_entries.discard_spam(entry, g.user.id, block=block)
     return _done("discarded", entry, block=block if entry.from_address else None)
 
 
@@ -87,5 +90,5 @@ def delete(entry_id: int):
     entry = _entry_or_404(entry_id)
     if not may_delete_entries(g.user):
         abort(403)
-    protocol.delete_entry(entry, g.user.id)
+    domain_entries.delete_entry(entry, g.user.id)
     return _done("deleted", entry)

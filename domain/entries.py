@@ -1,0 +1,208 @@
+"""Entries and what the team does with them: done and open, assign (and remember the sender),
+discard as spam (and block), delete; notes and calls written by hand; system entries and the
+events other tools report on a project.
+
+Rules held here, for the CLI, the UI and the API alike:
+- done records who and when; open clears both;
+- mail is assigned only to a project of its own account; remembering the sender stores it as
+  a customer address of that project (domain.projects: at most one project per address) and
+  makes the entry customer mail;
+- spam is done and belongs to no project; blocking sends later mail from the sender (or its
+  domain) to spam (domain.blocks);
+- an entry written by hand is a note (internal) or a call (from the customer) with text;
+  @names in a note are mentions;
+- a project event is one of PROJECT_EVENTS; only a status_change may name a status, which it
+  sets on the project in the same transaction.
+Every change is written to the activity log in the same transaction.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+
+from domain import blocks, projects
+from domain.categories import ASSIGNED_AND_REMEMBERED, category
+from domain.errors import Invalid, NotFound
+from domain.routing import Rule
+from storage import entry_updates as store
+from storage.activity import log
+from storage.db import write_transaction
+from storage.models import Entry, Project, User, utcnow
+
+MANUAL_KINDS = ("note", "call")
+PROJECT_EVENTS = ("status_change", "change_request", "requirements_submitted", "file_upload")
+MENTION = re.compile(r"@([\w.-]+)")
+
+BAD_KIND = "kind must be note or call"
+EMPTY_TEXT = "the text is empty"
+EMPTY_SUBJECT = "the subject is empty"
+EMPTY_STATUS = "the status is empty"
+BAD_EVENT = "the event type must be one of {kinds}"
+STATUS_ONLY_ON_CHANGE = "a status belongs to a status_change event only"
+OTHER_ACCOUNT = "that project belongs to another account"
+
+
+def set_done(entry: Entry, user_id: int | None, done: bool) -> Entry:
+    """Tick or untick an entry, recording who and when."""
+    with write_transaction():
+        store.set_status(
+            entry,
+            "done" if done else "open",
+            user_id if done else None,
+            utcnow() if done else None,
+        )
+        log(
+            entry.account_id,
+            "done" if done else "reopened",
+            entry=entry.id,
+            project=entry.project_id,
+            user=user_id,
+        )
+    return entry
+
+
+def assign(entry: Entry, project: Project, user_id: int | None, remember_sender: bool) -> Entry:
+    """File an entry under a project by hand; optionally store its sender as customer."""
+    if project.account_id != entry.account_id:
+        raise NotFound(OTHER_ACCOUNT)
+    with write_transaction():
+        remembered = remember_sender and bool(entry.from_address)
+        if remembered:
+            projects.remember_sender(project, entry.from_address, user_id)
+        store.file_under(
+            entry,
+            project,
+            route_rule=Rule.BY_HAND.value,
+            category=ASSIGNED_AND_REMEMBERED if remembered else None,
+        )
+        log(
+            entry.account_id,
+            "assigned",
+            entry=entry.id,
+            project=project.id,
+            user=user_id,
+            detail="and remembered the sender" if remember_sender else "",
+        )
+    return entry
+
+
+def discard_spam(entry: Entry, user_id: int | None, block: str | None = None) -> Entry:
+    """Mark as spam; `block` "sender" or "domain" sends later mail from there to spam."""
+    with write_transaction():
+        store.mark_spam(entry)
+        pattern = None
+        if block in blocks.SCOPES and entry.from_address:
+            pattern = blocks.block_sender(entry.account_id, entry.from_address, block)
+        log(
+            entry.account_id,
+            "discarded",
+            entry=entry.id,
+            user=user_id,
+            detail=f"blocked {pattern}" if pattern else "",
+        )
+    return entry
+
+
+def delete_entry(entry: Entry, user_id: int | None) -> None:
+    """Delete an entry with its index row; the activity log keeps who did it."""
+    store.release_intakes(entry.id)
+    with write_transaction():
+        log(
+            entry.account_id,
+            "deleted",
+            project=entry.project_id,
+            user=user_id,
+            detail=f"entry {entry.id}: {entry.subject[:200]}",
+        )
+        store.delete_entry(entry)
+
+
+def add_manual_entry(
+    project: Project,
+    user: User,
+    *,
+    kind: str,
+    text: str,
+    subject: str = "",
+    occurred_at: dt.datetime | None = None,
+) -> Entry:
+    """Add an internal note or a message from the customer (call, SMS, talk) to a timeline."""
+    if kind not in MANUAL_KINDS:
+        raise Invalid(BAD_KIND)
+    if not text.strip():
+        raise Invalid(EMPTY_TEXT)
+    with write_transaction():
+        entry = store.insert_entry(
+            project,
+            addresses=user.email,
+            kind=kind,
+            subject=subject.strip()[:500],
+            text=text,
+            author=user.id,
+            from_name=user.name or user.email,
+            from_address=user.email,
+            occurred_at=occurred_at or utcnow(),
+            category=category(kind),
+            route_rule=Rule.ADDED_BY_HAND.value,
+            route_detail="",
+        )
+        mentions = sorted(set(MENTION.findall(text))) if kind == "note" else []
+        if mentions:
+            store.insert_event(project, "mention", entry, {"names": mentions})
+    return entry
+
+
+def system_entry(
+    project: Project,
+    subject: str,
+    text: str = "",
+    user_id: int | None = None,
+    event: str | None = None,
+    payload: dict | None = None,
+) -> Entry:
+    """Write a system entry (status change, change request …) and its event row."""
+    return store.insert_system_entry(
+        project,
+        subject,
+        text,
+        user_id=user_id,
+        event=event,
+        payload=payload,
+        route_rule=Rule.SYSTEM.value,
+        category=category("system"),
+    )
+
+
+def record_project_event(
+    project: Project,
+    kind: str,
+    subject: str,
+    *,
+    text: str = "",
+    status: str | None = None,
+    data: dict | None = None,
+    user_id: int | None = None,
+) -> Entry:
+    """Write the system entry and event row of something another tool reports on a project.
+
+    A status_change that names a status also sets the project's status, in the same
+    transaction; its payload carries "from" and "to" like update_project's.
+    """
+    if kind not in PROJECT_EVENTS:
+        raise Invalid(BAD_EVENT.format(kinds=", ".join(PROJECT_EVENTS)))
+    if status is not None and kind != "status_change":
+        raise Invalid(STATUS_ONLY_ON_CHANGE)
+    if not subject.strip():
+        raise Invalid(EMPTY_SUBJECT)
+    payload: dict = {"data": data or {}}
+    with write_transaction():
+        if status is not None:
+            status = status.strip()
+            if not status:
+                raise Invalid(EMPTY_STATUS)
+            payload.update({"from": project.status, "to": status})
+            projects.set_status(project, status)
+        return system_entry(
+            project, subject.strip(), text, user_id=user_id, event=kind, payload=payload
+        )
