@@ -171,8 +171,13 @@ def test_a_message_that_kills_filing_is_counted_and_quarantined_and_holds_up_no_
     assert reprocess_entry(quarantined, InlineParser()).parse_error is None
     reparsed = Entry.get_by_id(quarantined.id)
     assert reparsed.parse_error is None and reparsed.subject == "POISON"
-    assert (reparsed.from_address, reparsed.route_rule) == ("mallory@evil.test", "unknown_sender")
-    assert [p.address for p in reparsed.participants if p.role == "from"] == ["mallory@evil.test"]
+    assert (reparsed.from_address, reparsed.route_rule) == (
+        "customer@customer.test",
+        "unknown_sender",
+    )
+    assert [p.address for p in reparsed.participants if p.role == "from"] == [
+        "customer@customer.test"
+    ]
 
 
 DEEP_HTML = "<div>" * 60_000 + "deep text" + "</div>" * 60_000  # 660 KB, as reported
