@@ -32,6 +32,8 @@ from dataclasses import dataclass, field
 
 from peewee import DatabaseError
 
+from domain.categories import category
+from domain.routing import Rule
 from postroom.config import Settings
 from postroom.outbound import build_mime, sender_of_account
 from postroom.outbound_checks import OutboundError, check_smtp_host
@@ -354,7 +356,7 @@ def _record_failure(
     attempts = outbound.attempts + 1
     log.info("outbound %s to %s: %s (%r)", outbound.entry_id, outbound.to_address, text, error)
     if permanent(error) or attempts >= max_attempts:
-        mark_failed(outbound, text)
+        mark_failed(outbound, text, note_rule=Rule.SYSTEM.value, note_category=category("system"))
         log.warning(
             "outbound %s to %s failed for good after %d attempts: %s",
             outbound.entry_id,
