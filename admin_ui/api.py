@@ -267,7 +267,8 @@ def api_error(error: ApiError):
 def domain_error(error: DomainError):
     """A refusal of the domain layer, with its message: the one place mapping them to codes."""
     status = next((code for kind, code in DOMAIN_STATUS if isinstance(error, kind)), 422)
-    return jsonify(error=str(error), status=status), status
+    message = "; ".join(str(arg) for arg in error.args)  # a refusal may name several things
+    return jsonify(error=message, status=status), status
 
 
 @api.app_errorhandler(HTTPException)

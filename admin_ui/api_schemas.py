@@ -20,13 +20,13 @@ from flask import current_app, g
 from marshmallow import RAISE, Schema, ValidationError, fields, pre_load
 from marshmallow.validate import Length, OneOf, Range
 
+from domain.addresses import MAX_ADDRESS_CHARS as MAX_ADDRESS
 from domain.entries import PROJECT_EVENTS
 from domain.routing import Rule
 from storage.models import ENTRY_KINDS, ENTRY_STATUSES, MAX_ID
 
 MAX_PAGE = 200
 MAX_TEXT = 200_000  # the full-text index keeps this much of a body
-MAX_ADDRESS = 254  # RFC 5321's limit on a path, as the UI's
 MAX_DATA_CHARS = 10_000  # an event's "data", as JSON text
 MAX_ATTACHMENTS = 20  # per mail to a customer, as postroom.outbound
 NOT_STORABLE = "must not contain NUL characters or lone surrogates"
@@ -129,7 +129,7 @@ class One(fields.Nested):
 class ProjectStatus(Text):
     """A project status: one configured in [ui] project_statuses, or the project's own.
 
-    The document lists the configured ones as its enum (api_request adds them per app)."""
+    The document lists the configured ones as its enum (admin_ui.api adds them per app)."""
 
     default_error_messages: ClassVar[dict] = {"choice": "must be one of {choices}"}
 

@@ -614,3 +614,12 @@ def test_the_openapi_document_is_public_and_describes_every_route(web):
             assert "403" in responses, path
     statuses = document["components"]["schemas"]["ProjectUpdate"]["properties"]["status"]
     assert statuses["enum"] == ["lead", "in progress", "review", "live", "archived"]
+
+
+def test_a_refusal_of_several_addresses_names_each(web, member, bakery):
+    body = {"name": "Two", "customer_addresses": ["one@new.example", "anna@bakery.example"]}
+    assert_error(member.post("/projects", json=body), 409, "anna@bakery.example")
+    body["customer_addresses"] = ["not-one", "neither", "anna@bakery.example"]
+    error = assert_error(member.post("/projects", json=body), 422)["error"]
+    assert "'not-one'" in error and "'neither'" in error and "; " in error
+    assert not Project.select().where(Project.name == "Two").exists()
