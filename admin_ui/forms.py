@@ -31,6 +31,8 @@ from wtforms import IntegerField, SelectMultipleField, StringField
 from wtforms.validators import Length, ValidationError
 
 from domain.addresses import MAX_ADDRESS_CHARS
+from domain.errors import Invalid
+from domain.projects import normalise_domain
 from storage import notifications as notification_store
 
 
@@ -106,6 +108,16 @@ def listed(choices: tuple[str, ...]):
     return lambda values: [value for value in values or () if value in choices]
 
 
+class WholeNumber(IntegerField):
+    """A whole number, or None when it is missing or not one (as `get(name, type=int)` was)."""
+
+    def process_formdata(self, valuelist) -> None:
+        try:
+            super().process_formdata(valuelist)
+        except ValueError:
+            self.data = None
+
+
 def values_list(**kwargs) -> SelectMultipleField:
     """Every value of a repeated field (`getlist`), as sent; choices are the caller's filter."""
     return SelectMultipleField(validate_choice=False, coerce=str, default=(), **kwargs)
@@ -115,12 +127,7 @@ def values_list(**kwargs) -> SelectMultipleField:
 class PageForm(QueryForm):
     """`?before=<id of the last entry seen>` of a keyset page; not a number: the newest page."""
 
-    before = IntegerField()
-
-    def __init__(self, formdata=None, **kwargs):
-        super().__init__(formdata, **kwargs)
-        # like request.args.get("before", type=int): a value that is not a number counts as none
-        self.before.process_errors = []
+    before = WholeNumber()
 
 
 class SearchForm(QueryForm):
@@ -300,12 +307,8 @@ class MessageLinkForm(QueryForm):
     """What links and the template search put into the message form's query string."""
 
     to = text_field(filters=(strip, lower))
-    template = IntegerField()
+    template = WholeNumber()  # not a number: no template
     template_q = text_field(filters=(lambda words: words[:200],))
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.template.process_errors = []  # not a number: no template, as before
 
 
 class MessageForm(PostForm):
@@ -342,11 +345,18 @@ def website_host(text: str) -> str:
 
 
 class WebsiteHost:
-    """A project's domain (its website's host), if given: names with a dot and a top level."""
+    """A project's domain (its website's host), if given, by the projects' rule of a host name.
+
+    Only when it is not too long already (that is the page's other code for the field).
+    """
 
     def __call__(self, form, field) -> None:
-        if field.data and not re.fullmatch(r"[\w.-]+\.[\w-]{2,}", field.data):
-            raise ValidationError("invalid")
+        if not field.data or len(field.data) > MAX_PROJECT_FIELD_CHARS:
+            return
+        try:
+            normalise_domain(field.data)
+        except Invalid:
+            raise ValidationError("invalid") from None
 
 
 class ProjectForm(PostForm):
@@ -489,12 +499,8 @@ class UnassignedForm(PostForm):
 
 
 class AssignForm(UnassignedForm):
-    project_id = IntegerField()
+    project_id = WholeNumber()  # not a number: no project chosen
     remember = text_field(filters=(switch,))
-
-    def __init__(self, **kwargs):
-        super().__init__(**kwargs)
-        self.project_id.process_errors = []  # not a number: no project chosen
 
 
 class DiscardForm(UnassignedForm):
