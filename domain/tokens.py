@@ -17,8 +17,8 @@ import hmac
 import secrets
 
 from domain.errors import Forbidden, Invalid, NotFound
-from domain.users import MAX_ID, OWNER_ONLY, may_manage_team
-from storage.models import ApiToken, AppSetting, User, utcnow
+from domain.users import OWNER_ONLY, may_manage_team
+from storage.models import MAX_ID, ApiToken, AppSetting, User, utcnow
 
 TOKEN_PREFIX = "prt_"  # noqa: S105 - the mark of our tokens, no secret
 TOKEN_TOUCH_EVERY = dt.timedelta(minutes=1)  # last_used_at is written at most this often

@@ -29,13 +29,12 @@ from werkzeug.security import check_password_hash, generate_password_hash
 from domain.addresses import normalise_address
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
 from storage.db import is_postgres, write_transaction
-from storage.models import Account, ApiToken, User, WebSession, utcnow
+from storage.models import MAX_ID, Account, ApiToken, User, WebSession, utcnow
 
 ROLES = ("owner", "admin", "member", "read-only")
 MANAGERS = ("owner", "admin")  # manage the team, the account's settings and others' tokens
 MAY_DELETE_FOR_GOOD = ("owner", "admin")
 READ_ONLY = "read-only"
-MAX_ID = 2**63 - 1  # the largest id SQLite and PostgreSQL (bigint) store
 
 MIN_PASSWORD_LENGTH = 10
 COMMON_LIST = "data/common-passwords.txt.gz"  # Django's list, see domain/data/README.md

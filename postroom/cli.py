@@ -518,7 +518,7 @@ def token_list(obj, email, as_json) -> None:
 
 
 @token.command("revoke")
-@click.argument("token_id", type=click.IntRange(1, 2**63 - 1))
+@click.argument("token_id", type=click.IntRange(min=1))
 @click.pass_obj
 def token_revoke(obj, token_id) -> None:
     """Revoke an API token by its id (see `postroom token list`); it fails at once."""

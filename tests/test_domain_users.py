@@ -122,7 +122,7 @@ def test_members_of_another_account_are_not_found(team):
     for change in (
         lambda: users.change_role(account.id, stranger.id, "member", by=made["owner"]),
         lambda: users.set_active(account.id, stranger.id, False, by=made["owner"]),
-        lambda: users.change_role(account.id, 2**63, "member", by=made["owner"]),
+        lambda: users.change_role(account.id, 2**31, "member", by=made["owner"]),
     ):
         with pytest.raises(NotFound):
             change()
