@@ -5,13 +5,17 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import re
+import uuid
+from email.message import EmailMessage
+from email.policy import SMTP
+from email.utils import format_datetime
 
 from domain.projects import create_project
 from storage.accounts import create_account
-from storage.filing import AttachmentRecord, InboundRecord
+from storage.filing import AttachmentRecord
 from storage.intake import Delivery, IntakeBatchItem, record_batch
 from storage.models import Activity, CustomerAddress, Entry, Project
-from tests.filing import file_record
+from tests.filing import file_intake
 from tests.web import post
 
 
@@ -24,31 +28,32 @@ def receive(
     when: dt.datetime | None = None,
     attachments: tuple[AttachmentRecord, ...] = (),
 ) -> Entry:
-    """Store a received mail in the project's protocol the way the ingest pipeline does."""
-    raw = f"Subject: {subject}\r\nFrom: {sender}\r\n\r\n{text}\r\n".encode()
-    digest = hashlib.sha256(raw).hexdigest()
+    """Receive a mail sent to the project's reply address: parsed, routed and filed by the
+    ingest pipeline, in this process."""
+    when = when or dt.datetime(2026, 11, 27, 9, 0)
+    mail = EmailMessage()
+    mail["From"], mail["Subject"] = sender, subject
+    mail["Date"] = format_datetime(when.replace(tzinfo=dt.UTC))
+    mail["Message-ID"] = f"<{uuid.uuid4().hex}@bakery.test>"
+    mail.set_content(text)
+    for item in attachments:
+        kind, _, sub = item.content_type.partition("/")
+        mail.add_attachment(item.data, maintype=kind, subtype=sub, filename=item.filename)
+    raw = mail.as_bytes(policy=SMTP)
     delivery = Delivery(
         queue_id="Q1",
         account_id=project.account_id,
         recipient="inbox@in.example",
-        project_hint=None,
+        project_hint=project.id,
         mail_from=sender,
         peer="127.0.0.1:1",
         helo="mta",
         protocol="lmtp",
-        received_at=when or dt.datetime(2026, 11, 27, 9, 0),
+        received_at=when,
     )
+    digest = hashlib.sha256(raw).hexdigest()
     [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
-    record = InboundRecord(
-        project_id=project.id,
-        route_rule="sender",
-        subject=subject,
-        from_address=sender,
-        text=text,
-        occurred_at=when or dt.datetime(2026, 11, 27, 9, 0),
-        attachments=attachments,
-    )
-    return file_record(recorded.intake_id, record)
+    return file_intake(recorded.intake_id)
 
 
 def pdf(name: str, size: int = 1500) -> AttachmentRecord:
