@@ -167,52 +167,110 @@ def storage_writes_used(path: Path) -> list[tuple[int, str]]:
 
 
 # --- does a function go through the domain layer? ----------------------------------------------
-def _domain_names(tree: ast.AST) -> set[str]:
-    """Names bound by imports from domain (anywhere in the tree: the CLI imports lazily)."""
-    names = set()
-    for node in ast.walk(tree):
+def _is_module(name: str) -> bool:
+    return name.split(".")[0] in OURS and module_path(name).exists()
+
+
+def _import_map(nodes) -> dict[str, str]:
+    """Local name -> dotted name of what it is bound to, for imports of ours among nodes."""
+    bound = {}
+    for node in nodes:
         if isinstance(node, ast.ImportFrom) and node.module and node.level == 0:
-            if node.module.split(".")[0] == "domain":
-                names |= {alias.asname or alias.name for alias in node.names}
+            if node.module.split(".")[0] in OURS:
+                for alias in node.names:
+                    bound[alias.asname or alias.name] = f"{node.module}.{alias.name}"
         elif isinstance(node, ast.Import):
-            names |= {
-                (alias.asname or alias.name).split(".")[0]
-                for alias in node.names
-                if alias.name.split(".")[0] == "domain"
-            }
-    return names
+            for alias in node.names:
+                if alias.name.split(".")[0] in OURS:
+                    local = alias.asname or alias.name.split(".")[0]
+                    bound[local] = alias.name if alias.asname else local
+    return bound
 
 
-def _root(node: ast.AST) -> str | None:
-    while isinstance(node, ast.Attribute | ast.Call):
-        node = node.value if isinstance(node, ast.Attribute) else node.func
-    return node.id if isinstance(node, ast.Name) else None
+def _functions(module: str) -> dict[str, ast.FunctionDef]:
+    return {
+        node.name: node
+        for node in tree_of(module_path(module)).body
+        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
+    }
+
+
+def _split(target: str) -> tuple[str, str] | None:
+    """'domain.projects.create_project' -> ('domain.projects', 'create_project')."""
+    module, _, name = target.rpartition(".")
+    return (module, name) if module and _is_module(module) else None
+
+
+def _targets(module: str, function: ast.AST) -> list[tuple[str, str]]:
+    """(module, function) of every call of a function of ours made in `function`."""
+    tree = tree_of(module_path(module))
+    bound = _import_map(tree.body) | _import_map(ast.walk(function))
+    own = _functions(module)
+    found = []
+    for node in ast.walk(function):
+        if not isinstance(node, ast.Call):
+            continue
+        parts, expr = [], node.func
+        while isinstance(expr, ast.Attribute):
+            parts.insert(0, expr.attr)
+            expr = expr.value
+        if not isinstance(expr, ast.Name):
+            continue
+        if expr.id in bound:
+            target = _split(".".join([bound[expr.id], *parts]))
+            if target:
+                found.append(target)
+        elif not parts and expr.id in own:
+            found.append((module, expr.id))
+        elif expr.id == "write_transaction":
+            found.append(("storage.db", "write_transaction"))
+    return found
+
+
+@functools.cache
+def domain_writers() -> frozenset[tuple[str, str]]:
+    """(module, function) of every function of domain that changes state: it writes to a
+    model, opens a write transaction, or calls a writing function of storage or of domain."""
+    writes = set(storage_writers()) | {("storage.db", "write_transaction")}
+    calls = {}
+    for path in files_of("domain"):
+        module = dotted(path)
+        for name, node in _functions(module).items():
+            calls[(module, name)] = _targets(module, node)
+            if model_writes(path, node):
+                writes.add((module, name))
+    grown = True
+    while grown:
+        grown = False
+        for key, targets in calls.items():
+            if key not in writes and any(target in writes for target in targets):
+                writes.add(key)
+                grown = True
+    return frozenset(key for key in writes if key[0].startswith("domain"))
 
 
 def domain_calls(function) -> list[str]:
-    """The calls into domain a function makes, itself or through functions of its own module
-    it calls (transitively). `function` is a live function; decorators are looked through."""
+    """The calls of domain functions that change state a function makes: itself, or through
+    functions of ours outside domain and storage that it calls (transitively). `function` is
+    a live function; decorators are looked through."""
     function = inspect.unwrap(function)
-    path = Path(inspect.getsourcefile(function))
-    tree = tree_of(path)
-    top = {
-        node.name: node
-        for node in tree.body
-        if isinstance(node, ast.FunctionDef | ast.AsyncFunctionDef)
-    }
-    domain = _domain_names(tree)
-    found, seen, todo = [], set(), [function.__name__]
+    start = (dotted(Path(inspect.getsourcefile(function))), function.__name__)
+    writers = domain_writers()
+    found, seen, todo = [], set(), [start]
     while todo:
-        name = todo.pop()
-        if name in seen or name not in top:
+        key = todo.pop()
+        if key in seen:
             continue
-        seen.add(name)
-        for node in ast.walk(top[name]):
-            if not isinstance(node, ast.Call):
-                continue
-            root = _root(node.func)
-            if root in domain:
-                found.append(ast.unparse(node.func))
-            elif isinstance(node.func, ast.Name):
-                todo.append(node.func.id)
-    return found
+        seen.add(key)
+        module, name = key
+        if module.split(".")[0] in ("domain", "storage"):
+            continue
+        node = _functions(module).get(name)
+        if node is None:
+            continue
+        for target in _targets(module, node):
+            if target in writers:
+                found.append(".".join(target))
+            else:
+                todo.append(target)
+    return sorted(set(found))
