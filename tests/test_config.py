@@ -91,7 +91,8 @@ def test_check_config_prints_effective_settings_and_bad_config_is_one_line(tmp_p
         f"Error: configuration error: {bad}: ingest.foo: unknown key "
         "(known: smtp_listen, lmtp_listen, domains, hostname, max_message_bytes, max_recipients,"
         " max_smtp_connections, max_lmtp_connections, max_connections_per_address,"
-        " data_timeout_seconds, session_timeout_seconds, parse_timeout_seconds, parse_workers)"
+        " data_timeout_seconds, session_timeout_seconds, parse_timeout_seconds, parse_workers,"
+        " claim_timeout_seconds)"
     ]
 
 
