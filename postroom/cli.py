@@ -280,18 +280,18 @@ def _serve(
     obj.open_database()
     server = scheduler = None
     try:
+        if web:  # first: the worker's links name the port bound (a port 0 in [web] listen)
+            server, settings = serve_in_thread(settings)
+            announce_setup(settings)
         if worker:
             scheduler = _start_worker(settings)
-        if web:
-            server = serve_in_thread(settings)
-            announce_setup(settings)
         if listeners:
             from smtpd_ingest.listener import serve
 
             asyncio.run(
                 serve(
                     settings,
-                    after_start=_demo(settings) if demo else None,
+                    after_start=_seed_demo if demo else None,
                     reload=lambda: load_settings(find_config_file(obj.config_path)),
                 )
             )
@@ -328,18 +328,16 @@ def _wait_for_signal() -> None:
     stop.wait()
 
 
-def _demo(settings: Settings):
-    async def seed_and_send() -> None:
-        from postroom.demo import seed, send_samples
+async def _seed_demo(settings: Settings) -> None:
+    """Seed the demo account and send its sample mail to the SMTP listener as bound."""
+    from postroom.demo import seed, send_samples
 
-        loop = asyncio.get_running_loop()
-        account, password = await loop.run_in_executor(None, seed, settings)
-        if password:
-            click.echo(f"demo login: demo@postroom.example / {password}")
-            sent = await loop.run_in_executor(None, send_samples, settings, account)
-            click.echo(f"demo: {sent} sample mails sent through the SMTP listener")
-
-    return seed_and_send
+    loop = asyncio.get_running_loop()
+    account, password = await loop.run_in_executor(None, seed, settings)
+    if password:
+        click.echo(f"demo login: demo@postroom.example / {password}")
+        sent = await loop.run_in_executor(None, send_samples, settings, account)
+        click.echo(f"demo: {sent} sample mails sent through the SMTP listener")
 
 
 @main.command()

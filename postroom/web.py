@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import logging
 import threading
 
@@ -51,11 +52,16 @@ def make_server(settings: Settings):
     )
 
 
-def serve_in_thread(settings: Settings):
-    """Start the admin UI on a background thread; return the server (call .close() to stop)."""
+def serve_in_thread(settings: Settings) -> tuple[object, Settings]:
+    """Start the admin UI on a background thread; return the server (call .close() to stop)
+    and the settings with the address bound (a port 0 in [web] listen: the port got)."""
     server = make_server(settings)
+    host, port = server.effective_host, server.effective_port
+    host = f"[{host}]" if ":" in str(host) else host
+    web = dataclasses.replace(settings.web, listen=f"{host}:{port}")
+    settings = dataclasses.replace(settings, web=web)
     thread = threading.Thread(target=server.run, name="web", daemon=True)
     thread.start()
     log.info("admin UI on %s", base_url(settings))
-    print(f"postroom web ready on {base_url(settings)}", flush=True)
-    return server
+    print(f"postroom web ready on {base_url(settings)}", flush=True)  # for tests and operators
+    return server, settings

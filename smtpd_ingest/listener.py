@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import dataclasses
 import logging
 import os
 import signal
@@ -24,7 +25,7 @@ GRACE_SECONDS = 30.0  # how long a stop waits for messages in flight
 async def serve(
     full_settings: Settings,
     stop: asyncio.Event | None = None,
-    after_start: Callable[[], Awaitable[None]] | None = None,
+    after_start: Callable[[Settings], Awaitable[None]] | None = None,
     reload: Callable[[], Settings] | None = None,
 ) -> None:
     """Listen on the configured sockets; on SIGTERM/SIGINT finish what is in flight and exit."""
@@ -45,14 +46,20 @@ async def serve(
                 signal.SIGHUP, lambda: _reload(reload, full_settings, handler, gate)
             )
     servers = []
+    bound: dict[str, str] = {}  # smtp_listen/lmtp_listen as bound: a port 0 is the port got
     spool_dir = _clean_spool(Path(full_settings.storage.data_dir) / "spool")
     try:
-        for listen, cls in ((settings.smtp_listen, IngestSMTP), (settings.lmtp_listen, IngestLMTP)):
-            if listen:
-                servers.append(await _start(loop, listen, cls, handler, gate, settings, spool_dir))
-        print("postroom ingest ready", flush=True)  # a line for tests and operators
+        for key, cls in (("smtp_listen", IngestSMTP), ("lmtp_listen", IngestLMTP)):
+            if listen := getattr(settings, key):
+                server = await _start(loop, listen, cls, handler, gate, settings, spool_dir)
+                servers.append(server)
+                bound[key] = bound_address(server)
+        # a line for tests and operators, e.g. "... smtp=127.0.0.1:2525 lmtp=unix:/run/x.sock"
+        addresses = [f"{key.removesuffix('_listen')}={value}" for key, value in bound.items()]
+        print(" ".join(["postroom ingest ready", *addresses]), flush=True)
         if after_start is not None:
-            await after_start()
+            ingest = dataclasses.replace(settings, **bound)
+            await after_start(dataclasses.replace(full_settings, ingest=ingest))
         await stop.wait()
         log.info("stopping: no new connections, finishing messages in flight")
     finally:
@@ -139,5 +146,15 @@ async def _start(loop, listen, cls, handler, gate, settings: IngestSettings, spo
         os.chmod(path, 0o660)
     else:
         server = await loop.create_server(factory, target, port)
-    log.info("%s listening on %s", cls.__name__.removeprefix("Ingest"), listen)
+    log.info("%s listening on %s", cls.__name__.removeprefix("Ingest"), bound_address(server))
     return server
+
+
+def bound_address(server) -> str:
+    """Where a started server listens: host:port as bound (a port 0 asked for is the one got),
+    [v6]:port, or unix:/path."""
+    name = server.sockets[0].getsockname()
+    if isinstance(name, str):
+        return f"unix:{name}"
+    host, port = name[:2]
+    return f"[{host}]:{port}" if ":" in host else f"{host}:{port}"

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 import signal
 import smtplib
 import socket
@@ -15,31 +16,66 @@ from pathlib import Path
 REPO_ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = "in.example"
 READY = "postroom ingest ready"
+WEB_READY = "postroom web ready"
+# what the daemon prints once it listens: the addresses it bound (port 0 asks for any free port)
+READY_LINE = re.compile(r"^postroom ingest ready((?: \w+=\S+)*)\s*$", re.MULTILINE)
+WEB_READY_LINE = re.compile(r"^postroom web ready on (\S+)\s*$", re.MULTILINE)
+ANY_PORT = "127.0.0.1:0"
+_RESERVED: list[socket.socket] = []
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
+def bound_addresses(output: str) -> dict[str, str]:
+    """The addresses a postroom process named in its ready lines (the last start's):
+    {"smtp": "127.0.0.1:41234", "lmtp": "unix:/run/x.sock", "web": "http://127.0.0.1:41236"}."""
+    found: dict[str, str] = {}
+    if ready := READY_LINE.findall(output):
+        found.update(item.split("=", 1) for item in ready[-1].split())
+    if web := WEB_READY_LINE.findall(output):
+        found["web"] = web[-1]
+    return found
+
+
+def port_of(address: str) -> int | None:
+    """The TCP port of host:port or http://host:port (None for unix:/path)."""
+    return None if address.startswith("unix:") else int(address.rsplit(":", 1)[1])
+
+
+def reserve_port() -> int:
+    """A port on 127.0.0.1 where nothing listens and that no other program is given.
+
+    For a server a test starts later (a mail server that is down at first): the port stays
+    bound, not listening, with SO_REUSEADDR, by this test process until it ends, so a
+    connection to it is refused, and a server started there (asyncio's and aiosmtpd's set
+    SO_REUSEADDR too) may listen on it. Daemons bind port 0 instead (Daemon)."""
+    sock = socket.socket()
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind(("127.0.0.1", 0))
+    _RESERVED.append(sock)
+    return sock.getsockname()[1]
 
 
 class Daemon:
-    """A postroom ingest process with its own config, database and one account."""
+    """A postroom ingest process with its own config, database and one account.
+
+    Its listeners bind port 0: the ports are read from its ready lines at the first start
+    (smtp_port, lmtp_port, web_port, web_url) and kept for every restart, so an MTA or a
+    client pointed at them finds the daemon again."""
 
     def __init__(self, folder: Path, db_url: str, *, command: str = "ingest", **ingest: object):
         self.folder = folder
         self.db_url = db_url
         self.command = command  # "ingest", or "run" for listeners and admin UI together
-        self.smtp_port = free_port()
-        self.lmtp_port = free_port()
-        self.web_port = free_port()
-        self.web_url = f"http://127.0.0.1:{self.web_port}"
+        self.smtp_port: int | None = None  # known once started
+        self.lmtp_port: int | None = None
+        self.web_port: int | None = None
+        self.web_url = ""
+        self.web_listen = ANY_PORT
         self.config = folder / "postroom.toml"
         self.log_path = folder / "ingest.log"
         self.process: subprocess.Popen | None = None
         self.ingest: dict[str, object] = {
-            "smtp_listen": f"127.0.0.1:{self.smtp_port}",
-            "lmtp_listen": f"127.0.0.1:{self.lmtp_port}",
+            "smtp_listen": ANY_PORT,
+            "lmtp_listen": ANY_PORT,
             "domains": [DOMAIN],
             "parse_workers": 1,
             **ingest,
@@ -55,7 +91,7 @@ class Daemon:
             "[ingest]",
             *(f"{k} = {json.dumps(v)}" for k, v in self.ingest.items()),
             "[web]",
-            f'listen = "127.0.0.1:{self.web_port}"',
+            f"listen = {json.dumps(self.web_listen)}",
         ]
         self.config.write_text("\n".join(lines) + "\n")
 
@@ -144,8 +180,8 @@ class Daemon:
 
     def start(self) -> None:
         self.write_config()
-        ready = "postroom web ready" if self.command == "web" else READY
-        ready_before = self.log_text().count(ready)
+        ready = WEB_READY if self.command == "web" else READY
+        offset = self.log_path.stat().st_size if self.log_path.exists() else 0
         log = open(self.log_path, "ab")  # noqa: SIM115 - the child owns it
         self.process = subprocess.Popen(
             [sys.executable, "-m", "postroom", "-c", str(self.config), *self.command.split()],
@@ -158,11 +194,27 @@ class Daemon:
         deadline = time.monotonic() + 30
         while time.monotonic() < deadline:
             if self.process.poll() is not None:
-                raise AssertionError(f"postroom ingest exited:\n{self.log_text()}")
-            if self.log_text().count(ready) > ready_before:
+                raise AssertionError(f"postroom {self.command} exited:\n{self.log_text()}")
+            output = self.log_text(offset)
+            if ready in output:
+                self._take_bound_addresses(output)
                 return
             time.sleep(0.05)
-        raise AssertionError(f"postroom ingest did not start:\n{self.log_text()}")
+        raise AssertionError(f"postroom {self.command} did not start:\n{self.log_text()}")
+
+    def _take_bound_addresses(self, output: str) -> None:
+        """Read the ports bound from the ready lines; keep them for the next start."""
+        bound = bound_addresses(output)
+        if "web" in bound:
+            self.web_url = bound["web"]
+            self.web_port = port_of(self.web_url)
+            self.web_listen = f"127.0.0.1:{self.web_port}"
+        if self.command != "web":
+            for name in ("smtp", "lmtp"):
+                address = bound.get(name, "unix:")
+                setattr(self, f"{name}_port", port_of(address))
+                if self.ingest.get(f"{name}_listen") == ANY_PORT:
+                    self.ingest[f"{name}_listen"] = address
 
     def stop(self) -> None:
         if self.process and self.process.poll() is None:
@@ -189,8 +241,13 @@ class Daemon:
             time.sleep(0.1)
         return self.log_text()
 
-    def log_text(self) -> str:
-        return self.log_path.read_text(errors="replace") if self.log_path.exists() else ""
+    def log_text(self, offset: int = 0) -> str:
+        """The daemon's output (from byte `offset` on)."""
+        if not self.log_path.exists():
+            return ""
+        with self.log_path.open("rb") as log:
+            log.seek(offset)
+            return log.read().decode(errors="replace")
 
     # --- mail ---------------------------------------------------------------------------
     @property

@@ -27,7 +27,7 @@ from postroom.outbound_send import send_due
 from storage.db import open_database
 from storage.models import Entry, OutboundMessage, Project
 from storage.outbound import save_template
-from tests.daemon import DOMAIN, Daemon, free_port
+from tests.daemon import DOMAIN, Daemon, reserve_port
 from tests.mail import message
 from tests.test_api import deliver
 from tests.test_mail_headers import unpatched_email_package  # noqa: F401 - autouse fixture
@@ -108,7 +108,7 @@ def test_answering_a_strangers_subject_by_mail_never_adds_a_header(db_url, tmp_p
         assert len(received) == len(STRANGER_SUBJECTS)
         config = tmp_path / "web.toml"
         config.write_text(f'[ingest]\ndomains = ["{DOMAIN}"]\n')
-        port = free_port()
+        port = reserve_port()
         db = open_database(db_url)
         try:
             settings = with_sink(load_settings(config), port)
@@ -166,7 +166,7 @@ def test_a_display_name_in_a_template_variable_never_adds_a_header(web, tmp_path
         "Hello {{ customer_name }}",
         "Dear {{ customer_name }},\nhere they are.",
     )
-    port = free_port()
+    port = reserve_port()
     settings = with_sink(web.app.config["POSTROOM_SETTINGS"], port)
     member = web.client("member")
     path = f"/projects/{bakery.id}/messages/new"

@@ -25,7 +25,7 @@ from urllib.parse import urlencode
 
 import pytest
 
-from .daemon import REPO_ROOT, free_port
+from .daemon import REPO_ROOT, bound_addresses, port_of
 
 DOMAIN = "in.example"
 PASSWORD = "correct horse battery staple"
@@ -133,18 +133,18 @@ class Installed:
             ],
             timeout=900,
         )
-        self.smtp_port, self.lmtp_port, self.web_port = free_port(), free_port(), free_port()
+        self.smtp_port = self.lmtp_port = self.web_port = 0  # port 0: read when it is ready
         self.config = folder / "postroom.toml"
         storage = {"data_dir": str(folder / "data")} | ({"url": db_url} if db_url else {})
         lines = [
             "[storage]",
             *(f"{k} = {json.dumps(v)}" for k, v in storage.items()),
             "[ingest]",
-            f'smtp_listen = "127.0.0.1:{self.smtp_port}"',
-            f'lmtp_listen = "127.0.0.1:{self.lmtp_port}"',
+            'smtp_listen = "127.0.0.1:0"',
+            'lmtp_listen = "127.0.0.1:0"',
             f"domains = [{json.dumps(DOMAIN)}]",
             "[web]",
-            f'listen = "127.0.0.1:{self.web_port}"',
+            'listen = "127.0.0.1:0"',
         ]
         self.config.write_text("\n".join(lines) + "\n")
 
@@ -184,6 +184,10 @@ class Installed:
                 process.kill()
                 raise AssertionError(f"postroom {command}:\n{log_path.read_text()}")
             time.sleep(0.1)
+        bound = bound_addresses(log_path.read_text(errors="replace"))
+        for name in ("smtp", "lmtp", "web"):
+            if name in bound:
+                setattr(self, f"{name}_port", port_of(bound[name]))
         return process, log_path
 
     def url(self, path: str) -> str:

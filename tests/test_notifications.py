@@ -21,7 +21,7 @@ from postroom.config import load_settings
 from postroom.jobs import digest, notify
 from storage import notifications as store
 from storage.models import Notification
-from tests.daemon import free_port
+from tests.daemon import reserve_port
 from tests.mail import message
 from tests.test_ui_unassigned import receive
 from tests.web import post
@@ -70,7 +70,7 @@ class Sink:
 
 @pytest.fixture
 def sink():
-    keeper = Sink(free_port())
+    keeper = Sink(reserve_port())
     controller = Controller(keeper, hostname="127.0.0.1", port=keeper.port)
     controller.start()
     yield keeper

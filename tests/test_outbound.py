@@ -26,7 +26,7 @@ from postroom.outbound_send import send_due
 from storage.db import open_database
 from storage.models import Entry, Event, OutboundMessage, Project, User, utcnow
 from storage.search import search
-from tests.daemon import DOMAIN, Daemon, free_port
+from tests.daemon import DOMAIN, Daemon, reserve_port
 from tests.mail import message
 from tests.test_api import deliver
 from tests.web import PASSWORD, csrf_token, login, post
@@ -90,7 +90,7 @@ def test_a_mail_from_the_ui_reaches_the_customer_and_their_replies_come_back(db_
         [received] = daemon.wait_for_entries(1)
         config = tmp_path / "web.toml"
         config.write_text(f'[ingest]\ndomains = ["{DOMAIN}"]\n')
-        port = free_port()
+        port = reserve_port()
         db = open_database(db_url)
         try:
             settings = with_server(load_settings(config), port)
@@ -204,7 +204,7 @@ def queue(web, project, subject="Draft ready", settings=None, **kwargs) -> Entry
 
 
 def test_a_mail_waits_while_the_server_is_down_and_is_sent_once_when_it_is_back(web, bakery):
-    port = free_port()  # nothing listens here yet
+    port = reserve_port()  # nothing listens here yet
     settings = with_server(settings_of(web), port)
     entry = queue(web, bakery)
     assert [e.id for e in search(web.account.id, "to:anna@bakery").entries] == [entry.id]
@@ -228,7 +228,7 @@ def test_a_mail_waits_while_the_server_is_down_and_is_sent_once_when_it_is_back(
 
 
 def test_backoff_doubles_and_the_author_is_told_when_postroom_gives_up(web, bakery):
-    settings = with_server(settings_of(web), free_port(), max_attempts=3)
+    settings = with_server(settings_of(web), reserve_port(), max_attempts=3)
     entry = queue(web, bakery)
     now = utcnow()
     delays = []
@@ -259,7 +259,7 @@ def test_backoff_doubles_and_the_author_is_told_when_postroom_gives_up(web, bake
 
 
 def test_a_recipient_the_server_refuses_for_good_fails_at_once(web, bakery):
-    port = free_port()
+    port = reserve_port()
     settings = with_server(settings_of(web), port)
     entry = queue(web, bakery)
     with smtp_sink(port, refuse="550 5.1.1 no such user") as sink:
@@ -270,7 +270,7 @@ def test_a_recipient_the_server_refuses_for_good_fails_at_once(web, bakery):
 
 
 def test_two_workers_at_once_send_each_mail_exactly_once(web, bakery):
-    port = free_port()
+    port = reserve_port()
     settings = with_server(settings_of(web), port)
     entries = [queue(web, bakery, subject=f"Mail {n}") for n in range(6)]
     results = []
@@ -307,7 +307,7 @@ def allowing_loopback(settings: Settings, *ports: int) -> Settings:
 def test_the_accounts_own_server_and_sender_are_used(web, bakery):
     from storage.outbound import save_account_smtp
 
-    port = free_port()
+    port = reserve_port()
     save_account_smtp(
         web.account.id,
         host="127.0.0.1",

@@ -23,7 +23,7 @@ from postroom.outbound_send import send_due, wait_for_sessions
 from storage.accounts import create_account
 from storage.models import OutboundMessage, utcnow
 from storage.outbound import due_messages, save_account_smtp
-from tests.daemon import free_port
+from tests.daemon import reserve_port
 from tests.test_outbound import smtp_sink
 from tests.test_smtp_deadline import ScriptedServer, dripping, slow_after_data
 from tests.web import PASSWORD
@@ -106,7 +106,7 @@ class Holding:
 
 def test_a_silent_server_of_one_account_does_not_delay_the_mail_of_another(web):
     silent = Holding()
-    sink_port = free_port()
+    sink_port = reserve_port()
     settings = settings_for(web, silent.port, sink_port)
     a_user, a_project = account_with_server("Slow", silent.port)
     b_user, b_project = account_with_server("Quick", sink_port)
@@ -141,7 +141,7 @@ def test_a_silent_server_of_one_account_does_not_delay_the_mail_of_another(web):
 def test_a_dripping_server_is_ended_at_the_session_deadline_and_holds_up_no_one(web):
     """A greeting a line a second never trips a read timeout; the session deadline ends it."""
     dripper = ScriptedServer(dripping(b"220-still greeting\r\n", 1.0))
-    sink_port = free_port()
+    sink_port = reserve_port()
     settings = settings_for(web, dripper.port, sink_port, session_seconds=3.0)
     a_user, a_project = account_with_server("Slow", dripper.port)
     b_user, b_project = account_with_server("Quick", sink_port)

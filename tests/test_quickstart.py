@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.daemon import free_port
+from tests.daemon import bound_addresses, port_of
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -24,13 +24,11 @@ def test_scripts_run_on_a_clean_clone_starts_postroom_that_accepts_mail(tmp_path
         pytest.fail("the quick-start test needs a git checkout of postroom")
     clone = tmp_path / "clone"
     subprocess.run(["git", "clone", "--quiet", str(REPO_ROOT), str(clone)], check=True)
-    smtp_port, lmtp_port = free_port(), free_port()
     config = tmp_path / "postroom.toml"
-    web_port = free_port()
-    config.write_text(
+    config.write_text(  # port 0: each listener takes a free port and names it when ready
         f'[storage]\ndata_dir = "{tmp_path / "data"}"\n'
-        f'[ingest]\nsmtp_listen = "127.0.0.1:{smtp_port}"\nlmtp_listen = "127.0.0.1:{lmtp_port}"\n'
-        f'[web]\nlisten = "127.0.0.1:{web_port}"\n'
+        '[ingest]\nsmtp_listen = "127.0.0.1:0"\nlmtp_listen = "127.0.0.1:0"\n'
+        '[web]\nlisten = "127.0.0.1:0"\n'
     )
     output = tmp_path / "run.log"
     with output.open("wb") as log:
@@ -49,6 +47,7 @@ def test_scripts_run_on_a_clean_clone_starts_postroom_that_accepts_mail(tmp_path
             assert time.monotonic() < deadline, output.read_text(errors="replace")
             time.sleep(0.5)
         text = output.read_text(errors="replace")
+        smtp_port = port_of(bound_addresses(text)["smtp"])
         link = re.search(r"postroom setup: (\S+)", text).group(1)
         with urllib.request.urlopen(link) as page:  # noqa: S310 - our own local server
             assert "Welcome to postroom" in page.read().decode()

@@ -22,7 +22,7 @@ from postroom.outbound_checks import OutboundError, check_smtp_host, public_addr
 from postroom.outbound_send import send_due
 from storage.models import OutboundMessage, Project
 from storage.outbound import account_smtp, save_account_smtp
-from tests.daemon import free_port
+from tests.daemon import reserve_port
 from tests.test_outbound import Sink, smtp_sink
 from tests.web import login, post
 
@@ -195,7 +195,7 @@ def test_a_port_that_is_not_a_mail_port_is_refused(web, port):
 
 
 def test_the_operator_can_allow_a_local_server_and_a_port_in_the_config(web):
-    port = free_port()
+    port = reserve_port()
     app = create_app(allowing(web.app.config["POSTROOM_SETTINGS"], port), testing=True)
     client = app.test_client()
     login(client, "owner@agency.test")
@@ -233,7 +233,7 @@ def queue(web, project, settings):
 
 def test_the_rules_are_checked_again_before_each_connection(web, bakery):
     """A name that resolved to a public address at saving may point here now (DNS rebinding)."""
-    port = free_port()
+    port = reserve_port()
     own_server(web, port)
     settings = web.app.config["POSTROOM_SETTINGS"]
     only_port = dataclasses.replace(settings.outbound, allowed_ports=(587, port))
@@ -289,7 +289,7 @@ def what_users_see(web, entry_id: int, project_id: int) -> str:
 
 def test_no_word_a_foreign_server_says_reaches_the_ui_or_the_api(web, bakery):
     settings = web.app.config["POSTROOM_SETTINGS"]
-    refusing_port, banner_port = free_port(), free_port()
+    refusing_port, banner_port = reserve_port(), reserve_port()
     greeting = greeting_server(f"554 5.3.2 {SECRET} internal-db-01 says hello\r\n".encode())
     greeting_port = greeting.getsockname()[1]
     cases = [  # (the server, how it fails, our words)

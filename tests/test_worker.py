@@ -32,7 +32,7 @@ from storage import accounts
 from storage import notifications as store
 from storage.db import open_database
 from storage.models import Event, JobLease, Notification
-from tests.daemon import Daemon, free_port
+from tests.daemon import Daemon, reserve_port
 from tests.mail import message
 from tests.test_notifications import Sink
 
@@ -187,7 +187,7 @@ def test_two_workers_run_each_slot_once_and_one_takes_over_when_the_other_is_kil
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
 def test_a_failing_job_is_logged_and_retried_and_the_worker_lives_on(db_url, tmp_path):
-    port = free_port()  # nothing listens here yet: notification mail cannot be sent
+    port = reserve_port()  # nothing listens here yet: notification mail cannot be sent
     config = write_config(
         tmp_path,
         db_url,
