@@ -58,6 +58,9 @@ def _flatten(messages, where: str):
         yield where, str(messages)
 
 
+LOCATIONS = {"json", "query", "querystring"}
+
+
 class Parser(FlaskParser):
     """webargs' parser, reading a body as the API always has and raising ApiError."""
 
@@ -77,7 +80,10 @@ class Parser(FlaskParser):
         return body
 
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):
-        raise ApiError(error_status_code or 422, validation_message(error.messages))
+        messages = error.messages  # webargs files them under the location: {"json": {...}}
+        if isinstance(messages, dict) and len(messages) == 1 and set(messages) <= LOCATIONS:
+            [messages] = messages.values()
+        raise ApiError(error_status_code or 422, validation_message(messages))
 
 
 class ApiBlueprint(Blueprint):

@@ -623,3 +623,45 @@ def test_a_refusal_of_several_addresses_names_each(web, member, bakery):
     error = assert_error(member.post("/projects", json=body), 422)["error"]
     assert "'not-one'" in error and "'neither'" in error and "; " in error
     assert not Project.select().where(Project.name == "Two").exists()
+
+
+def test_a_wrong_field_or_parameter_is_named_as_the_client_wrote_it(web, member, bakery):
+    [entry] = deliver(web.account, message("Hello", sender="tom@elsewhere.example"))
+    cases = [
+        (member.post(f"/entries/{entry.id}/assign", json={}), 422, "project_id is required"),
+        (
+            member.post(f"/entries/{entry.id}/assign", json={"project_id": bakery.id, "x": 1}),
+            422,
+            "x is not a known field (known: project_id, remember_sender)",
+        ),
+        (
+            member.post(f"/entries/{entry.id}/assign", json={"a\x00": 1}),
+            422,
+            "keys must not contain NUL characters or lone surrogates",
+        ),
+        (
+            member.post(
+                f"/projects/{bakery.id}/messages",
+                json={"to": "a@b.example", "attachments": [{"filename": "a"}]},
+            ),
+            422,
+            "attachments[0].content_base64 is required",
+        ),
+        (
+            member.post(f"/projects/{bakery.id}/notes", json={"kind": "note", "text": 5}),
+            422,
+            "text must be a string",
+        ),
+        (
+            member.get("/entries", query_string={"limit": "+5"}),
+            400,
+            "limit must be a whole number from 1 to 200",
+        ),
+        (
+            member.get("/entries", query_string={"unassigned": "yes"}),
+            400,
+            "unassigned must be true or false",
+        ),
+    ]
+    for response, status, text in cases:
+        assert assert_error(response, status)["error"] == text
