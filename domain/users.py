@@ -155,16 +155,10 @@ def member_of(account_id: int, member_id: int) -> User | None:
     return User.get_or_none((User.id == member_id) & (User.account == account_id))
 
 
-def display(user: User) -> dict:
-    """What the team page, the API and the CLI show of a member."""
-    return {
-        "id": user.id,
-        "email": user.email,
-        "name": user.name,
-        "role": user.role,
-        "active": user.is_active,
-        "last_login_at": user.last_login_at,
-    }
+def shown_name(user: User) -> str:
+    """How a member is named to others (in mail they send, in notifications): the name, else
+    the e-mail."""
+    return user.name or user.email
 
 
 def _active_owner_count(account_id: int) -> int:

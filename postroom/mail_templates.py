@@ -21,6 +21,7 @@ from jinja2 import TemplateError as JinjaError
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from domain.users import shown_name
 from postroom.template_language import (
     FILTERS,
     MAX_VALUE_CHARS,
@@ -157,7 +158,7 @@ def variables_for(project: Project, sender_user: User, to_address: str) -> dict[
         "contact_person": contact,
         "customer_email": to_address,
         "invitation_link": project.invitation_link or "",
-        "sender_name": sender_user.name or sender_user.email,
+        "sender_name": shown_name(sender_user),
         "sender_email": sender_user.email,
         "signature": account.signature or "",
     }

@@ -51,7 +51,8 @@ def test_a_member_is_stored_with_the_address_lower_cased_and_can_log_in(team):
     stored = reread(created)
     assert (stored.email, stored.role, stored.name) == ("nina@agency.test", "read-only", "Nina")
     assert check_login("NINA@agency.test", PASSWORD).id == created.id
-    assert users.display(stored)["role"] == "read-only"
+    assert users.shown_name(stored) == "Nina"
+    assert users.shown_name(User(email="x@agency.test")) == "x@agency.test"
 
 
 @pytest.mark.parametrize(

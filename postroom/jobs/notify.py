@@ -17,6 +17,7 @@ import logging
 
 from peewee import DatabaseError
 
+from domain.users import may_change_anything, shown_name
 from postroom import notify_mail
 from postroom.config import Settings
 from postroom.mail_headers import HeaderError
@@ -118,14 +119,14 @@ def recipients_of(event: Event, payload: dict, entry: Entry | None, users: list[
         author_id = payload.get("user_id") or (entry.author_id if entry else None)
         return [user for user in users if user.id == author_id]
     if kind == "unassigned_mail":
-        chosen = [user for user in users if user.role != "read-only"]
+        chosen = [user for user in users if may_change_anything(user)]
     elif kind in FOLLOWER_KINDS:
         project_id = event.project_id or (entry.project_id if entry else None)
         followers = set(store.follower_ids(project_id)) if project_id else set()
         if followers:
             chosen = [user for user in users if user.id in followers]
         else:  # a project nobody follows yet: its news goes to everyone who can act on it
-            chosen = [user for user in users if user.role != "read-only"]
+            chosen = [user for user in users if may_change_anything(user)]
     elif kind == "mention":
         chosen = mentioned(users, payload.get("names") or [])
     else:
@@ -164,7 +165,7 @@ def describe(
         return f"Unassigned mail from {sender}: {subject}"
     if kind == "mention":
         author = next((u for u in users if entry and u.id == entry.author_id), None)
-        who = (author.name or author.email) if author else "Someone"
+        who = shown_name(author) if author else "Someone"
         snippet = " ".join((entry.text if entry else "").split())[:140]
         return f"{who} mentioned you in {where}: {snippet}"
     if kind == "outbound_failed":
