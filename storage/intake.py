@@ -22,7 +22,7 @@ from dataclasses import dataclass
 from pathlib import Path
 
 from storage.db import MAIL_SCHEMA, is_postgres, native_sql, select_in, write_transaction
-from storage.models import Intake, RawMessage, database, utcnow
+from storage.models import RawMessage, database, utcnow
 
 
 @dataclass(frozen=True)
@@ -247,15 +247,6 @@ _INTAKE = (
 _EXISTING = "SELECT id FROM intake WHERE sha256 = ? AND recipient = ?"
 
 
-def pending_intake_ids(received_before: dt.datetime | None = None) -> list[int]:
-    """Return the ids of intakes still waiting for parse and route (after a crash, say);
-    with `received_before`, only those that have waited since then."""
-    query = Intake.select(Intake.id).where(Intake.state == "pending").order_by(Intake.id)
-    if received_before is not None:
-        query = query.where(Intake.received_at < received_before)
-    return [intake_id for (intake_id,) in query.tuples().iterator()]
-
-
 # --- claims -------------------------------------------------------------------------------
 
 
@@ -390,8 +381,3 @@ def hold(cursor, intake_ids: list[int], holder: str) -> set[int]:
         )
         held.update(intake_id for (intake_id,) in cursor.fetchall())
     return held
-
-
-def claims(intake_ids: list[int]) -> dict[int, str | None]:
-    """Who claims each of intake_ids (None: nobody)."""
-    return dict(select_in("SELECT id, claimed_by FROM intake WHERE id IN", intake_ids))

@@ -33,7 +33,6 @@ from storage.intake import (
     IntakeBatchItem,
     beat,
     claim_waiting,
-    claims,
     database_now,
     forget_dead_here,
     new_holder,
@@ -64,6 +63,12 @@ def _record(account_id: int, raw: bytes, holder: str | None, received=None) -> i
     )
     [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))], holder)
     return recorded.intake_id
+
+
+def claims(intake_ids: list[int]) -> dict[int, str | None]:
+    """Who claims each of intake_ids (None: nobody)."""
+    query = Intake.select(Intake.id, Intake.claimed_by).where(Intake.id.in_(intake_ids))
+    return dict(query.tuples())
 
 
 def _run_out(holder: str) -> None:

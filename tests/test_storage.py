@@ -24,9 +24,10 @@ from storage.filing import AttachmentRecord, InboundRecord, file_inbound
 from storage.intake import (
     Delivery,
     IntakeBatchItem,
+    claim_waiting,
     load_raw,
     load_raw_head,
-    pending_intake_ids,
+    new_holder,
     record_batch,
 )
 from storage.lookup import RoutingFacts
@@ -125,7 +126,7 @@ def test_the_mail_store_migration_moves_received_mail_into_its_own_file(tmp_path
     db = open_database(f"sqlite:///{tmp_path / 'postroom.db'}")
     check_schema(db)
     assert load_raw(digest) == raw
-    assert pending_intake_ids() == [waiting.id]
+    assert claim_waiting(new_holder()) == [waiting.id]
     assert deliver(account.id, raw, recipient="b@in.x") == waiting.id + 1  # ids go on
     db.close()
 
@@ -229,7 +230,7 @@ def test_sqlite_keeps_received_mail_in_a_file_the_main_lock_does_not_hold_up(tmp
     finally:
         blocker.rollback()
         blocker.close()
-    assert pending_intake_ids() == [intake_id]
+    assert claim_waiting(new_holder()) == [intake_id]
     with sqlite3.connect(tmp_path / "postroom-mail.db") as mail:
         assert mail.execute("SELECT id, state FROM intake").fetchall() == [(intake_id, "pending")]
     db.close()
@@ -263,7 +264,7 @@ def test_the_raw_message_is_kept_compressed_and_a_repeat_is_recorded_once(storag
     assert len(bytes(row.data)) < len(raw) / 5
     assert load_raw(row.sha256) == raw
     assert Intake.select().count() == 2
-    assert pending_intake_ids() == [first, other_rcpt]
+    assert claim_waiting(new_holder()) == [first, other_rcpt]
 
 
 def test_the_head_of_a_big_raw_message_is_read_alone(storage_db):
