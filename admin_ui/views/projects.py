@@ -27,6 +27,7 @@ from admin_ui.forms import (
     SearchForm,
 )
 from domain import projects as domain_projects
+from domain.categories import CATEGORIES
 from domain.errors import DomainError
 from domain.users import may_change_anything
 from storage.attachments import attachments_of_project
@@ -39,7 +40,6 @@ from storage.timeline import entry_of_account, open_counts_by_project, timeline_
 bp = Blueprint("projects", __name__)
 
 PAGE_SIZE = 50
-CATEGORIES = ("customer", "partner", "internal", "external")
 ADDRESS_KINDS = ("customer", "partner")
 PROJECT_FIELDS = ("name", "domain", "status", "contact_name")
 PROJECTS_SHOWN = 200
