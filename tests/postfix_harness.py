@@ -1,18 +1,22 @@
-"""Drive the machine's real Postfix so tests can check MTA behaviour against an LMTP listener.
+"""A private Postfix instance for tests, delivering one domain to an LMTP target.
 
-The harness takes over the machine's own Postfix instance (no second instance): it saves
-main.cf and master.cf, reconfigures Postfix with ``postconf``, starts it, and on exit stops it,
-restores both files, empties the queue and restarts Postfix only if it was running before.
-Mail for the test domain is routed by a transport map to a dedicated, non-chrooted copy of the
-``lmtp`` delivery agent (Debian chroots the stock ``lmtp`` service, which would make
-``unix:/path`` targets resolve inside /var/spool/postfix).  Only use it on test/CI machines:
-it deletes every queued message on enter and on exit.
+The machine's own Postfix is left as it is: its main.cf, master.cf, queue, log setting and
+whether it runs are never touched. Each PostfixInstance is a second Postfix of its own, run
+with ``postfix -c DIR`` from a temporary folder: its own config_directory (a main.cf written
+from scratch, so nothing the machine's main.cf says, maillog_file included, reaches it; the
+machine's master.cf as the list of services, without chroot, inet services off), its own
+queue_directory and data_directory, and its log in a file of its own. Mail for the test
+domain goes by a transport map to the LMTP target (``inet:HOST:PORT`` or ``unix:/path``).
+Mail is submitted with ``sendmail -C DIR`` (pickup). On exit, also when the test failed,
+the instance is stopped and its folder removed; an atexit hook does the same if the test
+process ends without leaving the ``with`` block, and an instance left by a process that is
+gone (killed) is stopped by the next one that starts. Instances of parallel test workers are
+independent. Needs root (the private master runs its daemons as the machine's mail_owner).
 """
 
 from __future__ import annotations
 
-import contextlib
-import fcntl
+import atexit
 import json
 import os
 import shutil
@@ -28,31 +32,26 @@ import pytest
 POSTFIX = "/usr/sbin/postfix"
 POSTCONF = "/usr/sbin/postconf"
 POSTQUEUE = "/usr/sbin/postqueue"
-POSTSUPER = "/usr/sbin/postsuper"
 POSTMAP = "/usr/sbin/postmap"
 SENDMAIL = "/usr/sbin/sendmail"
-NEWALIASES = "/usr/bin/newaliases"
-REQUIRED_BINARIES = (POSTFIX, POSTCONF, POSTQUEUE, POSTSUPER, POSTMAP, SENDMAIL)
+REQUIRED_BINARIES = (POSTFIX, POSTCONF, POSTQUEUE, POSTMAP, SENDMAIL)
+MACHINE_CONFIG = Path("/etc/postfix")
 
-MAILLOG_FILE = "/var/log/postfix-test.log"
-LOCK_FILE = os.path.join(
-    "/run/lock" if os.path.isdir("/run/lock") else tempfile.gettempdir(),
-    "postroom-postfix-harness.lock",
-)
+PREFIX = "postroom-postfix-"
 TRANSPORT_SERVICE = "postroom-lmtp"
 HARNESS_HOSTNAME = "mta.postroom-harness.test"
-_DB_SUFFIXES = {"hash": ".db", "btree": ".db", "lmdb": ".lmdb", "cdb": ".cdb"}
+_LIVE: set[Path] = set()  # folders of this process's instances not stopped yet
 
 
 def postfix_available() -> str | None:
-    """Return None if the real Postfix can be driven here, else the reason it cannot."""
+    """Return None if a private Postfix can be run here, else the reason it cannot."""
     if not hasattr(os, "geteuid") or os.geteuid() != 0:
-        return "the Postfix harness must run as root (it reconfigures the machine's Postfix)"
+        return "the Postfix harness must run as root (a Postfix master runs as root)"
     missing = [path for path in REQUIRED_BINARIES if not os.access(path, os.X_OK)]
     if missing:
         return "Postfix binaries missing: " + ", ".join(missing)
-    if not Path("/etc/postfix/main.cf").is_file():
-        return "/etc/postfix/main.cf is missing"
+    if not (MACHINE_CONFIG / "master.cf").is_file():
+        return f"{MACHINE_CONFIG / 'master.cf'} is missing"
     return None
 
 
@@ -78,18 +77,77 @@ def _run(*args: str, input_bytes: bytes | None = None, timeout: float = 60) -> s
     return proc.stdout.decode(errors="replace")
 
 
-def _postconf(name: str, *, default: bool = False) -> str:
-    """Return the value of one main.cf parameter (or its built-in default)."""
-    return _run(POSTCONF, "-dh" if default else "-h", name).strip()
+def machine_state() -> dict[str, object]:
+    """What the harness must leave as it found it: the machine's `postconf -n`, its main.cf
+    and master.cf, and whether its Postfix runs."""
+    running = subprocess.run([POSTFIX, "status"], capture_output=True, timeout=30)
+    return {
+        "postconf -n": _run(POSTCONF, "-n"),
+        "postconf -M": _run(POSTCONF, "-M"),
+        "main.cf": (MACHINE_CONFIG / "main.cf").read_bytes(),
+        "master.cf": (MACHINE_CONFIG / "master.cf").read_bytes(),
+        "running": running.returncode == 0,
+    }
 
 
-def _postfix_running() -> bool:
-    """Tell whether the Postfix master daemon is running."""
-    return subprocess.run([POSTFIX, "status"], capture_output=True, timeout=30).returncode == 0
+def _private_master_cf() -> str:
+    """The machine's master.cf with every service unchrooted (column 5 = n): a private
+    queue has none of the files a chroot needs, and LMTP to unix:/path must see the path."""
+    lines = []
+    for line in (MACHINE_CONFIG / "master.cf").read_text().splitlines():
+        fields = line.split()
+        if line[:1].isspace() or line.startswith("#") or len(fields) < 8:
+            lines.append(line)
+            continue
+        fields[4] = "n"
+        lines.append(" ".join(fields))
+    lines.append(f"{TRANSPORT_SERVICE} unix - - n - - lmtp")
+    return "\n".join(lines) + "\n"
+
+
+def _stop_instance(folder: Path) -> None:
+    """Stop the private Postfix in `folder` if it runs, and remove the folder."""
+    config = folder / "etc"
+    if (config / "main.cf").exists():
+        status = subprocess.run([POSTFIX, "-c", str(config), "status"], capture_output=True)
+        if status.returncode == 0:
+            subprocess.run([POSTFIX, "-c", str(config), "stop"], capture_output=True, timeout=60)
+            deadline = time.monotonic() + 30
+            while time.monotonic() < deadline and _master_runs(config):
+                time.sleep(0.1)
+    shutil.rmtree(folder, ignore_errors=True)
+
+
+def _master_runs(config: Path) -> bool:
+    return (
+        subprocess.run([POSTFIX, "-c", str(config), "status"], capture_output=True).returncode == 0
+    )
+
+
+@atexit.register
+def _stop_left_running() -> None:
+    """The test process ends with an instance still up (it never left the `with`)."""
+    for folder in list(_LIVE):
+        _stop_instance(folder)
+
+
+def _stop_abandoned() -> None:
+    """Stop instances whose test process is gone (killed before it could clean up)."""
+    for folder in Path(tempfile.gettempdir()).glob(f"{PREFIX}*"):
+        try:
+            owner = int((folder / "owner.pid").read_text())
+        except (OSError, ValueError):
+            continue
+        try:
+            os.kill(owner, 0)
+        except ProcessLookupError:
+            _stop_instance(folder)
+        except PermissionError:
+            pass
 
 
 class PostfixInstance:
-    """Context manager that points the machine's Postfix at an LMTP target for one domain."""
+    """Context manager: a private Postfix that routes one domain to an LMTP target."""
 
     def __init__(self, domain: str, lmtp_target: str) -> None:
         """Remember the domain to route and the LMTP target (inet:HOST:PORT or unix:/path)."""
@@ -97,44 +155,28 @@ class PostfixInstance:
             raise ValueError(f"lmtp_target must start with inet: or unix:, got {lmtp_target!r}")
         self.domain = domain.lower()
         self.lmtp_target = lmtp_target
-        self.maillog_file = MAILLOG_FILE
-        self._config_dir = Path("/etc/postfix")
-        self._workdir: Path | None = None
-        self._lock_fd: int | None = None
-        self._was_running = False
-        self._log_offset = 0
+        self.folder: Path | None = None
+        self.config_dir = Path()
+        self.maillog_file = ""
         self._entered = False
 
     # context manager -------------------------------------------------------------------------
 
     def __enter__(self) -> PostfixInstance:
-        """Save the config, configure and start Postfix, and wait until it is up."""
+        """Write the private instance's configuration, start it and wait until it is up."""
         reason = postfix_available()
         if reason is not None:
             raise RuntimeError(reason)
-        self._config_dir = Path(_postconf("config_directory"))
-        self._lock_fd = os.open(LOCK_FILE, os.O_RDWR | os.O_CREAT, 0o644)
-        self._acquire_lock(timeout=300)
+        if self.domain in (HARNESS_HOSTNAME, "localhost"):
+            raise ValueError(f"{self.domain} would be a local destination")
+        _stop_abandoned()
+        self.folder = Path(tempfile.mkdtemp(prefix=PREFIX))
+        _LIVE.add(self.folder)
+        self._entered = True
         try:
-            self._workdir = Path(tempfile.mkdtemp(prefix="postroom-postfix-"))
-            for name in ("main.cf", "master.cf"):
-                shutil.copy2(self._config_dir / name, self._workdir / name)
-            self._entered = True
-            self._was_running = _postfix_running()
-            if self._was_running:
-                # inet_interfaces/inet_protocols changes need a full restart, not a reload
-                _run(POSTFIX, "stop")
-                self._wait_for(lambda: not _postfix_running(), 30, "Postfix master to stop")
-            # a fresh install whose Postfix never ran lacks queue folders (hold, trace) that
-            # postsuper needs: `postfix check` creates them
-            _run(POSTFIX, "check")
-            # purge under the original config: with maillog_file set and postlogd down,
-            # postsuper (running as mail_owner) would have to write the root-owned log itself
-            _run(POSTSUPER, "-d", "ALL")
             self._configure()
-            self._log_offset = self._log_size()
-            _run(POSTFIX, "start")
-            self._wait_for(_postfix_running, 30, "Postfix master to start")
+            _run(POSTFIX, "-c", str(self.config_dir), "start")
+            self._wait_for(lambda: _master_runs(self.config_dir), 30, "Postfix master to start")
         except BaseException:
             self._cleanup()
             raise
@@ -146,72 +188,49 @@ class PostfixInstance:
         exc: BaseException | None,
         tb: TracebackType | None,
     ) -> None:
-        """Stop Postfix, restore the saved config and delete the queued mail."""
+        """Stop the private instance and remove it, queue and log included."""
         self._cleanup()
 
     def _cleanup(self) -> None:
-        """Undo everything __enter__ did, as far as it got; release the lock last."""
-        try:
-            if self._entered and self._workdir is not None:
-                try:
-                    if _postfix_running():
-                        subprocess.run([POSTFIX, "stop"], capture_output=True, timeout=60)
-                        self._wait_for(lambda: not _postfix_running(), 30, "Postfix to stop")
-                finally:
-                    for name in ("main.cf", "master.cf"):
-                        # copy2 keeps the old mtime, so the next reader finds main.cf not "hot"
-                        shutil.copy2(self._workdir / name, self._config_dir / name)
-                subprocess.run([POSTSUPER, "-d", "ALL"], capture_output=True, timeout=60)
-                if self._was_running:
-                    subprocess.run([POSTFIX, "start"], capture_output=True, timeout=60)
-            if self._workdir is not None:
-                shutil.rmtree(self._workdir, ignore_errors=True)
-        finally:
-            self._entered = False
-            self._workdir = None
-            if self._lock_fd is not None:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_UN)
-                os.close(self._lock_fd)
-                self._lock_fd = None
-
-    def _acquire_lock(self, timeout: float) -> None:
-        """Serialise harness users across processes (there is only one Postfix per machine)."""
-        assert self._lock_fd is not None
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                fcntl.flock(self._lock_fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
-                return
-            except BlockingIOError:
-                if time.monotonic() > deadline:
-                    raise TimeoutError(f"another process holds {LOCK_FILE}") from None
-                time.sleep(0.2)
+        if self.folder is not None:
+            _stop_instance(self.folder)
+            _LIVE.discard(self.folder)
+        self._entered = False
+        self.folder = None
 
     def _configure(self) -> None:
-        """Write the test configuration into the machine's main.cf and master.cf."""
-        assert self._workdir is not None
-        if self.domain in (HARNESS_HOSTNAME, "localhost"):
-            raise ValueError(f"{self.domain} would be a local destination")
-        db_type = _postconf("default_database_type")
-        transport_file = self._workdir / "transport"
+        """Write main.cf (from scratch), master.cf and the transport map of the instance."""
+        assert self.folder is not None
+        os.chmod(self.folder, 0o755)  # noqa: S103 -- user "postfix" reaches its queue and map
+        (self.folder / "owner.pid").write_text(str(os.getpid()))
+        self.config_dir = self.folder / "etc"
+        queue, data = self.folder / "spool", self.folder / "data"
+        for path in (self.config_dir, queue, data):
+            path.mkdir(mode=0o755)
+        shutil.chown(data, user=_default("mail_owner"))
+        self.maillog_file = str(self.folder / "maillog")
+        db_type = _default("default_database_type")
+        transport_file = self.config_dir / "transport"
         transport_file.write_text(f"{self.domain} {TRANSPORT_SERVICE}:{self.lmtp_target}\n")
-        _run(POSTMAP, f"{db_type}:{transport_file}")
-        os.chmod(self._workdir, 0o755)  # noqa: S103 -- user "postfix" reads the map
-
         settings = {
+            "compatibility_level": "3.6",
+            "queue_directory": str(queue),
+            "data_directory": str(data),
+            "syslog_name": "postfix-postroom-test",
+            "maillog_file": self.maillog_file,
+            "maillog_file_prefixes": str(self.folder),
             "myhostname": HARNESS_HOSTNAME,  # no lookup of the machine's own name
             "mydomain": "postroom-harness.test",
             "myorigin": "$myhostname",
             "mydestination": "$myhostname, localhost",  # never the test domain
+            "alias_maps": "",  # no /etc/aliases: the machine's alias database stays untouched
+            "alias_database": "",
             "relay_domains": "",
-            "virtual_alias_domains": "",
-            "virtual_mailbox_domains": "",
             "relayhost": "",
             "transport_maps": f"{db_type}:{transport_file}",
             "inet_interfaces": "loopback-only",
             "inet_protocols": "ipv4",
-            "master_service_disable": "inet",  # stay off port 25; sendmail goes via pickup
-            "maillog_file": self.maillog_file,
+            "master_service_disable": "inet",  # no port 25; sendmail goes via pickup
             "minimal_backoff_time": "1s",
             "maximal_backoff_time": "2s",
             "queue_run_delay": "1s",
@@ -219,53 +238,45 @@ class PostfixInstance:
             "delay_warning_time": "0h",
             "lmtp_connection_cache_on_demand": "no",  # no stale sessions across sink restarts
             "lmtp_tls_security_level": "none",
+            "smtp_dns_support_level": "disabled",
+            "lmtp_dns_support_level": "disabled",
             "biff": "no",
         }
-        available = set(_run(POSTCONF, "-d").split("\n"))
-        names = {line.split(" = ", 1)[0] for line in available if " = " in line}
-        if "lmtp_dns_support_level" in names:
-            settings["smtp_dns_support_level"] = "disabled"
-            settings["lmtp_dns_support_level"] = "disabled"
-        else:
-            settings["disable_dns_lookups"] = "yes"
-        _run(POSTCONF, "-e", *(f"{key}={value}" for key, value in settings.items()))
-        # same program as the stock lmtp service, but not chrooted (column 5 = n)
-        _run(POSTCONF, "-M", f"{TRANSPORT_SERVICE}/unix={TRANSPORT_SERVICE} unix - - n - - lmtp")
-        self._cool_down_main_cf()
-        self._ensure_aliases()
-        _run(POSTFIX, "check")
-
-    def _cool_down_main_cf(self) -> None:
-        """Backdate main.cf: every Postfix program sleeps ~2s reading a main.cf < 2s old."""
+        main_cf = "".join(f"{key} = {value}\n" for key, value in settings.items())
+        (self.config_dir / "main.cf").write_text(main_cf)
+        (self.config_dir / "master.cf").write_text(_private_master_cf())
+        # every Postfix program sleeps ~2 s reading a main.cf younger than 2 s: backdate it
         past = time.time() - 10
-        os.utime(self._config_dir / "main.cf", (past, past))
-
-    @staticmethod
-    def _ensure_aliases() -> None:
-        """Build the alias database if a fresh install never did (local bounces need it)."""
-        for entry in _postconf("alias_database").replace(",", " ").split():
-            db_type, _, path = entry.partition(":")
-            suffix = _DB_SUFFIXES.get(db_type)
-            if suffix and path and not Path(path + suffix).exists() and Path(path).exists():
-                _run(NEWALIASES)
-                return
+        os.utime(self.config_dir / "main.cf", (past, past))
+        _run(POSTMAP, "-c", str(self.config_dir), f"{db_type}:{transport_file}")
+        _run(POSTFIX, "-c", str(self.config_dir), "check")  # makes the queue's folders
 
     # sending and inspecting ------------------------------------------------------------------
 
     def send(self, sender: str, recipients: list[str], message: bytes) -> None:
-        """Submit a message through /usr/sbin/sendmail (pickup), a lone dot not ending it."""
+        """Submit a message through sendmail (pickup), a lone dot not ending it."""
         if not recipients:
             raise ValueError("at least one recipient is required")
-        _run(SENDMAIL, "-f", sender, "-i", "--", *recipients, input_bytes=message)
+        _run(
+            SENDMAIL,
+            "-C",
+            str(self.config_dir),
+            "-f",
+            sender,
+            "-i",
+            "--",
+            *recipients,
+            input_bytes=message,
+        )
 
     def queue(self) -> list[dict]:
         """Return the queue as parsed `postqueue -j` records."""
-        out = _run(POSTQUEUE, "-j")
+        out = _run(POSTQUEUE, "-c", str(self.config_dir), "-j")
         return [json.loads(line) for line in out.splitlines() if line.strip()]
 
     def flush(self) -> None:
         """Ask the queue manager to retry all queued mail now (`postqueue -f`)."""
-        _run(POSTQUEUE, "-f")
+        _run(POSTQUEUE, "-c", str(self.config_dir), "-f")
 
     def deferred_reasons(self) -> list[str]:
         """Return the delay reasons of all queued recipients."""
@@ -285,12 +296,10 @@ class PostfixInstance:
         self.wait_until(lambda: not self.queue(), timeout)
 
     def log_text(self) -> str:
-        """Return what Postfix logged since this instance started (for assertion messages)."""
+        """Return what this instance logged (for assertions and their messages)."""
         try:
-            with open(self.maillog_file, "rb") as fh:
-                fh.seek(self._log_offset)
-                return fh.read().decode(errors="replace")
-        except FileNotFoundError:
+            return Path(self.maillog_file).read_bytes().decode(errors="replace")
+        except (FileNotFoundError, IsADirectoryError):
             return ""
 
     def diagnostics(self) -> str:
@@ -300,12 +309,6 @@ class PostfixInstance:
         except Exception as exc:  # noqa: BLE001 - diagnostics must never raise
             queue = f"<postqueue failed: {exc}>"
         return f"--- queue ---\n{queue}\n--- {self.maillog_file} ---\n{self.log_text()}"
-
-    def _log_size(self) -> int:
-        """Return the maillog file's current size (0 if absent)."""
-        with contextlib.suppress(FileNotFoundError):
-            return os.path.getsize(self.maillog_file)
-        return 0
 
     def _wait_for(self, predicate: Callable[[], object], timeout: float, what: str) -> None:
         """Poll predicate every 0.1s; raise TimeoutError with diagnostics after timeout."""
@@ -317,3 +320,8 @@ class PostfixInstance:
                     + (self.diagnostics() if self._entered else "")
                 )
             time.sleep(0.1)
+
+
+def _default(name: str) -> str:
+    """A parameter's built-in default (never the machine's main.cf setting)."""
+    return _run(POSTCONF, "-dh", name).strip()

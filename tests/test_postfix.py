@@ -23,7 +23,7 @@ def _postfix_required() -> None:
 
 @pytest.fixture
 def postfix(daemon: Daemon) -> Iterator[PostfixInstance]:
-    """The machine's Postfix, routing the ingest domain to the daemon's LMTP listener."""
+    """A private Postfix, routing the ingest domain to the daemon's LMTP listener."""
     with PostfixInstance(DOMAIN, f"inet:127.0.0.1:{daemon.lmtp_port}") as instance:
         yield instance
 

@@ -3,7 +3,8 @@
 from __future__ import annotations
 
 import os
-import socket
+import subprocess
+import sys
 import tempfile
 import threading
 import uuid
@@ -14,8 +15,10 @@ import pytest
 from aiosmtpd.controller import Controller, UnixSocketController
 from aiosmtpd.lmtp import LMTP
 
-from tests.postfix_harness import PostfixInstance, require_postfix
+from tests.daemon import reserve_port
+from tests.postfix_harness import PostfixInstance, machine_state, require_postfix
 
+REPO_ROOT = Path(__file__).resolve().parents[1]
 DOMAIN = "postroom.test"
 SENDER = "sender@origin.test"
 
@@ -62,13 +65,6 @@ class Sink:
         return "\r\n".join([reply] * len(envelope.rcpt_tos))
 
 
-def free_port() -> int:
-    """Return a TCP port on 127.0.0.1 that was free a moment ago."""
-    with socket.socket(socket.AF_INET, socket.SOCK_STREAM) as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
 def make_message(marker: str) -> bytes:
     """Build a message whose body has the lines most likely to be mangled in transit."""
     return (
@@ -97,14 +93,14 @@ def normalise(content: bytes) -> bytes:
 
 @pytest.fixture
 def port() -> int:
-    """A free TCP port for the LMTP sink."""
+    """A port for the LMTP sink, refusing connections until the sink starts there."""
     require_postfix()
-    return free_port()
+    return reserve_port()
 
 
 @pytest.fixture
 def postfix(port: int) -> Iterator[PostfixInstance]:
-    """The machine's Postfix routing DOMAIN to an LMTP sink on 127.0.0.1:port."""
+    """A private Postfix routing DOMAIN to an LMTP sink on 127.0.0.1:port."""
     with PostfixInstance(DOMAIN, f"inet:127.0.0.1:{port}") as instance:
         yield instance
 
@@ -204,3 +200,47 @@ def test_unix_socket_target() -> None:
         sock.unlink(missing_ok=True)
         sockdir.rmdir()
     assert len(sink.delivered) == 1
+
+
+def test_the_machines_postfix_is_left_as_it_was_also_when_a_test_fails() -> None:
+    """postconf -n, main.cf, master.cf and whether it runs: the same after a private
+    instance was used, and after one whose test raised while mail sat in its queue."""
+    require_postfix()
+    before = machine_state()
+    with PostfixInstance(DOMAIN, f"inet:127.0.0.1:{reserve_port()}") as postfix:
+        folder = postfix.folder
+        postfix.send(SENDER, [f"inbox@{DOMAIN}"], make_message("kept"))
+        postfix.wait_until(postfix.queue)
+        assert Path(postfix.maillog_file).parent == folder, "its log is its own"
+    assert machine_state() == before
+    assert not folder.exists()
+
+    with (
+        pytest.raises(RuntimeError, match="the test failed"),
+        PostfixInstance(DOMAIN, f"inet:127.0.0.1:{reserve_port()}") as postfix,
+    ):
+        folder = postfix.folder
+        postfix.send(SENDER, [f"inbox@{DOMAIN}"], make_message("failing"))
+        raise RuntimeError("the test failed")
+    assert machine_state() == before
+    assert not folder.exists(), "the failed test's instance was not removed"
+
+
+def test_an_instance_left_by_a_killed_test_process_is_stopped_by_the_next(tmp_path) -> None:
+    require_postfix()
+    before = machine_state()
+    script = (
+        "import os\n"
+        "from tests.postfix_harness import PostfixInstance\n"
+        f"p = PostfixInstance('{DOMAIN}', 'inet:127.0.0.1:9').__enter__()\n"
+        "print(p.folder, flush=True)\n"
+        "os._exit(1)\n"  # no __exit__, no atexit: as if killed
+    )
+    killed = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, cwd=REPO_ROOT
+    )
+    left = Path(killed.stdout.strip())
+    assert left.is_dir(), killed.stderr
+    with PostfixInstance(DOMAIN, f"inet:127.0.0.1:{reserve_port()}"):
+        assert not left.exists(), "the abandoned instance was not stopped"
+    assert machine_state() == before
