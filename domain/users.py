@@ -182,8 +182,7 @@ def create_user(
 ) -> User:
     """Add a team member; `by` is the member who adds (None: the operator or the setup)."""
     if by is not None:
-        if not may_manage_team(by):
-            raise Forbidden(NOT_A_MANAGER)
+        _check_manager(by, account_id)
         if not may_give_role(by, role):
             raise Forbidden(OWNER_ONLY)
     email, name, role = check_email(email), check_name(name), check_role(role)
@@ -199,11 +198,16 @@ def create_user(
         )
 
 
+def _check_manager(by: User, account_id: int) -> None:
+    """Forbidden unless `by` is an owner or admin of this account."""
+    if by.account_id != account_id or not may_manage_team(by):
+        raise Forbidden(NOT_A_MANAGER)
+
+
 def _check_change(by: User | None, member: User, *, role: str, active: bool) -> None:
     """Forbidden or Conflict unless `by` may give member this role and state."""
     if by is not None:
-        if not may_manage_team(by):
-            raise Forbidden(NOT_A_MANAGER)
+        _check_manager(by, member.account_id)
         if not (may_give_role(by, role) and may_give_role(by, member.role)):
             raise Forbidden(OWNER_ONLY)
     steps_down = member.role == "owner" and member.is_active and not (role == "owner" and active)

@@ -128,6 +128,9 @@ def test_members_of_another_account_are_not_found(team):
         with pytest.raises(NotFound):
             change()
     assert reread(stranger).role == "owner" and reread(stranger).is_active
+    with pytest.raises(Forbidden):  # an owner acts in their own account only
+        users.create_user(other.id, "mole@agency.test", "admin", PASSWORD, by=made["owner"])
+    assert users.find_user("mole@agency.test") is None
 
 
 def test_a_new_password_or_deactivation_ends_every_session_and_token(team):
