@@ -293,15 +293,13 @@ def forget_dead_here(holder: str) -> list[str]:
     their lease runs out; return their names. A process is told by its id: one that is
     running under that id keeps its lease (another ingest may have got the id: its lease
     then runs out). Host names must differ between hosts sharing a database."""
-    host = socket.gethostname()
-    rows = database.execute_sql(
-        native_sql("SELECT holder FROM ingest_lease WHERE holder LIKE ?"), (f"{host}:%",)
-    ).fetchall()
+    here = socket.gethostname() + ":"
+    rows = database.execute_sql("SELECT holder FROM ingest_lease").fetchall()
     ours = {os.getpid(), os.getppid()}  # we are alive; one of us has an old holder's pid
     dead = []
     for (name,) in rows:
-        pid = name[len(host) + 1 :].partition(":")[0]
-        if name == holder or not pid.isdigit():
+        pid = name.removeprefix(here).partition(":")[0]
+        if name == holder or not name.startswith(here) or not pid.isdigit():
             continue
         if int(pid) in ours or not _running(int(pid)):
             dead.append(name)
@@ -323,7 +321,7 @@ def _running(pid: int) -> bool:
     return True
 
 
-# Free: unclaimed and waited since `unclaimed_before` (mail stored by a tool that files it
+# Free: unclaimed and received before `waited_since` (mail stored by a tool that files it
 # itself, `postroom import`, or before claims existed), or claimed by a holder without a
 # live lease. The caller's own claims count as free once they waited as long (dropped after
 # an error, see IntakeFlow.reset).
@@ -356,6 +354,8 @@ def claim_waiting(holder: str, waited_since: dt.datetime | None = None) -> list[
             native_sql(_FREE_SELECT), (holder, since, _stamp(now))
         )
     ]
+    if not found:  # as a rule: no write, which on SQLite would take the listener's lock
+        return []
     claimed: list[int] = []
     with write_transaction(MAIL_SCHEMA):
         cursor = database.cursor()
