@@ -108,8 +108,38 @@ def daemon(db_url, tmp_path):
         yield running
 
 
+@pytest.fixture
+def bakery(web):
+    """The project most tests work on: "Bakery Miller" (bakery.example, in progress, contact
+    Anna Miller) with one customer address, anna@bakery.example, in the `web` account."""
+    from domain.projects import create_project
+
+    return create_project(
+        web.account.id,
+        "Bakery Miller",
+        domain="bakery.example",
+        status="in progress",
+        contact_name="Anna Miller",
+        customer_addresses=["anna@bakery.example"],
+    )
+
+
 @pytest.fixture(scope="session")
 def corpus_dir() -> Path:
+    """The shared mail corpus (the one place its path is named: CORPUS)."""
     if not CORPUS.is_dir():
         pytest.fail(f"mail corpus not found at {CORPUS} (shared/ must lie beside the repository)")
     return CORPUS
+
+
+NOT_MAIL = ("README", "LICENSE", "NOTICE")  # licences and notes beside the mails
+
+
+@pytest.fixture(scope="session")
+def corpus_files(corpus_dir: Path) -> list[Path]:
+    """Every mail of the corpus, sorted (its README, LICENSE and NOTICE files left out)."""
+    return sorted(
+        path
+        for path in corpus_dir.rglob("*")
+        if path.is_file() and not path.name.upper().startswith(NOT_MAIL)
+    )

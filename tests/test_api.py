@@ -76,17 +76,6 @@ def dated(raw: bytes, day: int, hour: int = 10) -> bytes:
 
 
 @pytest.fixture
-def bakery(web) -> Project:
-    return create_project(
-        web.account.id,
-        "Bakery Miller",
-        domain="bakery.example",
-        status="in progress",
-        customer_addresses=["anna@bakery.example"],
-    )
-
-
-@pytest.fixture
 def member(web) -> Api:
     return api_as(web, "member")
 

@@ -17,7 +17,6 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from admin_ui import create_app
-from domain.projects import create_project
 from domain.tokens import create_api_token
 from domain.users import create_user
 from postroom.config import Settings, load_settings
@@ -177,16 +176,6 @@ def test_a_mail_from_the_ui_reaches_the_customer_and_their_replies_come_back(db_
 
 
 # --- (b) the server is down, then back ---------------------------------------------------------
-@pytest.fixture
-def bakery(web) -> Project:
-    return create_project(
-        web.account.id,
-        "Bakery Miller",
-        domain="bakery.example",
-        customer_addresses=["anna@bakery.example"],
-    )
-
-
 def settings_of(web) -> Settings:
     return web.app.config["POSTROOM_SETTINGS"]
 

@@ -24,20 +24,11 @@ from smtpd_ingest.parse import (
 SURROGATE = re.compile("[\ud800-\udfff]")
 
 
-def corpus_mails(corpus: Path) -> list[Path]:
-    """List the corpus messages, leaving out its README, LICENSE and NOTICE files."""
-    return sorted(
-        path
-        for path in corpus.rglob("*")
-        if path.is_file() and not path.name.startswith(("README", "LICENSE", "NOTICE"))
-    )
-
-
 @pytest.fixture(scope="module")
-def corpus_results(corpus_dir: Path) -> dict[str, ParsedMail | Exception]:
+def corpus_results(corpus_dir: Path, corpus_files) -> dict[str, ParsedMail | Exception]:
     """Parse every corpus mail once; keep the result or the exception it raised."""
     results: dict[str, ParsedMail | Exception] = {}
-    for path in corpus_mails(corpus_dir):
+    for path in corpus_files:
         try:
             results[str(path.relative_to(corpus_dir))] = parse_message(path.read_bytes())
         except Exception as error:  # noqa: BLE001 - the test below reports every kind

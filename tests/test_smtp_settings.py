@@ -13,14 +13,13 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from admin_ui import create_app
-from domain.projects import create_project
 from domain.tokens import create_api_token
 from postroom.config import Settings
 from postroom.jobs import notify
 from postroom.outbound import queue_message
 from postroom.outbound_checks import OutboundError, check_smtp_host, public_address
 from postroom.outbound_send import send_due
-from storage.models import OutboundMessage, Project
+from storage.models import OutboundMessage
 from storage.outbound import account_smtp, save_account_smtp
 from tests.daemon import reserve_port
 from tests.test_outbound import Sink, smtp_sink
@@ -204,11 +203,6 @@ def test_the_operator_can_allow_a_local_server_and_a_port_in_the_config(web):
         "127.0.0.1",
         port,
     )
-
-
-@pytest.fixture
-def bakery(web) -> Project:
-    return create_project(web.account.id, "Bakery", customer_addresses=["anna@bakery.example"])
 
 
 def own_server(web, port: int) -> None:

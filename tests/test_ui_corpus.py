@@ -8,11 +8,11 @@ from smtpd_ingest.importer import import_messages
 from smtpd_ingest.parser_pool import InlineParser
 from storage.accounts import inbox_local_part
 from storage.models import Entry
-from tests.test_corpus import as_transmitted, corpus_files
+from tests.test_corpus import as_transmitted
 
 
-def test_every_corpus_mail_opens_in_the_entry_view(web, corpus_dir):
-    files = corpus_files(corpus_dir)
+def test_every_corpus_mail_opens_in_the_entry_view(web, corpus_files):
+    files = corpus_files
     messages = ((str(path), as_transmitted(path.read_bytes())) for path in files)
     recipient = f"{inbox_local_part(web.account)}@in.example"
     for _ in import_messages(web.account.id, recipient, messages, InlineParser()):

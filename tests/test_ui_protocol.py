@@ -34,7 +34,7 @@ def shown(client, path: str) -> list[int]:
 
 
 @pytest.fixture
-def bakery(web):
+def timeline(web):
     """A protocol with one entry of each kind and category, one done, one with a file."""
     project = create_project(web.account.id, "Bakery", status="lead")
     add_customer_address(project, "anna@bakery.test")
@@ -87,8 +87,8 @@ def bakery(web):
     return project, {name: entry.id for name, entry in entries.items()}
 
 
-def test_the_protocol_shows_every_entry_newest_first_with_open_ones_highlighted(web, bakery):
-    project, ids = bakery
+def test_the_protocol_shows_every_entry_newest_first_with_open_ones_highlighted(web, timeline):
+    project, ids = timeline
     client = web.client("read-only")
     page = client.get(f"/projects/{project.id}/protocol").get_data(as_text=True)
     assert [int(i) for i in ENTRY_ID.findall(page)] == [ids[name] for name in NEWEST_FIRST]
@@ -120,16 +120,16 @@ NARROWED = [
 ]
 
 
-def test_search_dates_and_filters_narrow_the_protocol(web, bakery):
-    project, ids = bakery
+def test_search_dates_and_filters_narrow_the_protocol(web, timeline):
+    project, ids = timeline
     client = web.client("member")
     for query, expected in NARROWED:
         got = shown(client, f"/projects/{project.id}/protocol?{query}")
         assert got == [ids[name] for name in expected], query
 
 
-def test_a_bad_search_shows_a_friendly_message(web, bakery):
-    project, _ = bakery
+def test_a_bad_search_shows_a_friendly_message(web, timeline):
+    project, _ = timeline
     client = web.client("member")
     for query, message in [
         ("q=foo:bar", "unknown filter &#34;foo:&#34;"),
