@@ -12,6 +12,7 @@ import logging
 import uuid
 from email.message import EmailMessage
 
+from domain import messages as domain_messages
 from domain.categories import category
 from domain.routing import Rule
 from domain.users import may_change_anything
@@ -51,7 +52,6 @@ from storage.outbound import (
     OutboundRecord,
     account_smtp,
     recipient_kind,
-    store_outbound,
     template_of_account,
 )
 
@@ -151,7 +151,7 @@ def queue_message(
         attachments=files,
         note=note,
     )
-    return store_outbound(record)
+    return domain_messages.queue(record)
 
 
 def _thread_headers(entry: Entry) -> tuple[str, str]:

@@ -46,11 +46,6 @@ WRITES_ALLOWED = {
     "smtpd_ingest.processor": "ingest: claims on intakes",
     "smtpd_ingest.pipeline": "ingest: filing a batch as domain.routing decided",
     "smtpd_ingest.importer": "ingest: import of mbox/maildir files through the same filing",
-    # NOT YET THROUGH DOMAIN (issue 15, left): mail to customers is queued by postroom.outbound
-    # (its header, recipient and template rules live in postroom: mail_headers,
-    # outbound_checks, mail_templates) and retried from the UI by storage.outbound.requeue
-    "postroom.outbound": "left: mail to customers is queued here, not in domain",
-    "admin_ui.views.messages": "left: retry of a failed mail to a customer",
 }
 
 

@@ -19,13 +19,14 @@ from flask import (
 )
 
 from admin_ui.forms import AnswerForm, MessageForm, MessageLinkForm
+from domain import messages as domain_messages
 from domain.users import may_change_anything
 from postroom.mail_headers import HeaderError, header_text
 from postroom.mail_templates import TemplateError
 from postroom.outbound import OutboundError, queue_message, sender_of_account, template_preview
 from postroom.outbound_checks import MAX_SUBJECT_CHARS
 from storage.models import MAX_ID, Account, CustomerAddress, Entry, OutboundMessage, Project
-from storage.outbound import outbound_of_entry, requeue, templates_of_account
+from storage.outbound import outbound_of_entry, templates_of_account
 from storage.projects import project_of_account
 from storage.timeline import entry_of_account
 
@@ -166,7 +167,6 @@ def retry(entry_id: int):
     outbound = outbound_of_entry(entry.id) if entry is not None else None
     if outbound is None:
         abort(404)
-    if outbound.state == "failed":
-        requeue(outbound, g.user.id)
+    if domain_messages.retry(outbound, g.user.id):
         flash("The mail is queued again.")
     return redirect(url_for("entries.detail", entry_id=entry.id))
