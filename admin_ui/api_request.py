@@ -1,9 +1,10 @@
 """What every API view needs: the blueprint, the token's user, errors, the parsed request.
 
-The blueprint is flask-smorest's: a view declares its query and body models
-(admin_ui/api_schemas) with @api.arguments and its answer with @api.response; flask-smorest
-parses and checks the request with them before the view runs (webargs, through Parser below),
-dumps the answer through them and writes them into the OpenAPI document (admin_ui/api.py).
+The blueprint is flask-smorest's: a view declares its models (admin_ui/api_schemas) with
+@api.query and @api.body (flask-smorest's @api.arguments for the query and the JSON body) and
+its answer with @api.response; flask-smorest parses and checks the request with them before the
+view runs (webargs, through Parser below), dumps the answer through them and writes them into
+the OpenAPI document (admin_ui/api.py).
 
 A body that is not a JSON object is a 400; a JSON object whose fields are wrong is a 422 naming
 the field; a bad query parameter is a 400. Errors are {"error": message, "status": code}.
