@@ -124,6 +124,7 @@ def create_project(
     )
     pairs = [(text, "customer") for text in customer_addresses] + list(addresses)
     with write_transaction():
+        store.lock_addresses(account_id)
         wanted: dict[str, str] = {}
         invalid, taken = [], []
         for text, kind in pairs:
@@ -196,6 +197,7 @@ def add_customer_address(
     normalised = normalise_address(address)
     check_kind(kind)
     with write_transaction():
+        store.lock_addresses(project.account_id)
         _refuse_taken(project.account_id, normalised, project)
         row = store.insert_address(project, normalised, kind)
         log(
@@ -212,6 +214,7 @@ def remember_sender(project: Project, address: str, user_id: int | None) -> bool
     """
     normalised = normalise_address(address)
     with write_transaction():
+        store.lock_addresses(project.account_id)
         row = store.address_row(project.account_id, normalised)
         if row is not None and row.project_id == project.id:
             return False

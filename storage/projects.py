@@ -9,7 +9,8 @@ from __future__ import annotations
 from peewee import fn
 
 from storage.accounts import new_token
-from storage.models import MAX_ID, CustomerAddress, Entry, Project
+from storage.db import is_postgres
+from storage.models import MAX_ID, Account, CustomerAddress, Entry, Project
 from storage.search import unindex_entry
 
 MAIL_KINDS = ("inbound", "outbound")  # entries that are mail: kept when their project goes
@@ -93,6 +94,17 @@ def addresses_by_project(project_ids: list[int]) -> dict[int, list[CustomerAddre
 
 
 # --- changes (in the caller's transaction) ---------------------------------------------------
+def lock_addresses(account_id: int) -> None:
+    """Serialise changes of the account's customer addresses until commit.
+
+    SQLite's write transaction already holds the database's write lock; on PostgreSQL the
+    account row is the lock, so two requests cannot both find an address free and store it
+    on two projects.
+    """
+    if is_postgres():
+        Account.select(Account.id).where(Account.id == account_id).for_update().execute()
+
+
 def insert_project(
     account_id: int, name: str, *, domain: str, status: str, contact_name: str
 ) -> Project:

@@ -339,3 +339,30 @@ def test_every_refusal_is_a_value_error_with_its_message():
     for kind in (Invalid, Conflict, NotFound):
         assert issubclass(kind, DomainError) and issubclass(kind, ValueError)
     assert str(Invalid("one", "two")) == "one; two"
+
+
+def test_two_requests_at_once_store_an_address_on_one_project_only(account, storage_db):
+    """Both find the address free before either stores it: the account's lock makes the
+    second wait and then see the first's row (PostgreSQL; SQLite's write lock does the same)."""
+    import threading
+
+    shops = [projects.create_project(account.id, f"Shop {n}") for n in range(2)]
+    start, outcomes = threading.Barrier(2), []
+
+    def add(project):
+        start.wait()
+        try:
+            projects.add_customer_address(project, "anna@b.example")
+            outcomes.append("stored")
+        except Conflict:
+            outcomes.append("conflict")
+        finally:
+            storage_db.close()
+
+    threads = [threading.Thread(target=add, args=(shop,)) for shop in shops]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=60)
+    assert sorted(outcomes) == ["conflict", "stored"]
+    assert CustomerAddress.select().count() == 1
