@@ -175,7 +175,7 @@ def test_one_batch_through_the_pipeline_names_the_entry_a_reply_answers(agency):
     assert [f.route_detail for f in filed] == ["anna@bakery.test", str(first.id)]
 
 
-def test_each_decision_is_put_into_the_words_entries_always_showed(agency):
+def test_each_decision_is_put_into_the_words_entries_always_showed():
     words = {
         Decision(Rule.BLOCKED, "@spam.test"): "blocked: @spam.test is on the block list",
         Decision(Rule.THREAD, "12", 3): "thread: reply to entry 12",
