@@ -5,6 +5,8 @@ bad member with the same words (the API offers no team changes)."""
 
 from __future__ import annotations
 
+import os
+
 import pytest
 from click.testing import CliRunner
 
@@ -400,7 +402,11 @@ def test_the_cli_and_the_ui_refuse_a_bad_member_with_the_same_words(
     config = tmp_path / "cli.toml"
     config.write_text(f'[storage]\nurl = "{db_url}"\n[ingest]\ndomains = ["in.example"]\n')
     args = ["-c", str(config), "user", "create", email, "--account", str(web.account.id)]
-    result = CliRunner().invoke(main, [*args, "--role", role, "--password-stdin"], PASSWORD)
+    umask = os.umask(0o077)  # the command sets its own; this process keeps the one it had
+    try:
+        result = CliRunner().invoke(main, [*args, "--role", role, "--password-stdin"], PASSWORD)
+    finally:
+        os.umask(umask)
     assert result.exit_code == 1, result.output
     assert f"Error: {refusal}\n" in result.output
 
