@@ -97,15 +97,14 @@ def test_an_intake_recorded_by_an_ingest_is_its_own_while_its_lease_lives(accoun
 
 def test_a_heartbeat_keeps_the_claims_and_a_lease_run_out_is_taken_over_once(account):
     first, second, third = new_holder(), new_holder(), new_holder()
-    beat(first, 1.0)
     beat(second, HOUR)
     beat(third, HOUR)
+    _run_out(first)
     intakes = [_record(account.id, message(f"left {n}"), first) for n in range(3)]
-    time.sleep(0.6)
-    beat(first, 1.0)  # the heartbeat: a second from now again
-    time.sleep(0.6)  # past the first lease, within the renewed one
+    beat(first, HOUR)  # a heartbeat: the lease runs again, the claims are first's
     assert claim_waiting(second, utcnow()) == []
-    time.sleep(0.6)  # the renewed lease ran out: first is presumed dead
+    beat(first, 0.5)
+    time.sleep(0.7)  # no heartbeat since: first is presumed dead
     assert claim_waiting(second, utcnow()) == intakes
     assert claims(intakes) == dict.fromkeys(intakes, second)
     assert claim_waiting(third, utcnow()) == []  # taken over once: second is alive
