@@ -11,6 +11,7 @@ not classified here fails the test.
 from __future__ import annotations
 
 import html
+import inspect
 import json
 import subprocess
 import sys
@@ -76,7 +77,7 @@ def _commands(group: click.Group, prefix: str = "") -> dict[str, click.Command]:
 
 
 def _module_writes(function) -> list:
-    module = Path(sys.modules[function.__module__].__file__)
+    module = Path(inspect.getsourcefile(inspect.unwrap(function)))
     if dotted(module) in WRITES_ALLOWED:
         return []
     return model_writes(module) + storage_writes_used(module)
