@@ -32,6 +32,8 @@ from wtforms.validators import Length, ValidationError
 
 from domain.addresses import MAX_ADDRESS_CHARS
 from domain.errors import Invalid
+from domain.projects import MAX_FIELD_CHARS as MAX_PROJECT_FIELD_CHARS
+from domain.projects import check_fields as check_project_fields
 from domain.projects import normalise_domain
 from storage import notifications as notification_store
 
@@ -331,7 +333,6 @@ class MessageForm(PostForm):
 
 
 # --- projects ------------------------------------------------------------------------------
-MAX_PROJECT_FIELD_CHARS = 200
 PROJECT_FIELDS = ("name", "domain", "status", "contact_name")
 ADDRESS_SEPARATORS = re.compile(r"[\s,;]+")
 
@@ -359,13 +360,31 @@ class WebsiteHost:
             raise ValidationError("invalid") from None
 
 
+class ProjectLine:
+    """A project's name or contact person, if given, by the projects' rule of a line (no tab,
+    line break or other control character); code "invalid" beside the field.
+
+    Only when it is not too long already (that is the page's other code for the field).
+    """
+
+    def __call__(self, form, field) -> None:
+        if not field.data or len(field.data) > MAX_PROJECT_FIELD_CHARS:
+            return
+        try:
+            check_project_fields({field.name: field.data})
+        except Invalid:
+            raise ValidationError("invalid") from None
+
+
 class ProjectForm(PostForm):
     """Project fields with error codes (projects_fields.html words them): the last one counts.
 
     `statuses` are the ones this project may take (the configured ones, plus its current one).
     """
 
-    name = text_field(MaxLength(MAX_PROJECT_FIELD_CHARS, "too_long"), filters=(strip,))
+    name = text_field(
+        MaxLength(MAX_PROJECT_FIELD_CHARS, "too_long"), ProjectLine(), filters=(strip,)
+    )
     domain = text_field(
         MaxLength(MAX_PROJECT_FIELD_CHARS, "too_long"), WebsiteHost(), filters=(website_host,)
     )
@@ -374,7 +393,9 @@ class ProjectForm(PostForm):
         OneOf(lambda form: form.statuses, "unknown"),
         filters=(strip,),
     )
-    contact_name = text_field(MaxLength(MAX_PROJECT_FIELD_CHARS, "too_long"), filters=(strip,))
+    contact_name = text_field(
+        MaxLength(MAX_PROJECT_FIELD_CHARS, "too_long"), ProjectLine(), filters=(strip,)
+    )
 
     def __init__(self, statuses: tuple[str, ...], **kwargs):
         self.statuses = statuses

@@ -1,0 +1,62 @@
+"""Review of issue 15 (users, sessions, tokens, accounts in domain; the UI's form classes):
+what a hostile user or a careless paste sends, on SQLite and PostgreSQL, in process."""
+
+from __future__ import annotations
+
+import pytest
+
+from domain.tokens import create_api_token
+from domain.users import create_user
+from storage.accounts import create_account
+from storage.models import ApiToken, Project, User
+from tests.web import PASSWORD, post
+
+ONE_LINE = "Write this on one line, without tabs or other control characters."
+
+
+def _status(web) -> str:
+    return web.app.config["POSTROOM_SETTINGS"].ui.project_statuses[0]
+
+
+# --- a project's name and contact person: the domain's one-line rule beside the field ------
+@pytest.mark.parametrize("field", ["name", "contact_name"])
+def test_a_tab_in_a_project_field_is_refused_beside_the_field_when_editing(web, bakery, field):
+    """A tab pasted into the name (the browser keeps it) was a 500: the domain refuses it."""
+    client = web.client("member")
+    path = f"/projects/{bakery.id}/edit"
+    fields = {"name": "Bakery Miller", "status": bakery.status, field: "Bakery\tMiller"}
+    response = post(client, path, fields, token_from=path)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert "Nothing was saved. Correct the marked fields" in page
+    assert ONE_LINE in page
+    stored = Project.get_by_id(bakery.id)
+    assert (stored.name, stored.contact_name) == ("Bakery Miller", "Anna Miller")
+
+
+@pytest.mark.parametrize("field", ["name", "contact_name"])
+def test_a_control_character_in_a_new_project_is_refused_beside_the_field(web, field):
+    client = web.client("member")
+    fields = {"name": "Bakery", "status": _status(web), field: "Bakery\x01Miller"}
+    response = post(client, "/projects/new", fields)
+    assert response.status_code == 400
+    page = response.get_data(as_text=True)
+    assert ONE_LINE in page
+    assert "must be one line" not in page  # not listed under the addresses
+    assert Project.select().count() == 0
+
+
+# --- another account's ids -----------------------------------------------------------------
+def test_ids_of_another_account_are_not_found_on_the_team_and_profile_pages(web):
+    other = create_account("Other agency")
+    stranger = create_user(other.id, "s@other.test", "owner", PASSWORD)
+    create_api_token(stranger, "theirs")
+    token = ApiToken.get()
+    client = web.client("owner")
+    assert post(client, f"/team/{stranger.id}/role", {"role": "member"}).status_code == 404
+    assert post(client, f"/team/{stranger.id}/active", {"active": "0"}).status_code == 404
+    assert post(client, f"/team/tokens/{token.id}/revoke").status_code == 404
+    assert post(client, f"/profile/tokens/{token.id}/revoke").status_code == 404
+    assert ApiToken.select().count() == 1
+    stored = User.get_by_id(stranger.id)
+    assert (stored.role, stored.is_active) == ("owner", True)
