@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import datetime as dt
 import operator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from functools import reduce
 
@@ -165,6 +166,11 @@ def search(
         query = parse_query(query)
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
+    with _serial_plans():
+        return _search(account_id, query, project_id, unassigned, limit, before_key, categories)
+
+
+def _search(account_id, query, project_id, unassigned, limit, before_key, categories):
     match = None if is_postgres() else _fts5_match(query)
     select = _select(
         account_id, query, project_id=project_id, unassigned=unassigned, fts5=match is None
@@ -200,7 +206,25 @@ def search_entries(
         select = select.where(Entry.occurred_at >= after)
     if before is not None:
         select = select.where(Entry.occurred_at < before)
-    return _fetch(select, limit)
+    with _serial_plans():
+        return _fetch(select, limit)
+
+
+@contextmanager
+def _serial_plans():
+    """On PostgreSQL, run a search's queries in a transaction whose plans start no workers.
+
+    A page is the first 50 rows of an index walked in order; PostgreSQL's planner, costing
+    the whole walk, chose Gather Merge with two parallel workers for it, and starting them
+    took 20-50 ms on a busy machine (the walk itself 1-6 ms) - most of a search's time.
+    SET LOCAL ends with the transaction.
+    """
+    if not is_postgres():
+        yield
+        return
+    with database.atomic():
+        database.execute_sql("SET LOCAL max_parallel_workers_per_gather = 0")
+        yield
 
 
 def _fetch(select, limit: int) -> list[Entry]:
@@ -444,6 +468,9 @@ MANY_CORRESPONDENTS = 500
 # Fewer participant rows than this: search from them (an index lookup each), else walk the
 # newest entries of the scope and check each one's participants.
 FEW_PARTICIPANTS = 2_000
+# PostgreSQL, many in scope: up to this many participants in all, their entry ids are hashed
+# (a few MB, within the default work_mem) and the scope's newest entries checked against them.
+HASHED_PARTICIPANTS = 10_000
 
 
 def _address_condition(account_id: int, roles: tuple[str, ...], text: str, scope: list):
@@ -468,8 +495,14 @@ def _address_condition(account_id: int, roles: tuple[str, ...], text: str, scope
     where = participant.role.in_(roles) & matches
     if len(addresses) <= MANY_CORRESPONDENTS:
         by_address = participant.role.in_(roles) & _named(participant, rows, text)
+        named = participant.select(participant.entry).where(by_address)
         if _few_in_scope(participant, roles, addresses, by_address, scope):
-            return Entry.id.in_(participant.select(participant.entry).where(by_address))
+            return Entry.id.in_(named)
+        if is_postgres() and named.limit(HASHED_PARTICIPANTS).count() < HASHED_PARTICIPANTS:
+            # `IS TRUE` keeps the planner from making the IN a join: it hashes the
+            # participants' entry ids once and checks the scope's newest entries against
+            # them, in the order of the page (16 ms instead of 70 for a sender of 5,800)
+            return NodeList((Entry.id.in_(named), SQL("IS TRUE")))
     # the addresses stay out of this one: with them, PostgreSQL's planner chose to collect
     # every participant of a frequent sender first (350 ms instead of 50 at 1,000,000 entries)
     return fn.EXISTS(participant.select(SQL("1")).where((participant.entry == Entry.id) & where))
