@@ -35,6 +35,7 @@ from domain.errors import Invalid
 from domain.projects import MAX_FIELD_CHARS as MAX_PROJECT_FIELD_CHARS
 from domain.projects import check_fields as check_project_fields
 from domain.projects import normalise_domain
+from domain.users import MAX_NAME_CHARS
 from storage import notifications as notification_store
 
 
@@ -486,7 +487,7 @@ class SignatureForm(PostForm):
 
 
 # --- team ----------------------------------------------------------------------------------
-MAX_MEMBER_FIELD_CHARS = 200
+MAX_MEMBER_FIELD_CHARS = MAX_NAME_CHARS  # a name's limit; the page holds e-mail and role to it too
 
 
 class MemberForm(PostForm):

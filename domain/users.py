@@ -10,7 +10,8 @@ The rules, each written once here for the CLI, the admin UI and the API:
   one-time setup act for the installation and are not asked);
 - a password follows the password rule (password_problem): at least MIN_PASSWORD_LENGTH
   characters and not on the shipped list of common passwords (domain/data/README.md);
-- a name is one line (it goes into mail headers as the sender's name);
+- a name is one line of at most MAX_NAME_CHARS (it goes into mail headers as the sender's
+  name);
 - a new password, deactivation and reactivation end every session and API token of the
   member (end_sessions raises auth_generation; admin_ui.sessions compares it).
 
@@ -45,6 +46,8 @@ TOO_COMMON = (
     "this password is on a list of common passwords that attackers try first; choose another"
 )
 NOT_ONE_LINE = "the name must be one line, without line breaks or control characters"
+MAX_NAME_CHARS = 200
+NAME_TOO_LONG = f"a name has at most {MAX_NAME_CHARS} characters"
 ALREADY_MEMBER = "{email} is already a member of this account"
 OWNER_ONLY = "Only an owner may give or take the owner role, or change an owner."
 LAST_OWNER = "The account needs an active owner: make another member owner first."
@@ -71,9 +74,12 @@ def check_email(email: str) -> str:
 
 
 def check_name(name: str) -> str:
-    """A member's display name, trimmed; Invalid unless it is one line without control
-    characters (a line break or separator, a C0/C1 control or a lone surrogate)."""
+    """A member's display name, trimmed; Invalid unless it is one line of at most
+    MAX_NAME_CHARS without control characters (a line break or separator, a C0/C1 control or
+    a lone surrogate)."""
     name = name.strip()
+    if len(name) > MAX_NAME_CHARS:
+        raise Invalid(NAME_TOO_LONG)
     if any(unicodedata.category(ch) in ("Cc", "Cs", "Zl", "Zp") for ch in name):
         raise Invalid(NOT_ONE_LINE)
     return name

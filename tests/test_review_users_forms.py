@@ -60,3 +60,37 @@ def test_ids_of_another_account_are_not_found_on_the_team_and_profile_pages(web)
     assert ApiToken.select().count() == 1
     stored = User.get_by_id(stranger.id)
     assert (stored.role, stored.is_active) == ("owner", True)
+
+
+# --- a member's name: one limit for the CLI and the UI -------------------------------------
+def test_a_members_name_over_200_characters_is_refused_by_the_domain_and_the_cli(
+    web, db_url, tmp_path
+):
+    """The UI refused a name over 200 characters, the CLI stored it (SQLite) or failed with
+    a traceback (PostgreSQL: the column holds 255)."""
+    import os
+
+    from click.testing import CliRunner
+
+    from domain import users
+    from domain.errors import Invalid
+    from postroom.cli import main
+
+    with pytest.raises(Invalid, match="a name has at most 200 characters"):
+        users.create_user(web.account.id, "long@agency.test", "member", PASSWORD, "x" * 300)
+    kept = users.create_user(web.account.id, "fits@agency.test", "member", PASSWORD, "y" * 200)
+    assert len(kept.name) == 200
+
+    config = tmp_path / "cli.toml"
+    config.write_text(f'[storage]\nurl = "{db_url}"\n[ingest]\ndomains = ["in.example"]\n')
+    args = ["-c", str(config), "user", "create", "cli@agency.test", "--account"]
+    umask = os.umask(0o077)  # the command sets its own; this process keeps the one it had
+    try:
+        result = CliRunner().invoke(
+            main, [*args, str(web.account.id), "--name", "x" * 201, "--password-stdin"], PASSWORD
+        )
+    finally:
+        os.umask(umask)
+    assert result.exit_code == 1, result.output
+    assert "Error: a name has at most 200 characters\n" in result.output
+    assert User.select().where(User.email.in_(["long@agency.test", "cli@agency.test"])).count() == 0
