@@ -26,7 +26,7 @@ from urllib.parse import urlsplit
 from flask import request
 from flask_wtf import FlaskForm
 from flask_wtf.file import MultipleFileField
-from werkzeug.datastructures import CombinedMultiDict
+from werkzeug.datastructures import CombinedMultiDict, MultiDict
 from wtforms import IntegerField, SelectMultipleField, StringField
 from wtforms.validators import Length, ValidationError
 
@@ -41,15 +41,20 @@ from storage import notifications as notification_store
 
 # --- base classes and small parts ----------------------------------------------------------
 class PostForm(FlaskForm):
-    """A form sent by POST: request.form (and request.files), CSRF token checked.
+    """A form sent by POST: request.form (and the files of `file_fields`), CSRF token checked.
 
     Only the form body is read (Flask-WTF alone would read a JSON body too; the views never did).
+    A file sent under any other name is not read: a text field sent as a file is not sent.
     """
+
+    file_fields: tuple[str, ...] = ()  # the names of the form's file fields
 
     def __init__(self, formdata=None, **kwargs):
         if formdata is None:
-            files = request.files
-            formdata = CombinedMultiDict((files, request.form)) if files else request.form
+            formdata = request.form
+            files = [(name, f) for name in self.file_fields for f in request.files.getlist(name)]
+            if files:
+                formdata = CombinedMultiDict((MultiDict(files), request.form))
         super().__init__(formdata=formdata, **kwargs)
 
 
@@ -315,6 +320,8 @@ class MessageLinkForm(QueryForm):
 
 
 class MessageForm(PostForm):
+    file_fields = ("attachments",)
+
     to = text_field()
     to_other = text_field()
     subject = text_field()

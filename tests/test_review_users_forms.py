@@ -94,3 +94,30 @@ def test_a_members_name_over_200_characters_is_refused_by_the_domain_and_the_cli
     assert result.exit_code == 1, result.output
     assert "Error: a name has at most 200 characters\n" in result.output
     assert User.select().where(User.email.in_(["long@agency.test", "cli@agency.test"])).count() == 0
+
+
+# --- a text field sent as a file part --------------------------------------------------------
+def test_a_text_field_sent_as_a_file_is_read_as_not_sent(web):
+    """A multipart body with a file where a form has a text field was a 500 (the field's filter
+    got the file); the views read request.form alone and saw the field as not sent."""
+    import io
+
+    from storage.models import Account
+    from tests.web import csrf_token
+
+    client = web.client("owner")
+    assert post(client, "/settings/signature", {"signature": "Kind regards"}).status_code == 302
+    sent = {"csrf_token": csrf_token(client, "/settings"), "signature": (io.BytesIO(b"x"), "a")}
+    response = client.post("/settings/signature", data=sent, content_type="multipart/form-data")
+    assert response.status_code == 302
+    assert Account.get_by_id(web.account.id).signature == ""
+
+    anonymous = web.client(None)
+    sent = {
+        "csrf_token": csrf_token(anonymous, "/login"),
+        "email": (io.BytesIO(b"owner@agency.test"), "email.txt"),
+        "password": PASSWORD,
+    }
+    response = anonymous.post("/login", data=sent, content_type="multipart/form-data")
+    assert response.status_code == 401  # a failed login: no e-mail was given
+    assert anonymous.get("/profile").status_code == 302  # not logged in
