@@ -529,10 +529,9 @@ def _named(participant, correspondents, text: str):
 def _few_in_scope(participant, roles: tuple[str, ...], addresses: list[str], where, scope) -> bool:
     """Whether fewer than FEW_PARTICIPANTS entries of the scope name one of the addresses.
 
-    A sender is counted by the entries' own sender column (index entry_account_sender, on
-    PostgreSQL entry_sender_newest), which is quick however many entries outside the scope
-    have that sender; other roles by their participants, with the entry of each. Only the
-    road depends on the count.
+    A sender is counted by the entries' own sender column (index entry_account_sender),
+    which is quick however many entries outside the scope have that sender; other roles
+    by their participants, with the entry of each. Only the road depends on the count.
     """
     if roles == ("from",):
         rows = Entry.select(SQL("1")).where(
