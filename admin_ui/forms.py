@@ -271,7 +271,10 @@ class ManualEntryForm(PostForm):
             return None, "occurred_at"
         if local.tzinfo is not None or not -900 <= offset <= 900:
             return None, "occurred_at"
-        return local + dt.timedelta(minutes=offset), None
+        try:
+            return local + dt.timedelta(minutes=offset), None
+        except OverflowError:  # the first or last day of the calendar moved past its end
+            return None, "occurred_at"
 
     def values(self) -> dict:
         """The fields as the page shows them again."""

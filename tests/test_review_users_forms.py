@@ -121,3 +121,24 @@ def test_a_text_field_sent_as_a_file_is_read_as_not_sent(web):
     response = anonymous.post("/login", data=sent, content_type="multipart/form-data")
     assert response.status_code == 401  # a failed login: no e-mail was given
     assert anonymous.get("/profile").status_code == 302  # not logged in
+
+
+# --- when a call happened: the ends of the calendar ----------------------------------------
+@pytest.mark.parametrize(
+    ("occurred_at", "offset"), [("9999-12-31T23:59", "900"), ("0001-01-01T00:00", "-900")]
+)
+def test_a_call_at_the_end_of_the_calendar_is_refused_beside_the_field(
+    web, bakery, occurred_at, offset
+):
+    """Moving the browser's time to UTC overflowed (a 500); the field is marked instead."""
+    import re
+
+    from storage.models import Entry
+
+    client = web.client("member")
+    path = f"/projects/{bakery.id}/entries/new"
+    form = {"kind": "call", "text": "Called", "occurred_at": occurred_at, "tz_offset": offset}
+    response = post(client, path, form, token_from=path)
+    assert response.status_code == 400
+    assert re.search(r'name="occurred_at"[^>]*aria-invalid="true"', response.get_data(True))
+    assert Entry.select().where(Entry.kind == "call").count() == 0
