@@ -535,26 +535,30 @@ def token_revoke(obj, token_id) -> None:
 @click.option("--all", "everything", is_flag=True, help="Re-parse every inbound entry.")
 @click.pass_obj
 def reprocess(obj: Context, everything: bool) -> None:
-    """Parse again the mail that failed to parse or was left unprocessed."""
+    """Parse again the mail that failed to parse or was left unprocessed.
+
+    Pending mail that a running ingest holds is left to it; the rest is claimed first, so
+    that no ingest takes it up while it is filed here (docs/operations.md, "Scale out").
+    """
     from smtpd_ingest.parser_pool import ParserPool
-    from smtpd_ingest.pipeline import process_intake, reprocess_entry
-    from storage.models import Entry, Intake
+    from smtpd_ingest.pipeline import reprocess_entry
+    from smtpd_ingest.processor import reprocess_intakes
+    from storage.models import Entry
 
     settings = obj.settings
     _setup_logging(settings)
     obj.open_database()
     parser = ParserPool(1, settings.ingest.parse_timeout_seconds)
     try:
-        intakes = [i.id for i in Intake.select(Intake.id).where(Intake.state != "done")]
-        for intake_id in intakes:
-            process_intake(intake_id, parser)
+        processed, held = reprocess_intakes(parser, settings.ingest.claim_timeout_seconds)
         query = Entry.select().where(Entry.kind == "inbound", Entry.raw_sha256.is_null(False))
         if not everything:
             query = query.where(Entry.parse_error.is_null(False))
         fixed = 0
         for entry in query:
             fixed += reprocess_entry(entry, parser).parse_error is None
-        click.echo(f"{len(intakes)} intakes processed, {fixed} entries parsed again")
+        left = f" ({held} left to running ingests)" if held else ""
+        click.echo(f"{processed} intakes processed{left}, {fixed} entries parsed again")
     finally:
         parser.close()
 

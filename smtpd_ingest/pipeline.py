@@ -108,10 +108,11 @@ def _reason(error: BaseException) -> str:
     return f"{cause.__class__.__name__}: {text[0] if text else ''}"[:300]
 
 
-def process_intake(intake_id: int, parser: Parser) -> Filed | None:
+def process_intake(intake_id: int, parser: Parser, holder: str | None = None) -> Filed | None:
     """Parse (in a worker, for the pool), route and file one intake now, however often it
-    was tried before (reprocess); failures are recorded, never raised."""
-    found = waiting_intakes([intake_id])
+    was tried before (reprocess); failures are recorded, never raised. With a holder, only
+    while the intake is claimed by it (storage.intake)."""
+    found = waiting_intakes([intake_id], holder)
     if not found:
         return None
     intake = found[0]
@@ -133,7 +134,7 @@ def process_intake(intake_id: int, parser: Parser) -> Filed | None:
     except Exception as error:  # a fault of ours, not the mail's
         log.exception("intake %s: parsing failed", intake.id)
         parsed = error
-    filed = file_parsed([(intake, raw, parsed)], tries)
+    filed = file_parsed([(intake, raw, parsed)], tries, holder)
     return filed[0] if filed else None
 
 

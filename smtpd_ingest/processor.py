@@ -251,3 +251,29 @@ def _run(settings: Settings, queue, parent_pid: int, holder: str) -> None:
                 flow.reset(error)
     finally:
         parser.close(kill=True)
+
+
+def reprocess_intakes(parser, ttl_seconds: float) -> tuple[int, int]:
+    """File again what no running ingest files: pending mail whose claim is free (a dead
+    ingest's, unclaimed) and quarantined (failed) mail, claimed first under a lease of its
+    own, so that no ingest takes it up meanwhile; pending mail a live ingest holds is left to
+    it. For `postroom reprocess`. Returns (intakes processed, intakes left to ingests)."""
+    from smtpd_ingest.pipeline import process_intake
+    from storage.intake import beat, claim_failed, claim_waiting, new_holder, release
+    from storage.models import Intake
+
+    holder = new_holder()
+    beat(holder, ttl_seconds)
+    try:
+        beaten = time.monotonic()
+        pending = claim_waiting(holder)
+        claimed = sorted([*pending, *claim_failed(holder)])
+        held = Intake.select().where(Intake.state == "pending").count() - len(pending)
+        for intake_id in claimed:
+            if time.monotonic() - beaten > ttl_seconds / 3:  # outlive the slowest parse
+                beat(holder, ttl_seconds)
+                beaten = time.monotonic()
+            process_intake(intake_id, parser, holder)
+        return len(claimed), max(0, held)
+    finally:
+        release(holder)

@@ -367,6 +367,18 @@ def claim_waiting(holder: str, waited_since: dt.datetime | None = None) -> list[
     return sorted(claimed)
 
 
+def claim_failed(holder: str) -> list[int]:
+    """Claim every intake that failed (quarantined: no ingest files it again by itself), for
+    `postroom reprocess`; return their ids."""
+    with write_transaction(MAIL_SCHEMA):
+        cursor = database.cursor()
+        cursor.execute(
+            native_sql("UPDATE intake SET claimed_by = ? WHERE state = 'failed' RETURNING id"),
+            [holder],
+        )
+        return sorted(intake_id for (intake_id,) in cursor.fetchall())
+
+
 def hold(cursor, intake_ids: list[int], holder: str) -> set[int]:
     """Within a filing transaction: those of intake_ids still claimed by `holder`, locked
     (PostgreSQL) until the transaction ends, so that no other ingest claims them meanwhile."""

@@ -442,3 +442,26 @@ def test_two_ingests_file_each_intake_once_and_take_over_a_killed_ones_claims(pg
     finally:
         if paused is not None:
             os.kill(paused, signal.SIGCONT)
+
+
+def test_reprocess_leaves_a_running_ingests_mail_to_it_and_files_the_rest(
+    account, db_url, tmp_path
+):
+    """`postroom reprocess` claims what it files: pending mail a live ingest holds is left
+    to it; pending mail of a dead one and quarantined (failed) mail are filed, once."""
+    running, dead = new_holder(), new_holder()
+    beat(running, HOUR)
+    _run_out(dead)
+    held = _record(account.id, message("held by a running ingest"), running)
+    orphan = _record(account.id, message("left by a dead ingest"), dead)
+    failed = _record(account.id, message("quarantined once"), running)
+    Intake.update(state="failed", error="parse timed out").where(Intake.id == failed).execute()
+    result = Daemon(tmp_path / "cli", db_url).cli("reprocess")
+    assert "2 intakes processed (1 left to running ingests)" in result.stdout
+    states = dict(Intake.select(Intake.id, Intake.state).tuples())
+    assert states[held] == "pending" and claims([held]) == {held: running}
+    assert states[orphan] == "done" and states[failed] == "done"
+    subjects = [e.subject for e in Entry.select().where(Entry.account_id == account.id)]
+    assert sorted(subjects) == ["left by a dead ingest", "quarantined once"]
+    # the command's own lease is given back: nothing it claimed stays held by it
+    assert database.execute_sql(native_sql("SELECT count(*) FROM ingest_lease")).fetchone()[0] == 2
