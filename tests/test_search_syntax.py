@@ -327,7 +327,7 @@ def test_words_and_phrases(mail, text, expected):
     assert found(mail, text) == expected
 
 
-# from:/to: take one of three roads (storage.search._address_condition); each gives these.
+# from:/to: take one of four roads (storage.search._address_condition); each gives these.
 ADDRESS_CASES = [
     ("from:anna", ["hours"]),
     ("from:ANNA@BAKERY.TEST", ["hours"]),
