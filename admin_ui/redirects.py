@@ -44,7 +44,10 @@ def local_path(target: str | None) -> str | None:
     if not target or len(target) > MAX_LENGTH or not all(map(_harmless, target)):
         return None
     target = quote(target, safe=_ASCII_SAFE)
-    parts = urlsplit(target)
+    try:
+        parts = urlsplit(target)
+    except ValueError:  # an IPv6 host without its "]"
+        return None
     if parts.scheme or parts.netloc or not _rooted(target) or not _plain(parts.path):
         return None
     path = parts.path

@@ -52,6 +52,8 @@ TRICKS = [
     "／／evil.example",  # fullwidth solidus
     "\uff0f\uff0fevil.example",
     "evil.example",
+    "http://[::1",  # urlsplit raises for an IPv6 host without "]": not a 500
+    "//[evil.example",
     ".//evil.example",
     "?next=//evil.example",
     "#//evil.example",
