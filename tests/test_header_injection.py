@@ -20,19 +20,17 @@ from email.policy import compat32
 
 from admin_ui import create_app
 from domain.tokens import create_api_token
-from domain.users import create_user
-from postroom.config import Settings, load_settings
+from postroom.config import Settings
 from postroom.outbound import project_reply_address
 from postroom.outbound_send import send_due
-from storage.db import open_database
 from storage.models import Entry, OutboundMessage, Project
 from storage.outbound import save_template
-from tests.daemon import DOMAIN, Daemon, reserve_port
+from tests.daemon import reserve_port
 from tests.mail import message
 from tests.test_api import deliver
 from tests.test_mail_headers import unpatched_email_package  # noqa: F401 - autouse fixture
 from tests.test_outbound import smtp_sink
-from tests.web import PASSWORD, csrf_token, login
+from tests.web import csrf_token, login
 
 CRLF_BCC = "=0D=0ABcc:_victim@evil.example=0D=0AReply-To:_x@evil.example=0D=0A=0D=0Aforged_body"
 BODY = "Hello Anna,\n\nthe new hours are online."
@@ -91,73 +89,57 @@ def with_sink(settings: Settings, port: int) -> Settings:
     return dataclasses.replace(settings, outbound=outbound)
 
 
-def test_answering_a_strangers_subject_by_mail_never_adds_a_header(db_url, tmp_path):
-    with Daemon(tmp_path, db_url) as daemon:
-        account_id = daemon.account["id"]
-        project_id = daemon.create_project(
-            account_id, "Bakery Miller", "anna@bakery.example", domain="bakery.example"
-        )["id"]
-        evil_id = b_word(f"=?utf-8?q?{CRLF_BCC}?=")
-        for subject in STRANGER_SUBJECTS:
-            references = f"<ok@bakery.example> <{evil_id}@evil>"
-            mail = message(
+def test_answering_a_strangers_subject_by_mail_never_adds_a_header(web, bakery):
+    evil_id = b_word(f"=?utf-8?q?{CRLF_BCC}?=")
+    references = f"<ok@bakery.example> <{evil_id}@evil>"
+    received = deliver(
+        web.account,
+        *(
+            message(
                 subject, sender="Anna <anna@bakery.example>", headers={"References": references}
             )
-            daemon.send(mail, sender="anna@bakery.example")
-        received = daemon.wait_for_entries(len(STRANGER_SUBJECTS))
-        assert len(received) == len(STRANGER_SUBJECTS)
-        config = tmp_path / "web.toml"
-        config.write_text(f'[ingest]\ndomains = ["{DOMAIN}"]\n')
-        port = reserve_port()
-        db = open_database(db_url)
-        try:
-            settings = with_sink(load_settings(config), port)
-            client = create_app(settings, testing=True).test_client()
-            create_user(account_id, "sam@agency.test", "member", PASSWORD, name="Sam")
-            login(client, "sam@agency.test")
-            path = f"/projects/{project_id}/messages/new"
-            for entry in received:
-                form = client.get(f"{path}?answer={entry['id']}").get_data(as_text=True)
-                subject = html.unescape(re.search(r'name="subject" value="([^"]*)"', form)[1])
-                assert subject.startswith("Re: Hours") and subject.isprintable(), subject
-                response = client.post(
-                    f"{path}?answer={entry['id']}",
-                    data={
-                        "csrf_token": csrf_token(client, path),
-                        "to": "anna@bakery.example",
-                        "to_other": "",
-                        "subject": subject,
-                        "body": BODY,
-                    },
-                )
-                assert response.status_code == 302, response.get_data(as_text=True)[:500]
-            reply_to = project_reply_address(Project.get_by_id(project_id), settings)
-            with smtp_sink(port) as sink:
-                assert send_due(settings) == (len(received), 0)
-            assert len(sent_mails(sink)) == len(received)
-            for raw in sent_mails(sink):
-                assert_one_clean_mail(raw, to="anna@bakery.example", reply_to=reply_to, body=BODY)
-                plain = (
-                    email.message_from_bytes(raw, policy=email.policy.default)
-                    .get_body(("plain",))
-                    .get_content()
-                )
-                assert plain.replace("\r\n", "\n").strip() == BODY  # no forged body after it
-                references = email.message_from_bytes(raw, policy=compat32)["References"]
-                assert "<ok@bakery.example>" in references and "evil" not in references
-        finally:
-            db.close()
-
-
-def test_a_display_name_in_a_template_variable_never_adds_a_header(web, tmp_path):
-    from domain.projects import create_project
-
-    bakery = create_project(
-        web.account.id,
-        "Bakery Miller",
-        domain="bakery.example",
-        customer_addresses=["anna@bakery.example"],
+            for subject in STRANGER_SUBJECTS
+        ),
     )
+    assert len(received) == len(STRANGER_SUBJECTS)
+    assert {entry.project_id for entry in received} == {bakery.id}
+    port = reserve_port()
+    settings = with_sink(web.app.config["POSTROOM_SETTINGS"], port)
+    client = create_app(settings, testing=True).test_client()
+    login(client, "member@agency.test")
+    path = f"/projects/{bakery.id}/messages/new"
+    for entry in received:
+        form = client.get(f"{path}?answer={entry.id}").get_data(as_text=True)
+        subject = html.unescape(re.search(r'name="subject" value="([^"]*)"', form)[1])
+        assert subject.startswith("Re: Hours") and subject.isprintable(), subject
+        response = client.post(
+            f"{path}?answer={entry.id}",
+            data={
+                "csrf_token": csrf_token(client, path),
+                "to": "anna@bakery.example",
+                "to_other": "",
+                "subject": subject,
+                "body": BODY,
+            },
+        )
+        assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    reply_to = project_reply_address(Project.get_by_id(bakery.id), settings)
+    with smtp_sink(port) as sink:
+        assert send_due(settings) == (len(received), 0)
+    assert len(sent_mails(sink)) == len(received)
+    for raw in sent_mails(sink):
+        assert_one_clean_mail(raw, to="anna@bakery.example", reply_to=reply_to, body=BODY)
+        plain = (
+            email.message_from_bytes(raw, policy=email.policy.default)
+            .get_body(("plain",))
+            .get_content()
+        )
+        assert plain.replace("\r\n", "\n").strip() == BODY  # no forged body after it
+        references = email.message_from_bytes(raw, policy=compat32)["References"]
+        assert "<ok@bakery.example>" in references and "evil" not in references
+
+
+def test_a_display_name_in_a_template_variable_never_adds_a_header(web, bakery):
     for name in ("=?utf-8?q?Anna" + CRLF_BCC + "?=", b_word(f"=?utf-8?q?Anna{CRLF_BCC}?=")):
         deliver(web.account, message("Prices?", sender=f"{name} <anna@bakery.example>"))
     template = save_template(
