@@ -6,6 +6,9 @@ import mailbox
 import subprocess
 import sys
 
+from click.testing import CliRunner
+
+from postroom.cli import main
 from tests.daemon import Daemon
 from tests.mail import message
 
@@ -63,12 +66,8 @@ def test_postfix_snippet_names_the_lmtp_listener_for_each_domain(tmp_path):
     config.write_text(
         '[ingest]\nlmtp_listen = "unix:/run/postroom/lmtp.sock"\ndomains = ["in.example"]\n'
     )
-    result = subprocess.run(
-        [sys.executable, "-m", "postroom", "-c", str(config), "postfix-snippet"],
-        capture_output=True,
-        text=True,
-        check=True,
-    )
+    result = CliRunner().invoke(main, ["-c", str(config), "postfix-snippet"])  # in process
+    assert result.exit_code == 0, result.output
     assert "transport_maps = hash:/etc/postfix/transport" in result.stdout
     assert "in.example    postroom-lmtp:unix:/run/postroom/lmtp.sock" in result.stdout
     assert "postroom-lmtp unix  -       -       n       -       -       lmtp" in result.stdout
