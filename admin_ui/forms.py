@@ -86,6 +86,11 @@ def one_newline(value: str) -> str:
     return value.replace("\r\n", "\n")
 
 
+def no_nul(value: str) -> str:
+    """Search words without NUL characters, which PostgreSQL refuses in a query."""
+    return value.replace("\x00", "")
+
+
 def switch(value: str) -> bool:
     """A "1" switch (a checkbox or a button value): on only for "1", as the views always read it."""
     return value == "1"
@@ -141,7 +146,7 @@ class PageForm(QueryForm):
 class SearchForm(QueryForm):
     """A search box `?q=` as typed (a page trims or cuts it as it did)."""
 
-    q = text_field()
+    q = text_field(filters=(no_nul,))
 
 
 # --- auth ----------------------------------------------------------------------------------
@@ -301,7 +306,7 @@ class TemplateForm(PostForm):
 
 
 class TemplateSearchForm(QueryForm):
-    q = text_field(filters=(lambda words: words[:200],))
+    q = text_field(filters=(no_nul, lambda words: words[:200]))
 
 
 # --- messages to the customer --------------------------------------------------------------
@@ -319,7 +324,7 @@ class MessageLinkForm(QueryForm):
 
     to = text_field(filters=(strip, lower))
     template = WholeNumber()  # not a number: no template
-    template_q = text_field(filters=(lambda words: words[:200],))
+    template_q = text_field(filters=(no_nul, lambda words: words[:200]))
 
 
 class MessageForm(PostForm):

@@ -142,3 +142,20 @@ def test_a_call_at_the_end_of_the_calendar_is_refused_beside_the_field(
     assert response.status_code == 400
     assert re.search(r'name="occurred_at"[^>]*aria-invalid="true"', response.get_data(True))
     assert Entry.select().where(Entry.kind == "call").count() == 0
+
+
+# --- a NUL in a search box -----------------------------------------------------------------
+def test_a_nul_in_a_search_box_is_dropped(web, bakery):
+    """PostgreSQL refuses a NUL in a query: the search boxes of the projects, unassigned mail,
+    the templates and the message form's template search were a 500 there (the API says 400)."""
+    client = web.client("member")
+    for path, name in (
+        ("/projects", "q"),
+        ("/unassigned", "q"),
+        ("/templates", "q"),
+        (f"/projects/{bakery.id}/messages/new", "template_q"),
+    ):
+        response = client.get(path, query_string={name: "Bak\x00ery"})
+        assert response.status_code == 200, path
+    page = client.get("/projects", query_string={"q": "Bak\x00ery"}).get_data(as_text=True)
+    assert "Bakery Miller" in page
