@@ -1,11 +1,11 @@
 """An account's mail templates: what may be stored, saving, copying and deleting them.
 
-A template has a name, a one-line subject and a text, each within LIMITS, none blank. Whether
-subject and text are good template language (syntax, known variables, nothing a template may
-not do) is the template language's rule, which lives with the renderer in the shell
-(postroom.mail_templates.render, postroom.template_language): callers pass it as
-`check_language(subject, body)`, raising ValueError with a sentence for the user; domain asks
-it after its own rules and stores nothing it refuses.
+A template has a name, a one-line subject and a text, each within LIMITS, none blank, no
+NUL character. Whether subject and text are good template language (syntax, known variables,
+nothing a template may not do) is the template language's rule, which lives with the
+renderer in the shell (postroom.mail_templates.render, postroom.template_language): callers
+pass it as `check_language(subject, body)`, raising ValueError with a sentence for the user;
+domain asks it after its own rules and stores nothing it refuses.
 """
 
 from __future__ import annotations
@@ -27,6 +27,7 @@ TOO_LONG = {
 NEEDS_NAME = "Give the template a name."
 SUBJECT_ONE_LINE = "The subject must be one line."
 NEEDS_TEXT = "A template needs a subject and a text."
+NO_NUL = "A template may not contain NUL characters."
 NO_TEMPLATE = "no template {template_id} in this account"
 
 LanguageCheck = Callable[[str, str], object]
@@ -41,6 +42,8 @@ def check_template(
     subject, body = subject.replace("\r\n", "\n"), body.replace("\r\n", "\n")
     if not name:
         raise Invalid(NEEDS_NAME)
+    if "\x00" in name + subject + body:  # nothing a template needs; PostgreSQL refuses it
+        raise Invalid(NO_NUL)
     for key, value in (("name", name), ("subject", subject), ("body", body)):
         if len(value) > LIMITS[key]:
             raise Invalid(TOO_LONG[key].format(limit=LIMITS[key]))

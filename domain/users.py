@@ -148,6 +148,8 @@ def roles_given_by(user: User) -> tuple[str, ...]:
 # --- reading ---------------------------------------------------------------------------------
 def find_user(email: str, account_id: int | None = None) -> User | None:
     """The member with this e-mail (in this account, when given), else None."""
+    if "\x00" in email:  # no stored e-mail has one, and PostgreSQL refuses it in a query
+        return None
     query = User.select().where(User.email == email.strip().lower())
     if account_id is not None:
         query = query.where(User.account == account_id)

@@ -159,3 +159,30 @@ def test_a_nul_in_a_search_box_is_dropped(web, bakery):
         assert response.status_code == 200, path
     page = client.get("/projects", query_string={"q": "Bak\x00ery"}).get_data(as_text=True)
     assert "Bakery Miller" in page
+
+
+# --- a NUL where PostgreSQL refuses one ----------------------------------------------------
+def test_a_login_with_a_nul_in_the_email_is_a_failed_login(web):
+    """It was a 500 on PostgreSQL before the password was checked (and counted as a try)."""
+    from tests.web import csrf_token
+
+    client = web.client(None)
+    for email in ("\x00", "member@agency.test\x00"):
+        sent = {"email": email, "password": PASSWORD, "csrf_token": csrf_token(client, "/login")}
+        response = client.post("/login", data=sent)
+        assert response.status_code == 401
+    assert client.get("/profile").status_code == 302  # not logged in
+
+
+@pytest.mark.parametrize("field", ["name", "subject", "body"])
+def test_a_template_with_a_nul_is_refused_and_not_stored(web, field):
+    """It was a 500 on PostgreSQL (stored as is on SQLite)."""
+    from domain.templates import NO_NUL
+    from storage.models import MailTemplate
+
+    client = web.client("member")
+    form = {"name": "Offer", "subject": "Our offer", "body": "Text", field: "Off\x00er"}
+    response = post(client, "/templates/new", form)
+    assert response.status_code == 400
+    assert NO_NUL in response.get_data(as_text=True)
+    assert MailTemplate.select().where(MailTemplate.subject == "Our offer").count() == 0
