@@ -264,6 +264,7 @@ def build(entries: int, seed: int = 2026) -> None:
     from domain.tokens import create_api_token
     from domain.users import create_user
     from storage.accounts import create_account
+    from storage.db import is_postgres
     from storage.models import Entry, Participant, User, database
     from storage.search import index_entries, remember_correspondents
 
@@ -379,7 +380,9 @@ def build(entries: int, seed: int = 2026) -> None:
         if done % 50_000 == 0 or done == entries:
             rate = done / (time.perf_counter() - started)
             print(f"{done}/{entries} entries ({rate:.0f}/s)", flush=True)
-    database.execute_sql("ANALYZE")
+    # as autovacuum leaves a database in use: statistics, and on PostgreSQL the visibility
+    # map that index-only scans need (without it one search took 875 ms instead of 37 ms)
+    database.execute_sql("VACUUM ANALYZE" if is_postgres() else "ANALYZE")
 
 
 def percentile(times: list[float], share: float) -> float:
