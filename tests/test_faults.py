@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import hashlib
 import os
 import sqlite3
 from types import SimpleNamespace
@@ -17,10 +16,11 @@ from smtpd_ingest.parser_pool import InlineParser
 from smtpd_ingest.pipeline import MAX_ATTEMPTS
 from storage import accounts, filing
 from storage.db import database_unavailable, is_sqlite, mail_store_path, open_database
-from storage.intake import Delivery, IntakeBatchItem, count_attempts, record_batch
-from storage.models import Entry, Intake, database, utcnow
+from storage.intake import count_attempts
+from storage.models import Entry, Intake, database
 from storage.search import index_entries as real_index_entries
 from tests.daemon import Daemon
+from tests.filing import record_intake
 from tests.mail import message
 
 
@@ -171,23 +171,6 @@ def _wait_briefly_for_locks(db_url: str) -> None:
         database.execute_sql("SET lock_timeout = 50")
 
 
-def _deliver(account_id: int, raw: bytes) -> int:
-    digest = hashlib.sha256(raw).hexdigest()
-    delivery = Delivery(
-        f"Q{digest[:10]}",
-        account_id,
-        "a@in.example",
-        None,
-        "a@b.test",
-        "127.0.0.1:1",
-        "mx",
-        "smtp",
-        utcnow(),
-    )
-    [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
-    return recorded.intake_id
-
-
 def test_the_database_away_or_busy_is_told_from_data_it_refuses(storage_db, db_url):
     """database_unavailable, on errors the drivers really raise."""
     busy = _lock_everything(db_url)
@@ -236,7 +219,7 @@ def test_a_busy_database_three_times_over_quarantines_no_mail(storage_db, db_url
     counted, and is filed as usual once the lock is gone."""
     monkeypatch.setattr(pipeline, "RETRY_SECONDS", (0.0,))
     account = accounts.create_account("Agency")
-    intake = _deliver(account.id, message("Innocent"))
+    intake = record_intake(account.id, message("Innocent"))
     _wait_briefly_for_locks(db_url)
     blocker = _lock_entries(db_url)
     try:
@@ -253,7 +236,7 @@ def test_a_busy_database_three_times_over_quarantines_no_mail(storage_db, db_url
 
 def test_a_try_given_back_while_the_database_is_away_is_not_counted_again(storage_db, db_url):
     account = accounts.create_account("Agency")
-    intake = _deliver(account.id, message("Innocent"))
+    intake = record_intake(account.id, message("Innocent"))
     tries = pipeline.Tries()
     tries.begin([intake])
     _wait_briefly_for_locks(db_url)
@@ -295,9 +278,9 @@ def test_a_message_the_database_refuses_fails_alone_and_the_batch_is_filed(stora
     _refuse_poison(monkeypatch)
     one, two, three = (accounts.create_account(name) for name in ("One", "Two", "Three"))
     ids = [
-        _deliver(one.id, message("For one")),
-        _deliver(two.id, message("Refused", body=f"text {POISON}")),
-        _deliver(three.id, message("For three")),
+        record_intake(one.id, message("For one")),
+        record_intake(two.id, message("Refused", body=f"text {POISON}")),
+        record_intake(three.id, message("For three")),
     ]
     filed = process_intakes(ids, InlineParser())
     assert sorted(f.intake_id for f in filed) == ids and waits == []

@@ -29,19 +29,17 @@ from storage import accounts
 from storage.db import native_sql, open_database
 from storage.filing import file_inbound
 from storage.intake import (
-    Delivery,
-    IntakeBatchItem,
     beat,
     claim_waiting,
     database_now,
     forget_dead_here,
     new_holder,
-    record_batch,
     release,
     waiting_intakes,
 )
 from storage.models import Entry, Intake, database, utcnow
 from tests.daemon import Daemon
+from tests.filing import record_intake
 from tests.mail import message
 
 HOUR = 3600.0
@@ -49,20 +47,7 @@ LONG_AGO = dt.timedelta(minutes=5)
 
 
 def _record(account_id: int, raw: bytes, holder: str | None, received=None) -> int:
-    digest = hashlib.sha256(raw).hexdigest()
-    delivery = Delivery(
-        f"Q{digest[:10]}",
-        account_id,
-        "a@in.example",
-        None,
-        "a@b.test",
-        "127.0.0.1:1",
-        "mx",
-        "smtp",
-        received or utcnow(),
-    )
-    [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))], holder)
-    return recorded.intake_id
+    return record_intake(account_id, raw, holder=holder, received_at=received or utcnow())
 
 
 def claims(intake_ids: list[int]) -> dict[int, str | None]:

@@ -5,8 +5,6 @@ product reads those words back."""
 from __future__ import annotations
 
 import ast
-import datetime as dt
-import hashlib
 import html
 import re
 from pathlib import Path
@@ -19,41 +17,19 @@ from domain.tokens import create_api_token
 from postroom.outbound import queue_message
 from smtpd_ingest.parse import ParseError
 from smtpd_ingest.pipeline import file_parsed
-from storage.intake import Delivery, IntakeBatchItem, record_batch, waiting_intakes
+from storage.intake import waiting_intakes
 from storage.models import CustomerAddress, Entry
 from tests.daemon import REPO_ROOT, Daemon
-from tests.filing import file_intake
+from tests.filing import receive, record_intake
 from tests.mail import message
 
 PRODUCT = ("domain", "storage", "smtpd_ingest", "admin_ui", "postroom")
 
 
-def record(account_id: int, raw: bytes, project_hint: int | None = None) -> int:
-    delivery = Delivery(
-        queue_id="Q1",
-        account_id=account_id,
-        recipient="inbox@in.example",
-        project_hint=project_hint,
-        mail_from="a@b.test",
-        peer="127.0.0.1:1",
-        helo="mta",
-        protocol="lmtp",
-        received_at=dt.datetime(2026, 11, 27, 9, 0),
-    )
-    digest = hashlib.sha256(raw).hexdigest()
-    [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
-    return recorded.intake_id
-
-
-def deliver(account_id: int, raw: bytes, project_hint: int | None = None) -> Entry:
-    """Parse, route and file a message in this process, as a running ingest does."""
-    return file_intake(record(account_id, raw, project_hint))
-
-
 def unreadable(account_id: int) -> Entry:
     """A message whose parse failed, filed raw as the pipeline files it."""
     raw = b"Subject: broken\r\n\r\nnot parsed\r\n"
-    [waiting] = waiting_intakes([record(account_id, raw)])
+    [waiting] = waiting_intakes([record_intake(account_id, raw)])
     [filed] = file_parsed([(waiting, raw, ParseError("the MIME structure is broken"))])
     return Entry.get_by_id(filed.entry_id)
 
@@ -71,11 +47,11 @@ def one_of_each_rule(web) -> dict[Rule, tuple[Entry, str]]:
     # on two projects, as a database of before that was refused may hold it
     CustomerAddress.create(account=account, project=gone.id, address="paul@shared.test")
     block_sender(account, "x@spam.test", "domain")
-    question = deliver(account, message("Question", sender="anna@bakery.test"))
+    question = receive(account, message("Question", sender="anna@bakery.test"))
     made = {
         Rule.SENDER: (question, "sender: anna@bakery.test is a customer address"),
         Rule.THREAD: (
-            deliver(
+            receive(
                 account,
                 message(
                     "Re: Question",
@@ -86,27 +62,27 @@ def one_of_each_rule(web) -> dict[Rule, tuple[Entry, str]]:
             f"thread: reply to entry {question.id}",
         ),
         Rule.PROJECT_ADDRESS: (
-            deliver(account, message("Hi", sender="someone@else.test"), project_hint=shop.id),
+            receive(account, message("Hi", sender="someone@else.test"), project_hint=shop.id),
             "project_address: sent to the project's reply address",
         ),
         Rule.BLOCKED: (
-            deliver(account, message("Buy", sender="x@spam.test")),
+            receive(account, message("Buy", sender="x@spam.test")),
             "blocked: @spam.test is on the block list",
         ),
         Rule.SHARED_ADDRESS: (
-            deliver(account, message("Which?", sender="paul@shared.test")),
+            receive(account, message("Which?", sender="paul@shared.test")),
             "unassigned: paul@shared.test is a customer address of 2 projects",
         ),
         Rule.SAME_DOMAIN: (
-            deliver(account, message("Hello", sender="new@bakery.test")),
+            receive(account, message("Hello", sender="new@bakery.test")),
             "unassigned: unknown sender, projects at bakery.test",
         ),
         Rule.UNKNOWN_SENDER: (
-            deliver(account, message("Hello", sender="stranger@else.test")),
+            receive(account, message("Hello", sender="stranger@else.test")),
             "unassigned: unknown sender stranger@else.test",
         ),
         Rule.NO_SENDER: (
-            deliver(account, b"Subject: nobody\r\nMessage-ID: <n@x.test>\r\n\r\ntext\r\n"),
+            receive(account, b"Subject: nobody\r\nMessage-ID: <n@x.test>\r\n\r\ntext\r\n"),
             "unassigned: no From address",
         ),
         Rule.UNPARSEABLE: (unreadable(account), "unassigned: the message could not be parsed"),
@@ -127,13 +103,13 @@ def one_of_each_rule(web) -> dict[Rule, tuple[Entry, str]]:
             "outbound: written in postroom",
         ),
     }
-    by_hand = deliver(account, message("Assign me", sender="carl@else.test"))
+    by_hand = receive(account, message("Assign me", sender="carl@else.test"))
     domain_entries.assign(by_hand, bakery, owner.id, remember_sender=False)
     made[Rule.BY_HAND] = (by_hand, "assigned by hand")
-    kept = deliver(account, message("Kept", sender="olga@old.test"))
+    kept = receive(account, message("Kept", sender="olga@old.test"))
     delete_project(gone, owner.id)
     made[Rule.PROJECT_DELETED] = (kept, "project Old Shop was deleted")
-    legacy = deliver(account, message("Before 0011", sender="lena@else.test"))
+    legacy = receive(account, message("Before 0011", sender="lena@else.test"))
     # an entry filed before migration 0011: rule "legacy", its old sentence as the detail
     Entry.update(route_rule="legacy", route_detail="no_match").where(
         Entry.id == legacy.id

@@ -8,9 +8,6 @@ mail to a project's reply address (a guessed one refused at RCPT).
 
 from __future__ import annotations
 
-import datetime as dt
-import hashlib
-
 import pytest
 
 from domain.blocks import block_sender
@@ -20,32 +17,9 @@ from domain.users import create_user
 from smtpd_ingest.parser_pool import InlineParser
 from smtpd_ingest.pipeline import reprocess_entry
 from storage.accounts import create_account
-from storage.intake import Delivery, IntakeBatchItem, record_batch
 from storage.models import CustomerAddress, Entry
-from tests.filing import file_intake
+from tests.filing import receive, record_intake
 from tests.mail import message
-
-
-def deliver(account_id: int, raw: bytes, project_hint: int | None = None) -> int:
-    delivery = Delivery(
-        queue_id="Q1",
-        account_id=account_id,
-        recipient="inbox@in.example",
-        project_hint=project_hint,
-        mail_from="a@b.test",
-        peer="127.0.0.1:1",
-        helo="mta",
-        protocol="lmtp",
-        received_at=dt.datetime(2026, 11, 27, 9, 0),
-    )
-    digest = hashlib.sha256(raw).hexdigest()
-    [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
-    return recorded.intake_id
-
-
-def receive(account_id: int, raw: bytes, project_hint: int | None = None) -> Entry:
-    """Parse, route and file a message in this process, as a running ingest does."""
-    return file_intake(deliver(account_id, raw, project_hint))
 
 
 @pytest.fixture
@@ -163,7 +137,7 @@ def test_one_batch_through_the_pipeline_names_the_entry_a_reply_answers(agency):
     question = message("Question", sender="anna@bakery.test")
     asked = question.split(b"Message-ID: <")[1].split(b">")[0].decode()
     answer = message("Re: Question", sender="bob@else.test", headers={"In-Reply-To": f"<{asked}>"})
-    ids = [deliver(account.id, question), deliver(account.id, answer)]
+    ids = [record_intake(account.id, question), record_intake(account.id, answer)]
     parser = InlineParser()
     waiting = waiting_intakes(ids)
     filed = file_parsed(

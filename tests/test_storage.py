@@ -22,13 +22,10 @@ from storage.db import (
 from storage.entries import list_entries
 from storage.filing import AttachmentRecord, InboundRecord, file_inbound
 from storage.intake import (
-    Delivery,
-    IntakeBatchItem,
     claim_waiting,
     load_raw,
     load_raw_head,
     new_holder,
-    record_batch,
 )
 from storage.lookup import RoutingFacts
 from storage.models import (
@@ -42,27 +39,10 @@ from storage.models import (
 )
 from storage.projects import insert_address
 from storage.search import search, search_entries
-from tests.filing import file_record
+from tests.filing import file_record, record_intake
 
 # the migrations after the last one these tests set up a database for
 AFTER_7 = sorted(p.stem for p in MIGRATIONS_DIR.glob("0*.py") if p.stem > "0007_mail_store")
-
-
-def deliver(account_id: int, raw: bytes, recipient: str = "inbox@in.example") -> int:
-    delivery = Delivery(
-        queue_id="Q1",
-        account_id=account_id,
-        recipient=recipient,
-        project_hint=None,
-        mail_from="a@b.test",
-        peer="127.0.0.1:1",
-        helo="mta",
-        protocol="lmtp",
-        received_at=dt.datetime(2026, 11, 27, 9, 0),
-    )
-    digest = hashlib.sha256(raw).hexdigest()
-    [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
-    return recorded.intake_id
 
 
 def test_the_correspondents_migration_fills_from_the_entries_already_stored(db_url):
@@ -127,7 +107,7 @@ def test_the_mail_store_migration_moves_received_mail_into_its_own_file(tmp_path
     check_schema(db)
     assert load_raw(digest) == raw
     assert claim_waiting(new_holder()) == [waiting.id]
-    assert deliver(account.id, raw, recipient="b@in.x") == waiting.id + 1  # ids go on
+    assert record_intake(account.id, raw, recipient="b@in.x") == waiting.id + 1  # ids go on
     db.close()
 
 
@@ -226,7 +206,7 @@ def test_sqlite_keeps_received_mail_in_a_file_the_main_lock_does_not_hold_up(tmp
     blocker = sqlite3.connect(path, isolation_level=None)
     blocker.execute("BEGIN IMMEDIATE")  # the main file's write lock
     try:
-        intake_id = deliver(account.id, b"Subject: while entries are written\r\n\r\nhi")
+        intake_id = record_intake(account.id, b"Subject: while entries are written\r\n\r\nhi")
     finally:
         blocker.rollback()
         blocker.close()
@@ -240,7 +220,10 @@ def test_intakes_whose_done_mark_was_lost_are_marked_done_without_a_second_entry
     """On SQLite entries and the intakes' "done" are two commits (two files); a crash in
     between leaves the intakes pending, and filing them again only marks them done."""
     account = accounts.create_account("Agency")
-    first, copy = deliver(account.id, b"question"), deliver(account.id, b"question", "b@in.x")
+    first, copy = (
+        record_intake(account.id, b"question"),
+        record_intake(account.id, b"question", recipient="b@in.x"),
+    )
     record = InboundRecord(project_id=None, route_rule="unknown_sender")
     filed = file_inbound([(first, record), (copy, record)])
     Intake.update(state="pending", entry=None).execute()  # the done mark that was lost
@@ -256,9 +239,9 @@ def test_intakes_whose_done_mark_was_lost_are_marked_done_without_a_second_entry
 def test_the_raw_message_is_kept_compressed_and_a_repeat_is_recorded_once(storage_db):
     account = accounts.create_account("Agency")
     raw = b"Subject: hi\r\n\r\n" + b"the same words again " * 500
-    first = deliver(account.id, raw)
-    again = deliver(account.id, raw)
-    other_rcpt = deliver(account.id, raw, recipient="other@in.example")
+    first = record_intake(account.id, raw)
+    again = record_intake(account.id, raw)
+    other_rcpt = record_intake(account.id, raw, recipient="other@in.example")
     assert first == again != other_rcpt
     row = RawMessage.get()
     assert len(bytes(row.data)) < len(raw) / 5
@@ -271,7 +254,7 @@ def test_the_head_of_a_big_raw_message_is_read_alone(storage_db):
     account = accounts.create_account("Agency")
     head = b"Received: from mx by postroom; Thu, 26 Nov 2026 10:12:00 +0000\r\n\r\n"
     body = os.urandom(3 << 20)  # does not compress: the stored blob is as big as the mail
-    deliver(account.id, head + body)
+    record_intake(account.id, head + body)
     row = RawMessage.get()
     assert load_raw_head(row.sha256) == (head + body)[: 64 << 10]
     assert load_raw_head(row.sha256, limit=10) == head[:10]
@@ -283,7 +266,7 @@ def test_an_entry_is_stored_with_participants_attachments_and_an_event(storage_d
     project = domain_projects.create_project(
         account.id, "Bakery", customer_addresses=["A@Bakery.test"]
     )
-    intake_id = deliver(account.id, b"raw")
+    intake_id = record_intake(account.id, b"raw")
     record = InboundRecord(
         project_id=project.id,
         route_rule="sender",
@@ -309,7 +292,7 @@ def test_an_entry_is_stored_with_participants_attachments_and_an_event(storage_d
     assert Event.get().kind == "customer_mail"
     assert Intake.get_by_id(intake_id).state == "done"
     # a second recipient of the same account reuses the entry
-    second = deliver(account.id, b"raw", recipient="second@in.example")
+    second = record_intake(account.id, b"raw", recipient="second@in.example")
     assert file_record(second, record).id == entry.id
     assert Entry.select().count() == 1
     assert list_entries(account.id, project.id)[0].id == entry.id
@@ -318,8 +301,11 @@ def test_an_entry_is_stored_with_participants_attachments_and_an_event(storage_d
 def test_one_batch_files_a_reply_to_a_mail_of_the_same_batch_and_both_recipients(storage_db):
     account = accounts.create_account("Agency")
     project = domain_projects.create_project(account.id, "Bakery")
-    first, copy = deliver(account.id, b"question"), deliver(account.id, b"question", "b@in.x")
-    reply = deliver(account.id, b"answer")
+    first, copy = (
+        record_intake(account.id, b"question"),
+        record_intake(account.id, b"question", recipient="b@in.x"),
+    )
+    reply = record_intake(account.id, b"answer")
     question = InboundRecord(
         project_id=project.id,
         route_rule="sender",
@@ -351,7 +337,7 @@ def test_one_batch_files_a_reply_to_a_mail_of_the_same_batch_and_both_recipients
 def test_a_batch_filed_by_another_process_meanwhile_is_worked_out_again(storage_db, monkeypatch):
     """Between working a batch out and taking the lock, another process filed one of it."""
     account = accounts.create_account("Agency")
-    early, late = deliver(account.id, b"one"), deliver(account.id, b"two")
+    early, late = record_intake(account.id, b"one"), record_intake(account.id, b"two")
     record = InboundRecord(project_id=None, route_rule="unknown_sender")
     plan = filing._plan
 
@@ -375,7 +361,7 @@ def test_search_finds_words_in_subject_body_addresses_and_attachment_names(stora
     other = accounts.create_account("Other")
 
     def store(subject, text, sender, when, attachment=None, account_id=account.id):
-        intake_id = deliver(account_id, subject.encode() + text.encode())
+        intake_id = record_intake(account_id, subject.encode() + text.encode())
         files = (
             (AttachmentRecord(attachment, attachment, "text/plain", b"x"),) if attachment else ()
         )
@@ -474,7 +460,7 @@ def test_an_entry_of_distinct_words_in_every_field_is_indexed_within_postgresqls
         reply_to=many("r"),
         occurred_at=dt.datetime(2026, 12, 1),
     )
-    entry = file_record(deliver(account.id, b"Subject: big\r\n\r\nx"), record)
+    entry = file_record(record_intake(account.id, b"Subject: big\r\n\r\nx"), record)
     assert Entry.get_by_id(entry.id).text == record.text  # the entry keeps all of it
     assert [e.id for e in search_entries(account.id, "anfang")] == [entry.id]
     assert [e.id for e in search_entries(account.id, "zeitplan")] == [entry.id]
