@@ -16,8 +16,8 @@ from admin_ui.api_request import ApiError, api, api_user, no_content, not_found
 from admin_ui.api_schemas import MAX_ADDRESS, MAX_DATA_CHARS, project_statuses, storable
 from domain import entries, projects
 from domain.users import may_delete_projects
-from storage.models import CustomerAddress, Project
-from storage.projects import projects_of_account
+from storage.models import Project
+from storage.projects import addresses_by_project, projects_of_account
 
 FIELDS = ("name", "domain", "status", "contact_name")
 
@@ -172,14 +172,8 @@ def projects_json(found: list[Project]) -> list[dict]:
 
 
 def addresses_json(project_ids: list[int]) -> dict[int, list[dict]]:
-    """Customer addresses per project id, in one query."""
-    found: dict[int, list[dict]] = {project_id: [] for project_id in project_ids}
-    if project_ids:
-        query = (
-            CustomerAddress.select()
-            .where(CustomerAddress.project.in_(project_ids))
-            .order_by(CustomerAddress.address)
-        )
-        for row in query:
-            found[row.project_id].append({"address": row.address, "kind": row.kind})
-    return found
+    """Customer addresses per project id, in one query (storage.projects)."""
+    return {
+        project_id: [{"address": row.address, "kind": row.kind} for row in rows]
+        for project_id, rows in addresses_by_project(project_ids).items()
+    }
