@@ -138,7 +138,7 @@ def _route(item: Inbound, facts: RoutingFacts, threads: dict) -> Decision:
             return decided(Rule.THREAD, "", project_id, joins=message_id)
     if item.project_hint is not None:
         return decided(Rule.PROJECT_ADDRESS, "", item.project_hint)
-    if not item.parsed:
+    if not item.parsed and not sender:  # its From, read from the header block, still routes
         return decided(Rule.UNPARSEABLE)
     if not sender:
         return decided(Rule.NO_SENDER)

@@ -75,6 +75,16 @@ def scrub(text: str) -> str:
     return _SURROGATES.sub("\ufffd", text)
 
 
+# C0 (tab and line breaks included), DEL, C1 (ESC is C0): none belongs in a one-line value.
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]+")
+
+
+def one_line(text: str) -> str:
+    """A subject, name or filename as one line: every run of control characters (C0 with
+    tab and line breaks, DEL, C1) becomes one space, lone surrogates U+FFFD, ends trimmed."""
+    return _CONTROLS.sub(" ", scrub(text)).strip()
+
+
 def raw_bytes(value: object) -> bytes:
     """Return the original octets of a header value the stdlib holds with surrogateescape."""
     text = value if isinstance(value, str) else str(value)
@@ -181,8 +191,47 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
     try:
         text = data.decode(codec)
     except (UnicodeError, LookupError, ValueError, TypeError):
+        if codec.startswith("iso2022_jp"):
+            return _jis_as_cp932(data)
         return guess_decode(data)
     return guess_decode(data) if _SURROGATES.search(text) else text
+
+
+_JIS_ESCAPE = re.compile(rb"\x1b(\$[@B]|\$\(D|\([BJI])")
+
+
+def _jis_as_cp932(data: bytes) -> str:
+    """Decode ISO-2022-JP that Python's codecs refuse, as mail readers do: the JIS X 0208
+    pairs through Microsoft's code page 932, which also has the NEC and IBM extensions
+    (circled digits, Roman numerals) that senders' ISO-2022-JP carries. Escape sequences
+    switch sets and are never text; a byte that still fits nothing becomes U+FFFD."""
+    pieces: list[str] = []
+    double = False
+    position = 0
+    for match in _JIS_ESCAPE.finditer(data):
+        pieces.append(_jis_run(data[position : match.start()], double))
+        double = match.group(1).startswith(b"$")
+        position = match.end()
+    pieces.append(_jis_run(data[position:], double))
+    return "".join(pieces).replace("\x1b", "\ufffd")
+
+
+def _jis_run(run: bytes, double: bool) -> str:
+    """One run between escape sequences: ASCII, or JIS pairs turned into Shift_JIS."""
+    if not double:
+        return run.decode("ascii", "replace")
+    shifted = bytearray()
+    for at in range(0, len(run) - 1, 2):
+        high, low = run[at], run[at + 1]
+        if not (0x21 <= high <= 0x7E and 0x21 <= low <= 0x7E):
+            shifted += b"\x81\x48"  # a full-width question mark
+            continue
+        shifted.append((high + 1) // 2 + (0x70 if high <= 0x5E else 0xB0))
+        if high % 2:
+            shifted.append(low + (0x1F if low <= 0x5F else 0x20))
+        else:
+            shifted.append(low + 0x7E)
+    return shifted.decode("cp932", "replace")
 
 
 def unfold(value: object) -> bytes:

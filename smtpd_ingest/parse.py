@@ -1,17 +1,23 @@
 """Turn raw message bytes into a ParsedMail.
 
-The MIME tree is the email package's (compat32), the tree mail-parser builds too. mail-parser
-went on to decode every part, parse every address header and date, and index all headers,
-all of which this module does its own way after it: on every received message, that second
-pass cost a quarter of the filing process's CPU. mail-parser now reads what it reads best,
-a mail's Received chain, on the entry page (admin_ui/mail_route.py).
+The MIME tree is the email package's, built with its modern policy (`email.policy.default`:
+header registry, defects recorded; smtpd_ingest/mime_parts.py). postroom keeps only what the
+standard library does not do: the charset fallback (labels that lie, unlabelled 8-bit,
+smtpd_ingest/mime_text.py), safe attachment names, TNEF, inline cid: images, enclosed
+messages and HTML to text.
+
+Failure costs the item that failed: a header the registry cannot read is read by the simple
+reader, a part whose content cannot be decoded is kept as it came, and the mail carries a
+ParseWarning for each; the rest of the mail is read as usual. ParseError is left for mail
+whose structure cannot be walked at all, and then `header_fields` still reads From and
+Subject from the header block. mail-parser reads what it reads best, a mail's Received
+chain, on the entry page (admin_ui/mail_route.py).
 """
 
 from __future__ import annotations
 
 import base64
 import email
-import functools
 import quopri
 import re
 from dataclasses import dataclass, field
@@ -27,44 +33,57 @@ from postroom.safe_html import MAX_HTML_CHARS, MAX_TEXT_CHARS, html_to_text, mak
 from smtpd_ingest.filenames import (  # safe_filename is re-exported
     MIME_TYPES,
     PATH_SEPARATORS,
-    filename,
     generated_filename,
     safe_filename,
 )
-from smtpd_ingest.headers import (  # Address is re-exported
+from smtpd_ingest.headers import (  # Address and ParseWarning are re-exported
     BRACKETED_ID,
+    PART_UNREADABLE,
     Address,
+    ParseWarning,
     addresses,
     date,
+    describe,
     first_headers,
     ids,
     is_auto_submitted,
     message_id,
+    split_addresses,
     token,
 )
-from smtpd_ingest.mime_text import (
-    decode_bytes,
-    decode_header,
-    header_text,
-    raw_bytes,
-    scrub,
-    use_linear_params,
-)
+from smtpd_ingest.mime_parts import POLICY, mime_of
+from smtpd_ingest.mime_text import decode_bytes, decode_header, header_text, one_line, raw_bytes
 from smtpd_ingest.tnef import is_tnef, unpack_tnef
 
-MAX_DEPTH = 50  # MIME nesting levels below the top-level message
-MAX_PARTS = 1000  # MIME entities in the whole tree, containers included
+MAX_DEPTH = 50  # MIME nesting levels below the top-level message walked; deeper: a warning
+MAX_PARTS = 1000  # MIME entities walked, containers included; the rest: a warning
+MAX_WARNINGS = 50  # kept of one mail; the raw message has all of it
 MAX_IDS = 100  # message ids kept of In-Reply-To and of References (the first and the latest)
 
 
 class ParseError(Exception):
-    """The message cannot be parsed; it is stored raw with this reason."""
+    """The message's structure cannot be walked; it is stored raw with this reason, and
+    with what `header_fields` could still read of its header block."""
+
+    def __init__(self, reason: str, raw: bytes = b"") -> None:
+        super().__init__(reason)
+        self.subject, self.sender = header_fields(raw) if raw else ("", None)
+
+    def __reduce__(self):
+        """Pickle (parser workers send it back) without reading the header block again."""
+        return (_parse_error, (str(self), self.subject, self.sender))
+
+
+def _parse_error(reason: str, subject: str, sender: Address | None) -> ParseError:
+    error = ParseError(reason)
+    error.subject, error.sender = subject, sender
+    return error
 
 
 @dataclass(frozen=True)
 class ParsedAttachment:
     filename: str  # safe: no path parts, no control characters, bounded length
-    original_filename: str  # as the sender wrote it, decoded; for display only
+    original_filename: str  # as the sender wrote it, decoded, one line; for display only
     content_type: str
     data: bytes
     content_id: str | None = None  # without <>, for cid: references
@@ -73,7 +92,7 @@ class ParsedAttachment:
 
 @dataclass(frozen=True)
 class ParsedMail:
-    subject: str = ""
+    subject: str = ""  # one line: no control characters
     from_: Address | None = None
     to: tuple[Address, ...] = ()
     cc: tuple[Address, ...] = ()
@@ -91,7 +110,8 @@ class ParsedMail:
     auto_submitted: bool = False
     is_bounce: bool = False
     is_list: bool = False
-    defects: tuple[str, ...] = field(default=())
+    defects: tuple[str, ...] = field(default=())  # the email package's, by class name
+    warnings: tuple[ParseWarning, ...] = ()  # items that could not be read as written
 
 
 @dataclass
@@ -108,13 +128,15 @@ class _Pending:
 
 @dataclass
 class _Content:
-    """Bodies, attachments and flags gathered while walking the MIME tree."""
+    """Bodies, attachments, flags and warnings gathered while walking the MIME tree."""
 
     texts: list[str] = field(default_factory=list)
     htmls: list[str] = field(default_factory=list)
     extra_texts: list[str] = field(default_factory=list)  # from TNEF, used if no MIME body
     extra_htmls: list[str] = field(default_factory=list)
     pending: list[_Pending] = field(default_factory=list)
+    warnings: list[ParseWarning] = field(default_factory=list)
+    parts: list[Message] = field(default_factory=list)  # every entity walked
     is_bounce: bool = False
 
 
@@ -141,76 +163,68 @@ _ENCLOSED_MESSAGES = frozenset({"message/rfc822", "message/global"})
 _DELIVERY_STATUS = frozenset({"message/delivery-status", "message/global-delivery-status"})
 _CID_REFERENCE = re.compile(r"cid:([^\s\"'<>)]+)", re.IGNORECASE)
 _META_CHARSET = re.compile(rb"<meta[^>]{0,200}?charset\s*=\s*[\"']?\s*([\w.:-]+)", re.IGNORECASE)
+_HEADER_END = re.compile(rb"\r?\n\r?\n")
 
 
 def parse_message(raw: bytes) -> ParsedMail:
     """Parse raw RFC 5322 bytes into a ParsedMail, or raise ParseError saying why not."""
-    message = _parse_tree(bytes(raw))
-    parts = _all_parts(message)
+    raw = bytes(raw)
     try:
-        return _build(message, parts)
+        message = email.message_from_bytes(raw, policy=POLICY)
     except RecursionError as exc:
-        raise ParseError("MIME structure is nested too deeply to process") from exc
+        raise ParseError("MIME structure is nested too deeply to parse", raw) from exc
     except Exception as exc:  # every failure must become a stored reason
-        raise ParseError(f"cannot read the parsed message: {_describe(exc)}") from exc
-
-
-def _parse_tree(raw: bytes) -> Message:
-    """Build the MIME tree; a failure becomes a ParseError that says why."""
-    _linear_params_in_use()
+        raise ParseError(f"the email package cannot parse it: {describe(exc)}", raw) from exc
     try:
-        return email.message_from_bytes(raw)
+        return _build(message)
     except RecursionError as exc:
-        raise ParseError("MIME structure is nested too deeply to parse") from exc
+        raise ParseError("MIME structure is nested too deeply to process", raw) from exc
     except Exception as exc:  # every failure must become a stored reason
-        raise ParseError(f"the email package cannot parse it: {_describe(exc)}") from exc
+        raise ParseError(f"cannot read the parsed message: {describe(exc)}", raw) from exc
 
 
-@functools.cache
-def _linear_params_in_use() -> None:
-    """Before the first parse: the email package's own parameter splitting is quadratic."""
-    use_linear_params()
+def header_fields(raw: bytes) -> tuple[str, Address | None]:
+    """Subject and sender read from the header block alone, whatever its size, for mail
+    whose structure cannot be walked: one pass over the lines, nothing else parsed."""
+    end = _HEADER_END.search(raw)
+    block = raw[: end.start()] if end else raw
+    found: dict[bytes, list[bytes]] = {}
+    current: list[bytes] | None = None
+    for line in block.split(b"\n"):
+        if line[:1] in (b" ", b"\t"):
+            if current is not None:
+                current.append(line)
+            continue
+        name, colon, value = line.partition(b":")
+        key = name.strip().lower()
+        current = None
+        if colon and key in (b"subject", b"from") and key not in found:
+            current = found[key] = [value]
+    subject = decode_header(
+        b"\n".join(found.get(b"subject", [])).decode("utf-8", "surrogateescape")
+    )
+    sender_text = header_text(b"\n".join(found.get(b"from", [])).decode("utf-8", "surrogateescape"))
+    senders = split_addresses(sender_text) if sender_text else ()
+    return one_line(subject), senders[0] if senders else None
 
 
-def _describe(exc: BaseException) -> str:
-    """Name an exception and its message, shortened for display."""
-    text = scrub(f"{type(exc).__name__}: {exc}")
-    return text if len(text) <= 300 else text[:297] + "..."
-
-
-def _all_parts(message: Message) -> list[Message]:
-    """List every MIME entity in document order, enforcing the depth and count limits."""
-    parts: list[Message] = []
-    stack = [(message, 0)]
-    while stack:
-        part, depth = stack.pop()
-        if depth > MAX_DEPTH:
-            raise ParseError(f"MIME nesting is deeper than {MAX_DEPTH} levels")
-        parts.append(part)
-        if len(parts) > MAX_PARTS:
-            raise ParseError(f"message has more than {MAX_PARTS} MIME parts")
-        if part.is_multipart():
-            children = [c for c in part.get_payload() if isinstance(c, Message)]
-            stack.extend((child, depth + 1) for child in reversed(children))
-    return parts
-
-
-def _build(message: Message, parts: list[Message]) -> ParsedMail:
+def _build(message: Message) -> ParsedMail:
     """Assemble the ParsedMail from the top-level headers and the walked MIME tree."""
     headers = first_headers(message)
     content = _Content()
-    _collect(message, content)
+    _collect(message, content, 0)
     text = "\n".join(content.texts or content.extra_texts)[:MAX_TEXT_CHARS]
     html = "\n".join(content.htmls or content.extra_htmls)
     safe = make_safe(html) if html else None
     html = html[:MAX_HTML_CHARS]
-    senders = addresses(headers.get("from"))
+    warnings = content.warnings
+    senders = addresses(headers.get("from"), "From", warnings)
     return ParsedMail(
-        subject=decode_header(headers.get("subject")),
+        subject=one_line(decode_header(headers.get("subject"))),
         from_=senders[0] if senders else None,
-        to=addresses(headers.get("to")),
-        cc=addresses(headers.get("cc")),
-        reply_to=addresses(headers.get("reply-to")),
+        to=addresses(headers.get("to"), "To", warnings),
+        cc=addresses(headers.get("cc"), "Cc", warnings),
+        reply_to=addresses(headers.get("reply-to"), "Reply-To", warnings),
         date=date(headers.get("date")),
         message_id=message_id(headers.get("message-id")),
         in_reply_to=_bounded(ids(headers.get("in-reply-to"))),
@@ -224,7 +238,8 @@ def _build(message: Message, parts: list[Message]) -> ParsedMail:
         auto_submitted=is_auto_submitted(headers),
         is_bounce=content.is_bounce,
         is_list="list-id" in headers or token(headers.get("precedence")) in ("list", "bulk"),
-        defects=tuple(dict.fromkeys(type(d).__name__ for p in parts for d in p.defects)),
+        defects=tuple(dict.fromkeys(type(d).__name__ for p in content.parts for d in p.defects)),
+        warnings=tuple(dict.fromkeys(warnings))[:MAX_WARNINGS],
     )
 
 
@@ -235,40 +250,62 @@ def _bounded(found: tuple[str, ...]) -> tuple[str, ...]:
     return tuple(i[:998] for i in found)
 
 
-def _collect(part: Message, content: _Content) -> None:
-    """Sort a MIME part and its children into bodies and attachments."""
-    ctype = scrub(part.get_content_type())
-    if _is_delivery_report(part, ctype):
-        content.is_bounce = True
-    if ctype.startswith("message/"):
-        content.pending.append(_enclosed(part, ctype))
-    elif part.is_multipart():
-        for child in part.get_payload():
-            if isinstance(child, Message):
-                _collect(child, content)
-    else:
-        _collect_leaf(part, ctype, content)
+def _collect(part: Message, content: _Content, depth: int) -> None:
+    """Sort a MIME part and its children into bodies and attachments, depth first, within
+    MAX_DEPTH and MAX_PARTS (what lies beyond is left to the raw message, with a warning)."""
+    stack = [(part, depth)]
+    while stack:
+        part, depth = stack.pop()
+        if len(content.parts) >= MAX_PARTS:
+            content.warnings.append(ParseWarning("MIME", "too_many_parts", f"{MAX_PARTS:,}"))
+            return
+        content.parts.append(part)
+        mime = mime_of(part)
+        if mime.warning is not None:
+            content.warnings.append(mime.warning)
+        ctype = mime.content_type
+        if ctype in _DELIVERY_STATUS or (
+            ctype == "multipart/report"
+            and mime.params.get("report-type", "").strip().lower() == "delivery-status"
+        ):
+            content.is_bounce = True
+        if part.is_multipart() and not ctype.startswith("message/"):
+            if depth >= MAX_DEPTH:
+                content.warnings.append(ParseWarning("MIME", "nested_too_deep", f"{MAX_DEPTH}"))
+                continue
+            children = [c for c in part.get_payload() if isinstance(c, Message)]
+            stack.extend((child, depth + 1) for child in reversed(children))
+            continue
+        try:
+            if ctype.startswith("message/"):
+                content.pending.append(_enclosed(part, ctype))
+            else:
+                _collect_leaf(part, ctype, content)
+        except Exception as exc:  # noqa: BLE001 - one part that cannot be read costs itself
+            number = len(content.parts)
+            item = f"part {number} ({ctype})"
+            content.warnings.append(ParseWarning(item, PART_UNREADABLE, describe(exc)))
+            content.pending.append(_Pending("", "", ctype, _undecoded(part)))
 
 
-def _is_delivery_report(part: Message, ctype: str) -> bool:
-    """Tell whether a part is a delivery status notification (RFC 3464) or its container."""
-    if ctype in _DELIVERY_STATUS:
-        return True
-    if ctype != "multipart/report":
-        return False
-    report_type = _mime_view(part).get_param("report-type", "")
-    return isinstance(report_type, str) and report_type.strip().lower() == "delivery-status"
+def _undecoded(part: Message) -> bytes:
+    """A part's body as it came (transfer encoding not removed), for a part that failed."""
+    try:
+        payload = part.get_payload()
+    except Exception:  # noqa: BLE001 - nothing more can be kept of it
+        return b""
+    return raw_bytes(payload) if isinstance(payload, str) else b""
 
 
 def _collect_leaf(part: Message, ctype: str, content: _Content) -> None:
     """File a single-part entity as text body, HTML body, TNEF content or attachment."""
-    view = _mime_view(part)
-    name = filename(view)
-    disposition = _disposition(view)
+    mime = mime_of(part)
+    name = mime.filename
+    disposition = mime.disposition
     data = _payload(part)
     is_text = ctype in ("text/plain", "text/html") or ctype.startswith("multipart/")
     if is_text and disposition != "attachment" and not name:
-        text = decode_bytes(data, _charset(view, data, ctype)).replace("\r\n", "\n")
+        text = decode_bytes(data, _charset(mime.params, data, ctype)).replace("\r\n", "\n")
         if text:
             (content.htmls if ctype == "text/html" else content.texts).append(text)
         return
@@ -290,15 +327,15 @@ def _collect_leaf(part: Message, ctype: str, content: _Content) -> None:
 def _enclosed(part: Message, ctype: str) -> _Pending:
     """Turn a message/* part into an attachment; a whole message becomes <subject>.eml."""
     data = _enclosed_bytes(part)
-    view = _mime_view(part)
+    mime = mime_of(part)
     if ctype not in _ENCLOSED_MESSAGES:
-        name = filename(view) or ""
-        return _Pending(name, name, ctype, data, _content_id(part), _disposition(view))
+        name = mime.filename or ""
+        return _Pending(name, name, ctype, data, _content_id(part), mime.disposition)
     inner = BytesHeaderParser(policy=compat32).parsebytes(data)
-    subject = decode_header(first_headers(inner).get("subject")) or "message"
+    subject = one_line(decode_header(first_headers(inner).get("subject"))) or "message"
     original = f"{subject}.eml"
     wanted = PATH_SEPARATORS.sub("_", original)
-    return _Pending(original, wanted, ctype, data, _content_id(part), _disposition(view))
+    return _Pending(original, wanted, ctype, data, _content_id(part), mime.disposition)
 
 
 def _enclosed_bytes(part: Message) -> bytes:
@@ -307,7 +344,7 @@ def _enclosed_bytes(part: Message) -> bytes:
     if not isinstance(payload, list):
         return _payload(part)
     data = b"".join(_as_bytes(m) for m in payload if isinstance(m, Message))
-    encoding = str(part.get("content-transfer-encoding", "")).strip().lower()
+    encoding = _first_raw(part, "content-transfer-encoding").strip().lower()
     if encoding in ("base64", "quoted-printable"):
         # The stdlib parsed the encoded text as a message without headers.
         data = data.removeprefix(b"\r\n")
@@ -315,6 +352,12 @@ def _enclosed_bytes(part: Message) -> bytes:
             return quopri.decodestring(data)
         return _decode_base64(data)
     return data
+
+
+def _first_raw(part: Message, name: str) -> str:
+    """A header's first value as text (8-bit bytes guessed), "" if the part has none."""
+    value = first_headers(part).get(name)
+    return header_text(value) if value is not None else ""
 
 
 def _decode_base64(data: bytes) -> bytes:
@@ -339,38 +382,19 @@ def _payload(part: Message) -> bytes:
     return raw_bytes(data) if data else b""
 
 
-def _mime_view(part: Message) -> Message:
-    """Copy a part's Content-Type and -Disposition with 8-bit bytes decoded to letters."""
-    view = Message()
-    for name, value in part.raw_items():
-        if name.strip().lower() in ("content-type", "content-disposition"):
-            view[name] = header_text(value)
-    return view
-
-
-def _disposition(part: Message) -> str | None:
-    """Return "inline", "attachment" (or another lowercased word) or None."""
-    value = part.get_content_disposition()
-    return scrub(value) if value else None
-
-
 def _content_id(part: Message) -> str | None:
     """Return the Content-ID without <>, or None."""
-    raw = first_headers(part).get("content-id")
-    if raw is None:
+    text = _first_raw(part, "content-id")
+    if not text:
         return None
-    text = header_text(raw)
     match = BRACKETED_ID.search(text)
-    value = "".join((match.group(1) if match else text).split()).strip("<>")
+    value = "".join(one_line(match.group(1) if match else text).split()).strip("<>")
     return value or None
 
 
-def _charset(part: Message, data: bytes, ctype: str) -> str | None:
+def _charset(params: dict[str, str], data: bytes, ctype: str) -> str | None:
     """Return the declared charset of a text part, or an HTML <meta> charset."""
-    try:
-        charset = part.get_content_charset()
-    except (LookupError, UnicodeError, ValueError):
-        charset = None
+    charset = params.get("charset") or None
     if charset is None and ctype == "text/html":
         match = _META_CHARSET.search(data[:4096])
         charset = match.group(1).decode("ascii", "replace") if match else None
@@ -392,8 +416,8 @@ def _finish_attachments(pending: list[_Pending], html: str) -> tuple[ParsedAttac
         result.append(
             ParsedAttachment(
                 filename=filename,
-                original_filename=item.original or filename,
-                content_type=item.content_type,
+                original_filename=one_line(item.original) or filename,
+                content_type=one_line(item.content_type),
                 data=item.data,
                 content_id=cid,
                 inline=inline,

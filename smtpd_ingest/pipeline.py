@@ -9,7 +9,7 @@ from concurrent.futures import Future
 from typing import Protocol
 
 from domain.routing import Decision, Inbound, Rule, decision_of, explain, route_many
-from smtpd_ingest.parse import Address, ParsedMail, ParseError
+from smtpd_ingest.parse import Address, ParsedMail, ParseError, header_fields
 from storage.db import database_unavailable, driver_error, drop_broken_connection
 from storage.entries import mark_intake_failed
 from storage.filing import AttachmentRecord, Filed, InboundRecord, file_inbound, refile
@@ -298,7 +298,11 @@ def assemble_records(
 ) -> list[InboundRecord]:
     """Route a batch of parse results (reading what routing needs once) into records;
     `kept`: the decisions the entries have, when filed again (reprocess)."""
-    mails = [None if isinstance(parsed, ParseError) else parsed for _, _, _, parsed in items]
+    mails = [parsed for _, _, _, parsed in items]
+    for _, raw, _, parsed in items:
+        if isinstance(parsed, ParseError) and not parsed.subject and parsed.sender is None:
+            # a reason of ours (a timeout, quarantine): its header block is read here
+            parsed.subject, parsed.sender = header_fields(raw)
     decisions = route_many(
         [
             _inbound(account_id, mail, hint, kept[number] if kept else None)
@@ -314,11 +318,18 @@ def assemble_records(
 
 
 def _inbound(
-    account_id: int, mail: ParsedMail | None, hint: int | None, kept: Decision | None
+    account_id: int, mail: ParsedMail | ParseError | None, hint: int | None, kept: Decision | None
 ) -> Inbound:
-    """What routing looks at in a parsed mail (None: it could not be parsed)."""
-    if mail is None:
-        return Inbound(account_id, project_hint=hint, parsed=False, kept=kept)
+    """What routing looks at in a parsed mail (a ParseError: only its sender is known)."""
+    if not isinstance(mail, ParsedMail):
+        sender = mail.sender if isinstance(mail, ParseError) else None
+        return Inbound(
+            account_id,
+            sender=_clean(sender.address) if sender else "",
+            project_hint=hint,
+            parsed=False,
+            kept=kept,
+        )
     return Inbound(
         account_id,
         sender=_clean(mail.from_.address) if mail.from_ else "",
@@ -335,17 +346,18 @@ def _message_id(mail: ParsedMail) -> str | None:
 
 def _record(raw: bytes, parsed: ParsedMail | ParseError, decision: Decision) -> InboundRecord:
     if isinstance(parsed, ParseError):
-        mail, parse_error = None, str(parsed) or "unparseable message"
-    else:
-        mail, parse_error = parsed, None
-    if mail is None:
+        subject, sender = parsed.subject, parsed.sender  # read in assemble_records
         return InboundRecord(
             **_route_fields(decision),
-            parse_error=parse_error,
-            subject=_clean(_fallback_subject(raw)),
+            parse_error=str(parsed) or "unparseable message",
+            subject=_clean(subject),
+            from_address=_clean(sender.address) if sender else "",
+            from_name=_clean(sender.name) if sender else "",
         )
+    mail = parsed
     return InboundRecord(
         **_route_fields(decision),
+        parse_warnings=tuple((_clean(w.item), w.code, _clean(w.detail)) for w in mail.warnings),
         subject=_clean(mail.subject),
         from_address=_clean(mail.from_.address) if mail.from_ else "",
         from_name=_clean(mail.from_.name) if mail.from_ else "",
@@ -405,18 +417,3 @@ def _naive_utc(value: dt.datetime | None) -> dt.datetime | None:
     if value.tzinfo is not None:
         value = value.astimezone(dt.UTC).replace(tzinfo=None)
     return value
-
-
-def _fallback_subject(raw: bytes) -> str:
-    """Pick the Subject line out of raw bytes for a message the parser could not read."""
-    lines = raw[:65536].split(b"\n")
-    for number, line in enumerate(lines):
-        if line[:8].lower() != b"subject:":
-            continue
-        folded = [line[8:]]
-        for following in lines[number + 1 :]:
-            if following[:1] not in (b" ", b"\t"):
-                break
-            folded.append(following)
-        return " ".join(b" ".join(folded).decode("utf-8", "replace").split())[:500]
-    return ""

@@ -43,6 +43,7 @@ class InboundRecord:
     joins: str | None = None  # a thread of this batch: the Message-ID answered (its entry's id
     # becomes route_detail)
     parse_error: str | None = None
+    parse_warnings: tuple[tuple[str, str, str], ...] = ()  # (item, code, detail)
     subject: str = ""
     from_address: str = ""
     from_name: str = ""
@@ -420,6 +421,7 @@ def _entry_values(
         "is_bounce": record.is_bounce,
         "is_list": record.is_list,
         "parse_error": record.parse_error,
+        "parse_warnings": _warnings_json(record.parse_warnings),
         "subject": record.subject,
         "from_address": record.from_address.lower(),
         "from_name": record.from_name,
@@ -448,3 +450,11 @@ def _entry_values(
 
 def addresses_json(pairs: tuple[tuple[str, str], ...]) -> str:
     return json.dumps([{"name": name, "address": address} for name, address in pairs])
+
+
+def _warnings_json(warnings: tuple[tuple[str, str, str], ...]) -> str | None:
+    """The parse warnings as stored: None when there are none."""
+    if not warnings:
+        return None
+    keys = ("item", "code", "detail")
+    return json.dumps([dict(zip(keys, w, strict=True)) for w in warnings])

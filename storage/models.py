@@ -111,6 +111,8 @@ class Entry(BaseModel):
     is_bounce = BooleanField(default=False)
     is_list = BooleanField(default=False)
     parse_error = TextField(null=True)
+    # JSON list of {"item", "code", "detail"}: what could not be read as written (0014)
+    parse_warnings = TextField(null=True)
     subject = TextField(default="")
     from_address = CharField(default="")  # lower-cased
     from_name = CharField(default="")

@@ -76,6 +76,33 @@ def protocol_url(project_id: int, entry_id: int | None = None) -> str:
     return f"{path}#{anchor}" if anchor else path
 
 
+# What each parse warning code (smtpd_ingest.headers.ParseWarning) means, for the entry page.
+WARNING_WORDS = {
+    "header_unreadable": "could not be read as written; read by the simple reader instead",
+    "header_too_long": "too long to read in full; read by the simple reader instead",
+    "part_unreadable": "its content could not be decoded; kept as it came, as an attachment",
+    "too_many_parts": "more parts than postroom reads; the rest is in the raw message",
+    "nested_too_deep": "nested deeper than postroom reads; the rest is in the raw message",
+}
+
+
+def parse_warnings(entry: Entry) -> list[dict[str, str]]:
+    """The entry's parse warnings, each with its words (an unknown code: the code itself)."""
+    try:
+        stored = json.loads(entry.parse_warnings or "[]")
+    except ValueError:
+        return []
+    return [
+        {
+            "item": str(w.get("item", "")),
+            "words": WARNING_WORDS.get(str(w.get("code")), str(w.get("code", ""))),
+            "detail": str(w.get("detail", "")),
+        }
+        for w in stored
+        if isinstance(w, dict)
+    ]
+
+
 @bp.get("/entries/<int:entry_id>")
 def detail(entry_id: int):
     entry = _entry_or_404(entry_id)
@@ -87,6 +114,7 @@ def detail(entry_id: int):
     return render_template(
         "entry.html",
         entry=entry,
+        parse_warnings=parse_warnings(entry),
         attachments=attachments_of_entry(entry.id),
         candidates=projects_by_ids(g.user.account_id, entry.candidate_ids),
         route_reason=explain(decision_of(entry)),

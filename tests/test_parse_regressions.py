@@ -1,0 +1,141 @@
+"""Three mails whose content the parser once lost, each built here from a few lines.
+
+- an Outlook 2000 multipart whose boundary parameter is folded inside its quotes;
+- a To: of 5,000 encoded words, which the email package's address parsers cannot take;
+- an ISO-2022-JP subject with characters Python's codec cannot map (NEC circled digits).
+Plus: what the parse keeps when a mail's structure cannot be walked at all.
+"""
+
+from __future__ import annotations
+
+import base64
+import unicodedata
+
+import pytest
+
+from smtpd_ingest.parse import Address, ParseError, parse_message
+
+BOUNDARY = "----=_NextPart_000_0007_01C0F9B5.0B37F5E0"
+PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(64))).decode()
+
+
+def outlook_folded(fold: str) -> bytes:
+    """A mail with a text part and three images, its boundary folded after 28 characters."""
+    folded = BOUNDARY[:28] + fold + BOUNDARY[28:]
+    lines = [
+        "From: Anna Miller <anna@bakery.example>",
+        "Subject: Fotos",
+        "MIME-Version: 1.0",
+        "X-Mailer: Microsoft Outlook 9.0",
+        "Content-Type: multipart/related;",
+        f'\tboundary="{folded}"',
+        "",
+        "This is a multi-part message in MIME format.",
+        "",
+        f"--{BOUNDARY}",
+        "Content-Type: text/plain; charset=iso-8859-1",
+        "",
+        "Hallo, anbei drei Fotos.",
+    ]
+    for number in range(3):
+        lines += [
+            f"--{BOUNDARY}",
+            f'Content-Type: image/png; name="foto{number}.png"',
+            "Content-Transfer-Encoding: base64",
+            f'Content-Disposition: attachment; filename="foto{number}.png"',
+            "",
+            PNG,
+        ]
+    lines.append(f"--{BOUNDARY}--")
+    return "\r\n".join(lines).encode()
+
+
+@pytest.mark.parametrize("fold", ["\r\n\t", "\r\n ", "\n\t  "])
+def test_a_boundary_folded_inside_its_quotes_yields_the_text_and_three_images(fold):
+    mail = parse_message(outlook_folded(fold))
+    assert mail.text.strip() == "Hallo, anbei drei Fotos."
+    assert [(a.filename, a.content_type) for a in mail.attachments] == [
+        (f"foto{n}.png", "image/png") for n in range(3)
+    ]
+    assert mail.attachments[0].data.startswith(b"\x89PNG")
+    assert mail.warnings == ()
+
+
+def huge_to(words: int, separator: str) -> bytes:
+    to = separator.join(f"=?utf-8?q?Empf=C3=A4nger:{n}?=" for n in range(words))
+    return (
+        "From: Anna Miller <anna@bakery.example>\r\n"
+        f"To: {to} <team@agency.example>\r\n"
+        "Subject: =?utf-8?q?Gr=C3=BC=C3=9Fe_aus_der_B=C3=A4ckerei?=\r\n"
+        "Content-Type: text/plain; charset=utf-8\r\n\r\n"
+        "Die Bestellung ist da.\r\n"
+    ).encode()
+
+
+@pytest.mark.parametrize("separator", [" ", "\r\n "])
+def test_a_to_of_5000_encoded_words_costs_the_to_header_only(separator):
+    mail = parse_message(huge_to(5000, separator))
+    assert mail.subject == "Grüße aus der Bäckerei"
+    assert mail.from_ == Address("Anna Miller", "anna@bakery.example")
+    assert mail.text.strip() == "Die Bestellung ist da."
+    assert [(w.item, w.code) for w in mail.warnings] == [("To", "header_too_long")]
+
+
+def test_a_to_the_registry_cannot_parse_is_read_by_the_simple_reader():
+    nested = "(" * 3000 + "x" + ")" * 3000
+    raw = (
+        f"From: anna@bakery.example\r\nTo: Team {nested} <team@agency.example>\r\n"
+        "Subject: hi\r\n\r\nbody\r\n"
+    ).encode()
+    mail = parse_message(raw)
+    assert mail.to == (Address("Team", "team@agency.example"),)
+    assert [(w.item, w.code) for w in mail.warnings] == [("To", "header_unreadable")]
+    assert "RecursionError" in mail.warnings[0].detail
+    assert mail.subject == "hi" and mail.text.strip() == "body"
+
+
+def iso_2022_jp_word(text_bytes: bytes) -> str:
+    return f"=?ISO-2022-JP?B?{base64.b64encode(text_bytes).decode()}?="
+
+
+def test_an_iso_2022_jp_subject_the_codec_cannot_map_has_no_control_characters():
+    katakana = b"\x1b$B%F%9%H\x1b(B"  # テスト
+    circled = b'\x1b$B-!-"\x1b(B'  # ①② (NEC row 13, not in Python's iso2022_jp)
+    raw = (
+        f"From: a@b.example\r\nSubject: {iso_2022_jp_word(katakana)} "
+        f"{iso_2022_jp_word(circled)}\r\n\r\nx\r\n"
+    ).encode()
+    subject = parse_message(raw).subject
+    assert subject == "テスト①②"
+    assert not any(unicodedata.category(ch) == "Cc" for ch in subject)
+
+
+def test_no_control_character_reaches_a_subject_name_or_filename():
+    raw = (
+        b"From: =?utf-8?q?Anna=1B=07=C2=85_Miller?= <anna@bakery.example>\r\n"
+        b"Subject: =?utf-8?q?a=00b=1B$Bc=0D=0Ad=C2=9Be?=\r\n"
+        b'Content-Type: multipart/mixed; boundary="B"\r\n\r\n'
+        b"--B\r\nContent-Type: text/plain\r\n\r\nhi\r\n"
+        b"--B\r\nContent-Type: application/pdf\r\n"
+        b"Content-Disposition: attachment; filename*=utf-8''re%1Bchnung%C2%9B.pdf\r\n\r\nx\r\n"
+        b"--B--\r\n"
+    )
+    mail = parse_message(raw)
+    texts = [mail.subject, mail.from_.name, *(a.filename for a in mail.attachments)]
+    texts += [a.original_filename for a in mail.attachments]
+    for text in texts:
+        assert not any(unicodedata.category(ch) == "Cc" for ch in text), repr(text)
+    assert mail.subject == "a b $Bc d e"
+    assert mail.from_.name == "Anna  Miller"  # a run of controls became one space
+
+
+def test_a_mail_beyond_walking_still_gives_its_sender_and_subject_however_long_its_header():
+    filler = "".join(f"X-Filler-{n}: {'y' * 900}\r\n" for n in range(200))  # 180 KB of header
+    nested = "".join(
+        f'Content-Type: multipart/mixed; boundary="b{i}"\n\n--b{i}\n' for i in range(3000)
+    )
+    raw = f"{filler}From: Anna <anna@bakery.example>\r\nSubject: Angebot\r\n{nested}".encode()
+    with pytest.raises(ParseError) as refused:
+        parse_message(raw)
+    assert refused.value.subject == "Angebot"
+    assert refused.value.sender == Address("Anna", "anna@bakery.example")
