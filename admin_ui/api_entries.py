@@ -230,6 +230,7 @@ def _entry_fields(entry: Entry, attachments: list[dict]) -> dict:
         "route": decision_of(entry).as_json(),
         "candidates": [int(c) for c in entry.candidate_ids],
         "parse_error": entry.parse_error,
+        "parse_warnings": _warnings(entry.parse_warnings),
         "message_id": entry.message_id,
         "occurred_at": entry.occurred_at,
         "received_at": entry.received_at,
@@ -239,6 +240,15 @@ def _entry_fields(entry: Entry, attachments: list[dict]) -> dict:
         "bounce": bool(entry.is_bounce),
         "has_raw": entry.raw_sha256 is not None,
     }
+
+
+def _warnings(stored: str | None) -> list[dict]:
+    try:
+        found = json.loads(stored or "[]")
+    except ValueError:
+        return []
+    keys = ("item", "code", "detail")
+    return [{k: str(w.get(k, "")) for k in keys} for w in found if isinstance(w, dict)]
 
 
 def _addresses(stored: str) -> list[dict]:

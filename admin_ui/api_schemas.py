@@ -210,6 +210,12 @@ class Attachment(Closed):
     size = Whole(required=True)
 
 
+class ParseWarning(Closed):
+    item = Text(required=True, **described("the header (To) or part (part 3 (image/png))"))
+    code = Text(required=True, **described("what went wrong: a stable code"))
+    detail = Text(required=True)
+
+
 class Route(Closed):
     rule = choice(
         [r.value for r in Rule], required=True, **described("why: the rule that placed the entry")
@@ -240,6 +246,9 @@ class Entry(Closed):
     route = One(Route, required=True, **described("route_reason as data: rule and detail"))
     candidates = Items(Whole(), required=True)
     parse_error = Text(required=True, allow_none=True)
+    parse_warnings = Items(
+        One(ParseWarning), required=True, **described("items of the mail not read as written")
+    )
     message_id = Text(required=True, allow_none=True)
     occurred_at = Moment(required=True)
     received_at = Moment(required=True)
