@@ -1,14 +1,13 @@
-"""A linear scan of HTML: tokens as a browser's tokenizer finds them, for the text of a mail
-and for the well-formed copy that the sanitiser (nh3, html5ever) gets.
+"""A linear scan of HTML: tokens as a browser's tokenizer finds them, for the well-formed copy
+that html5ever (through nh3) gets, both for the sanitised copy and for the text of a mail.
 
 Every character is read a bounded number of times, whatever the markup: no regular expression
 that backtracks, and not html.parser (quadratic on some input before Python 3.11.13). Used by
-postroom/safe_html.py, at filing, inside the bounded parse stage.
+postroom/safe_html.py and postroom/html_text.py, at filing, inside the bounded parse stage.
 """
 
 from __future__ import annotations
 
-import html
 import re
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -187,26 +186,6 @@ _CLOSES_P = frozenset(
         "dt",
     }
 )
-# Block elements: their tags separate words in the text version.
-_BREAKS = _CLOSES_P | {
-    "br",
-    "li",
-    "dd",
-    "dt",
-    "td",
-    "th",
-    "tr",
-    "tbody",
-    "thead",
-    "tfoot",
-    "caption",
-    "html",
-    "body",
-    "head",
-    "title",
-    "option",
-    "img",
-}
 # Single character classes, each run matched greedily: linear. HTML's white space only.
 _NAME = re.compile(r"[^\t\n\f\r />]*")
 _SPACES = re.compile(r"[\t\n\f\r ]*")
@@ -380,25 +359,6 @@ def _raw_text_end(markup: str, position: int, name: str, finder: Finder) -> int:
         position = close + 2
 
 
-# --- text and nesting ------------------------------------------------------------------------
-
-
-def html_to_text(markup: str) -> str:
-    """Reduce HTML to plain text for snippets and the search index (at most MAX_TEXT_CHARS)."""
-    if not markup:
-        return ""
-    markup = markup[:MAX_HTML_CHARS]
-    pieces: list[str] = []
-    for token in _tokens(markup):
-        if token.kind == "text" or (token.kind == "raw" and token.name not in HIDDEN):
-            pieces.append(markup[token.start : token.end])
-        elif token.kind in ("start", "end"):
-            pieces.append("\n" if token.name in _BREAKS else " ")
-    text = html.unescape("".join(pieces))
-    lines = (" ".join(line.split()) for line in text.splitlines())
-    return "\n".join(line for line in lines if line)[:MAX_TEXT_CHARS]
-
-
 # --- the sanitiser's input ---------------------------------------------------------------------
 
 
@@ -468,12 +428,16 @@ class _Flattener:
 
 
 def flatten(
-    markup: str, max_depth: int = MAX_DEPTH, max_formatting: int = MAX_FORMATTING
+    markup: str,
+    max_depth: int = MAX_DEPTH,
+    max_formatting: int = MAX_FORMATTING,
+    hidden: frozenset[str] = HIDDEN,
 ) -> tuple[str, bool]:
     """Rewrite HTML for the sanitiser as a well-formed copy that html5ever builds in linear time.
 
-    Only TAGS are passed on (nh3 drops the others and keeps their text); scripts and styles go
-    with their content, the content of other raw-text elements becomes text; comments go.
+    Only TAGS are passed on (nh3 drops the others and keeps their text); the hidden raw-text
+    elements (scripts and styles) go with their content, the content of other raw-text
+    elements becomes text; comments go.
     Every element is closed by an end tag of its own, inside its parent (so no formatting is
     left open for html5ever to re-open at each new block); at most max_depth elements are
     open at once and at most max_formatting formatting elements: the tags of further ones are
@@ -489,7 +453,7 @@ def flatten(
             text = markup[token.start : token.end]
             pieces.append("&lt;" if text == "<" else text)  # a lone < is text, kept as text
         elif kind == "raw":
-            if raw not in HIDDEN:
+            if raw not in hidden:
                 content = markup[token.start : token.end]
                 if raw not in ("textarea", "title"):  # no character references in these
                     content = content.replace("&", "&amp;")

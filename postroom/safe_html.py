@@ -21,7 +21,7 @@ from dataclasses import dataclass
 
 import nh3
 
-from postroom.html_scan import (  # the bounds and html_to_text are re-exported
+from postroom.html_scan import (  # the bounds are re-exported
     MAX_DEPTH,
     MAX_FORMATTING,
     MAX_HTML_CHARS,
@@ -29,8 +29,8 @@ from postroom.html_scan import (  # the bounds and html_to_text are re-exported
     TAGS,
     Finder,
     flatten,
-    html_to_text,
 )
+from postroom.html_text import html_to_text  # re-exported
 
 __all__ = [
     "BLOCKED_IMAGE",
