@@ -17,11 +17,17 @@ from dataclasses import dataclass, field
 from email.message import EmailMessage, Message
 from email.policy import EmailPolicy, default
 
+from smtpd_ingest import plain_headers
 from smtpd_ingest.filenames import filename
 from smtpd_ingest.headers import HEADER_TOO_LONG, HEADER_UNREADABLE, ParseWarning, describe
 from smtpd_ingest.mime_text import header_text, one_line, use_linear_params
 
-MAX_MIME_HEADER_CHARS = 16_384  # a longer Content-Type or -Disposition: the compat32 reading
+# The registry's parser splits the rest of a header again at every token: its time grows
+# with the square of a header's length (16 KB of "; a=b" took 0.15 s; 3.9 KB of comments in
+# a Content-Transfer-Encoding 76 ms).
+MAX_MIME_HEADER_CHARS = 2048  # a longer Content-Type or -Disposition: the compat32 reading
+MIME_BUDGET_CHARS = 32_768  # of such headers per mail read by the registry; the rest: compat32
+MAX_FETCH_CHARS = 1024  # any other header longer than this is handed out as plain text
 
 
 @dataclass(frozen=True)
@@ -58,8 +64,34 @@ def _join_quoted_folds(value: str) -> str:
     return "".join(out)
 
 
+class Budget:
+    """Characters of MIME headers one parse may still hand to the header registry."""
+
+    def __init__(self, chars: int = MIME_BUDGET_CHARS) -> None:
+        self.chars = chars
+
+
 class _Policy(EmailPolicy):
-    """policy.default, joining folds inside the quotes of a Content-Type."""
+    """policy.default, joining folds inside the quotes of a Content-Type, handing out a long
+    header as plain text (never to the registry), with one Budget per parse (`for_one_mail`)."""
+
+    budget: Budget | None = None
+
+    def for_one_mail(self) -> _Policy:
+        """A copy of this policy with a fresh Budget, for one parse."""
+        return self.clone(budget=Budget())
+
+    def header_fetch_parse(self, name: str, value: str):
+        """The registry's header object; for a value too long for it, the plain text; for
+        Content-Transfer-Encoding (read for every part's payload) its first word."""
+        if hasattr(value, "name"):
+            return value
+        if name.strip().lower() == "content-transfer-encoding":
+            words = header_text(value).split(None, 1)
+            return one_line(words[0]).lower() if words else ""
+        if len(value) <= MAX_FETCH_CHARS:
+            return super().header_fetch_parse(name, value)
+        return one_line(header_text(value))
 
     def header_source_parse(self, sourcelines: list[str]) -> tuple[str, str]:
         """Split a header as policy.default does; join a folded quoted parameter."""
@@ -103,53 +135,98 @@ def _first(part: Message, name: str) -> str | None:
 def _read(part: Message) -> Mime:
     raw_type, raw_disposition = _first(part, "content-type"), _first(part, "content-disposition")
     texts = [header_text(v) if v is not None else None for v in (raw_type, raw_disposition)]
-    if any(t is not None and len(t) > MAX_MIME_HEADER_CHARS for t in texts):
-        longest = max(len(t or "") for t in texts)
-        return _compat_read(part, ParseWarning(_label(raw_type), HEADER_TOO_LONG, f"{longest:,}"))
+    longest = max(len(t or "") for t in texts)
+    if longest > MAX_MIME_HEADER_CHARS:
+        warning = ParseWarning(_label(raw_type), HEADER_TOO_LONG, f"{longest:,} characters")
+        return _compat_read(part, warning)
     try:
-        return _registry_read(part, *texts)
+        read = _registry_fields(*texts, getattr(part.policy, "budget", None))
     except Exception as exc:  # noqa: BLE001 - any failure costs this part's headers only
         return _compat_read(part, ParseWarning(_label(raw_type), HEADER_UNREADABLE, describe(exc)))
+    if read is None:  # a mail of very many parts: the rest read as before the registry
+        return _compat_read(part, None)
+    content_type, params, disposition, name = read
+    if name is not None and any(
+        mark in text for text in texts if text for mark in ("=?", "\\", "\ufffd")
+    ):
+        # encoded words and 8-bit bytes: the charset fallback; backslashes as the sender
+        # meant them (Windows paths), where the registry reads them as quoting
+        name = filename(_compat_view(part))
+    return Mime(content_type or part.get_default_type(), dict(params), disposition, name)
 
 
 def _label(raw_type: str | None) -> str:
     return "Content-Type" if raw_type is not None else "Content-Disposition"
 
 
-def _default_type(part: Message) -> str:
-    return part.get_default_type()
+_Fields = tuple[str | None, tuple[tuple[str, str], ...], str | None, str | None]
 
 
-def _registry_read(part: Message, type_text: str | None, disposition_text: str | None) -> Mime:
-    params: dict[str, str] = {}
-    content_type = _default_type(part)
-    names: list[str | None] = []
+def _registry_fields(
+    type_text: str | None, disposition_text: str | None, budget: Budget | None
+) -> _Fields | None:
+    """What the registry reads of a Content-Type and -Disposition: type (None: the part's
+    default), parameters, disposition, file name. The same header texts come again and again
+    ("text/plain; charset=utf-8"): they are read once (`_remembered`) and cost no budget
+    then; new ones spend the mail's budget, and None says it is spent."""
+    key = (type_text, disposition_text)
+    found = _REMEMBERED.get(key)
+    if found is not None:
+        return found
+    if budget is not None:
+        budget.chars -= len(type_text or "") + len(disposition_text or "")
+        if budget.chars < 0:
+            return None
+    found = _read_fields(type_text, disposition_text)
+    if len(_REMEMBERED) >= MAX_REMEMBERED:
+        _REMEMBERED.pop(next(iter(_REMEMBERED)))
+    _REMEMBERED[key] = found
+    return found
+
+
+MAX_REMEMBERED = 1024  # header pairs (each at most 2 × MAX_MIME_HEADER_CHARS) kept, oldest out
+_REMEMBERED: dict[tuple[str | None, str | None], _Fields] = {}
+
+
+def _read_fields(type_text: str | None, disposition_text: str | None) -> _Fields:
+    content_type, params, names = None, {}, []
     if type_text is not None:
-        header = default.header_factory("content-type", type_text)
-        content_type = one_line(header.content_type).lower() or content_type
-        params = {one_line(k).lower(): str(v) for k, v in header.params.items()}
+        content_type, params = plain_headers.content_type(type_text) or _registry(
+            "content-type", type_text
+        )
         names.append(params.get("name"))
     disposition = None
     if disposition_text is not None:
-        header = default.header_factory("content-disposition", disposition_text)
-        disposition = one_line(header.content_disposition or "").lower() or None
-        names.insert(0, dict(header.params).get("filename"))
+        disposition, disposition_params = plain_headers.disposition(disposition_text) or _registry(
+            "content-disposition", disposition_text
+        )
+        names.insert(0, disposition_params.get("filename"))
     name = next((n.strip() for n in names if n and n.strip()), None)
-    raw_text = (type_text or "") + (disposition_text or "")
-    if name is not None and ("\ufffd" in name or "=?" in raw_text or "\\" in raw_text):
-        # encoded words and 8-bit bytes: the charset fallback; backslashes as the sender
-        # meant them (Windows paths), where the registry reads them as quoting
-        name = filename(_compat_view(part))
-    if "/" not in content_type:
+    if content_type is not None and "/" not in content_type:
         content_type = "text/plain"
-    return Mime(content_type, params, disposition, name)
+    return content_type, tuple(params.items()), disposition, name
 
 
-def _compat_read(part: Message, warning: ParseWarning) -> Mime:
+def _registry(name: str, text: str) -> tuple[str | None, dict[str, str]]:
+    """The registry's reading of a Content-Type or -Disposition: (value, parameters)."""
+    header = _HEADER_CLASSES[name](name, text)
+    value = header.content_type if name == "content-type" else header.content_disposition
+    params = {one_line(k).lower(): str(v) for k, v in header.params.items()}
+    return one_line(value or "").lower() or None, params
+
+
+# The registry makes a new class for every header it reads (HeaderRegistry.__getitem__); the
+# two read for every part are made once.
+_HEADER_CLASSES = {
+    name: default.header_factory[name] for name in ("content-type", "content-disposition")
+}
+
+
+def _compat_read(part: Message, warning: ParseWarning | None) -> Mime:
     """The compat32 reading: parameters split in linear time, 8-bit bytes guessed."""
     view = _compat_view(part)
     if view.get("content-type") is None:
-        content_type = _default_type(part)
+        content_type = part.get_default_type()
     else:
         content_type = one_line(Message.get_content_type(view))
     params = {

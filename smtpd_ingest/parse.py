@@ -170,7 +170,7 @@ def parse_message(raw: bytes) -> ParsedMail:
     """Parse raw RFC 5322 bytes into a ParsedMail, or raise ParseError saying why not."""
     raw = bytes(raw)
     try:
-        message = email.message_from_bytes(raw, policy=POLICY)
+        message = email.message_from_bytes(raw, policy=POLICY.for_one_mail())
     except RecursionError as exc:
         raise ParseError("MIME structure is nested too deeply to parse", raw) from exc
     except Exception as exc:  # every failure must become a stored reason

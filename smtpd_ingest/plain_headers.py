@@ -1,0 +1,94 @@
+"""The plain shape of a Content-Type and of an address list, read without the header registry.
+
+The email package's header registry reads every header postroom asks it for, but it splits
+the rest of a header again at every token and makes a class per header: for the plain shape
+most headers have ("text/plain; charset=utf-8", "Anna Miller <anna@bakery.example>") it
+costs more than the rest of a small mail's parse. These two readers take only that shape,
+ASCII without comments, encoded words, backslashes or RFC 2231 parameters, in one linear
+match each (possessive quantifiers: no backtracking), and return None for anything else,
+which the registry then reads. tests/test_plain_headers.py checks that wherever they answer,
+the registry answers the same.
+"""
+
+from __future__ import annotations
+
+import re
+
+_MIME_WORD = r"[A-Za-z0-9!#$%&+.^_`{|}~-]++"  # no "*" or "'": RFC 2231 marks, the registry's
+_ATTRIBUTE = r"[A-Za-z0-9!#$%&'+.^_`{|}~-]++"  # no "*": RFC 2231 is the registry's
+_QUOTED = r'"[^"\\\r\n]*+"'
+_PARAM = re.compile(rf";[ \t]*+({_ATTRIBUTE})[ \t]*+=[ \t]*+({_MIME_WORD}|{_QUOTED})[ \t]*+")
+_CONTENT_TYPE = re.compile(
+    rf"[ \t]*+({_MIME_WORD})/({_MIME_WORD})[ \t]*+((?:;[ \t]*+{_ATTRIBUTE}[ \t]*+=[ \t]*+"
+    rf"(?:{_MIME_WORD}|{_QUOTED})[ \t]*+)*+)(?:;[ \t]*+)?"
+)
+
+_DISPOSITION = re.compile(
+    rf"[ \t]*+({_MIME_WORD})[ \t]*+((?:;[ \t]*+{_ATTRIBUTE}[ \t]*+=[ \t]*+"
+    rf"(?:{_MIME_WORD}|{_QUOTED})[ \t]*+)*+)(?:;[ \t]*+)?"
+)
+
+_ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]++"
+_DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*+"
+_ADDR_SPEC = rf"{_DOT_ATOM}@{_DOT_ATOM}"
+_PHRASE = rf"{_ATOM}(?:[ \t]++{_ATOM})*+"
+_MAILBOX = re.compile(
+    rf"[ \t]*+(?:({_ADDR_SPEC})|(?:({_PHRASE})|({_QUOTED}))?[ \t]*+<({_ADDR_SPEC})>)[ \t]*+"
+    r"(,|\Z)"
+)
+
+
+def _plain(text: str) -> bool:
+    return text.isascii() and "(" not in text and "=?" not in text and "\\" not in text
+
+
+def content_type(text: str) -> tuple[str, dict[str, str]] | None:
+    """(type, parameters) of a plain Content-Type as the registry reads it: lowercased type
+    and names, quotes taken off; None for any other shape."""
+    match = _CONTENT_TYPE.fullmatch(text) if _plain(text) else None
+    if match is None:
+        return None
+    params = _params(match.group(3))
+    return None if params is None else (f"{match.group(1)}/{match.group(2)}".lower(), params)
+
+
+def disposition(text: str) -> tuple[str, dict[str, str]] | None:
+    """(disposition, parameters) of a plain Content-Disposition, as content_type."""
+    match = _DISPOSITION.fullmatch(text) if _plain(text) else None
+    if match is None:
+        return None
+    params = _params(match.group(2))
+    return None if params is None else (match.group(1).lower(), params)
+
+
+def _params(text: str) -> dict[str, str] | None:
+    params: dict[str, str] = {}
+    for param in _PARAM.finditer(text):
+        name, value = param.group(1).lower(), param.group(2)
+        if name in params:
+            return None  # the registry keeps the first and notes a defect: its reading
+        params[name] = value[1:-1] if value.startswith('"') else value
+    return params
+
+
+def addresses(text: str) -> list[tuple[str, str]] | None:
+    """(display name, address) of a plain address list, as the registry reads it: a name's
+    words joined by one space, a quoted name as written; None for any other shape."""
+    if not _plain(text) or ":" in text or ";" in text:
+        return None
+    found: list[tuple[str, str]] = []
+    position = 0
+    while True:
+        match = _MAILBOX.match(text, position)
+        if match is None:
+            return None
+        bare, phrase, quoted, bracketed, comma = match.groups()
+        if bare is not None:
+            found.append(("", bare))
+        elif quoted is not None:
+            found.append((quoted[1:-1], bracketed))
+        else:
+            found.append((" ".join((phrase or "").split()), bracketed))
+        if not comma:
+            return found
+        position = match.end()
