@@ -14,6 +14,7 @@ import unicodedata
 import pytest
 
 from smtpd_ingest.parse import Address, ParseError, parse_message
+from tests.test_html_text import assert_linear
 
 BOUNDARY = "----=_NextPart_000_0007_01C0F9B5.0B37F5E0"
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(64))).decode()
@@ -139,3 +140,21 @@ def test_a_mail_beyond_walking_still_gives_its_sender_and_subject_however_long_i
         parse_message(raw)
     assert refused.value.subject == "Angebot"
     assert refused.value.sender == Address("Anna", "anna@bakery.example")
+
+
+HOSTILE_PART_HEADERS = [
+    "Content-Type: text/plain" + "; a=b" * 399,  # 2 KB of parameters
+    "Content-Type: text/plain; a=b (" + "(x" * 990,  # comments nested past the recursion limit
+    "Content-Transfer-Encoding: base64" + " (x)" * 1000,  # the registry: 76 ms for 3.9 KB
+    'Content-Disposition: attachment; filename="' + "; " * 1000 + '"',
+]
+
+
+@pytest.mark.parametrize("header", HOSTILE_PART_HEADERS)
+def test_hostile_headers_in_every_part_cost_time_linear_in_the_parts(header):
+    def parse(parts: int) -> object:
+        body = "".join(f"--B\r\n{header}\r\n\r\nx\r\n" for _ in range(parts))
+        raw = f"From: a@b.example\r\nContent-Type: multipart/mixed; boundary=B\r\n\r\n{body}--B--"
+        return parse_message(raw.encode())
+
+    assert_linear(parse, 50)
