@@ -9,10 +9,13 @@ candidate's text of the HTML against the words of the plain part (difflib's rati
 lower-cased word lists, each cut to MAX_WORDS): mean and median over the mails; and the
 length of all the candidate's texts against the plain parts' (layout padding, markup).
 Speed: CPU seconds for the text of every HTML body of the corpus (best of three), and the
-ratio to the baseline `scan` (postroom's own tokenizer, as html_to_text was before issue 16).
+ratio to the baseline `scan` (postroom's own tokenizer, as html_to_text was before issue 16);
+and for the largest HTML body that has a plain alternative, repeated up to MAX_HTML_CHARS.
 Hostile: each case of tests/test_hostile_html.py (and a few aimed at these libraries) at n and
 8n units in a child process with a time limit: the ratio of the two times (linear is about 8,
 quadratic 64), a time-out, or the exception raised.
+inscriptis and html2text are no dependencies of postroom: `.venv/bin/pip install inscriptis
+html2text` to measure them (without, they show as raising ModuleNotFoundError).
 """
 
 from __future__ import annotations
@@ -352,6 +355,12 @@ def main() -> None:
             f"{name:24} {statistics.mean(ratios):12.3f} {statistics.median(ratios):7.3f} "
             f"{length:7.2f} {seconds:7.3f} {relative:>8} {failures}"
         )
+    path, _, largest = max((m for m in mails if m[1] is not None), key=lambda m: len(m[2]))
+    big = largest * (html_text.MAX_HTML_CHARS // len(largest))
+    print(f"\n{path} ({len(largest) // 1000} KB) repeated to {len(big) // 1000} KB: CPU s")
+    for name in names:
+        big_seconds, failures = speed(CANDIDATES[name], [(path, None, big)])
+        print(f"{name:24} {big_seconds:7.3f}" + (" raised" if failures else ""))
     if args.show:
         chosen = [m for m in mails if m[1] is not None][: args.show]
         for path, _, markup in chosen:

@@ -140,6 +140,7 @@ def test_the_text_is_bounded_and_any_input_leaves_one():
     assert len(html_to_text("<p>" + "words " * 190_000)) <= MAX_TEXT_CHARS
     cut = html_to_text("x" * MAX_HTML_CHARS + "beyond")
     assert cut == "x" * MAX_TEXT_CHARS
+    assert html_to_text("<p>a\ud800b<p>c") == "a?b\n\nc"  # a lone surrogate: nh3 takes none
     for markup in ("\x00<p>\ud800", "<a " * 1000, "&" * 1000, "<!--", "<![CDATA[x", "</"):
         assert isinstance(html_to_text(markup), str)
 
