@@ -155,6 +155,7 @@ def make_safe(markup: str) -> SafeHtml:
     note = ""
     if len(markup) > MAX_HTML_CHARS:
         markup, note = markup[:MAX_HTML_CHARS], NOTE_CUT
+    markup = markup.encode("utf-8", "replace").decode("utf-8")  # no lone surrogate for nh3
     markup, flattened = flatten(markup)
     if flattened:
         note = note or NOTE_FLAT

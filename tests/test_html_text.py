@@ -15,7 +15,7 @@ import pytest
 
 from postroom import html_text
 from postroom.html_scan import MAX_HTML_CHARS, MAX_TEXT_CHARS
-from postroom.safe_html import html_to_text
+from postroom.safe_html import html_to_text, make_safe
 
 # Each makes hostile markup of about n units; all defeat a naive scanner or html5ever.
 HOSTILE_HTML: dict[str, Callable[[int], str]] = {
@@ -166,3 +166,7 @@ def test_a_megabyte_of_unclosed_tags_is_read_within_a_second():
     assert len(markup) <= MAX_HTML_CHARS
     assert seconds(lambda: html_to_text(markup)) < 1.0
     assert html_to_text(markup) == ""
+
+
+def test_the_sanitiser_takes_a_lone_surrogate_too():
+    assert "a?b" in make_safe("<p>a\ud800b</p>").html.replace("\ufffd", "?")
