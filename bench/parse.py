@@ -1,11 +1,12 @@
 """Parse speed and memory: the working tree's parser next to a baseline revision's, in one run.
 
-Usage: .venv/bin/python bench/parse.py [--baseline d49111a] [--rounds 5] [--quick] [--json PATH]
+Usage: .venv/bin/python bench/parse.py [--baseline d49111a] [--rounds 7] [--repeat 200]
+                                       [--quick] [--each] [--json PATH]
 
 `smtpd_ingest.parse.parse_message` of both versions reads the same generated mail (seeded, the
 same bytes every run): a typical 10 KB mail (multipart/alternative text and HTML, a German subject
-in encoded words, a few To/Cc, a small PNG), a 14 MB mail (text, HTML, a 10 MB PDF and three
-images, base64 as on the wire) and a mail to 300 recipients with a long References. The
+in encoded words, a few To/Cc, a small PNG), a 14 MB mail (text, HTML, a 9.4 MB PDF and three
+photos, base64 as on the wire) and a mail to 300 recipients with a long References. The
 baseline is a `git worktree add --detach` of the revision in a temporary folder (removed at the
 end, also on failure); each measurement runs in a child process of this repository's venv with
 PYTHONPATH set to the one tree or the other. The two sides run in turn, the order flipped each
