@@ -67,7 +67,7 @@ def addresses(
     code, detail = HEADER_TOO_LONG, f"{len(text):,} characters"
     plain = plain_headers.addresses(text)
     if plain is not None:
-        return tuple(Address(name, address) for name, address in plain[:MAX_ADDRESSES])
+        return tuple(Address(one_line(n), one_line(a)) for n, a in plain[:MAX_ADDRESSES])
     if len(text) <= MAX_REGISTRY_CHARS:
         try:
             header = default.header_factory(label or "to", text)

@@ -14,6 +14,8 @@ from __future__ import annotations
 
 import re
 
+from smtpd_ingest.mime_text import decode_words
+
 _MIME_WORD = r"[A-Za-z0-9!#$%&+.^_`{|}~-]++"  # no "*" or "'": RFC 2231 marks, the registry's
 _ATTRIBUTE = r"[A-Za-z0-9!#$%&'+.^_`{|}~-]++"  # no "*": RFC 2231 is the registry's
 _QUOTED = r'"[^"\\\r\n]*+"'
@@ -31,11 +33,17 @@ _DISPOSITION = re.compile(
 _ATOM = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~-]++"
 _DOT_ATOM = rf"{_ATOM}(?:\.{_ATOM})*+"
 _ADDR_SPEC = rf"{_DOT_ATOM}@{_DOT_ATOM}"
-_PHRASE = rf"{_ATOM}(?:[ \t]++{_ATOM})*+"
+# A name's words may hold letters beyond ASCII (8-bit bytes, already decoded) and be encoded
+# words, which are atoms to the grammar: they are decoded after the list is split.
+_NAME_WORD = r"[A-Za-z0-9!#$%&'*+/=?^_`{|}~\x80-\U0010ffff-]++"
+_NAME_QUOTED = r'"[^"\\\x00-\x08\x0a-\x1f\x7f]*+"'
+_PHRASE = rf"{_NAME_WORD}(?:[ \t]++{_NAME_WORD})*+"
 _MAILBOX = re.compile(
-    rf"[ \t]*+(?:({_ADDR_SPEC})|(?:({_PHRASE})|({_QUOTED}))?[ \t]*+<({_ADDR_SPEC})>)[ \t]*+"
-    r"(,|\Z)"
+    rf"[ \t]*+(?:({_ADDR_SPEC})|(?:({_PHRASE})|({_NAME_QUOTED}))?[ \t]*+<({_ADDR_SPEC})>)"
+    r"[ \t]*+(,|\Z)"
 )
+_BLANKS = re.compile(r"[ \t]+")
+_NOT_IN_A_PLAIN_LIST = re.compile(r"[():;\\\x00-\x08\x0a-\x1f\x7f]")
 
 
 def _plain(text: str) -> bool:
@@ -73,8 +81,9 @@ def _params(text: str) -> dict[str, str] | None:
 
 def addresses(text: str) -> list[tuple[str, str]] | None:
     """(display name, address) of a plain address list, as the registry reads it: a name's
-    words joined by one space, a quoted name as written; None for any other shape."""
-    if not _plain(text) or ":" in text or ";" in text:
+    words joined by one space, a quoted name as written, encoded words decoded (with the
+    charset fallback of mime_text, where labels lie); None for any other shape."""
+    if _NOT_IN_A_PLAIN_LIST.search(text):
         return None
     found: list[tuple[str, str]] = []
     position = 0
@@ -86,9 +95,13 @@ def addresses(text: str) -> list[tuple[str, str]] | None:
         if bare is not None:
             found.append(("", bare))
         elif quoted is not None:
-            found.append((quoted[1:-1], bracketed))
+            found.append((_decoded(quoted[1:-1]), bracketed))
         else:
-            found.append((" ".join((phrase or "").split()), bracketed))
+            found.append((_decoded(_BLANKS.sub(" ", phrase or "")), bracketed))
         if not comma:
             return found
         position = match.end()
+
+
+def _decoded(name: str) -> str:
+    return decode_words(name) if "=?" in name else name

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import base64
 import time
 from email.policy import default
 
@@ -21,7 +22,8 @@ QUOTED = st.text("abc ,;:<>@.()[]'\t", max_size=10).map(lambda t: f'"{t}"')
 QUOTED_NAME = st.text("abc ,<>@.[]'\t", max_size=10).map(lambda t: f'"{t}"')  # no : ; ( )
 BLANK = st.sampled_from(["", " ", "  ", "\t"])
 # characters that make a header not plain, or plain in a way worth a look
-NOISE = st.text("aZ0 \t\"\\()<>@,;:.=?*'/\u00e4\r\n", max_size=40)
+NOISE = st.text("aZ0 \t\"\\()<>@,;:.=?*'/\u00e4\u00a0\x85\r\n", max_size=40)
+NAME_TEXT = st.text(st.characters(codec="utf-8", exclude_categories=["Cs", "Cc"]), max_size=12)
 
 
 def registry_addresses(text: str) -> list[tuple[str, str]]:
@@ -52,6 +54,21 @@ def address_lists(draw) -> str:
 
 
 @st.composite
+def encoded_names(draw) -> str:
+    """A list of one or two mailboxes whose names are encoded words (UTF-8, B or Q)."""
+    items = []
+    for _ in range(draw(st.integers(1, 2))):
+        data = draw(NAME_TEXT).encode()
+        if draw(st.booleans()):
+            word = "=?utf-8?b?" + base64.b64encode(data).decode() + "?="
+        else:
+            word = "=?UTF-8?Q?" + "".join(f"={b:02X}" for b in data) + "?="
+        prefix = draw(st.sampled_from(["", "Anna ", "M\u00fcller "]))
+        items.append(f"{prefix}{word} <{draw(ATOM)}@{draw(ATOM)}>")
+    return ", ".join(items)
+
+
+@st.composite
 def mime_headers(draw) -> str:
     value = f"{draw(WORD)}/{draw(WORD)}" if draw(st.booleans()) else draw(WORD)
     for _ in range(draw(st.integers(0, 3))):
@@ -74,6 +91,14 @@ def test_where_the_address_reader_answers_the_registry_agrees(text):
     found = plain_headers.addresses(text)
     if found is not None:
         assert found == registry_addresses(text)
+
+
+@SETTINGS
+@given(encoded_names())
+def test_encoded_and_8bit_names_read_as_the_registry_reads_them(text):
+    registry = default.header_factory("to", text)
+    if not registry.defects:
+        assert plain_headers.addresses(text) == registry_addresses(text)
 
 
 @SETTINGS
