@@ -15,6 +15,7 @@ from admin_ui.api_schemas import MAX_ID
 from domain import entries as domain_entries
 from domain.routing import decision_of, explain
 from domain.users import may_delete_entries
+from storage.entries import parse_warnings_of
 from storage.intake import load_raw
 from storage.models import Attachment, Entry, Project, RawMessage
 from storage.projects import project_of_account
@@ -230,7 +231,7 @@ def _entry_fields(entry: Entry, attachments: list[dict]) -> dict:
         "route": decision_of(entry).as_json(),
         "candidates": [int(c) for c in entry.candidate_ids],
         "parse_error": entry.parse_error,
-        "parse_warnings": _warnings(entry.parse_warnings),
+        "parse_warnings": parse_warnings_of(entry),
         "message_id": entry.message_id,
         "occurred_at": entry.occurred_at,
         "received_at": entry.received_at,
@@ -240,15 +241,6 @@ def _entry_fields(entry: Entry, attachments: list[dict]) -> dict:
         "bounce": bool(entry.is_bounce),
         "has_raw": entry.raw_sha256 is not None,
     }
-
-
-def _warnings(stored: str | None) -> list[dict]:
-    try:
-        found = json.loads(stored or "[]")
-    except ValueError:
-        return []
-    keys = ("item", "code", "detail")
-    return [{k: str(w.get(k, "")) for k in keys} for w in found if isinstance(w, dict)]
 
 
 def _addresses(stored: str) -> list[dict]:

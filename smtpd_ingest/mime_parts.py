@@ -14,13 +14,14 @@ from __future__ import annotations
 
 import functools
 from dataclasses import dataclass, field
+from email.feedparser import BytesFeedParser
 from email.message import EmailMessage, Message
 from email.policy import EmailPolicy, default
 
 from smtpd_ingest import plain_headers
 from smtpd_ingest.filenames import filename
 from smtpd_ingest.headers import HEADER_TOO_LONG, HEADER_UNREADABLE, ParseWarning, describe
-from smtpd_ingest.mime_text import header_text, one_line, use_linear_params
+from smtpd_ingest.mime_text import header_text, one_line, parse_params, use_linear_params
 
 # The registry's parser splits the rest of a header again at every token: its time grows
 # with the square of a header's length (16 KB of "; a=b" took 0.15 s; 3.9 KB of comments in
@@ -64,11 +65,19 @@ def _join_quoted_folds(value: str) -> str:
     return "".join(out)
 
 
-class Budget:
-    """Characters of MIME headers one parse may still hand to the header registry."""
+MAX_BUILT_PARTS = 10_000  # parts the email package may build of one mail (walked: 1,000)
+MAX_BUILT_DEPTH = 50  # a multipart deeper than this is not split: its parts are not walked
+MAX_FOLD_CHECKS = 8  # folded quoted boundaries per mail looked up in the raw message
 
-    def __init__(self, chars: int = MIME_BUDGET_CHARS) -> None:
+
+class Budget:
+    """What one parse may still spend: characters of MIME headers for the header registry,
+    and looks into the raw message for a folded boundary (each reads the whole message)."""
+
+    def __init__(self, raw: bytes = b"", chars: int = MIME_BUDGET_CHARS) -> None:
+        self.raw = raw
         self.chars = chars
+        self.fold_checks = MAX_FOLD_CHECKS
 
 
 class _Policy(EmailPolicy):
@@ -77,9 +86,9 @@ class _Policy(EmailPolicy):
 
     budget: Budget | None = None
 
-    def for_one_mail(self) -> _Policy:
-        """A copy of this policy with a fresh Budget, for one parse."""
-        return self.clone(budget=Budget())
+    def for_one_mail(self, raw: bytes) -> _Policy:
+        """A copy of this policy with a fresh Budget, for one parse of `raw`."""
+        return self.clone(budget=Budget(raw))
 
     def header_fetch_parse(self, name: str, value: str):
         """The registry's header object; for a value too long for it, the plain text; for
@@ -94,11 +103,30 @@ class _Policy(EmailPolicy):
         return one_line(header_text(value))
 
     def header_source_parse(self, sourcelines: list[str]) -> tuple[str, str]:
-        """Split a header as policy.default does; join a folded quoted parameter."""
+        """Split a header as policy.default does. A Content-Type folded inside its quotes is
+        unfolded as the RFC says (the line break goes, the blank stays), unless its boundary
+        then is not in the message and the boundary without the blank is (Outlook 2000)."""
         name, value = super().header_source_parse(sourcelines)
-        if len(sourcelines) > 1 and name.strip().lower() == "content-type":
-            value = _join_quoted_folds(value)
+        if len(sourcelines) > 1 and name.strip().lower() == "content-type" and self.budget:
+            joined = _join_quoted_folds(value)
+            if joined != value and self.budget.fold_checks > 0:
+                self.budget.fold_checks -= 1
+                if _delimits(joined, self.budget.raw) and not _delimits(value, self.budget.raw):
+                    value = joined
         return name, value
+
+
+def _delimits(value: str, raw: bytes) -> bool:
+    """Tell whether the boundary of a Content-Type value (unfolded) starts a line of raw."""
+    view = _compat_view_of("".join(value.splitlines()))
+    try:
+        boundary = view.get_boundary()
+    except Exception:  # noqa: BLE001 - no boundary to look for
+        return False
+    if not boundary:
+        return False
+    delimiter = b"--" + boundary.encode("utf-8", "surrogateescape")
+    return b"\n" + delimiter in raw or raw.startswith(delimiter)
 
 
 class PartMessage(EmailMessage):
@@ -109,20 +137,60 @@ class PartMessage(EmailMessage):
         return mime_of(self).content_type
 
     def get_boundary(self, failobj=None):
-        """The multipart boundary, as `mime_of` read it."""
+        """The multipart boundary, as `mime_of` read it; none deeper than MAX_BUILT_DEPTH,
+        where the email package would test every line against every enclosing boundary."""
+        if self.__dict__.get("_postroom_depth", 0) >= MAX_BUILT_DEPTH:
+            return failobj
         return mime_of(self).params.get("boundary", failobj)
+
+
+class TooManyParts(Exception):
+    """The mail has more MIME parts than the email package may build of it."""
+
+
+class BoundedFeedParser(BytesFeedParser):
+    """The email package's feed parser, building at most MAX_BUILT_PARTS parts (each costs
+    time and memory: 25 MB of empty parts would be 3 million) and noting each part's depth."""
+
+    def __init__(self, policy: EmailPolicy) -> None:
+        super().__init__(policy=policy)
+        self.built = 0
+
+    def _new_message(self) -> None:
+        self.built += 1
+        if self.built > MAX_BUILT_PARTS:
+            raise TooManyParts(f"the mail has more than {MAX_BUILT_PARTS:,} MIME parts")
+        super()._new_message()
+        self._cur.__dict__["_postroom_depth"] = len(self._msgstack) - 1
+
+
+def build_tree(raw: bytes) -> EmailMessage:
+    """The MIME tree of raw, by the email package with POLICY and within its bounds; raises
+    what the email package raises, and TooManyParts."""
+    parser = BoundedFeedParser(POLICY.for_one_mail(raw))
+    parser.feed(raw)
+    return parser.close()
 
 
 POLICY = _Policy(message_factory=PartMessage)
 
 
 def mime_of(part: Message) -> Mime:
-    """Read a part's Content-Type and -Disposition once (cached on the part)."""
+    """Read a part's Content-Type and -Disposition once (cached on the part); never raises:
+    the feedparser asks while it builds the tree."""
     cached = part.__dict__.get("_postroom_mime")
     if cached is None:
-        cached = _read(part)
+        try:
+            cached = _read(part)
+        except Exception as exc:  # noqa: BLE001 - any failure costs this part's headers only
+            item = "Content-Type" if _first(part, "content-type") else "Content-Disposition"
+            warning = ParseWarning(item, HEADER_UNREADABLE, describe(exc))
+            cached = Mime(part.get_default_type(), {}, None, None, warning)
         part.__dict__["_postroom_mime"] = cached
     return cached
+
+
+_BARE: dict[str, Mime] = {}  # the reading of a part without either header, by default type
 
 
 def _first(part: Message, name: str) -> str | None:
@@ -134,15 +202,19 @@ def _first(part: Message, name: str) -> str | None:
 
 def _read(part: Message) -> Mime:
     raw_type, raw_disposition = _first(part, "content-type"), _first(part, "content-disposition")
+    if raw_type is None and raw_disposition is None:  # one shared reading: parts can be many
+        default_type = part.get_default_type()
+        return _BARE.setdefault(default_type, Mime(default_type))
     texts = [header_text(v) if v is not None else None for v in (raw_type, raw_disposition)]
-    longest = max(len(t or "") for t in texts)
-    if longest > MAX_MIME_HEADER_CHARS:
-        warning = ParseWarning(_label(raw_type), HEADER_TOO_LONG, f"{longest:,} characters")
-        return _compat_read(part, warning)
+    for label, text in zip(("Content-Type", "Content-Disposition"), texts, strict=True):
+        if text is not None and len(text) > MAX_MIME_HEADER_CHARS:
+            warning = ParseWarning(label, HEADER_TOO_LONG, f"{len(text):,} characters")
+            return _compat_read(part, warning)
     try:
         read = _registry_fields(*texts, getattr(part.policy, "budget", None))
     except Exception as exc:  # noqa: BLE001 - any failure costs this part's headers only
-        return _compat_read(part, ParseWarning(_label(raw_type), HEADER_UNREADABLE, describe(exc)))
+        label = "Content-Type" if raw_type is not None else "Content-Disposition"
+        return _compat_read(part, ParseWarning(label, HEADER_UNREADABLE, describe(exc)))
     if read is None:  # a mail of very many parts: the rest read as before the registry
         return _compat_read(part, None)
     content_type, params, disposition, name = read
@@ -153,10 +225,6 @@ def _read(part: Message) -> Mime:
         # meant them (Windows paths), where the registry reads them as quoting
         name = filename(_compat_view(part))
     return Mime(content_type or part.get_default_type(), dict(params), disposition, name)
-
-
-def _label(raw_type: str | None) -> str:
-    return "Content-Type" if raw_type is not None else "Content-Disposition"
 
 
 _Fields = tuple[str | None, tuple[tuple[str, str], ...], str | None, str | None]
@@ -229,10 +297,13 @@ def _compat_read(part: Message, warning: ParseWarning | None) -> Mime:
         content_type = part.get_default_type()
     else:
         content_type = one_line(Message.get_content_type(view))
-    params = {
-        one_line(k).lower(): one_line(v if isinstance(v, str) else str(v[2]))
-        for k, v in (view.get_params() or [])[1:]
-    }
+    try:
+        found = [(k, v if isinstance(v, str) else str(v[2])) for k, v in view.get_params() or []]
+    except Exception:  # noqa: BLE001 - RFC 2231 pieces the email package cannot put together
+        text = view.get("content-type") or ""
+        found = [(*p.partition("=")[::2],) for p in parse_params(text)]
+        found = [(k, v.strip().strip('"')) for k, v in found]
+    params = {one_line(k).lower(): one_line(v) for k, v in found[1:]}
     disposition = view.get_content_disposition()
     return Mime(
         content_type,
@@ -251,6 +322,14 @@ def _compat_view(part: Message) -> Message:
     for name, value in part.raw_items():
         if name.strip().lower() in ("content-type", "content-disposition"):
             view[name] = header_text(value)
+    return view
+
+
+def _compat_view_of(content_type: str) -> Message:
+    """A compat32 Message of one Content-Type value (8-bit bytes decoded)."""
+    _linear_params_in_use()
+    view = Message()
+    view["content-type"] = header_text(content_type)
     return view
 
 

@@ -7,6 +7,9 @@ import binascii
 import codecs
 import email.message
 import re
+from collections.abc import Iterator
+from contextlib import contextmanager
+from contextvars import ContextVar
 
 from charset_normalizer import from_bytes
 
@@ -76,12 +79,13 @@ def scrub(text: str) -> str:
 
 
 # C0 (tab and line breaks included), DEL, C1 (ESC is C0): none belongs in a one-line value.
-_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f]+")
+_CONTROLS = re.compile("[\x00-\x1f\x7f-\x9f\u2028\u2029]+")  # and the two line separators
 
 
 def one_line(text: str) -> str:
     """A subject, name or filename as one line: every run of control characters (C0 with
-    tab and line breaks, DEL, C1) becomes one space, lone surrogates U+FFFD, ends trimmed."""
+    tab and line breaks, DEL, C1, U+2028/9) becomes one space, lone surrogates U+FFFD, ends
+    trimmed."""
     return _CONTROLS.sub(" ", scrub(text)).strip()
 
 
@@ -156,8 +160,28 @@ def _byte_char(byte: int) -> str:
 _CP1252_OR_LATIN1 = "".join(_byte_char(byte) for byte in range(256))
 
 
+MAX_GUESSES = 200  # charset-normalizer calls per mail (each about 0.15 ms on a short text)
+_GUESSES: ContextVar[list[int] | None] = ContextVar("guesses", default=None)
+
+
+@contextmanager
+def guess_budget(guesses: int = MAX_GUESSES) -> Iterator[None]:
+    """Within: at most `guesses` charset-normalizer calls; past them unlabelled text is read
+    as cp1252 (a mail of thousands of encoded words, each in another unknown charset)."""
+    token = _GUESSES.set([guesses])
+    try:
+        yield
+    finally:
+        _GUESSES.reset(token)
+
+
 def _normalizer_guess(data: bytes) -> str | None:
     """Ask charset-normalizer; among equally good answers take the most common charset."""
+    left = _GUESSES.get()
+    if left is not None:
+        if left[0] <= 0:
+            return None
+        left[0] -= 1
     try:
         matches = list(from_bytes(data, cp_isolation=_GUESS_CANDIDATES))
         if not matches:
@@ -247,9 +271,16 @@ def header_text(value: object) -> str:
     return scrub(guess_decode(unfold(value)))
 
 
+MAX_DECODED_SOURCE = 16_384  # characters of a header decoded as text; more is no subject
+
+
 def decode_header(value: object) -> str:
-    """Decode a raw header value: unfold, guess 8-bit bytes, decode RFC 2047 encoded words."""
-    return decode_words(header_text(value)).strip()
+    """Decode a raw header value: unfold, guess 8-bit bytes, decode RFC 2047 encoded words;
+    of a longer value (a subject is stored to 998 characters) the first MAX_DECODED_SOURCE."""
+    if value is None:
+        return ""
+    text = value if isinstance(value, str) else str(value)
+    return decode_words(header_text(text[:MAX_DECODED_SOURCE])).strip()
 
 
 def decode_words(text: str) -> str:

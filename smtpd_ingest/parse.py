@@ -17,7 +17,6 @@ chain, on the entry page (admin_ui/mail_route.py).
 from __future__ import annotations
 
 import base64
-import email
 import quopri
 import re
 from dataclasses import dataclass, field
@@ -38,7 +37,9 @@ from smtpd_ingest.filenames import (  # safe_filename is re-exported
 )
 from smtpd_ingest.headers import (  # Address and ParseWarning are re-exported
     BRACKETED_ID,
+    MAX_ADDRESS_SOURCE,
     PART_UNREADABLE,
+    REGISTRY_BUDGET_CHARS,
     Address,
     ParseWarning,
     addresses,
@@ -51,11 +52,19 @@ from smtpd_ingest.headers import (  # Address and ParseWarning are re-exported
     split_addresses,
     token,
 )
-from smtpd_ingest.mime_parts import POLICY, mime_of
-from smtpd_ingest.mime_text import decode_bytes, decode_header, header_text, one_line, raw_bytes
+from smtpd_ingest.mime_parts import MAX_BUILT_DEPTH, TooManyParts, build_tree, mime_of
+from smtpd_ingest.mime_text import (
+    MAX_DECODED_SOURCE,
+    decode_bytes,
+    decode_header,
+    guess_budget,
+    header_text,
+    one_line,
+    raw_bytes,
+)
 from smtpd_ingest.tnef import is_tnef, unpack_tnef
 
-MAX_DEPTH = 50  # MIME nesting levels below the top-level message walked; deeper: a warning
+MAX_DEPTH = MAX_BUILT_DEPTH  # MIME nesting levels walked below the top; deeper: a warning
 MAX_PARTS = 1000  # MIME entities walked, containers included; the rest: a warning
 MAX_WARNINGS = 50  # kept of one mail; the raw message has all of it
 MAX_IDS = 100  # message ids kept of In-Reply-To and of References (the first and the latest)
@@ -169,23 +178,32 @@ _HEADER_END = re.compile(rb"\r?\n\r?\n")
 def parse_message(raw: bytes) -> ParsedMail:
     """Parse raw RFC 5322 bytes into a ParsedMail, or raise ParseError saying why not."""
     raw = bytes(raw)
-    try:
-        message = email.message_from_bytes(raw, policy=POLICY.for_one_mail())
-    except RecursionError as exc:
-        raise ParseError("MIME structure is nested too deeply to parse", raw) from exc
-    except Exception as exc:  # every failure must become a stored reason
-        raise ParseError(f"the email package cannot parse it: {describe(exc)}", raw) from exc
-    try:
-        return _build(message)
-    except RecursionError as exc:
-        raise ParseError("MIME structure is nested too deeply to process", raw) from exc
-    except Exception as exc:  # every failure must become a stored reason
-        raise ParseError(f"cannot read the parsed message: {describe(exc)}", raw) from exc
+    with guess_budget():
+        try:
+            message = build_tree(raw)
+        except TooManyParts as exc:
+            raise ParseError(str(exc), raw) from exc
+        except RecursionError as exc:
+            raise ParseError("MIME structure is nested too deeply to parse", raw) from exc
+        except Exception as exc:  # every failure must become a stored reason
+            raise ParseError(f"the email package cannot parse it: {describe(exc)}", raw) from exc
+        try:
+            return _build(message)
+        except RecursionError as exc:
+            raise ParseError("MIME structure is nested too deeply to process", raw) from exc
+        except Exception as exc:  # every failure must become a stored reason
+            raise ParseError(f"cannot read the parsed message: {describe(exc)}", raw) from exc
 
 
 def header_fields(raw: bytes) -> tuple[str, Address | None]:
     """Subject and sender read from the header block alone, whatever its size, for mail
-    whose structure cannot be walked: one pass over the lines, nothing else parsed."""
+    whose structure cannot be walked: one pass over the lines, nothing else parsed, the
+    Subject decoded as far as a subject is kept, the From read by the linear reader."""
+    with guess_budget():
+        return _header_fields(raw)
+
+
+def _header_fields(raw: bytes) -> tuple[str, Address | None]:
     end = _HEADER_END.search(raw)
     block = raw[: end.start()] if end else raw
     found: dict[bytes, list[bytes]] = {}
@@ -200,10 +218,10 @@ def header_fields(raw: bytes) -> tuple[str, Address | None]:
         current = None
         if colon and key in (b"subject", b"from") and key not in found:
             current = found[key] = [value]
-    subject = decode_header(
-        b"\n".join(found.get(b"subject", [])).decode("utf-8", "surrogateescape")
-    )
-    sender_text = header_text(b"\n".join(found.get(b"from", [])).decode("utf-8", "surrogateescape"))
+    subject = b"\n".join(found.get(b"subject", []))[: 4 * MAX_DECODED_SOURCE]
+    subject = decode_header(subject.decode("utf-8", "surrogateescape"))
+    sender = b"\n".join(found.get(b"from", []))[:MAX_ADDRESS_SOURCE]
+    sender_text = header_text(sender.decode("utf-8", "surrogateescape"))
     senders = split_addresses(sender_text) if sender_text else ()
     return one_line(subject), senders[0] if senders else None
 
@@ -218,13 +236,14 @@ def _build(message: Message) -> ParsedMail:
     safe = make_safe(html) if html else None
     html = html[:MAX_HTML_CHARS]
     warnings = content.warnings
-    senders = addresses(headers.get("from"), "From", warnings)
+    budget = [REGISTRY_BUDGET_CHARS]  # of the address headers for the registry
+    senders = addresses(headers.get("from"), "From", warnings, budget)
     return ParsedMail(
         subject=one_line(decode_header(headers.get("subject"))),
         from_=senders[0] if senders else None,
-        to=addresses(headers.get("to"), "To", warnings),
-        cc=addresses(headers.get("cc"), "Cc", warnings),
-        reply_to=addresses(headers.get("reply-to"), "Reply-To", warnings),
+        to=addresses(headers.get("to"), "To", warnings, budget),
+        cc=addresses(headers.get("cc"), "Cc", warnings, budget),
+        reply_to=addresses(headers.get("reply-to"), "Reply-To", warnings, budget),
         date=date(headers.get("date")),
         message_id=message_id(headers.get("message-id")),
         in_reply_to=_bounded(ids(headers.get("in-reply-to"))),
@@ -269,10 +288,10 @@ def _collect(part: Message, content: _Content, depth: int) -> None:
             and mime.params.get("report-type", "").strip().lower() == "delivery-status"
         ):
             content.is_bounce = True
+        if ctype.startswith("multipart/") and depth >= MAX_DEPTH:
+            content.warnings.append(ParseWarning("MIME", "nested_too_deep", f"{MAX_DEPTH}"))
+            continue
         if part.is_multipart() and not ctype.startswith("message/"):
-            if depth >= MAX_DEPTH:
-                content.warnings.append(ParseWarning("MIME", "nested_too_deep", f"{MAX_DEPTH}"))
-                continue
             children = [c for c in part.get_payload() if isinstance(c, Message)]
             stack.extend((child, depth + 1) for child in reversed(children))
             continue

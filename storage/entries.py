@@ -5,6 +5,7 @@ Received mail is filed (and filed again by reprocess) by storage.filing alone.""
 from __future__ import annotations
 
 import hashlib
+import json
 
 from storage.models import Attachment, Entry, Intake
 
@@ -70,3 +71,18 @@ def attachment_names(entry_ids: list[int]) -> dict[int, list[str]]:
     for row in query:
         names[row.entry_id].append(row.filename)
     return names
+
+
+def parse_warnings_of(entry: Entry) -> list[dict[str, str]]:
+    """The parse warnings an entry holds (JSON written at filing), each item, code and
+    detail as text; anything else stored there is left out, never an error."""
+    try:
+        found = json.loads(entry.parse_warnings or "[]")
+    except (ValueError, RecursionError):
+        return []
+    keys = ("item", "code", "detail")
+    return [
+        {key: str(w.get(key) or "") for key in keys}
+        for w in (found if isinstance(found, list) else [])
+        if isinstance(w, dict)
+    ]

@@ -14,7 +14,7 @@ import unicodedata
 import pytest
 
 from smtpd_ingest.parse import Address, ParseError, parse_message
-from tests.test_html_text import assert_linear
+from tests.test_html_text import assert_linear, seconds
 
 BOUNDARY = "----=_NextPart_000_0007_01C0F9B5.0B37F5E0"
 PNG = base64.b64encode(b"\x89PNG\r\n\x1a\n" + bytes(range(64))).decode()
@@ -83,7 +83,7 @@ def test_a_to_of_5000_encoded_words_costs_the_to_header_only(separator):
 
 
 def test_a_to_the_registry_cannot_parse_is_read_by_the_simple_reader():
-    nested = "(" * 3000 + "x" + ")" * 3000
+    nested = "(" * 1200 + "x" + ")" * 1200  # within the registry's 4 KB, past its recursion
     raw = (
         f"From: anna@bakery.example\r\nTo: Team {nested} <team@agency.example>\r\n"
         "Subject: hi\r\n\r\nbody\r\n"
@@ -132,14 +132,30 @@ def test_no_control_character_reaches_a_subject_name_or_filename():
 
 def test_a_mail_beyond_walking_still_gives_its_sender_and_subject_however_long_its_header():
     filler = "".join(f"X-Filler-{n}: {'y' * 900}\r\n" for n in range(200))  # 180 KB of header
-    nested = "".join(
-        f'Content-Type: multipart/mixed; boundary="b{i}"\n\n--b{i}\n' for i in range(3000)
-    )
-    raw = f"{filler}From: Anna <anna@bakery.example>\r\nSubject: Angebot\r\n{nested}".encode()
-    with pytest.raises(ParseError) as refused:
+    parts = "".join("--B\n\n" for _ in range(10_001))  # more parts than the package may build
+    raw = (
+        f"{filler}From: Anna <anna@bakery.example>\r\nSubject: Angebot\r\n"
+        f"Content-Type: multipart/mixed; boundary=B\r\n\r\n{parts}--B--\r\n"
+    ).encode()
+    with pytest.raises(ParseError, match="more than 10,000 MIME parts") as refused:
         parse_message(raw)
     assert refused.value.subject == "Angebot"
     assert refused.value.sender == Address("Anna", "anna@bakery.example")
+
+
+def test_nesting_deeper_than_the_limit_is_not_split_and_costs_no_time_per_level():
+    def nested(levels: int) -> bytes:
+        opens = "".join(
+            f'Content-Type: multipart/mixed; boundary="b{i}"\n\n--b{i}\n' for i in range(levels)
+        )
+        lines = "line\n" * 20_000  # each line was tested against every enclosing boundary
+        return f"From: a@b.example\nSubject: deep\n{opens}\n{lines}".encode()
+
+    mail = parse_message(nested(200))
+    assert mail.subject == "deep"
+    assert [(w.item, w.code) for w in mail.warnings] == [("MIME", "nested_too_deep")]
+    took = [seconds(lambda n=n: parse_message(nested(n))) for n in (100, 400)]
+    assert took[1] < 2.5 * took[0], took  # beyond 50 levels, depth costs nothing
 
 
 HOSTILE_PART_HEADERS = [

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import html
 
+import pytest
+
 from domain.projects import create_project
 from smtpd_ingest.importer import import_messages
 from smtpd_ingest.parser_pool import InlineParser
@@ -40,10 +42,11 @@ def test_a_mail_beyond_walking_is_filed_by_its_sender_with_its_subject(web):
     project = create_project(
         web.account.id, "Bakery Miller", customer_addresses=["anna@bakery.example"]
     )
-    nested = "".join(
-        f'Content-Type: multipart/mixed; boundary="b{i}"\n\n--b{i}\n' for i in range(3000)
-    )
-    raw = f"From: Anna <anna@bakery.example>\nSubject: Angebot\n{nested}".encode()
+    parts = "".join("--B\n\n" for _ in range(10_001))  # more than the package builds
+    raw = (
+        "From: Anna <anna@bakery.example>\nSubject: Angebot\n"
+        f"Content-Type: multipart/mixed; boundary=B\n\n{parts}"
+    ).encode()
     [entry] = _import(web, raw)
     assert entry.parse_error and entry.subject == "Angebot"
     assert (entry.project_id, entry.from_address) == (project.id, "anna@bakery.example")
@@ -51,3 +54,14 @@ def test_a_mail_beyond_walking_is_filed_by_its_sender_with_its_subject(web):
     assert html.escape(entry.parse_error, quote=False) in page
     body = api_as(web, "member").get(f"/entries/{entry.id}").get_json()
     assert body["parse_warnings"] == [] and body["subject"] == "Angebot"
+
+
+@pytest.mark.parametrize(
+    "stored", ["null", "5", "true", '{"a": 1}', "[" * 5000 + "]" * 5000, '[{"item": null}]', "x"]
+)
+def test_odd_stored_warnings_never_break_the_entry_page_or_the_api(web, stored):
+    [entry] = _import(web, huge_to(5000, " "))
+    Entry.update(parse_warnings=stored).where(Entry.id == entry.id).execute()
+    assert web.client("member").get(f"/entries/{entry.id}").status_code == 200
+    body = api_as(web, "member").get(f"/entries/{entry.id}").get_json()
+    assert body["parse_warnings"] in ([], [{"item": "", "code": "", "detail": ""}])

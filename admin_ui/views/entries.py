@@ -36,6 +36,7 @@ from domain.errors import DomainError
 from domain.routing import decision_of, explain
 from storage.activity import activity_with_users
 from storage.attachments import attachment_of_entry, attachments_of_entry, inline_parts
+from storage.entries import parse_warnings_of
 from storage.intake import load_raw, load_raw_head
 from storage.models import Entry, RawMessage
 from storage.projects import project_of_account, projects_by_ids
@@ -88,18 +89,13 @@ WARNING_WORDS = {
 
 def parse_warnings(entry: Entry) -> list[dict[str, str]]:
     """The entry's parse warnings, each with its words (an unknown code: the code itself)."""
-    try:
-        stored = json.loads(entry.parse_warnings or "[]")
-    except ValueError:
-        return []
     return [
         {
-            "item": str(w.get("item", "")),
-            "words": WARNING_WORDS.get(str(w.get("code")), str(w.get("code", ""))),
-            "detail": str(w.get("detail", "")),
+            "item": warning["item"],
+            "words": WARNING_WORDS.get(warning["code"], warning["code"]),
+            "detail": warning["detail"],
         }
-        for w in stored
-        if isinstance(w, dict)
+        for warning in parse_warnings_of(entry)
     ]
 
 
