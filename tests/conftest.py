@@ -47,6 +47,7 @@ SLOW_MODULES = frozenset(
         "test_hostile_html",  # linear-time checks: measured runs of growing inputs
         "test_login_throttle",  # a web server behind a proxy; waits of the throttle
         "test_outbound_isolation",  # slow and silent SMTP servers, session deadlines
+        "test_parse_properties",  # hypothesis mutates corpus mails: 10 s
         "test_search_scale",  # builds a large table
         "test_smtp_deadline",  # connect and session timeouts run out
         "test_ui_corpus",  # files and opens all 656 corpus mails
@@ -55,6 +56,10 @@ SLOW_MODULES = frozenset(
 # module::test (every parameter) measured at about 1 s or more in the quick tier (--durations)
 SLOW_TESTS = frozenset(
     {
+        "test_parse_regressions::test_hostile_headers_in_every_part_cost_time_linear_in_the_parts",
+        "test_parse_regressions::test_address_headers_the_registry_finds_hard_cost_linear_time",
+        "test_parse_regressions::test_a_subject_of_alternating_unknown_charsets_costs_linear_time_and_little",
+        "test_parse_regressions::test_nesting_deeper_than_the_limit_is_not_split_and_costs_no_time_per_level",
         "test_api_document::test_the_served_document_is_the_spec_flask_smorest_generated",
         "test_bounded_filing::test_a_mail_nested_sixty_thousand_levels_opens_in_under_a_second",
         "test_bounded_filing::test_a_message_that_kills_filing_is_counted_and_quarantined_and_holds_up_no_other",

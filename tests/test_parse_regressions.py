@@ -13,7 +13,7 @@ import unicodedata
 
 import pytest
 
-from smtpd_ingest.parse import Address, ParseError, parse_message
+from smtpd_ingest.parse import Address, ParseError, header_fields, parse_message
 from tests.test_html_text import assert_linear, seconds
 
 BOUNDARY = "----=_NextPart_000_0007_01C0F9B5.0B37F5E0"
@@ -174,3 +174,66 @@ def test_hostile_headers_in_every_part_cost_time_linear_in_the_parts(header):
         return parse_message(raw.encode())
 
     assert_linear(parse, 50)
+
+
+def invoice_with_part(content_type: bytes, extra: bytes = b"") -> bytes:
+    return (
+        b"From: Anna <anna@x.test>\r\nSubject: Invoice 42\r\n"
+        b'Content-Type: multipart/mixed; boundary="XX"\r\n\r\n'
+        b"--XX\r\nContent-Type: text/plain\r\n\r\nPlease find the invoice.\r\n"
+        b"--XX\r\nContent-Type: " + content_type + b"\r\n" + extra + b"\r\nJVBERi0=\r\n"
+        b'--XX\r\nContent-Type: image/png; name="ok.png"\r\n\r\nx\r\n--XX--\r\n'
+    )
+
+
+@pytest.mark.parametrize(
+    "content_type",
+    [
+        b"application/pdf; name*=a.pdf; name*0=b.pdf",  # RFC 2231 pieces that do not join
+        b"application/pdf; name*=a.pdf; name*0=b.pdf; x-pad=" + b"a" * 2100,  # compat32 too
+        b"application/pdf; name*" + b"1" * 4400 + b"=a",  # a piece number int() refuses
+    ],
+)
+def test_a_content_type_the_email_package_cannot_read_costs_that_part_only(content_type):
+    mail = parse_message(invoice_with_part(content_type))
+    assert mail.text.strip() == "Please find the invoice."
+    assert [a.content_type for a in mail.attachments] == ["application/pdf", "image/png"]
+
+
+def test_a_too_long_content_disposition_is_named_as_such():
+    disposition = b"Content-Disposition: attachment; filename*" + b"1" * 4400 + b"=a\r\n"
+    mail = parse_message(invoice_with_part(b"application/pdf", disposition))
+    assert [(w.item, w.code) for w in mail.warnings] == [("Content-Disposition", "header_too_long")]
+    assert len(mail.attachments) == 2
+
+
+def test_a_fold_inside_quotes_keeps_its_blank_where_the_message_says_so():
+    raw = (
+        b"From: a@x.test\r\nContent-Type: multipart/mixed;\r\n"
+        b'\tboundary="=_mixed\r\n 0035F5E3C1257A1F_="\r\n\r\n'
+        b"--=_mixed 0035F5E3C1257A1F_=\r\nContent-Type: text/plain\r\n\r\nhello\r\n"
+        b"--=_mixed 0035F5E3C1257A1F_=\r\nContent-Type: application/pdf;\r\n"
+        b' name="Quarterly report\r\n 2024.pdf"\r\n\r\nx\r\n--=_mixed 0035F5E3C1257A1F_=--\r\n'
+    )
+    mail = parse_message(raw)
+    assert mail.text.strip() == "hello"
+    assert [a.filename for a in mail.attachments] == ["Quarterly report 2024.pdf"]
+
+
+def test_a_subject_of_alternating_unknown_charsets_costs_linear_time_and_little():
+    def subject_mail(words: int) -> bytes:
+        subject = "\r\n ".join(f"=?x{n % 2}?q?=E9=E8=F0?=" for n in range(words))
+        return f"From: m@evil.test\r\nSubject: {subject}\r\n\r\nbody\r\n".encode()
+
+    assert_linear(lambda n: parse_message(subject_mail(n)), 2_000)
+    assert_linear(lambda n: header_fields(subject_mail(n)), 2_000)  # after a timeout
+
+
+@pytest.mark.parametrize("shape", ['"', '""', '"a', 'a"', ".,"])
+def test_address_headers_the_registry_finds_hard_cost_linear_time(shape):
+    def quotes(n: int) -> bytes:
+        value = shape * (n // len(shape))
+        headers = "".join(f"{name}: {value}\r\n" for name in ("From", "To", "Cc", "Reply-To"))
+        return f"{headers}Subject: quotes\r\n\r\nbody\r\n".encode()
+
+    assert_linear(lambda n: parse_message(quotes(n)), 2_000)
