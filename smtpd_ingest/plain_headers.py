@@ -2,12 +2,18 @@
 
 The email package's header registry reads every header postroom asks it for, but it splits
 the rest of a header again at every token and makes a class per header: for the plain shape
-most headers have ("text/plain; charset=utf-8", "Anna Miller <anna@bakery.example>") it
-costs more than the rest of a small mail's parse. These two readers take only that shape,
-ASCII without comments, encoded words, backslashes or RFC 2231 parameters, in one linear
-match each (possessive quantifiers: no backtracking), and return None for anything else,
-which the registry then reads. tests/test_plain_headers.py checks that wherever they answer,
-the registry answers the same.
+most headers have ("text/plain; charset=utf-8", "Anna Müller <anna@bakery.example>") it
+costs more than the rest of a small mail's parse. These readers take only that shape (no
+comments, backslashes, groups or RFC 2231 parameters; a Content-Type in ASCII without
+encoded words) in one linear match each (possessive quantifiers: no backtracking), and
+return None for anything else, which the registry then reads.
+
+tests/test_plain_headers.py holds them to the registry: wherever they answer, the type,
+parameters and addresses are the registry's, and so are the names, where those are ASCII or
+well-formed UTF-8 encoded words. Other names are decoded by postroom's own decoder
+(mime_text.decode_words): it applies the charset fallback where labels lie or are unknown,
+and, as mail readers do, decodes an encoded word glued to other text, which the registry
+leaves as written.
 """
 
 from __future__ import annotations

@@ -1,5 +1,6 @@
 """Wherever the plain readers (smtpd_ingest/plain_headers.py) answer, the header registry of
-`email.policy.default` answers the same; on plain headers they answer at all."""
+`email.policy.default` answers the same (names: where they are ASCII or well-formed UTF-8
+encoded words); on plain headers they answer at all."""
 
 from __future__ import annotations
 
