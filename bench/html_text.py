@@ -40,6 +40,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))
 
 from postroom import html_text  # noqa: E402
+from postroom.html_scan import _CLOSES_P as CLOSES_P  # noqa: E402
 from postroom.html_scan import HIDDEN, flatten  # noqa: E402
 from postroom.html_scan import _tokens as scan_tokens  # noqa: E402
 from tests.test_html_text import HOSTILE_HTML  # noqa: E402
@@ -47,61 +48,10 @@ from tests.test_html_text import HOSTILE_HTML  # noqa: E402
 MAX_WORDS = 3000  # words compared per mail (difflib's ratio is quadratic in the worst case)
 WORD = re.compile(r"\w+")
 
-# The block elements whose tags the old scan turned into a line break.
-SCAN_BREAKS = frozenset(
-    [
-        "address",
-        "article",
-        "aside",
-        "blockquote",
-        "center",
-        "details",
-        "dialog",
-        "dir",
-        "div",
-        "dl",
-        "fieldset",
-        "figcaption",
-        "figure",
-        "footer",
-        "form",
-        "h1",
-        "h2",
-        "h3",
-        "h4",
-        "h5",
-        "h6",
-        "header",
-        "hgroup",
-        "hr",
-        "main",
-        "menu",
-        "nav",
-        "ol",
-        "p",
-        "pre",
-        "section",
-        "summary",
-        "table",
-        "ul",
-        "li",
-        "dd",
-        "dt",
-        "br",
-        "td",
-        "th",
-        "tr",
-        "tbody",
-        "thead",
-        "tfoot",
-        "caption",
-        "html",
-        "body",
-        "head",
-        "title",
-        "option",
-        "img",
-    ]
+# The tags the old scan turned into a line break: those that close a <p>, and these.
+SCAN_BREAKS = CLOSES_P | frozenset(
+    {"br", "td", "th", "tr", "tbody", "thead", "tfoot", "caption", "html", "body", "head"}
+    | {"title", "option", "img"}
 )
 
 
