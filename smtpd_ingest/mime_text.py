@@ -213,12 +213,14 @@ def decode_bytes(data: bytes, charset: str | None = None) -> str:
             if not text.isascii():
                 return text
     try:
-        text = data.decode(codec)
+        text: str | None = data.decode(codec)
     except (UnicodeError, LookupError, ValueError, TypeError):
-        if codec.startswith("iso2022_jp"):
-            return _jis_as_cp932(data)
+        text = None
+    if codec.startswith("iso2022_jp") and (text is None or "\x1b" in text):
+        return _jis_as_cp932(data)  # refused, or escape sequences left in the text
+    if text is None or _SURROGATES.search(text):
         return guess_decode(data)
-    return guess_decode(data) if _SURROGATES.search(text) else text
+    return text
 
 
 _JIS_ESCAPE = re.compile(rb"\x1b(\$[@B]|\$\(D|\([BJI])")

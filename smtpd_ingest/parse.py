@@ -219,11 +219,19 @@ def _header_fields(raw: bytes) -> tuple[str, Address | None]:
         if colon and key in (b"subject", b"from") and key not in found:
             current = found[key] = [value]
     subject = b"\n".join(found.get(b"subject", []))[: 4 * MAX_DECODED_SOURCE]
-    subject = decode_header(subject.decode("utf-8", "surrogateescape"))
+    subject = subject_of(subject.decode("utf-8", "surrogateescape"))
     sender = b"\n".join(found.get(b"from", []))[:MAX_ADDRESS_SOURCE]
     sender_text = header_text(sender.decode("utf-8", "surrogateescape"))
     senders = split_addresses(sender_text) if sender_text else ()
-    return one_line(subject), senders[0] if senders else None
+    return subject, senders[0] if senders else None
+
+
+def subject_of(raw: str | None) -> str:
+    """The Subject as one line of text; where decoding leaves nothing (encoded words that
+    decode to control characters only), the words as written: a subject is never lost."""
+    if raw is None:
+        return ""
+    return one_line(decode_header(raw)) or one_line(header_text(raw[:MAX_DECODED_SOURCE]))
 
 
 def _build(message: Message) -> ParsedMail:
@@ -239,7 +247,7 @@ def _build(message: Message) -> ParsedMail:
     budget = [REGISTRY_BUDGET_CHARS]  # of the address headers for the registry
     senders = addresses(headers.get("from"), "From", warnings, budget)
     return ParsedMail(
-        subject=one_line(decode_header(headers.get("subject"))),
+        subject=subject_of(headers.get("subject")),
         from_=senders[0] if senders else None,
         to=addresses(headers.get("to"), "To", warnings, budget),
         cc=addresses(headers.get("cc"), "Cc", warnings, budget),

@@ -237,3 +237,16 @@ def test_address_headers_the_registry_finds_hard_cost_linear_time(shape):
         return f"{headers}Subject: quotes\r\n\r\nbody\r\n".encode()
 
     assert_linear(lambda n: parse_message(quotes(n)), 2_000)
+
+
+@pytest.mark.parametrize(
+    "subject, stored",
+    [
+        (b"=?iso-2022-jp?Q?=1B?= =?iso-2022-jp?Q?=1B?=", "\ufffd\ufffd"),  # escapes, no text
+        (b"=?utf-8?q?=01=02?=", "=?utf-8?q?=01=02?="),  # control characters only: as written
+    ],
+)
+def test_a_subject_that_decodes_to_nothing_printable_is_never_lost(subject, stored):
+    raw = b"From: a@b.example\r\nSubject: " + subject + b"\r\n\r\nx\r\n"
+    assert parse_message(raw).subject == stored
+    assert header_fields(raw)[0] == stored
