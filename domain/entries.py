@@ -5,8 +5,8 @@ events other tools report on a project.
 Rules held here, for the CLI, the UI and the API alike:
 - done records who and when; open clears both;
 - mail is assigned only to a project of its own account; remembering the sender stores it as
-  a customer address of that project (domain.projects: at most one project per address) and
-  makes the entry customer mail;
+  a customer address of that project (domain.projects: at most one project per address),
+  makes the entry customer mail, and files the sender's other waiting unassigned mail there too;
 - spam is done and belongs to no project; blocking sends later mail from the sender (or its
   domain) to spam (domain.blocks);
 - an entry written by hand is a note (internal) or a call (from the customer) with text;
@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+from dataclasses import dataclass
 
 from domain import blocks, projects
 from domain.categories import ASSIGNED_AND_REMEMBERED, category
@@ -41,6 +42,7 @@ EMPTY_STATUS = "the status is empty"
 BAD_EVENT = "the event type must be one of {kinds}"
 STATUS_ONLY_ON_CHANGE = "a status belongs to a status_change event only"
 OTHER_ACCOUNT = "that project belongs to another account"
+SAME_SENDER = "with the other mail from its sender"
 
 
 def set_done(entry: Entry, user_id: int | None, done: bool) -> Entry:
@@ -62,29 +64,69 @@ def set_done(entry: Entry, user_id: int | None, done: bool) -> Entry:
     return entry
 
 
+@dataclass(frozen=True)
+class Assignment:
+    """An entry filed by hand, and the sender's other waiting mail filed with it."""
+
+    entry: Entry
+    also: tuple[Entry, ...] = ()
+
+
 def assign(entry: Entry, project: Project, user_id: int | None, remember_sender: bool) -> Entry:
-    """File an entry under a project by hand; optionally store its sender as customer."""
+    """File an entry under a project by hand; optionally store its sender as customer (and
+    file the sender's other waiting unassigned mail with it, see assign_mail)."""
+    return assign_mail(entry, project, user_id, remember_sender).entry
+
+
+def assign_mail(
+    entry: Entry, project: Project, user_id: int | None, remember_sender: bool
+) -> Assignment:
+    """File an entry under a project by hand; optionally store its sender as customer.
+
+    Remembering the sender also files every other unassigned mail of the account from that
+    address (spam left out) under the project, in the same transaction, with an activity
+    record for each: mail from a customer address belongs to its project.
+    """
     if project.account_id != entry.account_id:
         raise NotFound(OTHER_ACCOUNT)
+    remembered = remember_sender and bool(entry.from_address)
+    also: list[Entry] = []
     with write_transaction():
-        remembered = remember_sender and bool(entry.from_address)
         if remembered:
             projects.remember_sender(project, entry.from_address, user_id)
-        store.file_under(
-            entry,
-            project,
-            route_rule=Rule.BY_HAND.value,
-            category=ASSIGNED_AND_REMEMBERED if remembered else None,
-        )
-        log(
-            entry.account_id,
-            "assigned",
-            entry=entry.id,
-            project=project.id,
-            user=user_id,
-            detail="and remembered the sender" if remember_sender else "",
-        )
-    return entry
+            also = _waiting_from(entry)
+        for filed in (entry, *also):
+            store.file_under(
+                filed,
+                project,
+                route_rule=Rule.BY_HAND.value,
+                category=ASSIGNED_AND_REMEMBERED if remembered else None,
+            )
+            log(
+                filed.account_id,
+                "assigned",
+                entry=filed.id,
+                project=project.id,
+                user=user_id,
+                detail=(
+                    ("and remembered the sender" if filed is entry else SAME_SENDER)
+                    if remember_sender
+                    else ""
+                ),
+            )
+    return Assignment(entry, tuple(also))
+
+
+def _waiting_from(entry: Entry) -> list[Entry]:
+    """The account's other unassigned mail (spam left out) from the entry's sender."""
+    query = Entry.select().where(
+        (Entry.account == entry.account_id)
+        & Entry.project.is_null()
+        & (Entry.spam == False)  # noqa: E712
+        & (Entry.from_address == entry.from_address)
+        & (Entry.id != entry.id)
+    )
+    return list(query.order_by(Entry.id))
 
 
 def discard_spam(entry: Entry, user_id: int | None, block: str | None = None) -> Entry:

@@ -70,11 +70,17 @@ def assign(entry_id: int):
         return redirect(url_for("unassigned.index", q=form.q.data or None))
     remember = form.remember.data
     try:
-        domain_entries.assign(entry, project, g.user.id, remember_sender=remember)
+        assignment = domain_entries.assign_mail(entry, project, g.user.id, remember_sender=remember)
     except DomainError as error:
         flash(str(error), "error")
         return redirect(url_for("unassigned.index"))
-    return _done("assigned", entry, project=project, remembered=remember and entry.from_address)
+    return _done(
+        "assigned",
+        entry,
+        project=project,
+        remembered=remember and entry.from_address,
+        more=len(assignment.also),
+    )
 
 
 @bp.post("/unassigned/<int:entry_id>/discard")
