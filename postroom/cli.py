@@ -11,6 +11,7 @@ from pathlib import Path
 
 import click
 
+from domain.archive import DEFAULT_CUTOFF_DAYS
 from postroom import __version__
 from postroom.config import ConfigError, Settings, find_config_file, load_settings, parse_listen
 from postroom.installation import ForeignPackage, check_own_packages
@@ -593,10 +594,35 @@ def postfix_snippet(obj: Context) -> None:
 @main.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--account", "account_id", type=int, required=True)
+@click.option(
+    "--cutoff-days",
+    type=click.IntRange(min=0),
+    default=DEFAULT_CUTOFF_DAYS,
+    show_default=True,
+    help="Mail dated more than this many days ago is filed done.",
+)
+@click.option("--as-done", is_flag=True, help="File every imported mail done, whatever its age.")
+@click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON document.")
 @click.pass_obj
-def import_command(obj: Context, paths: tuple[Path, ...], account_id: int) -> None:
-    """Import mbox files, maildirs or .eml files through the ingest pipeline."""
-    from smtpd_ingest.importer import count_messages, import_messages, iter_messages
+def import_command(
+    obj: Context,
+    paths: tuple[Path, ...],
+    account_id: int,
+    cutoff_days: int,
+    as_done: bool,
+    as_json: bool,
+) -> None:
+    """Import mbox files, maildirs or .eml files through the ingest pipeline.
+
+    Each mail goes to the project routing finds, as live mail does, but imported mail never
+    notifies anyone. Mail whose Date header is older than the cut-off (default: 14 days) is
+    filed done, so an archive does not fill Tickets; a mail without a usable date counts as
+    new and stays open. --as-done files every mail done. A mail stored before is skipped.
+    """
+    import datetime as dt
+
+    from domain.archive import cutoff_of
+    from smtpd_ingest.importer import ImportCounts, count_messages, import_messages, iter_messages
     from smtpd_ingest.parser_pool import ParserPool
     from storage.accounts import account_by_id, inbox_local_part
 
@@ -605,21 +631,48 @@ def import_command(obj: Context, paths: tuple[Path, ...], account_id: int) -> No
     if owner is None:
         raise click.ClickException(f"no account {account_id}")
     recipient = f"{inbox_local_part(owner)}@{obj.settings.ingest.domains[0]}"
+    cutoff = cutoff_of(cutoff_days, dt.datetime.now(dt.UTC).replace(tzinfo=None))
     total = count_messages(list(paths))
-    done = new = 0
+    counts = ImportCounts()
     ingest = obj.settings.ingest
     parser = ParserPool(ingest.parse_workers, ingest.parse_timeout_seconds)
     try:
         with click.progressbar(length=total, label="importing", file=sys.stderr) as bar:
-            for count, added in import_messages(
-                owner.id, recipient, iter_messages(list(paths)), parser
+            for batch in import_messages(
+                owner.id,
+                recipient,
+                iter_messages(list(paths)),
+                parser,
+                cutoff=cutoff,
+                as_done=as_done,
             ):
-                done += count
-                new += added
-                bar.update(count)
+                counts.add(batch)
+                bar.update(batch.read)
     finally:
         parser.close()
-    click.echo(f"{done} messages read, {new} new, {done - new} already stored")
+    if as_json:
+        _echo_json(
+            {
+                **counts.as_dict(),
+                "new": counts.new,
+                "open": counts.new - counts.spam - counts.done,
+                "as_done": as_done,
+                "cutoff": None if as_done else cutoff.isoformat(timespec="seconds") + "Z",
+                "notifications": 0,
+            }
+        )
+        return
+    click.echo(_IMPORT_SUMMARY.format(c=counts, open=counts.new - counts.spam - counts.done))
+    if counts.spam:
+        click.echo(f"{counts.spam} discarded as spam (a blocked sender)")
+    rule = "all, --as-done" if as_done else f"dated before {cutoff:%Y-%m-%d %H:%M} UTC"
+    click.echo(f"{counts.done} filed done ({rule}), no notifications sent")
+
+
+_IMPORT_SUMMARY = (
+    "{c.read} messages read, {c.new} new: {c.filed} filed, {c.unassigned} unassigned,"
+    " {c.already_stored} already stored, {c.failed} failed"
+)
 
 
 @main.group()

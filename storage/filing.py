@@ -63,6 +63,7 @@ class InboundRecord:
     is_list: bool = False
     spam: bool = False
     attachments: tuple[AttachmentRecord, ...] = field(default=())
+    done: bool = False  # filed done (archive import of old mail): nobody needs to act on it
 
 
 MAX_SUBJECT = 998  # characters of a subject kept (RFC 5322's line); the raw keeps it all
@@ -125,10 +126,14 @@ class Filed:
 
 
 def file_inbound(
-    items: Sequence[tuple[int, InboundRecord]], holder: str | None = None
+    items: Sequence[tuple[int, InboundRecord]],
+    holder: str | None = None,
+    *,
+    notify: bool = True,
 ) -> list[Filed]:
     """File (intake id, record) pairs in one write transaction; intakes already done are skipped,
     and with a holder (an ingest process) those it no longer claims (storage.intake.hold).
+    With notify=False (an archive import) no event row is written, so nobody is notified.
 
     The batch is worked out before the write lock is taken (the reads, every row to insert),
     so that the lock, which the web and worker processes need too, is held short; under the
@@ -144,7 +149,7 @@ def file_inbound(
     if not items:
         return []
     items = [(intake_id, bounded(record)) for intake_id, record in items]
-    plan = _plan(items, database.cursor())
+    plan = _plan(items, database.cursor(), notify)
     separate = is_sqlite()
     with write_transaction("main"):
         cursor = database.cursor()
@@ -152,7 +157,7 @@ def file_inbound(
             held = hold(cursor, [intake_id for intake_id, _ in items], holder)
             items = [item for item in items if item[0] in held]
         if _snapshot(items, cursor) != plan.snapshot:
-            plan = _plan(items, cursor)
+            plan = _plan(items, cursor, notify)
         filed, done = _execute(plan, cursor)
         if done and not separate:
             cursor.executemany(native_sql(_INTAKE_DONE), done)
@@ -198,7 +203,7 @@ def _snapshot(items: Sequence[tuple[int, InboundRecord]], cursor) -> tuple:
     return tuple(sorted(intakes)), tuple(sorted(existing))
 
 
-def _plan(items: Sequence[tuple[int, InboundRecord]], cursor) -> _Plan:
+def _plan(items: Sequence[tuple[int, InboundRecord]], cursor, notify: bool = True) -> _Plan:
     snapshot = _snapshot(items, cursor)
     intakes, found = snapshot
     intake_of = {row[0]: row for row in intakes}
@@ -230,7 +235,7 @@ def _plan(items: Sequence[tuple[int, InboundRecord]], cursor) -> _Plan:
         answered = threads.get((account_id, record.joins)) if record.joins else None
         if answered is not None and answered > 0:  # filed before: its id is known
             record = replace(record, route_detail=str(answered))
-        values = _entry_values(record, account_id, sha256, received_at, project_status)
+        values = _entry_values(record, account_id, sha256, received_at, project_status, now)
         plan.entries.append([values[f.name] for f in _ENTRY_FIELDS])
         entry = -len(plan.entries)
         if answered is not None and answered < 0:
@@ -246,7 +251,7 @@ def _plan(items: Sequence[tuple[int, InboundRecord]], cursor) -> _Plan:
         if record.message_id and record.project_id is not None:
             threads[(account_id, record.message_id)] = entry
         _add_parts(plan, entry, account_id, record)
-        if not record.spam:
+        if notify and not record.spam:
             kind = "customer_mail" if record.project_id else "unassigned_mail"
             payload = json.dumps(
                 {"auto_submitted": record.auto_submitted, "bounce": record.is_bounce}
@@ -407,12 +412,15 @@ def _entry_values(
     sha256: str,
     received_at,
     project_status: dict,
+    now=None,
 ) -> dict:
+    """The entry's column values; a record filed done (not spam) is done since `now`."""
+    done = record.spam or record.done
     values = {
         "account": account_id,
         "project": record.project_id,
         "kind": "inbound",
-        "status": "done" if record.spam else "open",
+        "status": "done" if done else "open",
         "route_reason": "",
         "route_rule": record.route_rule,
         "route_detail": record.route_detail,
@@ -441,7 +449,7 @@ def _entry_values(
         "author": None,
         "project_status": project_status.get(record.project_id),
         "done_by": None,
-        "done_at": None,
+        "done_at": now if record.done and not record.spam else None,
         "category": record.category,
         "spam": record.spam,
     }
