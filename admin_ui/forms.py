@@ -544,3 +544,24 @@ class DiscardForm(UnassignedForm):
     """Discard as spam; `block` (sender, domain, or not sent) says what to block as well."""
 
     block = StringField()
+
+
+# --- bulk actions (Tickets, Unassigned) ----------------------------------------------------
+BULK_ACTIONS = ("done", "open", "assign", "spam", "delete")
+
+
+class BulkForm(PostForm):
+    """Many entries at once: the ids ticked (`entry`, repeated), or with `all` = 1 every entry
+    of the list that existed when it was shown (ids up to `upto`); the `action` (a button of
+    BULK_ACTIONS) and, to assign, the project. Carries the list's search words (`q`) back."""
+
+    entry = values_list()
+    all = text_field(filters=(switch,))
+    upto = WholeNumber()
+    action = text_field(OneOf(BULK_ACTIONS, "action"))
+    project_id = WholeNumber()
+    q = text_field()
+
+    def entry_ids(self) -> list[int]:
+        """The ticked ids that are whole numbers (anything else sent is left out)."""
+        return [int(value) for value in self.entry.data if value.isdigit() and len(value) <= 10]

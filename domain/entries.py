@@ -14,22 +14,27 @@ Rules held here, for the CLI, the UI and the API alike:
 - a project event is one of PROJECT_EVENTS; only a status_change may name a status, which it
   sets on the project in the same transaction.
 Every change is written to the activity log in the same transaction.
+The bulk actions (set_done_many, assign_many, discard_spam_many, delete_many) change many
+entries of the acting user's account in one transaction, one activity record per entry
+changed; an id of another account refuses the lot.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 import re
+from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
 from domain import blocks, projects
 from domain.categories import ASSIGNED_AND_REMEMBERED, category
-from domain.errors import Invalid, NotFound
+from domain.errors import Forbidden, Invalid, NotFound
 from domain.routing import Rule
+from domain.users import may_change_anything, may_delete_entries
 from storage import entry_updates as store
 from storage.activity import log
 from storage.db import write_transaction
-from storage.models import Entry, Project, User, utcnow
+from storage.models import MAX_ID, Entry, Project, User, utcnow
 
 MANUAL_KINDS = ("note", "call")
 PROJECT_EVENTS = ("status_change", "change_request", "requirements_submitted", "file_upload")
@@ -43,25 +48,39 @@ BAD_EVENT = "the event type must be one of {kinds}"
 STATUS_ONLY_ON_CHANGE = "a status belongs to a status_change event only"
 OTHER_ACCOUNT = "that project belongs to another account"
 SAME_SENDER = "with the other mail from its sender"
+READ_ONLY = "read-only users may not change anything"
+DELETE_FOR_GOOD = "only an owner or admin may delete an entry; discard it instead"
+NOT_OURS = "some of these entries do not exist or belong to another account"
+TOO_MANY = "at most {limit} entries at once"
+NONE_CHOSEN = "no entries chosen"
+
+# A bulk action changes at most this many entries (in one transaction), read CHUNK at a time.
+BULK_LIMIT = 10_000
+CHUNK = 200
 
 
 def set_done(entry: Entry, user_id: int | None, done: bool) -> Entry:
     """Tick or untick an entry, recording who and when."""
     with write_transaction():
-        store.set_status(
-            entry,
-            "done" if done else "open",
-            user_id if done else None,
-            utcnow() if done else None,
-        )
-        log(
-            entry.account_id,
-            "done" if done else "reopened",
-            entry=entry.id,
-            project=entry.project_id,
-            user=user_id,
-        )
+        _set_done(entry, user_id, done)
     return entry
+
+
+def _set_done(entry: Entry, user_id: int | None, done: bool) -> None:
+    """Tick or untick in the caller's transaction, with its activity record."""
+    store.set_status(
+        entry,
+        "done" if done else "open",
+        user_id if done else None,
+        utcnow() if done else None,
+    )
+    log(
+        entry.account_id,
+        "done" if done else "reopened",
+        entry=entry.id,
+        project=entry.project_id,
+        user=user_id,
+    )
 
 
 @dataclass(frozen=True)
@@ -146,18 +165,107 @@ def discard_spam(entry: Entry, user_id: int | None, block: str | None = None) ->
     return entry
 
 
+# --- many entries at once (the bulk actions of Tickets and Unassigned) ------------------------
+# Each takes the acting user and the ids chosen, refuses the lot if the user may not or one id
+# is not of the user's account, changes them in one transaction with one activity record per
+# entry changed, and returns how many it changed (an entry already so is left as it is).
+def set_done_many(user: User, entry_ids: Iterable[int], done: bool) -> int:
+    """Tick (or untick) many entries."""
+    _may_change(user)
+    changed = 0
+    with write_transaction():
+        for entry in _entries_of(user, entry_ids):
+            if (entry.status == "done") != done:
+                _set_done(entry, user.id, done)
+                changed += 1
+    return changed
+
+
+def assign_many(user: User, entry_ids: Iterable[int], project: Project) -> int:
+    """File many entries under a project by hand (their senders are not remembered)."""
+    _may_change(user)
+    if project.account_id != user.account_id:
+        raise NotFound(OTHER_ACCOUNT)
+    changed = 0
+    with write_transaction():
+        for entry in _entries_of(user, entry_ids):
+            if entry.project_id == project.id and not entry.spam:
+                continue
+            store.file_under(entry, project, route_rule=Rule.BY_HAND.value, category=None)
+            log(entry.account_id, "assigned", entry=entry.id, project=project.id, user=user.id)
+            changed += 1
+    return changed
+
+
+def discard_spam_many(user: User, entry_ids: Iterable[int]) -> int:
+    """Discard many entries as spam (nothing is blocked)."""
+    _may_change(user)
+    changed = 0
+    with write_transaction():
+        for entry in _entries_of(user, entry_ids):
+            if not entry.spam:
+                store.mark_spam(entry)
+                log(entry.account_id, "discarded", entry=entry.id, user=user.id)
+                changed += 1
+    return changed
+
+
+def delete_many(user: User, entry_ids: Iterable[int]) -> int:
+    """Delete many entries for good (owners and admins only)."""
+    _may_change(user)
+    if not may_delete_entries(user):
+        raise Forbidden(DELETE_FOR_GOOD)
+    ids = [entry.id for entry in _entries_of(user, entry_ids)]
+    for entry_id in ids:  # on its own, first: see storage.entry_updates.release_intakes
+        store.release_intakes(entry_id)
+    with write_transaction():
+        for entry in _entries_of(user, ids):
+            _log_deletion(entry, user.id)
+            store.delete_entry(entry)
+    return len(ids)
+
+
+def _may_change(user: User) -> None:
+    """Refuse a read-only user (Forbidden)."""
+    if not may_change_anything(user):
+        raise Forbidden(READ_ONLY)
+
+
+def _entries_of(user: User, entry_ids: Iterable[int]) -> Iterator[Entry]:
+    """The entries of these ids, CHUNK at a time; NotFound if one is not of the user's account
+    (raised inside the caller's transaction, so nothing of the lot is kept)."""
+    ids = sorted(set(entry_ids))
+    if not ids:
+        raise Invalid(NONE_CHOSEN)
+    if len(ids) > BULK_LIMIT:
+        raise Invalid(TOO_MANY.format(limit=BULK_LIMIT))
+    if not 0 < ids[0] <= ids[-1] <= MAX_ID:
+        raise NotFound(NOT_OURS)
+    for start in range(0, len(ids), CHUNK):
+        chunk = ids[start : start + CHUNK]
+        found = list(Entry.select().where((Entry.account == user.account_id) & Entry.id.in_(chunk)))
+        if len(found) != len(chunk):
+            raise NotFound(NOT_OURS)
+        yield from found
+
+
 def delete_entry(entry: Entry, user_id: int | None) -> None:
     """Delete an entry with its index row; the activity log keeps who did it."""
     store.release_intakes(entry.id)
     with write_transaction():
-        log(
-            entry.account_id,
-            "deleted",
-            project=entry.project_id,
-            user=user_id,
-            detail=f"entry {entry.id}: {entry.subject[:200]}",
-        )
+        _log_deletion(entry, user_id)
         store.delete_entry(entry)
+
+
+def _log_deletion(entry: Entry, user_id: int | None) -> None:
+    """The activity record of a deleted entry: on its project, naming the entry in words."""
+    log(
+        entry.account_id,
+        "deleted",
+        project=entry.project_id,
+        user=user_id,
+        detail=f"entry {entry.id}: {entry.subject[:200]}",
+    )
 
 
 def add_manual_entry(

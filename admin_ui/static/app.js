@@ -55,3 +55,21 @@ document.addEventListener("DOMContentLoaded", () => {
     node.textContent = `${moment.getFullYear()}-${pad(moment.getMonth() + 1)}-${pad(moment.getDate())} ${pad(moment.getHours())}:${pad(moment.getMinutes())}`;
   });
 });
+
+// Bulk actions: "select all on this page" ticks every row's box; a button that deletes asks.
+document.addEventListener("DOMContentLoaded", () => {
+  const form = document.getElementById("bulk-form");
+  if (!form) return;
+  const boxes = () => document.querySelectorAll("input[type=checkbox][name=entry][form=bulk-form]");
+  const page = form.querySelector("input[data-select-page]");
+  if (page) {
+    page.addEventListener("change", () => {
+      boxes().forEach((box) => { box.checked = page.checked; });
+    });
+  }
+  form.querySelectorAll("button[data-confirm]").forEach((button) => {
+    button.addEventListener("click", (event) => {
+      if (!window.confirm(button.dataset.confirm)) event.preventDefault();
+    });
+  });
+});

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint, Flask, g, render_template
 
 from admin_ui.forms import PageForm
-from domain.users import may_change_anything
+from domain.users import may_change_anything, may_delete_entries
 from storage import timeline
 from storage.models import Entry
 
@@ -16,7 +16,9 @@ PAGE_SIZE = 50
 @bp.get("/")
 def tickets():
     entries, older = page_of(timeline.tickets)
-    return render_template("tickets.html", entries=entries, older=older)
+    return render_template(
+        "tickets.html", entries=entries, older=older, may_delete=may_delete_entries(g.user)
+    )
 
 
 def page_of(listing) -> tuple[list[Entry], int | None]:
@@ -55,6 +57,7 @@ def shown_count(count: int) -> str:
 
 def register(app: Flask) -> None:
     from admin_ui.views import (
+        bulk,
         credentials,
         entries,
         mail_templates,
@@ -68,6 +71,7 @@ def register(app: Flask) -> None:
 
     app.register_blueprint(bp)
     for area in (
+        bulk,
         unassigned,
         projects,
         entries,
