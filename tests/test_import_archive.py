@@ -200,3 +200,26 @@ def test_an_unreadable_source_counts_as_failed_and_the_rest_is_filed(storage_db)
     mails = [dated_mail("Readable", CUSTOMER, days_ago(1)), None]
     counts = _import(account, mails)  # None: what iter_messages yields for an unreadable file
     assert (counts.read, counts.unassigned, counts.failed) == (2, 1, 1)
+
+
+def test_a_message_that_cannot_be_filed_is_counted_failed_and_kept_for_reprocess(
+    storage_db, monkeypatch
+):
+    import smtpd_ingest.importer as importer
+    from storage.models import Intake
+
+    real = importer.file_inbound
+
+    def refuse_poison(items, holder=None, **options):
+        if any(record.subject == "Poison" for _, record in items):
+            raise ValueError("cannot file this one")
+        return real(items, holder, **options)
+
+    monkeypatch.setattr(importer, "file_inbound", refuse_poison)
+    account = create_account("Agency")
+    mails = [dated_mail(name, CUSTOMER, days_ago(40)) for name in ("One", "Poison", "Two")]
+    counts = _import(account, mails, as_done=True)
+    assert (counts.read, counts.unassigned, counts.failed, counts.done) == (3, 2, 1, 2)
+    assert sorted(e.subject for e in Entry.select()) == ["One", "Two"]
+    [failed] = Intake.select().where(Intake.state == "failed")
+    assert "cannot file this one" in failed.error and Event.select().count() == 0
