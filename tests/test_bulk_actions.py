@@ -62,7 +62,7 @@ def test_the_tickets_page_has_a_labelled_checkbox_per_row_and_the_bulk_form(web)
     page = web.client("member").get("/").get_data(as_text=True)
     assert 'id="bulk-form"' in page and 'name="csrf_token"' in page
     assert f'form="bulk-form" name="entry" value="{note.id}" id="select-{note.id}"' in page
-    assert f'<label for="select-{note.id}" class="visually-hidden">Select “(no subject)”' in page
+    assert f'<label for="select-{note.id}" class="visually-hidden">Select “Task 0”' in page
     assert "Select all 1 matching" in page
     assert 'value="delete"' not in page  # a member does not delete for good
     assert 'value="delete"' in web.client("admin").get("/").get_data(as_text=True)
@@ -189,3 +189,63 @@ def test_bulk_open_reopens_done_mail_and_nothing_chosen_is_said(web):
     assert [_actions(m) for m in mails] == [["done", "reopened"]] * 2
     response = post(client, "/unassigned/bulk", {"action": "open"}, token_from="/unassigned")
     assert "Choose entries first." in client.get(response.location).get_data(as_text=True)
+
+
+def _tab_to(page, selector: str, key: str = "Tab", presses: int = 80) -> None:
+    """Press Tab (or Shift+Tab) until the element of `selector` has the focus."""
+    for _ in range(presses):
+        if page.evaluate("s => document.activeElement === document.querySelector(s)", selector):
+            return
+        page.keyboard.press(key)
+    raise AssertionError(f"{selector} was not reached by {key}")
+
+
+def test_in_a_browser_two_rows_are_chosen_by_keyboard_and_marked_done(web, page, network_log):
+    from tests.browser import screenshot
+    from tests.test_ui_entries import serving
+    from tests.web import PASSWORD
+
+    project = domain_projects.create_project(web.account.id, "Bakery Miller")
+    first, second, third = _notes(project, web.users["owner"], 3)
+    with serving(web.app) as base:
+        page.goto(f"{base}/login")
+        page.fill("input[name=email]", "member@agency.test")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/")
+        assert page.locator("#open-count").inner_text() == "3"
+        for note in (third, first):
+            _tab_to(page, f"#select-{note.id}")
+            page.keyboard.press("Space")
+        assert page.locator(f"#select-{third.id}").is_checked()
+        assert page.locator(f"#select-{first.id}").is_checked()
+        assert not page.locator(f"#select-{second.id}").is_checked()
+        screenshot(page, "tickets-bulk-chosen")
+        _tab_to(page, "#bulk-form button[value=done]", key="Shift+Tab")
+        page.keyboard.press("Enter")
+        page.wait_for_url(f"{base}/")
+        page.wait_for_load_state("load")
+        assert "Marked 2 entries done." in page.locator("body").inner_text()
+        assert page.locator("#open-count").inner_text() == "1"
+        assert page.locator(f"#entry-{second.id}").count() == 1
+        screenshot(page, "tickets-bulk-done")
+        receive(web.account.id, message("Who is this?", sender="Nina <nina@unknown.test>"))
+        page.set_viewport_size({"width": 390, "height": 844})  # a phone
+        for path in ("/", "/unassigned"):
+            page.goto(base + path)
+            assert page.locator("#bulk-form").is_visible()
+            wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+            assert not wide, f"{path} scrolls sideways at 390 px"
+            screenshot(page, f"bulk-phone{path.replace('/', '-')}")
+        page.locator("input[data-select-page]").check()  # app.js ticks every row's box
+        assert page.locator("input[name=entry][form=bulk-form]").evaluate_all(
+            "boxes => boxes.every(box => box.checked)"
+        )
+    assert [Entry.get_by_id(n.id).status for n in (first, second, third)] == [
+        "done",
+        "open",
+        "done",
+    ]
+    network_log.assert_only_local()
+    network_log.assert_no_dialogs()
+    network_log.assert_no_console_errors()
