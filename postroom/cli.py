@@ -658,7 +658,6 @@ def import_command(
                 "open": counts.new - counts.spam - counts.done,
                 "as_done": as_done,
                 "cutoff": None if as_done else cutoff.isoformat(timespec="seconds") + "Z",
-                "notifications": 0,
             }
         )
         return

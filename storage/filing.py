@@ -149,7 +149,7 @@ def file_inbound(
     if not items:
         return []
     items = [(intake_id, bounded(record)) for intake_id, record in items]
-    plan = _plan(items, database.cursor(), notify)
+    plan = _plan(items, database.cursor())
     separate = is_sqlite()
     with write_transaction("main"):
         cursor = database.cursor()
@@ -157,7 +157,9 @@ def file_inbound(
             held = hold(cursor, [intake_id for intake_id, _ in items], holder)
             items = [item for item in items if item[0] in held]
         if _snapshot(items, cursor) != plan.snapshot:
-            plan = _plan(items, cursor, notify)
+            plan = _plan(items, cursor)
+        if not notify:
+            plan.events.clear()
         filed, done = _execute(plan, cursor)
         if done and not separate:
             cursor.executemany(native_sql(_INTAKE_DONE), done)
@@ -203,7 +205,7 @@ def _snapshot(items: Sequence[tuple[int, InboundRecord]], cursor) -> tuple:
     return tuple(sorted(intakes)), tuple(sorted(existing))
 
 
-def _plan(items: Sequence[tuple[int, InboundRecord]], cursor, notify: bool = True) -> _Plan:
+def _plan(items: Sequence[tuple[int, InboundRecord]], cursor) -> _Plan:
     snapshot = _snapshot(items, cursor)
     intakes, found = snapshot
     intake_of = {row[0]: row for row in intakes}
@@ -251,7 +253,7 @@ def _plan(items: Sequence[tuple[int, InboundRecord]], cursor, notify: bool = Tru
         if record.message_id and record.project_id is not None:
             threads[(account_id, record.message_id)] = entry
         _add_parts(plan, entry, account_id, record)
-        if notify and not record.spam:
+        if not record.spam:
             kind = "customer_mail" if record.project_id else "unassigned_mail"
             payload = json.dumps(
                 {"auto_submitted": record.auto_submitted, "bounce": record.is_bounce}
