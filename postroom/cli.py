@@ -274,16 +274,19 @@ def entries_list(obj, account_id, project_id, unassigned, limit, as_json) -> Non
 def _serve(
     obj: Context, *, listeners: bool, web: bool, worker: bool = False, demo: bool = False
 ) -> None:
-    from postroom.web import announce_setup, serve_in_thread
+    from postroom.web import announce_setup, base_url, serve_in_thread
 
     settings = obj.settings
     _setup_logging(settings)
     obj.open_database()
     server = scheduler = None
+    seeded = _seed_demo_account(settings) if demo else None  # before: no setup link then
     try:
         if web:  # first: the worker's links name the port bound (a port 0 in [web] listen)
             server, settings = serve_in_thread(settings)
             announce_setup(settings)
+            if seeded is not None:
+                click.echo(f"demo: log in at {base_url(settings)}/login")
         if worker:
             scheduler = _start_worker(settings)
         if listeners:
@@ -292,7 +295,7 @@ def _serve(
             asyncio.run(
                 serve(
                     settings,
-                    after_start=_seed_demo if demo else None,
+                    after_start=_send_demo_mail(seeded) if seeded and seeded[1] else None,
                     reload=lambda: load_settings(find_config_file(obj.config_path)),
                 )
             )
@@ -329,16 +332,27 @@ def _wait_for_signal() -> None:
     stop.wait()
 
 
-async def _seed_demo(settings: Settings) -> None:
-    """Seed the demo account and send its sample mail to the SMTP listener as bound."""
-    from postroom.demo import seed, send_samples
+def _seed_demo_account(settings: Settings) -> tuple[object, bool]:
+    """Seed the demo account (once) and print its login, a new password every run; return
+    (account, whether it is new)."""
+    from postroom.demo import DEMO_OWNER, seed
 
-    loop = asyncio.get_running_loop()
-    account, password = await loop.run_in_executor(None, seed, settings)
-    if password:
-        click.echo(f"demo login: demo@postroom.example / {password}")
-        sent = await loop.run_in_executor(None, send_samples, settings, account)
+    account, password, new = seed(settings)
+    click.echo(f"demo login: {DEMO_OWNER} / {password}")
+    return account, new
+
+
+def _send_demo_mail(seeded: tuple[object, bool]):
+    """What the listener runs once bound: the demo's sample mail, sent through it."""
+
+    async def send(settings: Settings) -> None:
+        from postroom.demo import send_samples
+
+        loop = asyncio.get_running_loop()
+        sent = await loop.run_in_executor(None, send_samples, settings, seeded[0])
         click.echo(f"demo: {sent} sample mails sent through the SMTP listener")
+
+    return send
 
 
 @main.command()

@@ -9,7 +9,7 @@ from email.utils import formatdate, make_msgid
 
 from domain.accounts import create_account
 from domain.projects import create_project
-from domain.users import create_user, find_user
+from domain.users import create_user, find_user, set_password
 from postroom.config import Settings, parse_listen
 from postroom.mail_templates import STARTER_TEMPLATES
 from storage.accounts import inbox_local_part
@@ -19,13 +19,20 @@ DEMO_ACCOUNT = "Demo agency"
 DEMO_OWNER = "demo@postroom.example"
 
 
-def seed(settings: Settings) -> tuple[Account, str | None]:
-    """Create the demo account, owner and projects once; return (account, new password)."""
+def seed(settings: Settings) -> tuple[Account, str, bool]:
+    """Create the demo account, owner and projects once; return (account, the owner's
+    password, whether the account is new). Every run gives the demo owner a new password, so
+    the login it prints works."""
+    password = secrets.token_urlsafe(12)
     account = Account.get_or_none(Account.name == DEMO_ACCOUNT)
     if account is not None:
-        return account, None
+        owner = find_user(DEMO_OWNER)
+        if owner is None:
+            create_user(account.id, DEMO_OWNER, "owner", password, name="Demo owner")
+        else:
+            set_password(owner, password)
+        return account, password, False
     account = create_account(DEMO_ACCOUNT, STARTER_TEMPLATES)
-    password = secrets.token_urlsafe(12)
     if find_user(DEMO_OWNER) is None:
         create_user(account.id, DEMO_OWNER, "owner", password, name="Demo owner")
     projects = [
@@ -53,7 +60,7 @@ def seed(settings: Settings) -> tuple[Account, str | None]:
             contact_name=contact,
             customer_addresses=[address],
         )
-    return account, password
+    return account, password, True
 
 
 def sample_mails(inbox: str) -> list[EmailMessage]:

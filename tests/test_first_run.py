@@ -137,3 +137,30 @@ def test_run_demo_seeds_an_account_and_sends_sample_mail_over_smtp(db_url, tmp_p
         assert len(filed) == 3
         assert any(e["attachments"] == ["gallery-1.png"] for e in entries)
         assert any(e["route"]["rule"] == "thread" for e in entries)
+
+
+def test_run_demo_prints_only_links_that_answer_and_a_login_that_works_each_run(db_url, tmp_path):
+    """`postroom run --demo` (what `scripts/run --demo` runs): the demo owner exists before
+    the web starts, so no setup link is printed that would answer 404; every printed URL
+    answers 200; each run prints a login, a new password that works, the old one not."""
+    passwords = []
+    with Daemon(tmp_path, db_url, command="run --demo") as daemon:
+        daemon.wait_for_entries(4)
+        passwords.append(daemon.wait_for_log("demo login").rsplit("demo login: ", 1)[1].split()[2])
+        daemon.stop()
+        offset = len(daemon.log_text().encode())
+        daemon.start()
+        printed = daemon.wait_for_log("demo: log in at")[offset:]
+        passwords.append(re.search(r"demo login: \S+ / (\S+)", printed).group(1))
+        urls = re.findall(r"https?://\S+", daemon.log_text())
+        assert "postroom setup:" not in daemon.log_text()
+        assert urls and all(url.startswith(daemon.web_url) for url in urls)
+        for url in urls:
+            with urllib.request.urlopen(url) as response:  # noqa: S310 - our own local server
+                assert response.status == 200, url
+        assert passwords[0] != passwords[1]
+        old = HttpClient(daemon.web_url).login("demo@postroom.example", passwords[0])
+        assert old.status == 401
+        new = HttpClient(daemon.web_url).login("demo@postroom.example", passwords[1])
+        assert new.status == 302
+        assert len(daemon.wait_for_entries(4)) == 4  # the second run sent no sample mail again
