@@ -356,3 +356,44 @@ def record_project_event(
         return system_entry(
             project, subject.strip(), text, user_id=user_id, event=kind, payload=payload
         )
+
+
+NOT_SPAM = "that entry is not in spam"
+
+
+def not_spam(user: User, entry: Entry, project: Project | None = None) -> Entry:
+    """Take an entry out of spam: open again, back in Unassigned, or filed under `project`.
+
+    Mail a block rule sent to spam is then listed as from an unknown sender (the rule stays;
+    Settings removes it). One activity record, "not_spam", names the project if any.
+    """
+    from storage.blocks import release_from_spam
+
+    _may_change(user)
+    if entry.account_id != user.account_id:
+        raise NotFound(NOT_OURS)
+    if project is not None and project.account_id != user.account_id:
+        raise NotFound(OTHER_ACCOUNT)
+    with write_transaction():
+        entry = Entry.get_by_id(entry.id)
+        if not entry.spam:
+            raise Invalid(NOT_SPAM)
+        if entry.route_rule == Rule.BLOCKED.value:
+            rule, detail = (
+                (Rule.UNKNOWN_SENDER.value, entry.from_address)
+                if entry.from_address
+                else (Rule.NO_SENDER.value, "")
+            )
+        else:
+            rule, detail = entry.route_rule, entry.route_detail
+        release_from_spam(entry, route_rule=rule, route_detail=detail)
+        if project is not None:
+            store.file_under(entry, project, route_rule=Rule.BY_HAND.value, category=None)
+        log(
+            entry.account_id,
+            "not_spam",
+            entry=entry.id,
+            project=project and project.id,
+            user=user.id,
+        )
+    return entry

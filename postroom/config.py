@@ -107,6 +107,32 @@ class RetentionSettings:
     spam_days: int = 30  # discarded mail is purged after this many days (0: never)
 
 
+# Large free-mail domains: "block @domain" is refused for them (domain.blocks keeps the same list).
+FREE_MAIL_DOMAINS = (
+    "gmail.com",
+    "googlemail.com",
+    "outlook.com",
+    "hotmail.com",
+    "live.com",
+    "gmx.de",
+    "gmx.net",
+    "web.de",
+    "t-online.de",
+    "yahoo.com",
+    "icloud.com",
+    "me.com",
+    "aol.com",
+    "mail.de",
+    "freenet.de",
+)
+
+
+@dataclass(frozen=True)
+class SpamSettings:
+    # whole domains never blocked as spam: only single senders there are
+    free_mail_domains: tuple[str, ...] = FREE_MAIL_DOMAINS
+
+
 @dataclass(frozen=True)
 class Settings:
     storage: StorageSettings = field(default_factory=StorageSettings)
@@ -117,6 +143,7 @@ class Settings:
     outbound: OutboundSettings = field(default_factory=OutboundSettings)
     worker: WorkerSettings = field(default_factory=WorkerSettings)
     retention: RetentionSettings = field(default_factory=RetentionSettings)
+    spam: SpamSettings = field(default_factory=SpamSettings)
     source: str = "<defaults>"
 
     def as_dict(self) -> dict[str, Any]:
@@ -135,6 +162,7 @@ _SECTIONS = {
     "outbound": OutboundSettings,
     "worker": WorkerSettings,
     "retention": RetentionSettings,
+    "spam": SpamSettings,
 }
 _LOG_LEVELS = ("debug", "info", "warning", "error")
 # keys of earlier versions: the error says what to write instead
@@ -298,7 +326,11 @@ def _finish(settings: Settings, base: Path) -> Settings:
     if "archived" not in statuses:
         raise ConfigError(source, "ui.project_statuses", 'must contain "archived"')
     ui = dataclasses.replace(settings.ui, project_statuses=statuses)
-    return dataclasses.replace(settings, storage=storage, ingest=ingest, ui=ui)
+    free_mail = tuple(d.strip().lower().lstrip("@") for d in settings.spam.free_mail_domains)
+    if any(not d or "@" in d or " " in d for d in free_mail):
+        raise ConfigError(source, "spam.free_mail_domains", f"not a list of domains: {free_mail!r}")
+    spam = dataclasses.replace(settings.spam, free_mail_domains=free_mail)
+    return dataclasses.replace(settings, storage=storage, ingest=ingest, ui=ui, spam=spam)
 
 
 def parse_listen(value: str) -> tuple[str, str | int]:

@@ -6,8 +6,9 @@ from flask import Flask
 
 
 def register_views(app: Flask) -> None:
-    from admin_ui.views import auth, health, pages
+    from admin_ui.views import auth, health, pages, spam
 
     app.register_blueprint(auth.bp)
     app.register_blueprint(health.bp)
     pages.register(app)
+    app.register_blueprint(spam.bp)

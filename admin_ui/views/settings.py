@@ -1,4 +1,5 @@
-"""Account settings for owners and admins: the account's own outgoing server, the signature.
+"""Account settings for owners and admins: the account's own outgoing server, the signature,
+the block rules (who made each and when; removing one lets the sender's next mail through).
 
 The stored SMTP password is never sent back to the browser; an empty password field keeps it.
 The rules of what may be stored are domain.accounts'; it asks postroom.outbound_checks.
@@ -13,12 +14,13 @@ from functools import partial
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
 from admin_ui.forms import SignatureForm, SmtpForm
-from domain import accounts, users
+from domain import accounts, blocks, users
 from domain.accounts import SECURITIES, SmtpInvalid, SmtpSettings
-from domain.errors import Invalid
+from domain.errors import Invalid, NotFound
 from postroom.mail_headers import hidden_line_break
 from postroom.outbound import default_sender
 from postroom.outbound_checks import check_smtp_host
+from storage.blocks import listed_block_rules
 from storage.models import Account
 from storage.outbound import account_smtp
 
@@ -59,6 +61,7 @@ def _page(status: int = 200, **context):
         signature=context.pop("signature", account.signature),
         default_sender=default_sender(current_app.config["POSTROOM_SETTINGS"]),
         notice=request.args.get("notice", ""),
+        block_rules=listed_block_rules(g.user.account_id),
         **context,
     )
     return page, status
@@ -102,3 +105,13 @@ def save_signature():
         shown = signature.replace("\r\n", "\n").strip()
         return _page(400, signature=shown, signature_error=str(error))
     return redirect(url_for(".index", notice="signature-saved"))
+
+
+@bp.post("/settings/blocks/<int:rule_id>/remove")
+def remove_block(rule_id: int):
+    """Remove a block rule of the account (the domain records who did)."""
+    try:
+        blocks.remove_block_rule(g.user, rule_id)
+    except NotFound:
+        abort(404)
+    return redirect(url_for(".index", notice="block-removed") + "#block-rules")
