@@ -251,6 +251,17 @@ def set_active(account_id: int, member_id: int, active: bool, *, by: User | None
     return member
 
 
+def set_name(user: User, name: str) -> User:
+    """Set a member's display name (their own, on the profile, or the operator's CLI); "" clears
+    it. Mail they write from now on carries it; protocol entries keep the name they were made
+    with."""
+    name = check_name(name)
+    with write_transaction():
+        User.update(name=name).where(User.id == user.id).execute()  # never a stale copy
+    user.name = name
+    return user
+
+
 def set_password(user: User, password: str) -> None:
     """Set a new password (the operator's reset) and end every session and API token."""
     hashed = hash_password(password)

@@ -60,6 +60,7 @@ __all__ = ["SECURITIES", "SmtpServer", "parse_smtp_url", "queue_message"]
 log = logging.getLogger(__name__)
 
 MAX_REFERENCES = 20  # the newest ids of a long thread are enough to find it
+MAX_FROM_NAME_CHARS = 255  # an entry's from_name column (a member's name alone has at most 200)
 
 
 # --- where mail comes from and goes back to --------------------------------------------------
@@ -78,6 +79,26 @@ def sender_of_account(account_id: int, settings: Settings) -> tuple[str, str, Sm
         return name, own.from_address, server
     name, address = default_sender(settings)
     return name, address, None
+
+
+def from_name_of(author: User | None, sender_name: str) -> str:
+    """The From display name of mail a member writes: "Sam Miller (Agency)", their display
+    name with the sender's name (the account's); the sender's alone when they have none, their
+    own alone when both would not fit the stored name (MAX_FROM_NAME_CHARS)."""
+    name = author.name if author is not None else ""
+    if not name:
+        return sender_name
+    both = f"{name} ({sender_name})"
+    if not sender_name or sender_name == name or len(both) > MAX_FROM_NAME_CHARS:
+        return name
+    return both
+
+
+def sender_of_mail(outbound: OutboundMessage, name: str, address: str) -> tuple[str, str]:
+    """(name, address) this mail goes out as over a route sending as (name, address): the
+    name is its author's (from_name_of)."""
+    author = User.get_or_none(User.id == Entry.get_by_id(outbound.entry_id).author_id)
+    return from_name_of(author, name), address
 
 
 def project_reply_address(project: Project, settings: Settings) -> str:
@@ -141,7 +162,7 @@ def queue_message(
         text=body_markdown.replace("\r\n", "\n"),
         html=markdown_to_html(body_markdown),
         from_address=from_address,
-        from_name=from_name,
+        from_name=from_name_of(author_user, from_name),
         reply_to=project_reply_address(project, settings),
         message_id=f"{uuid.uuid4().hex}@{settings.ingest.domains[0]}",
         route_rule=Rule.OUTBOUND.value,

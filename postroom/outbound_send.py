@@ -35,7 +35,7 @@ from peewee import DatabaseError
 from domain.categories import category
 from domain.routing import Rule
 from postroom.config import Settings
-from postroom.outbound import build_mime, sender_of_account
+from postroom.outbound import build_mime, sender_of_account, sender_of_mail
 from postroom.outbound_checks import OutboundError, check_smtp_host
 from postroom.smtp_client import (
     Session,
@@ -224,7 +224,8 @@ def _send_account(route: _Route, settings: Settings, now: dt.datetime) -> tuple[
                 continue  # another worker has it
             outbound = OutboundMessage.get_by_id(message_id)
             try:
-                raw = build_mime(outbound, (route.name, route.address))
+                sender = sender_of_mail(outbound, route.name, route.address)
+                raw = build_mime(outbound, sender)
             except DatabaseError:
                 raise
             except Exception as error:  # this one mail fails, the rest go on
@@ -245,7 +246,7 @@ def _send_account(route: _Route, settings: Settings, now: dt.datetime) -> tuple[
                 _pause(route, now)
                 break  # the rest of this account's mail waits; the other accounts go on
             _resume(route.account_id)
-            mark_sent(outbound, now, route.address, route.name)
+            mark_sent(outbound, now, route.address, sender[0])
             sent += 1
             log.info(
                 "outbound %s sent to %s via %s:%s",

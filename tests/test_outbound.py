@@ -317,7 +317,7 @@ def test_the_accounts_own_server_and_sender_are_used(web, bakery):
         assert send_due(allowing_loopback(settings_of(web), port), now=later) == (1, 0)
     [(mail_from, _, raw)] = sink.received
     assert mail_from == "hello@agency.test"
-    assert parsed(raw)["From"] == "Agency <hello@agency.test>"
+    assert parsed(raw)["From"] == '"Member (Agency)" <hello@agency.test>'  # author (account)
     assert Entry.get_by_id(entry.id).from_address == "hello@agency.test"
 
 

@@ -4,18 +4,25 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 
-from admin_ui.forms import LoginForm, SetupForm, SetupTokenForm
+from admin_ui.forms import LoginForm, SetupForm, SetupTokenForm, strip, text_field
 from admin_ui.redirects import safe_next
 from domain.accounts import set_up
 from domain.errors import Conflict, DomainError
 from domain.tokens import check_setup_token
-from domain.users import record_login
+from domain.users import check_name, record_login, set_name
 from postroom import login_throttle
 from postroom.auth import check_login
 from postroom.mail_templates import STARTER_TEMPLATES
 from storage.models import User
 
 bp = Blueprint("auth", __name__)
+
+
+class NamedSetupForm(SetupForm):
+    """The setup form with the owner's display name (their name in the protocol and in mail)."""
+
+    name = text_field(filters=(strip,))
+
 
 WRONG_LOGIN = "Email or password is wrong."
 # The wait, in whole sentences for each plural form (select with _plural, later ngettext)
@@ -78,11 +85,13 @@ def setup():
         abort(404)
     error = None
     if request.method == "POST":
-        form = SetupForm()
+        form = NamedSetupForm()
         try:  # spends the token, creates the account (with its starter templates) and owner
+            name = check_name(form.name.data)  # before the token is spent: a refusal keeps it
             _account, user = set_up(
                 token, form.agency.data, form.email.data, form.password.data, STARTER_TEMPLATES
             )
+            set_name(user, name)
         except Conflict as taken:  # another request set up first
             return render_template("error.html", code=409, text=str(taken)), 409
         except DomainError as failure:

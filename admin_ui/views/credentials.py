@@ -1,4 +1,5 @@
-"""A user's own credentials on the profile page: password, other sessions, API tokens.
+"""A user's own name and credentials on the profile page: display name, password, other
+sessions, API tokens.
 
 Each change ends what could have leaked (domain.users.end_sessions) and keeps this
 browser signed in with a new session id. Read-only members may use these too
@@ -9,14 +10,31 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g, redirect, request, session, url_for
 
-from admin_ui.forms import ChangePasswordForm
+from admin_ui.forms import ChangePasswordForm, PostForm, strip, text_field
 from admin_ui.views.notifications import profile_page
 from domain.errors import DomainError, NotFound
 from domain.tokens import revoke_own_api_token
-from domain.users import WrongPassword, change_own_password, end_sessions
+from domain.users import WrongPassword, change_own_password, end_sessions, set_name
 from postroom import login_throttle
 
 bp = Blueprint("credentials", __name__)
+
+
+class NameForm(PostForm):
+    """The own display name (domain.users.check_name judges it)."""
+
+    name = text_field(filters=(strip,))
+
+
+@bp.post("/profile/name")
+def change_name():
+    """Change the own display name: used from now on in new protocol entries and in mail."""
+    sent = NameForm().name.data
+    try:
+        set_name(g.user, sent)
+    except DomainError as error:
+        return profile_page(400, name_error=str(error), name_value=sent)
+    return redirect(url_for("notifications.profile", notice="name-changed"))
 
 
 @bp.post("/profile/password")
