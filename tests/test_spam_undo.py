@@ -32,8 +32,9 @@ def test_not_spam_brings_a_discarded_mail_back_to_unassigned(web):
     assert f'id="entry-{entry.id}"' not in client.get("/unassigned").get_data(as_text=True)
     page = client.get("/spam").get_data(as_text=True)
     assert "Quote request" in page and 'class="purge-date"' in page
-    discarded = Entry.get_by_id(entry.id)
-    expected = (discarded.received_at + dt.timedelta(days=30)).date().isoformat()
+    discard = Activity.get(Activity.entry == entry.id, Activity.action == "discarded")
+    start = max(Entry.get_by_id(entry.id).received_at, discard.created_at)
+    expected = (start + dt.timedelta(days=30)).date().isoformat()
     assert f'on or after <time datetime="{expected}">' in page  # 30 days: the default
 
     response = post(client, f"/spam/{entry.id}/not-spam", {"project_id": ""})
@@ -53,6 +54,8 @@ def test_not_spam_can_file_straight_under_a_project(web):
     entry = receive(web.account.id, message("Menu", sender="anna@bakery.test"))
     client = web.client("member")
     _discard(client, entry)
+    page = client.get("/spam").get_data(as_text=True)
+    assert f'<option value="{bakery.id}">under Bakery Sommer</option>' in page
     post(client, f"/spam/{entry.id}/not-spam", {"project_id": bakery.id})
     filed = Entry.get_by_id(entry.id)
     assert not filed.spam and filed.project_id == bakery.id and filed.status == "open"
@@ -145,3 +148,13 @@ def test_the_free_mail_list_is_configurable_and_matches_the_domain_default(tmp_p
     config = tmp_path / "postroom.toml"
     config.write_text('[spam]\nfree_mail_domains = ["Mail.Example", "@other.example"]\n')
     assert load_settings(config).spam.free_mail_domains == ("mail.example", "other.example")
+
+
+def test_not_spam_of_mail_that_is_not_spam_or_unknown_is_not_found(web):
+    entry = receive(web.account.id, message("Fine", sender="fine@customer.test"))
+    client = web.client("member")
+    assert post(client, f"/spam/{entry.id}/not-spam").status_code == 404
+    assert post(client, "/spam/999999/not-spam").status_code == 404
+    _discard(client, entry)
+    response = post(client, f"/spam/{entry.id}/not-spam", {"project_id": 999999})
+    assert response.status_code == 302 and Entry.get_by_id(entry.id).spam

@@ -14,10 +14,8 @@ from flask import (
     current_app,
     flash,
     g,
-    jsonify,
     redirect,
     render_template,
-    request,
     url_for,
 )
 
@@ -105,7 +103,8 @@ def not_spam(entry_id: int):
 
 @bp.app_errorhandler(FreeMailDomain)
 def free_mail_refused(error: FreeMailDomain):
-    """A discard that would block a whole free-mail domain: nothing was changed; say why."""
-    if request.path.startswith("/api/"):
-        return jsonify(error=str(error), status=400), 400
+    """A discard that would block a whole free-mail domain: nothing was changed; say why.
+
+    (The API answers its own: 422 with the same words, admin_ui.api.)
+    """
     return render_template("error.html", code=400, text=str(error)), 400
