@@ -25,6 +25,7 @@ READ_ONLY_MAY_POST = {
     "notifications.profile",
     "notifications.follow",
     "credentials.change_password",
+    "credentials.change_name",
     "credentials.sign_out_elsewhere",
     "credentials.revoke_token",
 }

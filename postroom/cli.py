@@ -462,6 +462,32 @@ def user_set_password(obj, email, password_stdin) -> None:
     click.echo(f"password of {found.email} changed; their sessions and API tokens are ended")
 
 
+@user.command("set-name")
+@click.argument("email")
+@click.argument("name")
+@click.option(
+    "--account", "account_id", type=int, help="The account, when the e-mail is in several."
+)
+@click.pass_obj
+def user_set_name(obj, email, name, account_id) -> None:
+    """Set a team member's display name (shown in the protocol and in their mail; "" clears it)."""
+    from domain.errors import DomainError
+    from domain.users import find_user, set_name
+
+    obj.open_database()
+    found = find_user(email, account_id)
+    if found is None:
+        raise click.ClickException(f"no user {email}")
+    try:
+        set_name(found, name)
+    except DomainError as error:
+        raise click.ClickException(str(error)) from None
+    if found.name:
+        click.echo(f"name of {found.email} set to {found.name!r}")
+    else:
+        click.echo(f"name of {found.email} cleared")
+
+
 @main.group()
 def token() -> None:
     """Manage API tokens."""

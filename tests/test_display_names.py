@@ -22,7 +22,7 @@ from postroom.mail_templates import variables_for
 from postroom.outbound import from_name_of, sender_of_account
 from postroom.outbound_send import send_due
 from storage.models import Entry, OutboundMessage, User
-from tests.daemon import reserve_port
+from tests.daemon import Daemon, reserve_port
 from tests.test_outbound import smtp_sink
 from tests.web import PASSWORD, csrf_token
 
@@ -186,6 +186,15 @@ def test_everyone_edits_their_own_name_in_the_profile(web):
     assert User.get_by_id(web.users["member"].id).name == "Mia Berg"
 
 
+def test_a_read_only_member_names_themselves_too(web):
+    reader = web.client("read-only")
+    response = reader.post(
+        "/profile/name", data={"name": "Rita Reader", "csrf_token": csrf_token(reader, "/profile")}
+    )
+    assert response.status_code == 302
+    assert User.get_by_id(web.users["read-only"].id).name == "Rita Reader"
+
+
 def test_set_name_is_the_one_rule_for_the_cli_too(web):
     user = web.users["admin"]
     assert set_name(user, "  Alex Stone ").name == "Alex Stone"
@@ -250,3 +259,17 @@ def test_a_wrong_current_password_is_refused(web):
     )
     assert response.status_code == 400
     assert _login_status(web, PASSWORD) == 302 and _login_status(web, NEW_PASSWORD) == 401
+
+
+def test_the_cli_sets_and_clears_a_display_name_and_refuses_a_line_break(db_url, tmp_path):
+    daemon = Daemon(tmp_path, db_url)  # the CLI only: nothing is started
+    daemon.cli("init")
+    daemon.account = daemon.create_account()
+    daemon.create_user("sam@agency.test")
+    shown = daemon.cli("user", "set-name", "sam@agency.test", "Sam Miller")
+    assert "name of sam@agency.test set to 'Sam Miller'" in shown.stdout
+    refused = daemon.cli("user", "set-name", "sam@agency.test", "Sam\nMiller", check=False)
+    assert refused.returncode == 1 and "Traceback" not in refused.stderr
+    assert "cleared" in daemon.cli("user", "set-name", "sam@agency.test", "").stdout
+    unknown = daemon.cli("user", "set-name", "nobody@x.test", "N", check=False)
+    assert unknown.returncode == 1 and "no user nobody@x.test" in unknown.stderr
