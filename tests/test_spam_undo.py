@@ -158,3 +158,56 @@ def test_not_spam_of_mail_that_is_not_spam_or_unknown_is_not_found(web):
     _discard(client, entry)
     response = post(client, f"/spam/{entry.id}/not-spam", {"project_id": 999999})
     assert response.status_code == 302 and Entry.get_by_id(entry.id).spam
+
+
+def test_in_a_browser_spam_is_undone_by_keyboard_and_a_rule_removed(web, page, network_log):
+    from tests.browser import screenshot
+    from tests.test_ui_entries import serving
+    from tests.web import PASSWORD
+
+    first = receive(web.account.id, message("Order 12", sender="Ben <ben@gmail.com>"))
+    domain_entries.discard_spam(first, web.users["owner"].id, block="sender")
+    with serving(web.app) as base:
+        page.set_viewport_size({"width": 390, "height": 844})  # a phone
+        page.goto(f"{base}/login")
+        page.fill("input[name=email]", "owner@agency.test")
+        page.fill("input[name=password]", PASSWORD)
+        page.click("button[type=submit]")
+        page.wait_for_url(f"{base}/")
+        page.click("nav >> text=Spam")
+        page.wait_for_url(f"{base}/spam")
+        assert "Deleted for good on or after" in page.locator(f"#entry-{first.id}").inner_text()
+        wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+        assert not wide, "/spam scrolls sideways at 390 px"
+        screenshot(page, "spam-phone")
+        _tab_to(page, f"#entry-{first.id} form.not-spam button")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert "is back in Unassigned" in page.locator("body").inner_text()
+        assert page.locator(f"#entry-{first.id}").count() == 0
+
+        page.goto(f"{base}/settings#block-rules")
+        rule = BlockRule.get(BlockRule.pattern == "ben@gmail.com")
+        row = page.locator(f"#block-rule-{rule.id}")
+        assert "Owner" in row.inner_text()
+        wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+        assert not wide, "/settings scrolls sideways at 390 px"
+        screenshot(page, "settings-block-rules-phone")
+        form = row.locator("form")
+        assert "Remove the block on ben@gmail.com?" in form.get_attribute("data-confirm")
+        page.evaluate("window.confirm = () => true")  # the fixture dismisses real dialogs
+        with page.expect_navigation():
+            row.locator("button").click()
+        assert "Block rule removed" in page.locator("body").inner_text()
+        assert page.locator(f"#block-rule-{rule.id}").count() == 0
+    assert BlockRule.select().count() == 0
+    assert Entry.get_by_id(first.id).spam is False
+
+
+def _tab_to(page, selector: str, presses: int = 60) -> None:
+    """Press Tab until the element of `selector` has the focus."""
+    for _ in range(presses):
+        if page.evaluate("s => document.activeElement === document.querySelector(s)", selector):
+            return
+        page.keyboard.press("Tab")
+    raise AssertionError(f"{selector} was not reached by Tab")
