@@ -7,7 +7,7 @@ import binascii
 import datetime as dt
 import json
 
-from flask import Response, g
+from flask import Response, current_app, g
 
 from admin_ui import api_schemas as schemas
 from admin_ui.api_request import ApiError, api, api_user, no_content, not_found
@@ -120,7 +120,11 @@ def assign_entry(entry_id: int, body: dict):
 def discard_entry(entry_id: int, body: dict):
     """Discard an entry as spam"""
     entry = entry_or_404(entry_id)
-    return entry_json(domain_entries.discard_spam(entry, api_user().id, body.get("block")))
+    free_mail = current_app.config["POSTROOM_SETTINGS"].spam.free_mail_domains
+    discarded = domain_entries.discard_spam(
+        entry, api_user().id, body.get("block"), free_mail_domains=free_mail
+    )
+    return entry_json(discarded)
 
 
 @api.response(204, description="Done; no content.")

@@ -148,13 +148,21 @@ def _waiting_from(entry: Entry) -> list[Entry]:
     return list(query.order_by(Entry.id))
 
 
-def discard_spam(entry: Entry, user_id: int | None, block: str | None = None) -> Entry:
-    """Mark as spam; `block` "sender" or "domain" sends later mail from there to spam."""
+def discard_spam(
+    entry: Entry,
+    user_id: int | None,
+    block: str | None = None,
+    free_mail_domains: Iterable[str] = blocks.FREE_MAIL_DOMAINS,
+) -> Entry:
+    """Mark as spam; `block` "sender" or "domain" sends later mail from there to spam (never a
+    whole domain of `free_mail_domains`, the configured `[spam] free_mail_domains`)."""
     with write_transaction():
         store.mark_spam(entry)
         pattern = None
         if block in blocks.SCOPES and entry.from_address:
-            pattern = blocks.block_sender(entry.account_id, entry.from_address, block)
+            pattern = blocks.block_sender(
+                entry.account_id, entry.from_address, block, free_mail_domains=free_mail_domains
+            )
         log(
             entry.account_id,
             "discarded",

@@ -3,6 +3,7 @@ removed under Settings, no block of a whole free-mail domain, read-only users ke
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
 
 import pytest
@@ -15,6 +16,7 @@ from domain.errors import Forbidden
 from postroom.config import FREE_MAIL_DOMAINS, load_settings
 from storage.models import Activity, BlockRule, Entry, User
 from tests.mail import message
+from tests.test_api import api_as
 from tests.test_ui_unassigned import receive
 from tests.web import post
 
@@ -211,3 +213,16 @@ def _tab_to(page, selector: str, presses: int = 60) -> None:
             return
         page.keyboard.press("Tab")
     raise AssertionError(f"{selector} was not reached by Tab")
+
+
+def test_a_configured_free_mail_domain_is_neither_offered_nor_blocked_through_the_api(web):
+    """The configured list (not only the built-in default) reaches the page and the API."""
+    settings = web.app.config["POSTROOM_SETTINGS"]
+    spam = dataclasses.replace(settings.spam, free_mail_domains=("bakery-mail.test",))
+    web.app.config["POSTROOM_SETTINGS"] = dataclasses.replace(settings, spam=spam)
+    entry = receive(web.account.id, message("Hello", sender="anna@bakery-mail.test"))
+    page = web.client("member").get("/unassigned").get_data(as_text=True)
+    assert "Block anna@bakery-mail.test" in page and "Block @bakery-mail.test" not in page
+    response = api_as(web, "member").post(f"/entries/{entry.id}/discard", json={"block": "domain"})
+    assert response.status_code == 422
+    assert not BlockRule.select().exists() and not Entry.get_by_id(entry.id).spam

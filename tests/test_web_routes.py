@@ -14,7 +14,8 @@ OWN_SESSION = {  # a read-only member's own session, notifications, profile, fol
     "notifications.mark_all_read",
     "notifications.profile",
     "notifications.follow",
-    "credentials.change_password",  # and their own password, sessions and API tokens
+    "credentials.change_password",  # and their own password, name, sessions and API tokens
+    "credentials.change_name",
     "credentials.sign_out_elsewhere",
     "credentials.revoke_token",
 }

@@ -16,6 +16,7 @@ from flask import (
 from admin_ui.forms import AssignForm, DiscardForm, SearchForm, UnassignedForm
 from admin_ui.views.pages import page_of
 from domain import entries as domain_entries
+from domain.blocks import is_free_mail
 from domain.errors import DomainError
 from domain.routing import decision_of, explain
 from domain.users import may_delete_entries
@@ -83,11 +84,18 @@ def assign(entry_id: int):
     )
 
 
+@bp.app_template_global()
+def free_mail(address: str) -> bool:
+    """Whether an address is of a large free-mail domain, whose blocking is not offered."""
+    return is_free_mail(address, current_app.config["POSTROOM_SETTINGS"].spam.free_mail_domains)
+
+
 @bp.post("/unassigned/<int:entry_id>/discard")
 def discard(entry_id: int):
     entry = _entry_or_404(entry_id)
     block = DiscardForm().block.data
-    domain_entries.discard_spam(entry, g.user.id, block=block)
+    free_mail = current_app.config["POSTROOM_SETTINGS"].spam.free_mail_domains
+    domain_entries.discard_spam(entry, g.user.id, block=block, free_mail_domains=free_mail)
     return _done("discarded", entry, block=block if entry.from_address else None)
 
 
