@@ -11,7 +11,6 @@ from pathlib import Path
 
 import click
 
-from domain.archive import DEFAULT_CUTOFF_DAYS
 from postroom import __version__
 from postroom.config import ConfigError, Settings, find_config_file, load_settings, parse_listen
 from postroom.installation import ForeignPackage, check_own_packages
@@ -631,15 +630,20 @@ def postfix_snippet(obj: Context) -> None:
         click.echo(f"{domain}    {next_hop}")
 
 
+def _default_cutoff_days() -> int:
+    from domain.archive import DEFAULT_CUTOFF_DAYS
+
+    return DEFAULT_CUTOFF_DAYS
+
+
 @main.command("import")
 @click.argument("paths", nargs=-1, required=True, type=click.Path(exists=True, path_type=Path))
 @click.option("--account", "account_id", type=int, required=True)
 @click.option(
     "--cutoff-days",
     type=click.IntRange(min=0),
-    default=DEFAULT_CUTOFF_DAYS,
-    show_default=True,
-    help="Mail dated more than this many days ago is filed done.",
+    default=lambda: _default_cutoff_days(),  # domain is imported after the package check
+    help="Mail dated more than this many days ago is filed done (default 14).",
 )
 @click.option("--as-done", is_flag=True, help="File every imported mail done, whatever its age.")
 @click.option("--json", "as_json", is_flag=True, help="Print the summary as one JSON document.")

@@ -11,9 +11,12 @@ import sys
 import uuid
 from email.utils import format_datetime
 
+from click.testing import CliRunner
+
 from domain.accounts import create_account
 from domain.archive import DEFAULT_CUTOFF_DAYS, cutoff_of, filed_done
 from domain.projects import create_project
+from postroom.cli import main
 from postroom.config import load_settings
 from postroom.jobs.notify import process_events
 from smtpd_ingest.importer import ImportCounts, import_messages
@@ -223,3 +226,10 @@ def test_a_message_that_cannot_be_filed_is_counted_failed_and_kept_for_reprocess
     assert sorted(e.subject for e in Entry.select()) == ["One", "Two"]
     [failed] = Intake.select().where(Intake.state == "failed")
     assert "cannot file this one" in failed.error and Event.select().count() == 0
+
+
+def test_the_help_states_the_default_cut_off_the_domain_uses():
+    shown = CliRunner().invoke(main, ["import", "--help"]).output
+    words = " ".join(shown.split())
+    assert f"filed done (default {DEFAULT_CUTOFF_DAYS})" in words
+    assert f"(default: {DEFAULT_CUTOFF_DAYS} days)" in words
