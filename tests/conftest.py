@@ -292,3 +292,14 @@ def corpus_files(corpus_dir: Path) -> list[Path]:
         for path in corpus_dir.rglob("*")
         if path.is_file() and not path.name.upper().startswith(NOT_MAIL)
     )
+
+
+@pytest.fixture(autouse=True)
+def _umask_restored():
+    """Each test ends with the umask it started with: `postroom`'s command group sets 077 for
+    what it writes, and a test that runs it in process (CliRunner) would leave that to every
+    later test of its worker (a private Postfix instance's queue then unreadable to Postfix)."""
+    umask = os.umask(0o022)
+    os.umask(umask)
+    yield
+    os.umask(umask)

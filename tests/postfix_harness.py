@@ -206,7 +206,8 @@ class PostfixInstance:
         self.config_dir = self.folder / "etc"
         queue, data = self.folder / "spool", self.folder / "data"
         for path in (self.config_dir, queue, data):
-            path.mkdir(mode=0o755)
+            path.mkdir()
+            os.chmod(path, 0o755)  # noqa: S103 - whatever the umask: user "postfix" reads them
         shutil.chown(data, user=_default("mail_owner"))
         self.maillog_file = str(self.folder / "maillog")
         db_type = _default("default_database_type")
