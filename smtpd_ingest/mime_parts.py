@@ -118,7 +118,7 @@ class _Policy(EmailPolicy):
 
 def _delimits(value: str, raw: bytes) -> bool:
     """Tell whether the boundary of a Content-Type value (unfolded) starts a line of raw."""
-    view = _compat_view_of("".join(value.splitlines()))
+    view = _compat_view_of([("content-type", "".join(value.splitlines()))])
     try:
         boundary = view.get_boundary()
     except Exception:  # noqa: BLE001 - no boundary to look for
@@ -317,19 +317,17 @@ def _compat_read(part: Message, warning: ParseWarning | None) -> Mime:
 def _compat_view(part: Message) -> Message:
     """Copy a part's Content-Type and -Disposition, 8-bit bytes decoded, into a compat32
     Message, whose parameters are split in linear time."""
+    return _compat_view_of(part.raw_items())
+
+
+def _compat_view_of(headers) -> Message:
+    """A compat32 Message of the Content-Type and -Disposition among (name, raw value)
+    pairs, 8-bit bytes decoded."""
     _linear_params_in_use()
     view = Message()
-    for name, value in part.raw_items():
+    for name, value in headers:
         if name.strip().lower() in ("content-type", "content-disposition"):
             view[name] = header_text(value)
-    return view
-
-
-def _compat_view_of(content_type: str) -> Message:
-    """A compat32 Message of one Content-Type value (8-bit bytes decoded)."""
-    _linear_params_in_use()
-    view = Message()
-    view["content-type"] = header_text(content_type)
     return view
 
 
