@@ -45,6 +45,7 @@ class Account(BaseModel):
     inbox_token = CharField()
     created_at = DateTimeField(default=utcnow)
     signature = TextField(default="")  # appended to mail to customers; a template variable
+    time_zone = CharField(default="UTC")  # IANA name; dates are shown and filtered in it
 
 
 class User(BaseModel):
@@ -59,6 +60,7 @@ class User(BaseModel):
     # Raised by password change, (de)activation and "sign out everywhere": every session made
     # under an older value ends (domain.users.end_sessions). Never saved from a stale copy.
     auth_generation = IntegerField(default=0)
+    time_zone = CharField(null=True)  # IANA name overriding the account's; None: the account's
 
     class Meta:
         indexes = ((("account", "email"), True),)
