@@ -85,6 +85,10 @@ COUNT_LIMIT = 1000
 # `spam`), so on SQLite the count names its index.
 _OPEN_FILED = ("entry_open_filed", "status = 'open' AND project_id IS NOT NULL AND NOT spam")
 _UNASSIGNED = ("entry_unassigned", "project_id IS NULL AND NOT spam")
+# The Unassigned count means mail that waits for someone: done mail (an archive imported as
+# done, mail ticked done without a project) stays on the page but is not counted. It reads
+# the same partial index and skips the done rows on the way.
+_WAITING_UNASSIGNED = (_UNASSIGNED[0], f"{_UNASSIGNED[1]} AND status = 'open'")
 
 
 def open_ticket_count(account_id: int, limit: int | None = COUNT_LIMIT) -> int:
@@ -92,9 +96,13 @@ def open_ticket_count(account_id: int, limit: int | None = COUNT_LIMIT) -> int:
     return _count(_OPEN_FILED, account_id, limit)
 
 
-def unassigned_count(account_id: int, limit: int | None = COUNT_LIMIT) -> int:
-    """Count unassigned mail (spam left out), at most `limit` (None: all)."""
-    return _count(_UNASSIGNED, account_id, limit)
+def unassigned_count(
+    account_id: int, limit: int | None = COUNT_LIMIT, *, waiting_only: bool = True
+) -> int:
+    """Count unassigned mail that waits (open; spam left out), at most `limit` (None: all).
+
+    With waiting_only=False, count every row the Unassigned page lists (done mail too)."""
+    return _count(_WAITING_UNASSIGNED if waiting_only else _UNASSIGNED, account_id, limit)
 
 
 def _count(partial_index: tuple[str, str], account_id: int, limit: int | None) -> int:

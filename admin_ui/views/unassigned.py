@@ -14,7 +14,7 @@ from flask import (
 )
 
 from admin_ui.forms import AssignForm, DiscardForm, SearchForm, UnassignedForm
-from admin_ui.views.pages import page_of
+from admin_ui.views.pages import page_of, shown_count
 from domain import entries as domain_entries
 from domain.blocks import is_free_mail
 from domain.errors import DomainError
@@ -23,7 +23,7 @@ from domain.users import may_delete_entries
 from storage.accounts import account_by_id, inbox_local_part
 from storage.models import Entry
 from storage.projects import project_of_account, projects_by_ids, projects_of_account
-from storage.timeline import entry_of_account, unassigned
+from storage.timeline import entry_of_account, unassigned, unassigned_count
 
 bp = Blueprint("unassigned", __name__)
 
@@ -44,6 +44,7 @@ def index():
         candidates=projects_by_ids(g.user.account_id, candidate_ids),
         inbox_address=f"{inbox_local_part(account_by_id(g.user.account_id))}@{domains[0]}",
         may_delete=may_delete_entries(g.user),
+        listed_count=shown_count(unassigned_count(g.user.account_id, waiting_only=False)),
     )
 
 
