@@ -34,6 +34,7 @@ from admin_ui.redirects import local_path
 from domain import entries as domain_entries
 from domain.errors import DomainError
 from domain.routing import decision_of, explain
+from domain.users import may_change_anything
 from storage.activity import activity_with_users
 from storage.attachments import attachment_of_entry, attachments_of_entry, inline_parts
 from storage.entries import parse_warnings_of
@@ -227,6 +228,8 @@ def new(project_id: int):
     project = project_of_account(g.user.account_id, project_id)
     if project is None:
         abort(404)
+    if not may_change_anything(g.user):
+        abort(403)  # read-only members are not shown a form they cannot send
     form = {
         "kind": ManualEntryKindForm().kind.data,
         "subject": "",
