@@ -273,6 +273,7 @@ def entries_list(obj, account_id, project_id, unassigned, limit, as_json) -> Non
 def _serve(
     obj: Context, *, listeners: bool, web: bool, worker: bool = False, demo: bool = False
 ) -> None:
+    from postroom.listen_error import ListenError
     from postroom.web import announce_setup, base_url, serve_in_thread
 
     settings = obj.settings
@@ -300,6 +301,8 @@ def _serve(
             )
         else:
             _wait_for_signal()
+    except ListenError as error:
+        raise click.ClickException(error.explain(settings.source)) from None
     except OSError as error:
         raise click.ClickException(f"cannot listen: {error}") from None
     finally:

@@ -11,6 +11,7 @@ from waitress.server import create_server
 from domain.tokens import setup_token
 from postroom.auth import dummy_hash
 from postroom.config import Settings, parse_listen
+from postroom.listen_error import ListenError
 
 log = logging.getLogger("postroom.web")
 
@@ -42,14 +43,17 @@ def make_server(settings: Settings):
     host, port = parse_listen(settings.web.listen)
     # X-Forwarded-* reach the app, which believes them only from [web] trusted_proxies
     # (admin_ui/proxies.py); waitress's own setting trusts one address or all
-    return create_server(
-        app,
-        host=host,
-        port=int(port),
-        threads=settings.web.threads,
-        ident="postroom",
-        clear_untrusted_proxy_headers=False,
-    )
+    try:
+        return create_server(
+            app,
+            host=host,
+            port=int(port),
+            threads=settings.web.threads,
+            ident="postroom",
+            clear_untrusted_proxy_headers=False,
+        )
+    except OSError as error:
+        raise ListenError("[web] listen", settings.web.listen, error) from None
 
 
 def serve_in_thread(settings: Settings) -> tuple[object, Settings]:

@@ -12,6 +12,7 @@ from collections.abc import Awaitable, Callable
 from pathlib import Path
 
 from postroom.config import IngestSettings, Settings, parse_listen
+from postroom.listen_error import ListenError
 from smtpd_ingest.handler import IngestHandler
 from smtpd_ingest.processor import IntakeProcessor
 from smtpd_ingest.smtp_session import ConnectionGate, IngestLMTP, IngestSMTP
@@ -51,7 +52,10 @@ async def serve(
     try:
         for key, cls in (("smtp_listen", IngestSMTP), ("lmtp_listen", IngestLMTP)):
             if listen := getattr(settings, key):
-                server = await _start(loop, listen, cls, handler, gate, settings, spool_dir)
+                try:
+                    server = await _start(loop, listen, cls, handler, gate, settings, spool_dir)
+                except OSError as error:
+                    raise ListenError(f"[ingest] {key}", listen, error) from None
                 servers.append(server)
                 bound[key] = bound_address(server)
         # a line for tests and operators, e.g. "... smtp=127.0.0.1:2525 lmtp=unix:/run/x.sock"
