@@ -14,6 +14,7 @@ from admin_ui.api_request import ApiError, api, api_user, no_content, not_found
 from admin_ui.api_schemas import MAX_ID
 from domain import entries as domain_entries
 from domain.routing import decision_of, explain
+from domain.time_zones import effective_zone
 from domain.users import may_delete_entries
 from storage.entries import parse_warnings_of
 from storage.intake import load_raw
@@ -32,7 +33,8 @@ SPAM_SKIP_ROUNDS = 10
 @api.alt_response(404, "NotFound")
 def list_entries(query: dict):
     """List or search entries, newest first"""
-    account_id = api_user().account_id
+    user = api_user()
+    account_id = user.account_id
     try:
         words = parse_query(query.get("q", ""))
     except QuerySyntaxError as error:
@@ -55,6 +57,7 @@ def list_entries(query: dict):
             unassigned=unassigned,
             limit=limit - len(entries),
             before_key=key,
+            zone=effective_zone(user),  # after:/before: are the user's local days
         )
         entries += [entry for entry in page.entries if include_spam or not entry.spam]
         key = page.next_key

@@ -442,7 +442,8 @@ class EntryQuery(Query):
         2000,
         **described(
             'search syntax: words, "phrases", from:, to:, subject:, has:attachment, is:open,'
-            " is:done, kind:, project:, after:, before:, -negation"
+            " is:done, kind:, project:, after:, before:, -negation; after:/before: are days"
+            " of the token user's time zone (their own, else the account's)"
         ),
     )
     project_id = QueryWhole(1, MAX_ID, **described("only this project's entries"))

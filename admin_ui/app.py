@@ -7,6 +7,7 @@ import datetime as dt
 from flask import Flask, abort, g, jsonify, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
+from admin_ui import local_time
 from admin_ui.proxies import TrustedProxies
 from admin_ui.sessions import DbSessionInterface
 from domain.tokens import shared_secret
@@ -26,6 +27,7 @@ READ_ONLY_MAY_POST = {
     "notifications.follow",
     "credentials.change_password",
     "credentials.change_name",
+    "credentials.change_time_zone",
     "credentials.sign_out_elsewhere",
     "credentials.revoke_token",
 }
@@ -59,6 +61,7 @@ def create_app(settings: Settings, *, testing: bool = False) -> Flask:
     from admin_ui.views import register_views
 
     register_views(app)
+    local_time.register(app)  # the date filters: every date in the viewer's time zone
     app.register_blueprint(api)
     csrf.exempt(api)
 

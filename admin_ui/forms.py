@@ -35,6 +35,7 @@ from domain.errors import Invalid
 from domain.projects import MAX_FIELD_CHARS as MAX_PROJECT_FIELD_CHARS
 from domain.projects import check_fields as check_project_fields
 from domain.projects import normalise_domain
+from domain.time_zones import to_utc
 from domain.users import MAX_NAME_CHARS
 from storage import notifications as notification_store
 
@@ -172,6 +173,12 @@ class SetupForm(PostForm):
     password = text_field()
 
 
+class TimeZoneForm(PostForm):
+    """An IANA time zone name (domain.time_zones.check_time_zone judges it)."""
+
+    time_zone = text_field(filters=(strip,))
+
+
 # --- the own credentials (profile) ---------------------------------------------------------
 MAX_PASSWORD_CHARS = 1000  # hashing a longer one is only work for nothing
 
@@ -263,21 +270,19 @@ class ManualEntryForm(PostForm):
     subject = text_field()
     text = text_field()
     occurred_at = text_field()
-    tz_offset = text_field()
 
-    def occurred(self) -> tuple[dt.datetime | None, str | None]:
-        """When a call happened, in UTC; the browser's offset comes from app.js (else UTC)."""
+    def occurred(self, zone: dt.tzinfo) -> tuple[dt.datetime | None, str | None]:
+        """When a call happened, typed as a wall-clock time of zone (the user's), in UTC."""
         if self.kind.data != "call" or not self.occurred_at.data.strip():
             return None, None
         try:
             local = dt.datetime.fromisoformat(self.occurred_at.data.strip())
-            offset = int(self.tz_offset.data or 0)
         except ValueError:
             return None, "occurred_at"
-        if local.tzinfo is not None or not -900 <= offset <= 900:
+        if local.tzinfo is not None:
             return None, "occurred_at"
         try:
-            return local + dt.timedelta(minutes=offset), None
+            return to_utc(local, zone), None
         except OverflowError:  # the first or last day of the calendar moved past its end
             return None, "occurred_at"
 
@@ -286,7 +291,7 @@ class ManualEntryForm(PostForm):
         return {name: self[name].data for name in ENTRY_FIELDS}
 
 
-ENTRY_FIELDS = ("kind", "subject", "text", "occurred_at", "tz_offset")
+ENTRY_FIELDS = ("kind", "subject", "text", "occurred_at")
 
 
 # --- mail templates ------------------------------------------------------------------------

@@ -14,8 +14,8 @@ PostgreSQL with the same meaning. Terms are separated by whitespace and every te
     kind:note             inbound, outbound, note, call or system; kind:note,call for either
     project:12            project with id 12 (a value of digits only is an id)
     project:bakery        a project whose name contains the words (project:"Bakery Schmidt")
-    after:2026-11-27      occurred on or after that day, from 00:00 (UTC, as stored)
-    before:2026-12-01     occurred before that day, 00:00; the day itself is left out
+    after:2026-11-27      occurred on or after that day, from its 00:00 in the searcher's zone
+    before:2026-12-01     occurred before that day's 00:00 there; the day itself is left out
     -word  -"a phrase"    NOT: leaves out entries that match; works before any filter too
                           (-from:newsletter, -is:done, -has:attachment)
 

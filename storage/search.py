@@ -153,6 +153,7 @@ def search(
     limit: int = 50,
     before_key: tuple | None = None,
     categories: tuple[str, ...] = (),
+    zone: dt.tzinfo = dt.UTC,
 ) -> SearchPage:
     """Return a page of the account's entries matching query, by (occurred_at, id) descending.
 
@@ -161,19 +162,27 @@ def search(
     (occurred_at, id) of the last entry of the previous page (a datetime or its ISO text, an
     int): this page holds the entries strictly after it in the order. next_key is None on
     the last page. categories keeps entries of those categories (customer, partner, …).
+    zone is the searcher's time zone: after:/before: name its days (local_day_start).
     """
     if isinstance(query, str):
         query = parse_query(query)
     if not 1 <= limit <= MAX_LIMIT:
         raise ValueError(f"limit must be between 1 and {MAX_LIMIT}")
     with _serial_plans():
-        return _search(account_id, query, project_id, unassigned, limit, before_key, categories)
+        return _search(
+            account_id, query, project_id, unassigned, limit, before_key, categories, zone
+        )
 
 
-def _search(account_id, query, project_id, unassigned, limit, before_key, categories):
+def _search(account_id, query, project_id, unassigned, limit, before_key, categories, zone):
     match = None if is_postgres() else _fts5_match(query)
     select = _select(
-        account_id, query, project_id=project_id, unassigned=unassigned, fts5=match is None
+        account_id,
+        query,
+        project_id=project_id,
+        unassigned=unassigned,
+        fts5=match is None,
+        zone=zone,
     )
     if categories:
         select = select.where(Entry.category.in_(list(categories)))
@@ -325,6 +334,7 @@ def _select(
     project_id: int | None,
     unassigned: bool,
     fts5: bool = True,
+    zone: dt.tzinfo = dt.UTC,
 ):
     """The entries matching query, ordered newest first, without a limit.
 
@@ -341,7 +351,7 @@ def _select(
     for term in query.terms:
         if term.field in (TEXT, "subject"):
             continue
-        condition = _filter_condition(account_id, term, scope)
+        condition = _filter_condition(account_id, term, scope, zone)
         conditions.append(_negate(term, condition) if term.negated else condition)
     return Entry.select().where(reduce(operator.and_, conditions)).order_by(*_ORDER)
 
@@ -442,7 +452,22 @@ def _like(field, text: str):
     return NodeList((field, SQL(operator_), Value(pattern), SQL("ESCAPE '!'")))
 
 
-def _filter_condition(account_id: int, term: Term, scope: list):
+def local_day_start(day: dt.date, zone: dt.tzinfo) -> dt.datetime:
+    """The first moment of a day in zone, as stored times are (naive UTC).
+
+    Each day is converted on its own, so a day of a DST change is 23 or 25 hours long; a
+    midnight the clocks skip starts the day at the change (fold=0 reads it with the offset
+    before), a midnight that comes twice starts it at the first. A day at the ends of the
+    calendar that has no UTC moment starts at the calendar's end.
+    """
+    try:
+        start = dt.datetime.combine(day, dt.time(), tzinfo=zone).astimezone(dt.UTC)
+    except OverflowError:
+        return dt.datetime.min if day.year == dt.MINYEAR else dt.datetime.max
+    return start.replace(tzinfo=None)
+
+
+def _filter_condition(account_id: int, term: Term, scope: list, zone: dt.tzinfo = dt.UTC):
     field, value = term.field, term.value
     if field in ADDRESS_ROLES:
         return _address_condition(account_id, ADDRESS_ROLES[field], str(value), scope)
@@ -459,7 +484,9 @@ def _filter_condition(account_id: int, term: Term, scope: list):
             (Project.account == account_id) & _like(Project.name, str(value))
         )
         return Entry.project.in_(names)
-    day = dt.datetime.combine(value, dt.time())
+    # after: from the day's first local moment on (the day itself included); before: up to
+    # it (the day itself left out)
+    day = local_day_start(value, zone)
     return Entry.occurred_at >= day if field == "after" else Entry.occurred_at < day
 
 

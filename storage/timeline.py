@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import datetime as dt
 from typing import TYPE_CHECKING
 
 from peewee import fn
@@ -59,8 +60,10 @@ def timeline_page(
     categories: tuple[str, ...] = (),
     limit: int = 50,
     before_key: tuple | None = None,
+    zone: dt.tzinfo = dt.UTC,
 ) -> SearchPage:
-    """One page of a project's timeline, optionally of some entry categories only."""
+    """One page of a project's timeline, optionally of some entry categories only; dates in
+    the query are days of zone."""
     return search(
         account_id,
         query,
@@ -68,6 +71,7 @@ def timeline_page(
         limit=limit,
         before_key=before_key,
         categories=categories,
+        zone=zone,
     )
 
 

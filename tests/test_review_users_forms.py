@@ -125,19 +125,22 @@ def test_a_text_field_sent_as_a_file_is_read_as_not_sent(web):
 
 # --- when a call happened: the ends of the calendar ----------------------------------------
 @pytest.mark.parametrize(
-    ("occurred_at", "offset"), [("9999-12-31T23:59", "900"), ("0001-01-01T00:00", "-900")]
+    ("occurred_at", "zone"),
+    [("9999-12-31T23:59", "America/New_York"), ("0001-01-01T00:00", "Asia/Tokyo")],
 )
 def test_a_call_at_the_end_of_the_calendar_is_refused_beside_the_field(
-    web, bakery, occurred_at, offset
+    web, bakery, occurred_at, zone
 ):
-    """Moving the browser's time to UTC overflowed (a 500); the field is marked instead."""
+    """Moving the user's local time to UTC overflowed (a 500); the field is marked instead."""
     import re
 
+    from domain.time_zones import set_user_time_zone
     from storage.models import Entry
 
+    set_user_time_zone(web.users["member"], zone)
     client = web.client("member")
     path = f"/projects/{bakery.id}/entries/new"
-    form = {"kind": "call", "text": "Called", "occurred_at": occurred_at, "tz_offset": offset}
+    form = {"kind": "call", "text": "Called", "occurred_at": occurred_at}
     response = post(client, path, form, token_from=path)
     assert response.status_code == 400
     assert re.search(r'name="occurred_at"[^>]*aria-invalid="true"', response.get_data(True))

@@ -42,17 +42,14 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 
-  // The browser's UTC offset, so a call's "when it happened" is stored in UTC.
-  document.querySelectorAll("input[data-tz-offset]").forEach((input) => {
-    input.value = String(new Date().getTimezoneOffset());
-  });
-
-  // Times are rendered in UTC; show them in the reader's own time zone.
-  const pad = (n) => String(n).padStart(2, "0");
-  document.querySelectorAll("time[datetime$='Z']").forEach((node) => {
-    const moment = new Date(node.getAttribute("datetime"));
-    if (Number.isNaN(moment.getTime())) return;
-    node.textContent = `${moment.getFullYear()}-${pad(moment.getMonth() + 1)}-${pad(moment.getDate())} ${pad(moment.getHours())}:${pad(moment.getMinutes())}`;
+  // Setup: the agency's time zone starts as the browser's (the server shows UTC without script).
+  document.querySelectorAll("input[data-browser-time-zone]").forEach((input) => {
+    try {
+      const zone = Intl.DateTimeFormat().resolvedOptions().timeZone;
+      if (zone && input.value === "UTC") input.value = zone;
+    } catch (error) {
+      // no Intl: UTC stays
+    }
   });
 });
 

@@ -7,7 +7,9 @@ from flask import Blueprint, abort, g, redirect, render_template, request, sessi
 from admin_ui.forms import LoginForm, SetupForm, SetupTokenForm, strip, text_field
 from admin_ui.redirects import safe_next
 from domain.accounts import set_up
-from domain.errors import Conflict, DomainError
+from domain.errors import Conflict, DomainError, Invalid
+from domain.time_zones import DEFAULT as DEFAULT_ZONE
+from domain.time_zones import check_time_zone, set_account_time_zone
 from domain.tokens import check_setup_token
 from domain.users import check_name, record_login, set_name
 from postroom import login_throttle
@@ -22,6 +24,7 @@ class NamedSetupForm(SetupForm):
     """The setup form with the owner's display name (their name in the protocol and in mail)."""
 
     name = text_field(filters=(strip,))
+    time_zone = text_field(filters=(strip,))
 
 
 WRONG_LOGIN = "Email or password is wrong."
@@ -83,15 +86,22 @@ def setup():
     token = SetupTokenForm().token.data
     if not check_setup_token(token):
         abort(404)
-    error = None
+    error, time_zone_error, time_zone = None, False, None
     if request.method == "POST":
         form = NamedSetupForm()
+        time_zone = form.time_zone.data
         try:  # spends the token, creates the account (with its starter templates) and owner
             name = check_name(form.name.data)  # before the token is spent: a refusal keeps it
-            _account, user = set_up(
+            try:
+                time_zone = check_time_zone(time_zone or DEFAULT_ZONE)
+            except Invalid:
+                time_zone_error = True
+                raise
+            account, user = set_up(
                 token, form.agency.data, form.email.data, form.password.data, STARTER_TEMPLATES
             )
             set_name(user, name)
+            set_account_time_zone(account.id, time_zone)
         except Conflict as taken:  # another request set up first
             return render_template("error.html", code=409, text=str(taken)), 409
         except DomainError as failure:
@@ -99,7 +109,13 @@ def setup():
         else:
             _log_in(user)
             return redirect(url_for("pages.tickets"))
-    return render_template("setup.html", token=token, error=error)
+    return render_template(
+        "setup.html",
+        token=token,
+        error=error,
+        time_zone=time_zone,
+        time_zone_error=time_zone_error,
+    )
 
 
 @bp.app_context_processor

@@ -10,9 +10,10 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g, redirect, request, session, url_for
 
-from admin_ui.forms import ChangePasswordForm, PostForm, strip, text_field
+from admin_ui.forms import ChangePasswordForm, PostForm, TimeZoneForm, strip, text_field
 from admin_ui.views.notifications import profile_page
 from domain.errors import DomainError, NotFound
+from domain.time_zones import set_user_time_zone
 from domain.tokens import revoke_own_api_token
 from domain.users import WrongPassword, change_own_password, end_sessions, set_name
 from postroom import login_throttle
@@ -35,6 +36,17 @@ def change_name():
     except DomainError as error:
         return profile_page(400, name_error=str(error), name_value=sent)
     return redirect(url_for("notifications.profile", notice="name-changed"))
+
+
+@bp.post("/profile/time-zone")
+def change_time_zone():
+    """Choose the own time zone for dates; empty: the account's again."""
+    sent = TimeZoneForm().time_zone.data
+    try:
+        set_user_time_zone(g.user, sent)
+    except DomainError as error:
+        return profile_page(400, time_zone_error=str(error), time_zone_value=sent)
+    return redirect(url_for("notifications.profile", notice="time-zone-changed") + "#time-zone")
 
 
 @bp.post("/profile/password")

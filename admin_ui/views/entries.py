@@ -29,6 +29,7 @@ from admin_ui.forms import (
     ManualEntryForm,
     ManualEntryKindForm,
 )
+from admin_ui.local_time import viewer_zone
 from admin_ui.mail_html import frame_document, frame_policy, show, stored_safe
 from admin_ui.redirects import local_path
 from domain import entries as domain_entries
@@ -235,13 +236,12 @@ def new(project_id: int):
         "subject": "",
         "text": "",
         "occurred_at": "",
-        "tz_offset": "",
     }
     problem = None
     if request.method == "POST":
         sent = ManualEntryForm()
         form = sent.values()
-        occurred_at, problem = sent.occurred()
+        occurred_at, problem = sent.occurred(viewer_zone())
         if problem is None:
             try:
                 entry = domain_entries.add_manual_entry(

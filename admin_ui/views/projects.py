@@ -26,6 +26,7 @@ from admin_ui.forms import (
     ProtocolFilterForm,
     SearchForm,
 )
+from admin_ui.local_time import viewer_zone
 from domain import projects as domain_projects
 from domain.categories import CATEGORIES
 from domain.errors import DomainError
@@ -240,6 +241,7 @@ def protocol(project_id: int):
             categories=tuple(filters["category"]),
             limit=PAGE_SIZE,
             before_key=before_key,
+            zone=viewer_zone(),  # the dates and after:/before: are the viewer's local days
         )
     except QuerySyntaxError as error:
         syntax_error = str(error)

@@ -13,8 +13,8 @@ from functools import partial
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
-from admin_ui.forms import SignatureForm, SmtpForm
-from domain import accounts, blocks, users
+from admin_ui.forms import SignatureForm, SmtpForm, TimeZoneForm
+from domain import accounts, blocks, time_zones, users
 from domain.accounts import SECURITIES, SmtpInvalid, SmtpSettings
 from domain.errors import Invalid, NotFound
 from postroom.mail_headers import hidden_line_break
@@ -62,6 +62,8 @@ def _page(status: int = 200, **context):
         default_sender=default_sender(current_app.config["POSTROOM_SETTINGS"]),
         notice=request.args.get("notice", ""),
         block_rules=listed_block_rules(g.user.account_id),
+        account_time_zone=account.time_zone,
+        may_set_time_zone=g.user.role == "owner",
         **context,
     )
     return page, status
@@ -105,6 +107,19 @@ def save_signature():
         shown = signature.replace("\r\n", "\n").strip()
         return _page(400, signature=shown, signature_error=str(error))
     return redirect(url_for(".index", notice="signature-saved"))
+
+
+@bp.post("/settings/time-zone")
+def save_time_zone():
+    """Set the account's time zone (owners only): its dates are shown and filtered in it."""
+    if g.user.role != "owner":
+        abort(403)
+    sent = TimeZoneForm().time_zone.data
+    try:
+        time_zones.set_account_time_zone(g.user.account_id, sent)
+    except Invalid as error:
+        return _page(400, time_zone_error=str(error), time_zone_value=sent)
+    return redirect(url_for(".index", notice="time-zone-saved") + "#time-zone")
 
 
 @bp.post("/settings/blocks/<int:rule_id>/remove")

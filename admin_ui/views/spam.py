@@ -20,9 +20,11 @@ from flask import (
 )
 
 from admin_ui.forms import PostForm, QueryForm, WholeNumber
+from admin_ui.local_time import viewer_zone
 from domain import entries as domain_entries
 from domain.blocks import FreeMailDomain
 from domain.errors import DomainError
+from domain.time_zones import local_time
 from storage.blocks import discarded_at, spam_of_account
 from storage.models import Entry
 from storage.projects import project_of_account, projects_of_account
@@ -51,13 +53,15 @@ class NotSpamForm(PostForm):
     project_id = WholeNumber()
 
 
-def purge_date(entry: Entry, discarded: dt.datetime | None, days: int) -> dt.date | None:
-    """The day the retention job deletes this spam (storage.housekeeping.purge_spam): `days`
-    after it arrived or was last discarded, whichever is later; None if it is never purged."""
+def purge_date(
+    entry: Entry, discarded: dt.datetime | None, days: int, zone: dt.tzinfo = dt.UTC
+) -> dt.date | None:
+    """The day (in zone) the retention job deletes this spam (storage.housekeeping.purge_spam):
+    `days` after it arrived or was last discarded, whichever is later; None if never purged."""
     if not days:
         return None
     start = max(entry.received_at, discarded) if discarded else entry.received_at
-    return (start + dt.timedelta(days=days)).date()
+    return local_time(start + dt.timedelta(days=days), zone).date()
 
 
 @bp.get("/spam")
@@ -69,10 +73,11 @@ def index():
     entries = entries[:PAGE]
     days = current_app.config["POSTROOM_SETTINGS"].retention.spam_days
     discarded = discarded_at([entry.id for entry in entries])
+    zone = viewer_zone()
     return render_template(
         "spam.html",
         entries=entries,
-        purges={e.id: purge_date(e, discarded.get(e.id), days) for e in entries},
+        purges={e.id: purge_date(e, discarded.get(e.id), days, zone) for e in entries},
         spam_days=days,
         older=older,
         projects=projects_of_account(g.user.account_id, ""),
