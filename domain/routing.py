@@ -3,6 +3,8 @@
 Routing is a pure function over the facts storage reads for a whole batch at once
 (storage.lookup.RoutingFacts: a few queries per batch, none per message). Its rules, in order:
 
+0. bounce: a bounce matched to the outbound mail it returns (smtpd_ingest/pipeline.py,
+   storage.bounces) goes to that mail's project;
 1. blocked: the sender or its @domain is on the account's block list (filed as spam);
 2. thread: the mail answers (In-Reply-To, References) a message filed under a project, or
    one routed to a project earlier in the same batch (its entry's id is known once filed);
@@ -48,6 +50,7 @@ class Rule(enum.StrEnum):
     OUTBOUND = "outbound"  # mail written in postroom
     PROJECT_DELETED = "project_deleted"  # unassigned; detail: the deleted project's name
     LEGACY = "legacy"  # filed before 0011; detail: the sentence stored then
+    BOUNCE = "bounce"  # a bounce of our mail; detail: the id of the outbound entry it answers
 
 
 @dataclass(frozen=True)
@@ -87,6 +90,8 @@ class Inbound:
     project_hint: int | None = None  # sent to this project's reply address
     parsed: bool = True
     kept: Decision | None = None  # reprocess: the decision the entry has (kept if filed)
+    # a bounce of our mail (storage.bounces.match_outbound): (outbound entry id, its project)
+    bounce_of: tuple[int, int | None] | None = None
 
 
 def route_many(items: Sequence[Inbound]) -> list[Decision]:
@@ -125,6 +130,8 @@ def _route(item: Inbound, facts: RoutingFacts, threads: dict) -> Decision:
     if item.kept is not None and item.kept.project_id is not None:
         kept = decided(item.kept.rule, item.kept.detail, item.kept.project_id)
         return replace(kept, candidates=item.kept.candidates)
+    if item.bounce_of is not None and item.bounce_of[1] is not None:
+        return decided(Rule.BOUNCE, str(item.bounce_of[0]), item.bounce_of[1])
     blocked = facts.block_rule_for(account_id, sender) if sender else None
     if blocked:
         return decided(Rule.BLOCKED, blocked)
@@ -176,6 +183,7 @@ _WORDS: dict[Rule, tuple[str, str]] = {
     Rule.OUTBOUND: ("outbound", "written in postroom"),
     Rule.PROJECT_DELETED: ("", "project {detail} was deleted"),
     Rule.LEGACY: ("", "{detail}"),
+    Rule.BOUNCE: ("bounce", "returned mail of entry {detail}"),
 }
 
 

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 
 from peewee import DatabaseError
 
+from domain.bounces import bounce_address
 from domain.categories import category
 from domain.routing import Rule
 from postroom.config import Settings
@@ -236,7 +237,7 @@ def _send_account(route: _Route, settings: Settings, now: dt.datetime) -> tuple[
             try:
                 if client is None:
                     client = _open(route, settings)
-                _send(client, route, outbound, raw)
+                _send(client, route, outbound, raw, settings.ingest.domains[0])
             except (OSError, smtplib.SMTPException, OutboundError) as error:
                 failed += 1
                 _record_failure(outbound, error, now, settings.outbound.max_attempts)
@@ -282,9 +283,13 @@ def _open(route: _Route, settings: Settings) -> Session:
     )
 
 
-def _send(client: smtplib.SMTP, route: _Route, outbound: OutboundMessage, raw: bytes) -> None:
-    # bounces of default-route mail come back to the project's reply address
-    envelope_from = route.address if route.own else outbound.reply_to or route.address
+def _send(
+    client: smtplib.SMTP, route: _Route, outbound: OutboundMessage, raw: bytes, domain: str
+) -> None:
+    """Send one mail. Through the account's own server its address is the envelope sender
+    (that server may insist on it); through [outbound] a VERP address on the ingest domain
+    (domain.bounces), so a bounce names the entry it answers and comes back to postroom."""
+    envelope_from = route.address if route.own else bounce_address(outbound.entry_id, domain)
     client.sendmail(envelope_from, [outbound.to_address], raw)
 
 

@@ -15,6 +15,7 @@ from collections.abc import Callable
 
 from aiosmtpd.lmtp import LMTP
 
+from domain.bounces import bounce_target, is_bounce_local_part
 from postroom.config import IngestSettings
 from smtpd_ingest.spool import Received
 from smtpd_ingest.writer import IntakeWriter
@@ -129,6 +130,8 @@ class IngestHandler:
         local, _, domain = address.rpartition("@")
         if domain.lower() not in self.settings.domains:
             return None
+        if is_bounce_local_part(local):  # a bounce of our mail (domain.bounces): its project
+            return bounce_target(local)
         match = _INBOX.match(local.lower())
         if not match:
             return None

@@ -19,7 +19,7 @@ from __future__ import annotations
 import base64
 import quopri
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import datetime
 from email.generator import BytesGenerator
 from email.message import Message
@@ -29,6 +29,7 @@ from io import BytesIO
 from urllib.parse import unquote
 
 from postroom.safe_html import MAX_HTML_CHARS, MAX_TEXT_CHARS, html_to_text, make_safe
+from smtpd_ingest.bounces import BounceReport, may_be_bounce, read_bounce
 from smtpd_ingest.filenames import (  # safe_filename is re-exported
     MIME_TYPES,
     PATH_SEPARATORS,
@@ -121,6 +122,7 @@ class ParsedMail:
     is_list: bool = False
     defects: tuple[str, ...] = field(default=())  # the email package's, by class name
     warnings: tuple[ParseWarning, ...] = ()  # items that could not be read as written
+    bounce: BounceReport | None = None  # what a bounce says (smtpd_ingest/bounces.py)
 
 
 @dataclass
@@ -188,11 +190,19 @@ def parse_message(raw: bytes) -> ParsedMail:
         except Exception as exc:  # every failure must become a stored reason
             raise ParseError(f"the email package cannot parse it: {describe(exc)}", raw) from exc
         try:
-            return _build(message)
+            return _with_bounce(_build(message), raw)
         except RecursionError as exc:
             raise ParseError("MIME structure is nested too deeply to process", raw) from exc
         except Exception as exc:  # every failure must become a stored reason
             raise ParseError(f"cannot read the parsed message: {describe(exc)}", raw) from exc
+
+
+def _with_bounce(mail: ParsedMail, raw: bytes) -> ParsedMail:
+    """The mail with its bounce report, if it may be a bounce (read from a bounded prefix)."""
+    sender = mail.from_.address if mail.from_ else ""
+    if not may_be_bounce(mail.is_bounce, sender, mail.subject):
+        return mail
+    return replace(mail, bounce=read_bounce(raw))
 
 
 def header_fields(raw: bytes) -> tuple[str, Address | None]:

@@ -6,10 +6,13 @@ import datetime as dt
 import logging
 import time
 from concurrent.futures import Future
+from dataclasses import replace
 from typing import Protocol
 
+from domain.bounces import entry_of_bounce_address, is_bounce_local_part
 from domain.routing import Decision, Inbound, Rule, decision_of, explain, route_many
 from smtpd_ingest.parse import Address, ParsedMail, ParseError, header_fields
+from storage.bounces import BounceMark, intake_recipients, match_outbound
 from storage.db import database_unavailable, driver_error, drop_broken_connection
 from storage.entries import mark_intake_failed
 from storage.filing import AttachmentRecord, Filed, InboundRecord, file_inbound, refile
@@ -21,7 +24,7 @@ from storage.intake import (
     uncount_attempts,
     waiting_intakes,
 )
-from storage.models import Entry, Intake
+from storage.models import Entry, Intake, utcnow
 
 log = logging.getLogger(__name__)
 BATCH_BYTES = 8 << 20  # raw bytes routed and filed together, at most (one big mail alone)
@@ -159,7 +162,8 @@ def file_parsed(
     intakes = [i for i, _, _ in items]
     try:
         records = assemble_records(
-            [(i.account_id, raw, i.project_hint, result) for i, raw, result in items]
+            [(i.account_id, raw, i.project_hint, result) for i, raw, result in items],
+            verp=_verp_entries(items),
         )
         filed = _file_with_retries(
             [(i.id, r) for i, r in zip(intakes, records, strict=True)], holder
@@ -292,28 +296,73 @@ def reprocess_entry(entry: Entry, parser: Parser) -> InboundRecord:
     return record
 
 
+def _verp_entries(items: list[tuple[Waiting, bytes, Result]]) -> list[int | None]:
+    """The outbound entry each bounce was sent back to, named by its VERP recipient
+    (domain.bounces; checked at RCPT, and again here); None for other mail."""
+    bounces = [i.id for i, _, parsed in items if isinstance(parsed, ParsedMail) and parsed.bounce]
+    recipients = intake_recipients(bounces) if bounces else {}
+    found: list[int | None] = []
+    for intake, _, _ in items:
+        local = recipients.get(intake.id, "").rpartition("@")[0]
+        found.append(entry_of_bounce_address(local) if is_bounce_local_part(local) else None)
+    return found
+
+
+def _bounce_of(
+    account_id: int, mail: ParsedMail | ParseError, verp: int | None
+) -> tuple[tuple[int, int | None] | None, BounceMark | None]:
+    """The outbound mail a bounce returns ((entry id, project id), or None), and what to
+    record on it (None unless a recipient failed for good)."""
+    report = mail.bounce if isinstance(mail, ParsedMail) else None
+    if report is None:
+        return None, None
+    found = match_outbound(
+        account_id,
+        entry_id=verp,
+        message_ids=report.message_ids,
+        recipients=report.recipients,
+        now=utcnow(),
+    )
+    if found is None or not report.failed:
+        return found, None
+    recipient = report.recipients[0] if report.recipients else ""
+    mark = BounceMark(found[0], report.status, report.diagnostic, recipient)
+    return found, mark
+
+
 def assemble_records(
     items: list[tuple[int, bytes, int | None, ParsedMail | ParseError]],
     kept: list[Decision] | None = None,
+    verp: list[int | None] | None = None,
 ) -> list[InboundRecord]:
     """Route a batch of parse results (reading what routing needs once) into records;
-    `kept`: the decisions the entries have, when filed again (reprocess)."""
+    `kept`: the decisions the entries have, when filed again (reprocess); `verp`: the
+    outbound entry each was sent back to as a bounce (_verp_entries)."""
     mails = [parsed for _, _, _, parsed in items]
+    bounces = [
+        _bounce_of(account_id, parsed, verp[number] if verp else None) if not kept else (None, None)
+        for number, (account_id, _, _, parsed) in enumerate(items)
+    ]
     for _, raw, _, parsed in items:
         if isinstance(parsed, ParseError) and not parsed.subject and parsed.sender is None:
             # a reason of ours (a timeout, quarantine): its header block is read here
             parsed.subject, parsed.sender = header_fields(raw)
     decisions = route_many(
         [
-            _inbound(account_id, mail, hint, kept[number] if kept else None)
+            replace(
+                _inbound(account_id, mail, hint, kept[number] if kept else None),
+                bounce_of=bounces[number][0],
+            )
             for number, ((account_id, _, hint, _), mail) in enumerate(
                 zip(items, mails, strict=True)
             )
         ]
     )
     return [
-        _record(raw, parsed, decision)
-        for (_, raw, _, parsed), decision in zip(items, decisions, strict=True)
+        _record(raw, parsed, decision, bounce)
+        for (_, raw, _, parsed), decision, (_, bounce) in zip(
+            items, decisions, bounces, strict=True
+        )
     ]
 
 
@@ -344,7 +393,9 @@ def _message_id(mail: ParsedMail) -> str | None:
     return _clean(mail.message_id)[:998] if mail.message_id else None
 
 
-def _record(raw: bytes, parsed: ParsedMail | ParseError, decision: Decision) -> InboundRecord:
+def _record(
+    raw: bytes, parsed: ParsedMail | ParseError, decision: Decision, bounce: BounceMark | None
+) -> InboundRecord:
     if isinstance(parsed, ParseError):
         subject, sender = parsed.subject, parsed.sender  # read in assemble_records
         return InboundRecord(
@@ -373,7 +424,8 @@ def _record(raw: bytes, parsed: ParsedMail | ParseError, decision: Decision) -> 
         in_reply_to=tuple(_clean(i) for i in mail.in_reply_to),
         references=tuple(_clean(i) for i in mail.references),
         auto_submitted=mail.auto_submitted,
-        is_bounce=mail.is_bounce,
+        is_bounce=mail.is_bounce or mail.bounce is not None,
+        bounce=bounce,
         is_list=mail.is_list,
         attachments=tuple(
             AttachmentRecord(

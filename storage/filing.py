@@ -15,6 +15,7 @@ import json
 from collections.abc import Sequence
 from dataclasses import dataclass, field, replace
 
+from storage.bounces import BounceMark, record_bounce
 from storage.db import MAIL_SCHEMA, is_sqlite, native_sql, select_in, write_transaction
 from storage.intake import hold
 from storage.models import Entry, database, utcnow
@@ -64,6 +65,7 @@ class InboundRecord:
     spam: bool = False
     attachments: tuple[AttachmentRecord, ...] = field(default=())
     done: bool = False  # filed done (archive import of old mail): nobody needs to act on it
+    bounce: BounceMark | None = None  # a bounce of our mail: recorded on that outbound entry
 
 
 MAX_SUBJECT = 998  # characters of a subject kept (RFC 5322's line); the raw keeps it all
@@ -160,6 +162,7 @@ def file_inbound(
             plan = _plan(items, cursor)
         if not notify:
             plan.events.clear()
+            plan.bounces.clear()  # an archive's old bounces change nothing sent since
         filed, done = _execute(plan, cursor)
         if done and not separate:
             cursor.executemany(native_sql(_INTAKE_DONE), done)
@@ -184,6 +187,7 @@ class _Plan:
     index: list[tuple] = field(default_factory=list)
     done: list[tuple] = field(default_factory=list)
     replies: dict[int, int] = field(default_factory=dict)  # new entry -> the one it answers
+    bounces: list[tuple[int, BounceMark]] = field(default_factory=list)  # (new entry, mark)
 
 
 def _snapshot(items: Sequence[tuple[int, InboundRecord]], cursor) -> tuple:
@@ -253,7 +257,9 @@ def _plan(items: Sequence[tuple[int, InboundRecord]], cursor) -> _Plan:
         if record.message_id and record.project_id is not None:
             threads[(account_id, record.message_id)] = entry
         _add_parts(plan, entry, account_id, record)
-        if not record.spam:
+        if record.bounce is not None and not record.spam:
+            plan.bounces.append((entry, record.bounce))  # its author is told (outbound_bounced)
+        elif not record.spam:
             kind = "customer_mail" if record.project_id else "unassigned_mail"
             payload = json.dumps(
                 {"auto_submitted": record.auto_submitted, "bounce": record.is_bounce}
@@ -316,6 +322,16 @@ def _execute(plan: _Plan, cursor) -> tuple[list[Filed], list[tuple]]:
         cursor.execute(native_sql(_INSERT_ENTRY), values)
         ids.append(cursor.fetchone()[0])
     _insert_parts(plan, ids, cursor)
+    now = utcnow()
+    for bounce_entry, mark in _named(plan.bounces, 0, ids):
+        record_bounce(
+            mark.outbound_entry_id,
+            bounce_entry,
+            status=mark.status,
+            detail=mark.detail,
+            recipient=mark.recipient,
+            now=now,
+        )
     filed = []
     for row in plan.filed:
         intake_id, entry, project_id, rule, detail, candidates, parse_error, new = row
@@ -454,6 +470,7 @@ def _entry_values(
         "done_at": now if record.done and not record.spam else None,
         "category": record.category,
         "spam": record.spam,
+        "send_problem": "",
     }
     return {f.name: f.db_value(values[f.name]) for f in _ENTRY_FIELDS}
 

@@ -1,7 +1,7 @@
 """Notifications: who follows which project, what each user wants to hear, and the bell's rows.
 
 A missing NotificationPreference row means the default of DEFAULT_PREFERENCES: every event
-type shows in the app; mentions, failed mail to customers and customer mail on followed
+type shows in the app; mentions, failed and bounced mail to customers and customer mail on followed
 projects are emailed at once, unassigned mail once a day in the digest.
 """
 
@@ -31,6 +31,7 @@ EVENT_TYPES = (
     "unassigned_mail",
     "mention",
     "outbound_failed",
+    "outbound_bounced",
     "status_change",
     "change_request",
     "requirements_submitted",
@@ -60,6 +61,7 @@ DEFAULT_PREFERENCES = {
     "unassigned_mail": Preference(email=True, digest=True),
     "mention": Preference(email=True),
     "outbound_failed": Preference(email=True),
+    "outbound_bounced": Preference(email=True),
     "status_change": Preference(),
     "change_request": Preference(),
     "requirements_submitted": Preference(),

@@ -240,8 +240,9 @@ def mark_retry(outbound: OutboundMessage, error: str, next_attempt_at: dt.dateti
 def mark_failed(
     outbound: OutboundMessage, error: str, *, note_rule: str, note_category: str
 ) -> Entry:
-    """Give up: the message fails, a system entry says so in the protocol, the author is told;
-    the entry's route_rule and category as domain.routing and domain.categories decide.
+    """Give up: the message fails and its entry is open again with a 'failed' badge, a system
+    entry says so in the protocol, the author is told; the system entry's route_rule and
+    category as domain.routing and domain.categories decide.
 
     The event (kind outbound_failed) names the author in its payload as user_id.
     """
@@ -250,6 +251,10 @@ def mark_failed(
     with write_transaction():
         OutboundMessage.update(state="failed", attempts=attempts, last_error=error[:2000]).where(
             OutboundMessage.id == outbound.id
+        ).execute()
+        # open with a badge: someone has to act on it, it is never counted as done
+        Entry.update(status="open", done_by=None, done_at=None, send_problem="failed").where(
+            Entry.id == entry.id
         ).execute()
         note = None
         if entry.project_id is not None:
@@ -291,6 +296,9 @@ def requeue(outbound: OutboundMessage, user_id: int | None) -> None:
     with write_transaction():
         OutboundMessage.update(state="queued", attempts=0, next_attempt_at=utcnow()).where(
             (OutboundMessage.id == outbound.id) & (OutboundMessage.state == "failed")
+        ).execute()
+        Entry.update(send_problem="").where(
+            (Entry.id == outbound.entry_id) & (Entry.send_problem == "failed")
         ).execute()
         Activity.create(
             account=outbound.account_id,

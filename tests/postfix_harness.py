@@ -20,6 +20,7 @@ import atexit
 import json
 import os
 import shutil
+import socket
 import subprocess
 import tempfile
 import time
@@ -90,19 +91,32 @@ def machine_state() -> dict[str, object]:
     }
 
 
-def _private_master_cf() -> str:
+def _private_master_cf(smtp_port: int | None = None) -> str:
     """The machine's master.cf with every service unchrooted (column 5 = n): a private
-    queue has none of the files a chroot needs, and LMTP to unix:/path must see the path."""
+    queue has none of the files a chroot needs, and LMTP to unix:/path must see the path.
+    With smtp_port, the machine's inet services are left out and one SMTP server listens on
+    127.0.0.1:smtp_port instead (never port 25, which the machine's Postfix may use)."""
     lines = []
     for line in (MACHINE_CONFIG / "master.cf").read_text().splitlines():
         fields = line.split()
         if line[:1].isspace() or line.startswith("#") or len(fields) < 8:
             lines.append(line)
             continue
+        if smtp_port is not None and fields[1] == "inet":
+            continue
         fields[4] = "n"
         lines.append(" ".join(fields))
     lines.append(f"{TRANSPORT_SERVICE} unix - - n - - lmtp")
+    if smtp_port is not None:
+        lines.append(f"127.0.0.1:{smtp_port} inet n - n - - smtpd")
     return "\n".join(lines) + "\n"
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on now (for the instance's SMTP server)."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return sock.getsockname()[1]
 
 
 def _stop_instance(folder: Path) -> None:
@@ -149,12 +163,25 @@ def _stop_abandoned() -> None:
 class PostfixInstance:
     """Context manager: a private Postfix that routes one domain to an LMTP target."""
 
-    def __init__(self, domain: str, lmtp_target: str) -> None:
-        """Remember the domain to route and the LMTP target (inet:HOST:PORT or unix:/path)."""
+    def __init__(
+        self,
+        domain: str,
+        lmtp_target: str,
+        *,
+        smtp_port: int | None = None,
+        local_domains: tuple[str, ...] = (),
+    ) -> None:
+        """Remember the domain to route and the LMTP target (inet:HOST:PORT or unix:/path).
+
+        smtp_port: also accept mail over SMTP on 127.0.0.1:smtp_port (from 127.0.0.0/8 only).
+        local_domains: domains delivered locally, where every recipient is accepted first and
+        one that has no account on the machine bounces (Postfix writes the DSN, local(8))."""
         if not lmtp_target.startswith(("inet:", "unix:")):
             raise ValueError(f"lmtp_target must start with inet: or unix:, got {lmtp_target!r}")
         self.domain = domain.lower()
         self.lmtp_target = lmtp_target
+        self.smtp_port = smtp_port
+        self.local_domains = tuple(d.lower() for d in local_domains)
         self.folder: Path | None = None
         self.config_dir = Path()
         self.maillog_file = ""
@@ -223,7 +250,10 @@ class PostfixInstance:
             "myhostname": HARNESS_HOSTNAME,  # no lookup of the machine's own name
             "mydomain": "postroom-harness.test",
             "myorigin": "$myhostname",
-            "mydestination": "$myhostname, localhost",  # never the test domain
+            # never the test domain; local_domains: accepted, delivered (or bounced) here
+            "mydestination": ", ".join(["$myhostname", "localhost", *self.local_domains]),
+            "local_recipient_maps": "",  # every local recipient accepted; unknown ones bounce
+            "mynetworks": "127.0.0.0/8",
             "alias_maps": "",  # no /etc/aliases: the machine's alias database stays untouched
             "alias_database": "",
             "relay_domains": "",
@@ -231,7 +261,8 @@ class PostfixInstance:
             "transport_maps": f"{db_type}:{transport_file}",
             "inet_interfaces": "loopback-only",
             "inet_protocols": "ipv4",
-            "master_service_disable": "inet",  # no port 25; sendmail goes via pickup
+            # no port 25; sendmail goes via pickup (smtp_port: master.cf lists only that one)
+            "master_service_disable": "" if self.smtp_port is not None else "inet",
             "minimal_backoff_time": "1s",
             "maximal_backoff_time": "2s",
             "queue_run_delay": "1s",
@@ -245,7 +276,7 @@ class PostfixInstance:
         }
         main_cf = "".join(f"{key} = {value}\n" for key, value in settings.items())
         (self.config_dir / "main.cf").write_text(main_cf)
-        (self.config_dir / "master.cf").write_text(_private_master_cf())
+        (self.config_dir / "master.cf").write_text(_private_master_cf(self.smtp_port))
         # every Postfix program sleeps ~2 s reading a main.cf younger than 2 s: backdate it
         past = time.time() - 10
         os.utime(self.config_dir / "main.cf", (past, past))

@@ -17,6 +17,7 @@ import pytest
 from aiosmtpd.controller import Controller
 
 from admin_ui import create_app
+from domain.bounces import bounce_address
 from domain.tokens import create_api_token
 from domain.users import create_user
 from postroom.config import Settings, load_settings
@@ -124,7 +125,9 @@ def test_a_mail_from_the_ui_reaches_the_customer_and_their_replies_come_back(db_
             [(mail_from, rcpt_tos, raw)] = sink.received
             reply_address = project_reply_address(Project.get_by_id(project_id), settings)
             assert rcpt_tos == ["anna@bakery.example"]
-            assert mail_from == reply_address  # bounces come back to the project
+            # bounces come back to a VERP address naming the entry (domain.bounces)
+            assert mail_from == bounce_address(entry.id, DOMAIN)
+            assert mail_from.startswith(f"bounce+{entry.id}.")
             mail = parsed(raw)
             assert getaddresses([mail["From"]])[0][1] == f"no-reply@{DOMAIN}"
             assert mail["To"] == "anna@bakery.example"

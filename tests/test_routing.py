@@ -175,6 +175,7 @@ def test_each_decision_is_put_into_the_words_entries_always_showed():
         Decision(Rule.PROJECT_DELETED, "Bakery"): "project Bakery was deleted",
         Decision(Rule.LEGACY, "customer_address"): "customer_address",
         Decision(Rule.LEGACY): "",
+        Decision(Rule.BOUNCE, "41", 3): "bounce: returned mail of entry 41",
     }
     assert {rule for rule in Rule} == {d.rule for d in words}
     for decision, sentence in words.items():

@@ -6,7 +6,7 @@ Who hears of what:
 - unassigned mail: every active member of the account except read-only ones (they cannot
   assign or discard it, so the news is not theirs to act on);
 - a mention (`@anna` in a note): users whose email local part or name matches;
-- failed mail to a customer: its author (payload `user_id`, else the entry's author).
+- failed or bounced mail to a customer: its author (payload `user_id`, else the entry's author).
 Nobody is told of what they did themselves. Mail that is auto-submitted or a bounce is shown
 in the app only, whatever the preferences say: it never causes an email.
 """
@@ -115,7 +115,7 @@ def notifications_for(settings: Settings, event: Event, users: list[User]) -> li
 def recipients_of(event: Event, payload: dict, entry: Entry | None, users: list[User]):
     """The users to tell of an event (active members of its account)."""
     kind = event.kind
-    if kind == "outbound_failed":
+    if kind in ("outbound_failed", "outbound_bounced"):
         author_id = payload.get("user_id") or (entry.author_id if entry else None)
         return [user for user in users if user.id == author_id]
     if kind == "unassigned_mail":
@@ -168,6 +168,11 @@ def describe(
         who = shown_name(author) if author else "Someone"
         snippet = " ".join((entry.text if entry else "").split())[:140]
         return f"{who} mentioned you in {where}: {snippet}"
+    if kind == "outbound_bounced":
+        to = payload.get("to") or "the customer"
+        words = " ".join(f"{payload.get('status') or ''} {payload.get('error') or ''}".split())
+        reason = f" ({words[:200]})" if words else ""
+        return f"Your mail to {to} bounced: {subject}{reason}"
     if kind == "outbound_failed":
         to = payload.get("to") or payload.get("to_address") or "the customer"
         error = " ".join(str(payload.get("error") or "").split())
