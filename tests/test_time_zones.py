@@ -369,3 +369,34 @@ def test_migration_0015_gives_existing_accounts_utc_and_users_no_override(db_url
     assert "time_zone" in {c.name for c in db.get_columns("user")}
     runner.up("0015_time_zones")  # nothing left to do
     db.close()
+
+
+# --- the command line ----------------------------------------------------------------------
+def test_account_create_takes_a_time_zone_and_refuses_an_unknown_one(db_url, tmp_path):
+    import json
+    import subprocess
+    import sys
+
+    from tests.daemon import REPO_ROOT
+
+    config = tmp_path / "postroom.toml"
+    config.write_text(
+        f'[storage]\ndata_dir = "{tmp_path / "data"}"\nurl = "{db_url}"\n'
+        '[ingest]\ndomains = ["in.example"]\n'
+    )
+
+    def postroom(*args: str) -> subprocess.CompletedProcess:
+        command = [sys.executable, "-m", "postroom", "-c", str(config), *args]
+        return subprocess.run(command, capture_output=True, text=True, cwd=REPO_ROOT, timeout=120)
+
+    assert postroom("migrate").returncode == 0
+    refused = postroom("account", "create", "Agency", "--time-zone", "Mars/Olympus")
+    assert refused.returncode == 1 and UNKNOWN_ZONE in refused.stderr
+    created = postroom("account", "create", "Agency", "--time-zone", "europe/berlin", "--json")
+    assert created.returncode == 0, created.stderr
+    berlin = json.loads(created.stdout)["id"]
+    plain = json.loads(postroom("account", "create", "Other", "--json").stdout)["id"]
+    db = open_database(db_url)
+    zones = dict(db.execute_sql("SELECT id, time_zone FROM account").fetchall())
+    db.close()
+    assert zones == {berlin: "Europe/Berlin", plain: "UTC"}
