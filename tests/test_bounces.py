@@ -18,12 +18,21 @@ from admin_ui import create_app
 from domain.bounces import bounce_address
 from domain.users import create_user
 from postroom.config import Settings, load_settings
+from postroom.jobs.notify import process_events
 from postroom.outbound import queue_message
 from postroom.outbound_send import send_due
 from smtpd_ingest.bounces import read_bounce
 from smtpd_ingest.parse import ParseError, parse_message
 from storage.db import open_database
-from storage.models import Activity, Entry, Event, OutboundMessage, Project, User
+from storage.models import (
+    Activity,
+    Entry,
+    Event,
+    Notification,
+    OutboundMessage,
+    Project,
+    User,
+)
 from tests.daemon import DOMAIN, Daemon, reserve_port
 from tests.test_outbound import smtp_sink
 from tests.web import PASSWORD, login
@@ -385,3 +394,53 @@ def test_a_mail_given_up_stays_open_with_a_failed_badge(agency) -> None:
     protocol = client.get(f"/projects/{agency.project.id}/protocol").get_data(as_text=True)
     row = protocol.partition(f'id="entry-{entry.id}"')[2].partition("</li>")[0]
     assert ">send failed</span>" in row
+
+
+def test_the_author_is_notified_of_the_bounce_of_their_mail(agency) -> None:
+    sent = agency.send(GONE, "Offer for the shop")
+    agency.bounce(crlf(EXCHANGE.format(subject=sent.subject, to=GONE, marker="6")))
+    settings = with_server(agency.settings, reserve_port())  # mail possible: email is due
+
+    process_events(settings)
+
+    [notification] = Notification.select().where(Notification.event_type == "outbound_bounced")
+    assert notification.user_id == agency.author_id and notification.entry_id == sent.id
+    assert notification.text.startswith(f"Your mail to {GONE} bounced: Offer for the shop")
+    assert "5.1.1" in notification.text and notification.email_due == "immediate"
+    # the bounce itself tells nobody else (no customer-mail notification)
+    assert Notification.select().count() == 1
+
+
+# --- in a browser: the badges are words, at phone width too ---------------------------------
+def test_in_a_browser_bounced_and_failed_mail_stand_out_in_words(web, bakery, page) -> None:
+    from tests.test_ui_entries import serving
+    from tests.test_ui_unassigned import receive
+
+    settings = web.app.config["POSTROOM_SETTINGS"]
+    member = web.users["member"]
+    bounced = queue_message(bakery, member, GONE, "Offer", "Hello.", settings=settings)
+    port = reserve_port()
+    with smtp_sink(port):
+        assert send_due(with_server(settings, port)) == (1, 0)
+    receive(web.account.id, crlf(EXCHANGE.format(subject="Offer", to=GONE, marker="7")))
+    failed = queue_message(bakery, member, CUSTOMER, "Invoice", "Hello.", settings=settings)
+    with smtp_sink(port, refuse="550 5.1.1 no such user"):
+        assert send_due(with_server(settings, port)) == (0, 1)
+
+    with serving(web.app) as base:
+        page.set_viewport_size({"width": 390, "height": 844})
+        page.goto(f"{base}/login")
+        page.fill("input[name=email]", member.email)
+        page.fill("input[name=password]", PASSWORD)
+        with page.expect_navigation():
+            page.click("button[type=submit]")
+        for path in ("/", f"/projects/{bakery.id}/protocol"):
+            page.goto(f"{base}{path}")
+            assert "bounced" in page.locator(f"#entry-{bounced.id} .send-problem").inner_text()
+            assert "send failed" in page.locator(f"#entry-{failed.id} .send-problem").inner_text()
+        page.goto(f"{base}/entries/{bounced.id}")
+        reason = page.locator("#bounce-reason").inner_text()
+        assert "Bounced:" in reason and "5.1.1" in reason and GONE in reason
+        assert page.locator(".entry-meta .send-problem").inner_text() == "bounced"
+        wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
+        assert not wide, "the entry page scrolls sideways at 390 px"
