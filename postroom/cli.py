@@ -184,6 +184,70 @@ def account_list(obj: Context, as_json: bool) -> None:
         click.echo(f"account {row['id']} ({row['name']}): inbox address {row['inbox_address']}")
 
 
+@account.command("rotate-token")
+@click.argument("account_id", type=int)
+@click.option("--project", "project_id", type=int, help="Replace this project's reply address.")
+@click.option(
+    "--grace-days",
+    type=click.IntRange(0, 365),
+    default=None,
+    help="Days the old address keeps taking mail (default: [ingest] token_grace_days;"
+    " 0 ends it now).",
+)
+@click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
+@click.pass_obj
+def account_rotate_token(obj: Context, account_id, project_id, grace_days, as_json) -> None:
+    """Replace the account's inbox address (or a project's reply address) with a new one.
+
+    The old address keeps taking mail for the grace period, then gets 550. Prints the new
+    address and until when the old one works.
+    """
+    from domain.address_tokens import replace_inbox_address, replace_reply_address
+    from domain.errors import DomainError
+    from postroom.outbound import project_reply_address
+    from storage.accounts import account_by_id, inbox_local_part
+    from storage.projects import project_of_account
+
+    obj.open_database()
+    settings = obj.settings
+    days = settings.ingest.token_grace_days if grace_days is None else grace_days
+    domain = settings.ingest.domains[0]
+    try:
+        if project_id is None:
+            old = account_by_id(account_id)
+            if old is None:
+                raise click.ClickException(f"no account {account_id}")
+            account = replace_inbox_address(account_id, days)
+            old_address = f"{inbox_local_part(old)}@{domain}"
+            address = f"{inbox_local_part(account)}@{domain}"
+            until = account.previous_inbox_token_until
+        else:
+            project = project_of_account(account_id, project_id)
+            if project is None:
+                raise click.ClickException(f"no project {project_id} in account {account_id}")
+            old_address = project_reply_address(project, settings)
+            project = replace_reply_address(project, days)
+            address = project_reply_address(project, settings)
+            until = project.previous_reply_token_until
+    except DomainError as error:
+        raise click.ClickException(str(error)) from None
+    if as_json:
+        _echo_json(
+            {
+                "account_id": account_id,
+                "project_id": project_id,
+                "address": address,
+                "old_address": old_address,
+                "old_works_until": until.isoformat() + "Z",
+                "grace_days": days,
+            }
+        )
+        return
+    what = "inbox address" if project_id is None else f"reply address of project {project_id}"
+    click.echo(f"new {what}: {address}")
+    click.echo(f"the old address, {old_address}, keeps working until {until:%Y-%m-%d %H:%M} UTC")
+
+
 @main.group()
 def project() -> None:
     """Manage projects."""

@@ -54,6 +54,9 @@ class IngestSettings:
     # an ingest that died is presumed dead this long after its last heartbeat; then another
     # ingest on the same database takes up the mail it had claimed (storage/intake.py)
     claim_timeout_seconds: float = 60.0
+    # a replaced inbox or reply address keeps taking mail this many days, then gets 550: long
+    # enough for address books and replies to mail already sent, short enough for a leak
+    token_grace_days: int = 14
 
 
 @dataclass(frozen=True)
@@ -287,6 +290,8 @@ def _finish(settings: Settings, base: Path) -> Settings:
             raise ConfigError(source, f"ingest.{key}", "must be at least 1 (seconds)")
     if ingest.max_message_bytes < 1024:
         raise ConfigError(source, "ingest.max_message_bytes", "must be at least 1024")
+    if not 1 <= ingest.token_grace_days <= 365:
+        raise ConfigError(source, "ingest.token_grace_days", "must be from 1 to 365 (days)")
     ingest = dataclasses.replace(ingest, domains=domains)
     try:
         parse_listen(settings.web.listen)

@@ -20,7 +20,7 @@ from postroom.config import IngestSettings
 from smtpd_ingest.spool import Received
 from smtpd_ingest.writer import IntakeWriter
 from storage.intake import Delivery, IntakeBatchItem
-from storage.lookup import inbox_token, reply_token
+from storage.lookup import Tokens, inbox_tokens, reply_tokens
 
 log = logging.getLogger("postroom.ingest")
 
@@ -79,8 +79,8 @@ class IngestHandler:
         self.settings = settings
         self.writer = writer
         self.on_recorded = on_recorded
-        # short-lived RCPT cache: (kind, id, account id) -> (token, known, expiry)
-        self._tokens: dict[tuple[str, int, int | None], tuple[str, bool, float]] = {}
+        # short-lived RCPT cache: (kind, id, account id) -> (tokens or None, expiry)
+        self._tokens: dict[tuple[str, int, int | None], tuple[Tokens | None, float]] = {}
 
     def __dir__(self) -> list[str]:
         """Name only the hooks: aiosmtpd reflects on the handler for every connection."""
@@ -111,9 +111,9 @@ class IngestHandler:
             return "501 5.1.3 Bad recipient address syntax"
         if len(envelope.rcpt_tos) >= self.settings.max_recipients:
             return "452 4.5.3 Too many recipients"
-        target = self.resolve_recipient(address)
-        if target is None:
-            return "550 5.1.1 No such inbox here"
+        target = self.check_recipient(address)
+        if isinstance(target, str):
+            return target
         envelope.rcpt_tos.append(address)
         envelope.rcpt_options.extend(rcpt_options)
         if not hasattr(envelope, "targets"):
@@ -122,45 +122,69 @@ class IngestHandler:
         return "250 2.1.5 Recipient ok"
 
     def resolve_recipient(self, address: str) -> tuple[int, int | None] | None:
-        """Return (account id, project id or None) for a valid inbox address, else None.
+        """Return (account id, project id or None) for a valid inbox address, else None."""
+        target = self.check_recipient(address)
+        return None if isinstance(target, str) else target
+
+    def check_recipient(self, address: str) -> tuple[int, int | None] | str:
+        """Return (account id, project id or None) for a valid inbox address, else the reply
+        that refuses it: 550 5.1.1 for no such inbox, 550 5.1.6 for a replaced address whose
+        grace period is over. A replaced address within its grace period is valid.
 
         An unknown id costs what a known one does (the same lookup, cached alike, and a
         comparison with a dummy token), so the time of the answer tells nothing about it.
         """
         local, _, domain = address.rpartition("@")
         if domain.lower() not in self.settings.domains:
-            return None
+            return NO_SUCH_INBOX
         if is_bounce_local_part(local):  # a bounce of our mail (domain.bounces): its project
-            return bounce_target(local)
+            return bounce_target(local) or NO_SUCH_INBOX
         match = _INBOX.match(local.lower())
         if not match:
-            return None
+            return NO_SUCH_INBOX
         account_id, token, project_id, project_token = match.groups()
-        if not self._token_matches("account", int(account_id), None, token):
-            return None
-        if project_id is None:
-            return (int(account_id), None)
-        if not self._token_matches("project", int(project_id), int(account_id), project_token):
-            return None
-        return (int(account_id), int(project_id))
+        verdicts = [self._token_verdict("account", int(account_id), None, token)]
+        if verdicts[0] not in _VALID:
+            return verdicts[0]
+        if project_id is not None:
+            key = (int(project_id), int(account_id))
+            verdicts.append(self._token_verdict("project", *key, project_token))
+            if verdicts[1] not in _VALID:
+                return verdicts[1]
+        if _OLD in verdicts:
+            log.info("rcpt=<%s> is a replaced address, accepted within its grace period", address)
+        return (int(account_id), None if project_id is None else int(project_id))
 
-    def _token_matches(self, kind: str, key: int, account_id: int | None, given: str) -> bool:
-        """Compare a given token with the stored one of an account or project, in constant time.
+    def _token_verdict(self, kind: str, key: int, account_id: int | None, given: str) -> str:
+        """Compare a given token with the stored ones of an account or project.
 
-        Known and unknown ids alike are cached for a few seconds; an unknown one is compared
-        with a random dummy. compare_digest's time follows the length of its second argument,
-        the given token, never the stored one.
+        What was read is cached for TOKEN_CACHE_SECONDS, for known and unknown ids alike; only
+        a match with the current token is answered from the cache. Anything else (an old token,
+        a wrong one) is read again first, so that no cached read refuses a token made since,
+        or accepts an old one that has been replaced again since; an old token's grace period
+        is compared with the clock at every RCPT, never cached.
         """
+        tokens, fresh = self._cached_tokens(kind, key, account_id)
+        verdict = _verdict(tokens, given)
+        if verdict != _CURRENT and not fresh:
+            tokens, _ = self._cached_tokens(kind, key, account_id, read=True)
+            verdict = _verdict(tokens, given)
+        return verdict
+
+    def _cached_tokens(
+        self, kind: str, key: int, account_id: int | None, *, read: bool = False
+    ) -> tuple[Tokens | None, bool]:
+        """The tokens of an account or project (None: no such id), and whether they were read
+        just now (else they come from the cache)."""
         now = time.monotonic()
         cached = self._tokens.get((kind, key, account_id))
-        if cached is None or cached[2] <= now:
-            token = inbox_token(key) if kind == "account" else reply_token(account_id, key)
-            if len(self._tokens) > 10_000:
-                self._tokens.clear()
-            cached = (token or _DUMMY_TOKEN, token is not None, now + TOKEN_CACHE_SECONDS)
-            self._tokens[(kind, key, account_id)] = cached
-        expected, known, _ = cached
-        return hmac.compare_digest(expected, given) and known
+        if cached is not None and cached[1] > now and not read:
+            return cached[0], False
+        tokens = inbox_tokens(key) if kind == "account" else reply_tokens(account_id, key)
+        if len(self._tokens) > 10_000:
+            self._tokens.clear()
+        self._tokens[(kind, key, account_id)] = (tokens, now + TOKEN_CACHE_SECONDS)
+        return tokens, True
 
     async def handle_DATA(self, server, session, envelope):
         started = time.monotonic()
@@ -238,7 +262,36 @@ class IngestHandler:
 
 
 BAD_HOSTNAME = "501 5.5.4 Bad host name syntax"
-_DUMMY_TOKEN = secrets.token_hex(8)  # what an unknown id's token is compared with
+NO_SUCH_INBOX = "550 5.1.1 No such inbox here"
+# RFC 3463 X.1.6: the mailbox has moved, no forwarding address
+REPLACED = "550 5.1.6 This address has been replaced by a new one and takes no more mail"
+# what an unknown id's token, or a missing old one, is compared with
+_DUMMY_TOKEN = secrets.token_hex(8)
+# verdicts besides the two refusals: the token is the current one, or the old one within its
+# grace period
+_CURRENT, _OLD = "current", "old"
+_VALID = (_CURRENT, _OLD)
+
+
+def _verdict(tokens: Tokens | None, given: str) -> str:
+    """What the given token is to these tokens: _CURRENT, _OLD (the replaced one, within its
+    grace period), REPLACED (the replaced one, after it) or NO_SUCH_INBOX.
+
+    Two comparisons whatever is stored (a random dummy stands in for a missing token), each
+    with the given token second: compare_digest's time follows that argument's length.
+    """
+    current = hmac.compare_digest(tokens.current if tokens else _DUMMY_TOKEN, given)
+    previous = tokens.previous if tokens and tokens.previous_until else None
+    old = hmac.compare_digest(previous or _DUMMY_TOKEN, given)
+    if tokens is None:
+        return NO_SUCH_INBOX
+    if current:
+        return _CURRENT
+    if old and previous is not None:
+        now = dt.datetime.now(dt.UTC).replace(tzinfo=None)
+        return _OLD if now < tokens.previous_until else REPLACED
+    return NO_SUCH_INBOX
+
 
 _HOOKS = sorted(name for name in dir(IngestHandler) if name.startswith(("handle_", "auth_")))
 

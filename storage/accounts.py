@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import base64
+import datetime as dt
 import secrets
 
 from storage.models import MAX_ID, Account, Project
@@ -33,3 +34,19 @@ def account_by_id(account_id: int) -> Account | None:
     if not 0 < account_id <= MAX_ID:
         return None
     return Account.get_or_none(Account.id == account_id)
+
+
+def replace_inbox_token(account_id: int, old_works_until: dt.datetime) -> Account | None:
+    """Give the account a new inbox token; the current one becomes its previous token, which
+    keeps working until old_works_until (naive UTC). The token replaced before is forgotten.
+    Return the account as stored, or None if there is no such account."""
+    changed = (
+        Account.update(
+            previous_inbox_token=Account.inbox_token,  # the row's value before this update
+            previous_inbox_token_until=old_works_until,
+            inbox_token=new_token(),
+        )
+        .where(Account.id == account_id)
+        .execute()
+    )
+    return Account.get_by_id(account_id) if changed else None

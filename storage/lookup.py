@@ -3,20 +3,32 @@ or domain when routing."""
 
 from __future__ import annotations
 
+import datetime as dt
+from typing import NamedTuple
+
 from storage.db import native_sql, select_in
-from storage.models import database
+from storage.models import Account, database
 
 INACTIVE_STATUSES = ("archived",)
 
 
-def inbox_token(account_id: int) -> str | None:
-    """Return the inbox token of an account, or None if there is no such account."""
-    return _one_value(_INBOX_BY_ID, account_id)
+class Tokens(NamedTuple):
+    """An inbox or reply token, with the one it replaced and until when that one still works
+    (naive UTC); previous and previous_until are None when it replaced none."""
+
+    current: str
+    previous: str | None
+    previous_until: dt.datetime | None
 
 
-def reply_token(account_id: int, project_id: int) -> str | None:
-    """Return the reply token of the account's project, or None if it has no such project."""
-    return _one_value(_PROJECT_REPLY_BY_ID, project_id, account_id)
+def inbox_tokens(account_id: int) -> Tokens | None:
+    """Return the inbox tokens of an account, or None if there is no such account."""
+    return _tokens(_INBOX_BY_ID, account_id)
+
+
+def reply_tokens(account_id: int, project_id: int) -> Tokens | None:
+    """Return the reply tokens of the account's project, or None if it has no such project."""
+    return _tokens(_PROJECT_REPLY_BY_ID, project_id, account_id)
 
 
 class RoutingFacts:
@@ -121,15 +133,25 @@ _PROJECT_DOMAINS = (
 )
 
 
-_INBOX_BY_ID = "SELECT inbox_token FROM account WHERE id = ?"
-_PROJECT_REPLY_BY_ID = "SELECT reply_token FROM project WHERE id = ? AND account_id = ?"
+_INBOX_BY_ID = (
+    "SELECT inbox_token, previous_inbox_token, previous_inbox_token_until FROM account WHERE id = ?"
+)
+_PROJECT_REPLY_BY_ID = (
+    "SELECT reply_token, previous_reply_token, previous_reply_token_until FROM project"
+    " WHERE id = ? AND account_id = ?"
+)
 
 
-def _one_value(select: str, *params: int) -> str | None:
-    """The first column of the one row a select by key finds, or None. Plain SQL and one
-    column either way, so a missing row costs what a found one does."""
+def _tokens(select: str, *params: int) -> Tokens | None:
+    """The tokens of the one row a select by key finds, or None. Plain SQL, the same columns
+    either way, so a missing row costs what a found one does."""
     row = database.execute_sql(native_sql(select), params).fetchone()
-    return row[0] if row is not None else None
+    if row is None:
+        return None
+    current, previous, until = row
+    # SQLite hands a stored time back as text; the field reads it as peewee does
+    until = Account.previous_inbox_token_until.python_value(until) if until else None
+    return Tokens(current, previous, until)
 
 
 def _all_rows(select: str, account_id: int) -> list[tuple]:

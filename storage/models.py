@@ -45,6 +45,9 @@ class Account(BaseModel):
     inbox_token = CharField()
     created_at = DateTimeField(default=utcnow)
     signature = TextField(default="")  # appended to mail to customers; a template variable
+    # the inbox token replaced last, and until when mail to it is still accepted (0016)
+    previous_inbox_token = CharField(null=True)
+    previous_inbox_token_until = DateTimeField(null=True)
     time_zone = CharField(default="UTC")  # IANA name; dates are shown and filtered in it
 
 
@@ -75,6 +78,9 @@ class Project(BaseModel):
     reply_token = CharField()
     created_at = DateTimeField(default=utcnow)
     invitation_link = CharField(default="")  # a template variable, e.g. the customer's login
+    # the reply token replaced last, and until when mail to it is still accepted (0016)
+    previous_reply_token = CharField(null=True)
+    previous_reply_token_until = DateTimeField(null=True)
 
 
 class CustomerAddress(BaseModel):

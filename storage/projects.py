@@ -6,6 +6,8 @@ writes) are domain/projects.py's; this module persists what it decided.
 
 from __future__ import annotations
 
+import datetime as dt
+
 from peewee import fn
 
 from storage.accounts import new_token
@@ -117,6 +119,18 @@ def insert_project(
         contact_name=contact_name,
         reply_token=new_token(8),
     )
+
+
+def replace_reply_token(project: Project, old_works_until: dt.datetime) -> Project:
+    """Give the project a new reply token; the current one becomes its previous token, which
+    keeps working until old_works_until (naive UTC). The token replaced before is forgotten.
+    Return the project as stored."""
+    Project.update(
+        previous_reply_token=Project.reply_token,  # the row's value before this update
+        previous_reply_token_until=old_works_until,
+        reply_token=new_token(8),
+    ).where(Project.id == project.id).execute()
+    return Project.get_by_id(project.id)
 
 
 def save_project(project: Project, fields: dict) -> Project:

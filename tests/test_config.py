@@ -31,6 +31,7 @@ def test_the_example_config_is_valid_and_equals_the_defaults(tmp_path):
     assert defaults.ingest.lmtp_listen == "127.0.0.1:2424"
     assert defaults.ingest.max_message_bytes == 26214400
     assert defaults.ingest.max_recipients == 50
+    assert defaults.ingest.token_grace_days == 14
     assert defaults.web.listen == "127.0.0.1:8080"
 
 
@@ -49,6 +50,8 @@ def test_relative_data_dir_is_taken_from_the_config_files_folder(tmp_path):
         ('[ingest]\nlmtp_listen = "2424"\n', "ingest.lmtp_listen", "host:port or unix:/path"),
         ('[ingest]\nlmtp_listen = "unix:relative.sock"\n', "ingest.lmtp_listen", "absolute"),
         ("[ingest]\ndomains = []\n", "ingest.domains", "at least one"),
+        ("[ingest]\ntoken_grace_days = 0\n", "ingest.token_grace_days", "from 1 to 365"),
+        ("[ingest]\ntoken_grace_days = 400\n", "ingest.token_grace_days", "from 1 to 365"),
         ('[storage]\nurl = "mysql://x"\n', "storage.url", "sqlite:/// or postgresql://"),
         ('[log]\nlevel = "loud"\n', "log.level", "one of"),
         ("[ui]\nproject_statuses = []\n", "ui.project_statuses", "at least one"),
@@ -92,7 +95,7 @@ def test_check_config_prints_effective_settings_and_bad_config_is_one_line(tmp_p
         "(known: smtp_listen, lmtp_listen, domains, hostname, max_message_bytes, max_recipients,"
         " max_smtp_connections, max_lmtp_connections, max_connections_per_address,"
         " data_timeout_seconds, session_timeout_seconds, parse_timeout_seconds, parse_workers,"
-        " claim_timeout_seconds)"
+        " claim_timeout_seconds, token_grace_days)"
     ]
 
 

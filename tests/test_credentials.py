@@ -405,3 +405,30 @@ def test_the_command_line_lists_and_revokes_tokens(db_url, tmp_path):
         assert user_for_token(first) is None
     finally:
         db.close()
+
+
+def test_over_http_a_revoked_token_gets_401_at_once(db_url, tmp_path):
+    """Revoked on the command line (another process) or in the profile: the very next API
+    request with it, to the running web server, gets 401; the other token still works."""
+    with Daemon(tmp_path, db_url, command="web") as daemon:
+        daemon.create_user("anna@agency.test", role="member")
+        tokens = {
+            name: daemon.cli_json("token", "create", "anna@agency.test", "--name", name)["token"]
+            for name in ("ci", "laptop", "kept")
+        }
+        client = Browser(daemon.web_url)
+
+        def status(name: str) -> int:
+            headers = {"Authorization": f"Bearer {tokens[name]}"}
+            return client.open("/api/v1/entries", headers=headers)[0]
+
+        assert [status(name) for name in tokens] == [200, 200, 200]
+        ids = {t["name"]: t["id"] for t in daemon.cli_json("token", "list")}
+        daemon.cli("token", "revoke", str(ids["ci"]))
+        assert status("ci") == 401
+
+        client.login("anna@agency.test", PASSWORD)
+        revoked, _, _ = client.form(f"/profile/tokens/{ids['laptop']}/revoke", "/profile", {})
+        assert revoked == 302
+        assert status("laptop") == 401
+        assert status("kept") == 200
