@@ -9,6 +9,7 @@ import dataclasses
 import datetime as dt
 import re
 import socket
+from zoneinfo import ZoneInfo
 
 import pytest
 
@@ -203,6 +204,8 @@ def _settings_page(web, role: str):
 
 
 def test_an_owner_replaces_the_inbox_address_under_settings(web):
+    """Times shown in the account's zone, the zone named."""
+    Account.update(time_zone="Europe/Berlin").where(Account.id == web.account.id).execute()
     old_address = f"{inbox_local_part(web.account)}@in.example"
     client = web.client("owner")
     page = client.get("/settings").get_data(as_text=True)
@@ -223,7 +226,12 @@ def test_an_owner_replaces_the_inbox_address_under_settings(web):
     shown = client.get(response.location).get_data(as_text=True)
     assert f"{inbox_local_part(account)}@in.example" in shown and old_address not in shown
     assert "The inbox address was replaced" in shown
-    assert f'until <time datetime="{until.isoformat(timespec="seconds")}Z">' in shown
+    local = until.replace(tzinfo=dt.UTC).astimezone(ZoneInfo("Europe/Berlin"))
+    assert re.search(
+        rf'until <time datetime="{until.isoformat(timespec="seconds")}Z" title="[^"]*">'
+        rf"{local:%Y-%m-%d %H:%M}</time> \(Europe/Berlin\)",
+        shown,
+    )
     [row] = Activity.select().where(Activity.action == "inbox_address_replaced")
     assert row.user_id == web.users["owner"].id and row.entry_id is None
     assert "keeps working until" in row.detail
