@@ -33,8 +33,9 @@ from wtforms.validators import Length, ValidationError
 from domain.addresses import MAX_ADDRESS_CHARS
 from domain.errors import Invalid
 from domain.projects import MAX_FIELD_CHARS as MAX_PROJECT_FIELD_CHARS
+from domain.projects import MAX_LINK_CHARS as MAX_PROJECT_LINK_CHARS
 from domain.projects import check_fields as check_project_fields
-from domain.projects import normalise_domain
+from domain.projects import normalise_domain, normalise_link
 from domain.time_zones import to_utc
 from domain.users import MAX_NAME_CHARS
 from storage import notifications as notification_store
@@ -310,6 +311,12 @@ class TemplateForm(PostForm):
         return {name: self[name].data for name in ("name", "subject", "body")}
 
 
+class TemplatePreviewForm(QueryForm):
+    """`?project=<id>`: the project the template editor's preview is made for."""
+
+    project = WholeNumber()  # not a number: the first project
+
+
 class TemplateSearchForm(QueryForm):
     q = text_field(filters=(no_nul, lambda words: words[:200]))
 
@@ -441,6 +448,35 @@ class NewProjectForm(ProjectForm):
 
     def address_list(self) -> list[tuple[str, str]]:
         return [(a, "customer") for a in ADDRESS_SEPARATORS.split(self.addresses.data) if a]
+
+
+class ProjectLink:
+    """An invitation link, if given, by the projects' rule (an http(s) address); code
+    "invalid". Only when it is not too long already (the page's other code for the field)."""
+
+    def __call__(self, form, field) -> None:
+        if not field.data or len(field.data) > MAX_PROJECT_LINK_CHARS:
+            return
+        try:
+            normalise_link(field.data)
+        except Invalid:
+            raise ValidationError("invalid") from None
+
+
+class ProjectEditForm(ProjectForm):
+    """A project's fields as the edit form sends them, with its invitation link (error codes
+    too_long, invalid: by the projects' rule of a link)."""
+
+    invitation_link = text_field(
+        MaxLength(MAX_PROJECT_LINK_CHARS, "too_long"), ProjectLink(), filters=(strip,)
+    )
+
+    def fields_and_errors(self) -> tuple[dict, dict]:
+        fields, errors = super().fields_and_errors()
+        fields["invitation_link"] = self.invitation_link.data
+        if self.invitation_link.errors:
+            errors["invitation_link"] = self.invitation_link.errors[-1]
+        return fields, errors
 
 
 class AddressForm(PostForm):

@@ -5,6 +5,8 @@ Rules held here, for the CLI, the UI and the API alike:
 - its domain is a host name (letters of any script, digits, hyphens; dot-separated labels,
   the last of two or more), stored lower-case; blank means none;
 - its status is not blank and, where the caller names the configured statuses, one of them;
+- its invitation link (the template variable {{ invitation_link }}, e.g. the customer's login
+  to a preview) is blank or an http(s) URL with a host, of at most 255 characters, no spaces;
 - a customer address is an address of domain.addresses, of kind customer or partner, and
   belongs to at most one project of the account (Conflict otherwise, also on its own project);
 - a status change writes a system entry with a status_change event;
@@ -15,6 +17,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Iterable
+from urllib.parse import urlsplit
 
 from domain import entries
 from domain.addresses import is_address, normalise_address
@@ -25,9 +28,10 @@ from storage.activity import keep_entry_history, log
 from storage.db import write_transaction
 from storage.models import CustomerAddress, Project
 
-FIELDS = ("name", "domain", "status", "contact_name")
+FIELDS = ("name", "domain", "status", "contact_name", "invitation_link")
 ADDRESS_KINDS = ("customer", "partner")
 MAX_FIELD_CHARS = 200
+MAX_LINK_CHARS = 255  # the invitation link's column
 # A host name: labels of letters (any script), digits and hyphens, separated by dots; the
 # last label has two or more characters.
 HOST_NAME = re.compile(r"(?:[^\W_](?:[\w-]*[^\W_])?\.)+[^\W_][\w-]*[^\W_]")
@@ -38,6 +42,7 @@ UNKNOWN_STATUS = "status must be one of {statuses}"
 TOO_LONG = "{field} may have at most {limit} characters"
 NOT_ONE_LINE = "{field} must be one line"
 NOT_A_HOST = "domain is not a host name: {text!r}"
+NOT_A_LINK = "invitation link must be a web address starting with https:// or http://"
 BAD_KIND = "kind must be customer or partner"
 TAKEN = "{address} is already a customer address of {project}"
 TAKEN_HERE = "{address} is already a customer address of this project"
@@ -51,6 +56,26 @@ def normalise_domain(text: str) -> str:
     if domain and not (len(domain) <= MAX_FIELD_CHARS and HOST_NAME.fullmatch(domain)):
         raise Invalid(NOT_A_HOST.format(text=text.strip()[:80]))
     return domain
+
+
+def normalise_link(text: str) -> str:
+    """The invitation link as stored (trimmed; "" for none), or Invalid: an http or https
+    URL with a host, without spaces or control characters, of at most MAX_LINK_CHARS."""
+    link = str(text).strip()
+    if not link:
+        return ""
+    if len(link) > MAX_LINK_CHARS:
+        raise Invalid(TOO_LONG.format(field="invitation link", limit=MAX_LINK_CHARS))
+    if any(ch <= " " or ch == "\x7f" or not ch.isprintable() for ch in link):
+        raise Invalid(NOT_A_LINK)
+    try:
+        parts = urlsplit(link)
+        host = parts.hostname
+    except ValueError:
+        raise Invalid(NOT_A_LINK) from None
+    if parts.scheme.lower() not in ("http", "https") or not host:
+        raise Invalid(NOT_A_LINK)
+    return link
 
 
 def _line(field: str, value: str) -> str:
@@ -71,6 +96,8 @@ def check_fields(fields: dict, *, statuses: Iterable[str] | None = None) -> dict
     for key, value in fields.items():
         if key == "domain":
             checked[key] = normalise_domain(str(value))
+        elif key == "invitation_link":
+            checked[key] = normalise_link(str(value))
         else:
             checked[key] = _line(key.replace("_", " "), value)
     if "name" in checked and not checked["name"]:

@@ -87,7 +87,7 @@ class UiSettings:
 class OutboundSettings:
     smtp_url: str = ""  # smtp://[user:password@]host[:port][?security=starttls|tls|none]
     from_address: str = ""  # empty: no-reply@<first ingest domain>
-    from_name: str = "postroom"
+    from_name: str = ""  # empty: the account's (agency's) name
     max_attachment_bytes: int = 10_485_760
     max_attempts: int = 8  # then the entry shows the failure and the author is told
     connect_timeout_seconds: float = 10.0  # connect, greeting, TLS, login; later replies: 60 s

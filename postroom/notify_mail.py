@@ -1,4 +1,12 @@
-"""Email notifications to team members through the `[outbound] smtp_url` server.
+"""Email notifications to team members, through the account's outgoing mail server.
+
+A team's notification mail goes the way its mail to customers goes (postroom.outbound_send's
+route): through the account's own server when Settings holds one, else through `[outbound]
+smtp_url`, with the same checks of the account's server (ports, public addresses) and the same
+back-off when it cannot be reached. It comes from the same sender: the address Settings gives
+(else the [outbound] default), named as Settings says or else after the agency (the account);
+its Message-ID is on that sender's domain (postroom.outbound.message_id_domain), never
+localhost. Its subject names the project and what happened (postroom.notify_subjects).
 
 Every mail says `Auto-Submitted: auto-generated` (RFC 3834), so no vacation responder answers
 it and, should it come back to postroom's inbox, it never causes mail in turn. Its headers
@@ -11,24 +19,18 @@ from __future__ import annotations
 import datetime as dt
 import logging
 import smtplib
-import uuid
 from email.message import EmailMessage
 
 from postroom.config import Settings
 from postroom.mail_headers import message_bytes, one_line, set_header
+from postroom.outbound import new_message_id
+from postroom.outbound_send import Route, open_route
 from postroom.web import base_url
 from storage.models import Notification, User
 
 log = logging.getLogger("postroom.notify")
 
 MAX_LISTED = 100
-
-
-def sender(settings: Settings) -> tuple[str, str]:
-    """(name, address) that notification mail comes from: the [outbound] default sender."""
-    from postroom.outbound import default_sender
-
-    return default_sender(settings)
 
 
 def link_of(settings: Settings, notification: Notification) -> str:
@@ -42,17 +44,23 @@ def link_of(settings: Settings, notification: Notification) -> str:
 
 
 def compose(
-    settings: Settings, user: User, notifications: list[Notification], *, subject: str, intro: str
+    settings: Settings,
+    user: User,
+    notifications: list[Notification],
+    *,
+    sender: tuple[str, str],
+    subject: str,
+    intro: str,
 ) -> EmailMessage:
-    """One plain-text mail listing the notifications, each with its link back."""
-    name, address = sender(settings)
+    """One plain-text mail from sender (name, address) listing the notifications, each with
+    its link back."""
+    name, address = sender
     message = EmailMessage()
     set_header(message, "From", (name, address))
     set_header(message, "To", (user.name, user.email))
     set_header(message, "Subject", subject)
     set_header(message, "Date", dt.datetime.now(dt.UTC))
-    domain = address.rpartition("@")[2] or settings.ingest.domains[0]
-    set_header(message, "Message-ID", f"notify.{uuid.uuid4().hex}@{domain}")
+    set_header(message, "Message-ID", f"notify.{new_message_id(address, settings)}")
     set_header(message, "Auto-Submitted", "auto-generated")
     set_header(message, "X-Auto-Response-Suppress", "All")  # Exchange: no out-of-office replies
     lines = [f"Hello {one_line(user.name) or user.email},", "", intro, ""]
@@ -76,23 +84,24 @@ SENT, FAILED, LATER = "sent", "failed", "later"  # what became of one mail (Mail
 
 
 class Mailer:
-    """One SMTP session for a run's mails; opened on first use, renewed before its deadline,
-    closed on exit."""
+    """One SMTP session over a route (an account's own server, or the default) for a run's
+    mails; opened on first use, renewed before its deadline, closed on exit."""
 
-    def __init__(self, settings: Settings) -> None:
-        from postroom.outbound import parse_smtp_url  # the same server as mail to customers
-
-        self.server = parse_smtp_url(settings.outbound.smtp_url)
-        self.envelope_from = sender(settings)[1]
-        self.timeout = settings.outbound.connect_timeout_seconds
+    def __init__(self, route: Route, settings: Settings) -> None:
+        self.route = route
+        self.settings = settings
+        self.envelope_from = route.address
         self.session_seconds = settings.outbound.session_seconds
-        self.helo = settings.ingest.hostname
         self._client = None
 
     def __enter__(self) -> Mailer:
         return self
 
     def __exit__(self, *exc) -> None:
+        self._quit()
+
+    def close(self) -> None:
+        """End the session, if one is open (a later send opens a new one)."""
         self._quit()
 
     def _quit(self) -> None:
@@ -108,20 +117,16 @@ class Mailer:
         (HeaderError before anything is sent); LATER if it is refused for now (4xx).
 
         Raise on a fault of the server or the connection (cannot connect, 421, timeout, the
-        session's deadline): then no other mail would get through either.
+        session's deadline; OutboundError: the account's server is not allowed): then no other
+        mail would get through either.
         """
-        from postroom.smtp_client import connect, permanent, refusal_codes
+        from postroom.smtp_client import permanent, refusal_codes
 
         raw = message_bytes(message)
         if self._client is not None and self._client.seconds_left() < self.session_seconds / 4:
             self._quit()  # a fresh session rather than one ended half way through a mail
-        if self._client is None:
-            self._client = connect(
-                self.server,
-                helo=self.helo,
-                timeout=self.timeout,
-                session_seconds=self.session_seconds,
-            )
+        if self._client is None:  # OutboundError: the account's server breaks the rules
+            self._client = open_route(self.route, self.settings)
         try:
             self._client.sendmail(self.envelope_from, [recipient], raw)
         except UnicodeError as error:  # an address SMTP cannot carry: this mail only

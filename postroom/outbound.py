@@ -44,6 +44,7 @@ from storage.models import (
     Account,
     Attachment,
     Entry,
+    MailTemplate,
     OutboundMessage,
     Project,
     User,
@@ -61,24 +62,74 @@ log = logging.getLogger(__name__)
 
 MAX_REFERENCES = 20  # the newest ids of a long thread are enough to find it
 MAX_FROM_NAME_CHARS = 255  # an entry's from_name column (a member's name alone has at most 200)
+LABEL_CHARS = frozenset("abcdefghijklmnopqrstuvwxyz0123456789-")
+# Message-IDs when no sender address, ingest domain or host name is a real domain name: RFC
+# 2606's .invalid says so, where localhost would claim to be the receiver's own machine
+FALLBACK_DOMAIN = "postroom.invalid"
 
 
 # --- where mail comes from and goes back to --------------------------------------------------
-def default_sender(settings: Settings) -> tuple[str, str]:
-    """(name, address) of mail sent through [outbound] smtp_url."""
+def default_sender(settings: Settings, account_name: str = "") -> tuple[str, str]:
+    """(name, address) of an account's mail sent through [outbound] smtp_url: the name is
+    [outbound] from_name if the operator set one, else the account's (the agency's) name."""
     address = settings.outbound.from_address or f"no-reply@{settings.ingest.domains[0]}"
-    return settings.outbound.from_name, address
+    return settings.outbound.from_name or account_name, address
 
 
 def sender_of_account(account_id: int, settings: Settings) -> tuple[str, str, SmtpServer | None]:
-    """(name, address, server) the account's mail goes out with; server None: the default."""
+    """(name, address, server) the account's mail (to customers and to its team) goes out
+    with: its own server (Settings) if it has one, else the default (server None). The name is
+    the one Settings gives, else the agency's (default_sender)."""
     own = account_smtp(account_id)
+    account_name = Account.get_by_id(account_id).name
     if own is not None:
         server = SmtpServer(own.host, own.port, own.security, own.username, own.password)
-        name = own.from_name or Account.get_by_id(account_id).name
-        return name, own.from_address, server
-    name, address = default_sender(settings)
+        return own.from_name or account_name, own.from_address, server
+    name, address = default_sender(settings, account_name)
     return name, address, None
+
+
+def mail_can_go_out(account_id: int, settings: Settings) -> bool:
+    """True when the account's mail has a server: its own (Settings) or [outbound] smtp_url."""
+    return bool(settings.outbound.smtp_url) or account_smtp(account_id) is not None
+
+
+def message_id_domain(sender_address: str, settings: Settings) -> str:
+    """The right-hand side of the Message-IDs of mail sent as sender_address: its domain, else
+    the first ingest domain, else the host name ([ingest] hostname), whichever first is a real
+    domain name (_real_domain: a dot, no localhost); else FALLBACK_DOMAIN."""
+    candidates = (
+        sender_address.rpartition("@")[2],
+        *settings.ingest.domains,
+        settings.ingest.hostname,
+    )
+    for candidate in candidates:
+        name = candidate.strip().rstrip(".").lower()
+        if _real_domain(name):
+            return name
+    return FALLBACK_DOMAIN
+
+
+def _real_domain(name: str) -> bool:
+    """Two or more labels of ASCII letters, digits and hyphens; not localhost, a local-only
+    top-level domain, or an IP address (which says nothing of the sender)."""
+    labels = name.split(".")
+    return (
+        len(labels) >= 2
+        and len(name) <= 200
+        and all(
+            0 < len(label) <= 63 and set(label) <= LABEL_CHARS and label.strip("-") == label
+            for label in labels
+        )
+        and not labels[-1].isdigit()
+        and "localhost" not in labels
+        and labels[-1] not in ("localdomain", "local", "internal", "invalid")
+    )
+
+
+def new_message_id(sender_address: str, settings: Settings) -> str:
+    """A fresh Message-ID (without <>) for mail sent as sender_address (message_id_domain)."""
+    return f"{uuid.uuid4().hex}@{message_id_domain(sender_address, settings)}"
 
 
 def from_name_of(author: User | None, sender_name: str) -> str:
@@ -135,11 +186,8 @@ def queue_message(
         template = template_of_account(project.account_id, template_id)
         if template is None:
             raise OutboundError("that template does not exist (any more)")
-        rendered = render(
-            template.subject, template.body, variables_for(project, author_user, to_address)
-        )
-        # the template's subject may hold a stranger's words (a display name): made one line
-        subject = subject if subject.strip() else _one_line_subject(rendered[0])
+        rendered = rendered_template(template, project, author_user, to_address)
+        subject = subject if subject.strip() else rendered[0]
         body_markdown = body_markdown if body_markdown.strip() else rendered[1]
         note = f", template {template.name}"
     subject = check_subject(subject)
@@ -164,7 +212,7 @@ def queue_message(
         from_address=from_address,
         from_name=from_name_of(author_user, from_name),
         reply_to=project_reply_address(project, settings),
-        message_id=f"{uuid.uuid4().hex}@{settings.ingest.domains[0]}",
+        message_id=new_message_id(from_address, settings),
         route_rule=Rule.OUTBOUND.value,
         category=category("outbound", address_kind=recipient_kind(project.id, to_address)),
         in_reply_to=in_reply_to,
@@ -182,13 +230,6 @@ def _thread_headers(entry: Entry) -> tuple[str, str]:
     parents = writable_ids(entry.references.split() or entry.in_reply_to.split()[:1])
     chain = [*dict.fromkeys([*parents, entry.message_id])]
     return entry.message_id, " ".join(chain[-MAX_REFERENCES:])
-
-
-def _one_line_subject(text: str) -> str:
-    try:
-        return header_text(text[:MAX_BODY_CHARS])
-    except HeaderError as error:
-        raise OutboundError(str(error)) from None
 
 
 # --- build ---------------------------------------------------------------------------------
@@ -239,13 +280,23 @@ def _html_document(body: str) -> str:
     )
 
 
-def template_preview(project: Project, user: User, to: str, template_id: int) -> tuple[str, str]:
-    """The rendered (subject, body) of a template for the new-message form; TemplateError."""
-    template = template_of_account(project.account_id, template_id)
-    if template is None:
-        raise TemplateError("that template does not exist (any more)")
+def rendered_template(
+    template: MailTemplate, project: Project, user: User, to: str
+) -> tuple[str, str]:
+    """(subject, body) of a template as a mail from user to `to` about project says them:
+    the one rendering of a real send (queue_message, the new-message form) and of the
+    template editor's preview. A value the project lacks stays empty, as in the mail.
+    TemplateError if it cannot be rendered."""
     subject, body = render(template.subject, template.body, variables_for(project, user, to))
     try:  # a variable may hold a stranger's words (a display name): made one line
         return header_text(subject[:MAX_BODY_CHARS]), body
     except HeaderError as error:
         raise TemplateError(str(error)) from None
+
+
+def template_preview(project: Project, user: User, to: str, template_id: int) -> tuple[str, str]:
+    """The rendered (subject, body) of a template for the new-message form; TemplateError."""
+    template = template_of_account(project.account_id, template_id)
+    if template is None:
+        raise TemplateError("that template does not exist (any more)")
+    return rendered_template(template, project, user, to)

@@ -119,12 +119,7 @@ def send_due(
     Accounts whose session is still running are left alone.
     """
     now = now or utcnow()
-    default = None
-    if settings.outbound.smtp_url:
-        try:
-            default = parse_smtp_url(settings.outbound.smtp_url)
-        except OutboundError as error:
-            log.error("outbound.smtp_url: %s; mail without an own server stays queued", error)
+    default = default_server(settings)
     exclude = _paused_accounts(now, settings, default) + _busy_accounts()
     started = []
     for account_id in due_accounts(now, default_route=default is not None, exclude=exclude):
@@ -201,6 +196,48 @@ def _report(started: list[_Session]) -> tuple[int, int]:
         ended += [session for session in _unreported if session.key[0] == here]
         _unreported[:] = [session for session in _unreported if session.key[0] != here]
     return sum(s.result[0] for s in ended), sum(s.result[1] for s in ended)
+
+
+def default_server(settings: Settings) -> SmtpServer | None:
+    """The [outbound] smtp_url server; None if there is none or it cannot be read (logged)."""
+    if not settings.outbound.smtp_url:
+        return None
+    try:
+        return parse_smtp_url(settings.outbound.smtp_url)
+    except OutboundError as error:
+        log.error("outbound.smtp_url: %s; mail without an own server stays queued", error)
+        return None
+
+
+# --- for other mail of an account (postroom.notify_mail): the same route, rules and pauses ---
+Route = _Route
+
+
+def account_route(account_id: int, settings: Settings) -> Route | None:
+    """Where the account's mail goes now: its own server (Settings), else [outbound] smtp_url;
+    None when it has neither."""
+    return _route(account_id, settings, default_server(settings))
+
+
+def open_route(route: Route, settings: Settings) -> Session:
+    """A session with the route's server, its own server checked against the [outbound] rules
+    (OutboundError), as for mail to customers."""
+    return _open(route, settings)
+
+
+def route_paused(route: Route, now: dt.datetime) -> bool:
+    """True while the account's server backs off after it could not be reached."""
+    return _paused(route.account_id, route.server, now)
+
+
+def pause_route(route: Route, now: dt.datetime) -> None:
+    """The account's server could not be reached: its mail (all of it) waits a while."""
+    _pause(route, now)
+
+
+def resume_route(route: Route) -> None:
+    """The account's server took mail again: its back-off starts afresh next time."""
+    _resume(route.account_id)
 
 
 def _route(account_id: int, settings: Settings, default: SmtpServer | None) -> _Route | None:

@@ -271,7 +271,10 @@ class Worker:
         if not is_sqlite():
             log.info("backups: %s", backup.PG_ADVICE)
         if not self.settings.outbound.smtp_url:
-            log.info("notification email is off until [outbound] smtp_url is set")
+            log.info(
+                "notification email goes out only for accounts with their own mail server "
+                "(Settings) until [outbound] smtp_url is set"
+            )
         self.scheduler.start()
         log.info("worker started (holder %s)", self.holder)
 

@@ -121,9 +121,10 @@ def test_followers_hear_of_customer_mail_as_each_chose_at_once_or_in_one_digest(
     run_worker_jobs(settings)
 
     [mail] = sink.to("member@agency.test")
-    assert mail["Subject"] == "1 update in postroom"
+    assert mail["Subject"] == "Bakery Sommer: new mail from anna@bakery.test"
     assert mail["Auto-Submitted"] == "auto-generated"
-    assert mail["From"] == "postroom <postroom@agency.test>"
+    assert mail["From"] == "Agency <postroom@agency.test>"  # the account's name: no from_name set
+    assert mail["Message-ID"].endswith("@agency.test>")  # the sender's domain
     body = mail.get_content()
     assert "Mail from anna@bakery.test in Bakery Sommer: Opening hours" in body
     assert f"{BASE}/entries/{first.id}" in body
@@ -137,7 +138,7 @@ def test_followers_hear_of_customer_mail_as_each_chose_at_once_or_in_one_digest(
     domain_projects.update_project(bakery, member.id, status="live")  # in the app only, by default
     run_worker_jobs(settings)
     [grouped] = sink.to("member@agency.test")
-    assert grouped["Subject"] == "2 updates in postroom"
+    assert grouped["Subject"] == "2 updates in Bakery Sommer"
     assert f"/entries/{second.id}" in grouped.get_content()
     assert f"/entries/{third.id}" in grouped.get_content()
     assert len(sink.take()) == 1  # nobody else, nothing for the status change
@@ -146,7 +147,7 @@ def test_followers_hear_of_customer_mail_as_each_chose_at_once_or_in_one_digest(
 
     digest.send_digests(settings)
     [daily] = sink.to("owner@agency.test")
-    assert daily["Subject"] == "Your daily postroom digest: 3 updates"
+    assert daily["Subject"] == "Your daily postroom digest: 3 updates in Bakery Sommer"
     assert all(f"/entries/{e.id}" in daily.get_content() for e in (first, second, third))
     assert len(sink.take()) == 1
     digest.send_digests(settings)

@@ -4,23 +4,32 @@ What may be stored is domain.templates' rule. It asks the template language too,
 view passes in: a template is rendered with sample values on save, so a syntax error, an
 unknown variable or a part templates may not use (a loop, a call, arithmetic: see
 postroom.template_language) shows here, not when someone wants to send it.
+
+The preview on the edit page shows the mail a real send would make for a project the user
+chooses (`?project=<id>`, else the first of the list), to its first customer address, from
+the user: rendered by postroom.outbound.rendered_template, the one rendering of a real send,
+with the sender a real send would have. A value the project lacks stays empty there, as in
+the mail; the sample values are only for checking a template when it is saved.
 """
 
 from __future__ import annotations
 
-from flask import Blueprint, abort, g, redirect, render_template, request, url_for
+from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
-from admin_ui.forms import TemplateForm, TemplateSearchForm
+from admin_ui.forms import TemplateForm, TemplatePreviewForm, TemplateSearchForm
 from domain import templates as domain_templates
 from domain.errors import Invalid, NotFound
 from domain.templates import LIMITS
 from domain.users import may_change_anything
 from postroom.mail_templates import VARIABLES, TemplateError, render, sample_variables
+from postroom.outbound import from_name_of, rendered_template, sender_of_account
 from postroom.template_language import FILTERS
-from storage.models import MailTemplate
+from storage.models import MAX_ID, CustomerAddress, MailTemplate, Project
 from storage.outbound import template_of_account, templates_of_account
+from storage.projects import project_of_account, projects_of_account
 
 bp = Blueprint("mail_templates", __name__)
+PROJECTS_OFFERED = 200  # in the preview's choice of project
 
 
 def _template_or_404(template_id: int) -> MailTemplate:
@@ -77,23 +86,58 @@ def _edit_form(template: MailTemplate | None):
             error = str(refused)
         else:
             return redirect(url_for(".edit", template_id=saved.id, notice="saved"))
-    elif template is not None:
-        try:
-            preview = render(template.subject, template.body, sample_variables())
-        except TemplateError as failure:
-            error = str(failure)
+    projects = projects_of_account(g.user.account_id, limit=PROJECTS_OFFERED)
+    project = None
+    if template is not None and request.method == "GET":
+        project = _preview_project(projects)
+        if project is not None:
+            try:
+                preview = _preview(template, project)
+            except TemplateError as failure:
+                error = str(failure)
     page = render_template(
         "templates_edit.html",
         template=template,
         form=form,
         error=error,
         preview=preview,
+        projects=projects,
+        preview_project=project,
         variables=VARIABLES,
         filters=FILTERS,
         limits=LIMITS,
         notice=request.args.get("notice", ""),
     )
     return page, 400 if error and request.method == "POST" else 200
+
+
+def _preview_project(projects: list[Project]) -> Project | None:
+    """The project chosen for the preview (`?project=<id>` of this account), else the first."""
+    wanted = TemplatePreviewForm().project.data
+    if wanted is not None and 0 < wanted <= MAX_ID:
+        chosen = project_of_account(g.user.account_id, wanted)
+        if chosen is not None:
+            return chosen
+    return projects[0] if projects else None
+
+
+def _preview(template: MailTemplate, project: Project) -> dict:
+    """The mail a real send of the template would make for the project: from this user to
+    the project's first customer address (none: no recipient, as the form would start)."""
+    addresses = project.customer_addresses.order_by(CustomerAddress.kind, CustomerAddress.address)
+    first = addresses.first()
+    to = first.address if first is not None else ""
+    subject, body = rendered_template(template, project, g.user, to)
+    name, address, _server = sender_of_account(
+        project.account_id, current_app.config["POSTROOM_SETTINGS"]
+    )
+    return {
+        "from_name": from_name_of(g.user, name),
+        "from_address": address,
+        "to": to,
+        "subject": subject,
+        "body": body,
+    }
 
 
 def _check_language(subject: str, body: str) -> None:

@@ -13,6 +13,7 @@ from admin_ui.redirects import safe_next as _safe_next
 from domain import notifications
 from domain.errors import NotFound
 from domain.tokens import api_tokens
+from postroom.outbound import mail_can_go_out
 from storage import notifications as store
 from storage.models import utcnow
 
@@ -75,7 +76,7 @@ def profile_page(status: int = 200, **context):
         event_types=store.EVENT_TYPES,
         preferences=store.preferences_of([g.user.id])[g.user.id],
         followed=store.followed_projects(g.user.id),
-        mail_enabled=bool(settings.outbound.smtp_url),
+        mail_enabled=mail_can_go_out(g.user.account_id, settings),
         digest_hour=settings.worker.digest_hour,
         notice=request.args.get("notice", ""),
         tokens=api_tokens(user_id=g.user.id),

@@ -22,7 +22,7 @@ from admin_ui.forms import (
     AddressForm,
     NewProjectForm,
     PageForm,
-    ProjectForm,
+    ProjectEditForm,
     ProtocolFilterForm,
     SearchForm,
 )
@@ -43,6 +43,7 @@ bp = Blueprint("projects", __name__)
 PAGE_SIZE = 50
 ADDRESS_KINDS = ("customer", "partner")
 PROJECT_FIELDS = ("name", "domain", "status", "contact_name")
+EDIT_FIELDS = (*PROJECT_FIELDS, "invitation_link")  # the link: on the edit form only
 PROJECTS_SHOWN = 200
 
 
@@ -127,10 +128,10 @@ def new():
 def edit(project_id: int):
     project = _project_or_404(project_id)
     _refuse_read_only()
-    fields = {name: getattr(project, name) for name in PROJECT_FIELDS}
+    fields = {name: getattr(project, name) for name in EDIT_FIELDS}
     errors = {}
     if request.method == "POST":
-        fields, errors = ProjectForm(_statuses(project.status)).fields_and_errors()
+        fields, errors = ProjectEditForm(_statuses(project.status)).fields_and_errors()
         if not errors:
             domain_projects.update_project(project, g.user.id, **fields)
             return redirect(url_for(".edit", project_id=project.id, notice="saved"))
@@ -138,7 +139,7 @@ def edit(project_id: int):
 
 
 def _edit_page(project: Project, **context) -> str:
-    context.setdefault("fields", {name: getattr(project, name) for name in PROJECT_FIELDS})
+    context.setdefault("fields", {name: getattr(project, name) for name in EDIT_FIELDS})
     context.setdefault("errors", {})
     return render_template(
         "projects_edit.html",

@@ -11,7 +11,7 @@ def send_digests(settings: Settings) -> str | None:
     sent = mail_due(
         settings,
         "digest",
-        subject="Your daily postroom digest: {count} update{s}",
         intro="What happened in postroom since your last digest:",
+        digest=True,
     )
     return f"{sent} digest mails sent" if sent else None

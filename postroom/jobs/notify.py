@@ -13,7 +13,9 @@ in the app only, whatever the preferences say: it never causes an email.
 
 from __future__ import annotations
 
+import datetime as dt
 import logging
+import smtplib
 
 from peewee import DatabaseError
 
@@ -21,8 +23,19 @@ from domain.users import may_change_anything, shown_name
 from postroom import notify_mail
 from postroom.config import Settings
 from postroom.mail_headers import HeaderError
+from postroom.notify_subjects import subject_of
+from postroom.outbound import mail_can_go_out
+from postroom.outbound_checks import OutboundError
+from postroom.outbound_send import (
+    Route,
+    account_route,
+    pause_route,
+    resume_route,
+    route_paused,
+)
+from postroom.smtp_client import failure_words
 from storage import notifications as store
-from storage.models import Entry, Event, Project, User
+from storage.models import Entry, Event, Notification, Project, User, utcnow
 
 log = logging.getLogger("postroom.notify")
 
@@ -87,7 +100,7 @@ def notifications_for(settings: Settings, event: Event, users: list[User]) -> li
         or payload.get("bounce")
         or (entry is not None and (entry.auto_submitted or entry.is_bounce))
     )
-    mail_possible = bool(settings.outbound.smtp_url) and not automatic
+    mail_possible = not automatic and mail_can_go_out(event.account_id, settings)
     preferences = store.preferences_of([user.id for user in recipients])
     text = describe(event, payload, entry, project, users)
     rows = []
@@ -189,59 +202,143 @@ def describe(
 
 def send_immediate(settings: Settings) -> str | None:
     """Job: one mail per user with every notification due at once since the last run."""
-    sent = mail_due(
-        settings,
-        "immediate",
-        subject="{count} update{s} in postroom",
-        intro="There is news in postroom:",
-    )
+    sent = mail_due(settings, "immediate", intro="There is news in postroom:")
     return f"{sent} notification mails sent" if sent else None
 
 
-def mail_due(settings: Settings, due: str, *, subject: str, intro: str) -> int:
+def mail_due(
+    settings: Settings,
+    due: str,
+    *,
+    intro: str,
+    digest: bool = False,
+    now: dt.datetime | None = None,
+) -> int:
     """Mail each user's notifications waiting for `due` in one message; return mails sent.
 
-    Each user's rows are marked emailed as soon as their mail is accepted, so a fault half way
-    through sends nobody the same news twice when the run is tried again. A mail that cannot
-    be written or is refused for good (5xx) sets that user's rows aside (logged, not tried
-    again); one refused for now (4xx, at MAIL, RCPT or DATA) waits for the next run. Either
-    way the others' mail goes on. Only a fault of the server or the connection stops the run.
+    Each account's mail goes through its own server (Settings), else through [outbound]
+    smtp_url (postroom.notify_mail). Each user's rows are marked emailed as soon as their mail
+    is accepted, so a fault half way through sends nobody the same news twice when the run is
+    tried again. A mail that cannot be written or is refused for good (5xx) sets that user's
+    rows aside (logged, not tried again); one refused for now (4xx, at MAIL, RCPT or DATA)
+    waits for the next run. Either way the others' mail goes on. A fault of an account's own
+    server or of the connection to it (cannot connect, not allowed, 421, the session's time
+    limit) leaves that account's mail for a later run, once the account's back-off is over
+    (the same as its mail to customers); one of the [outbound] server ends the run after the
+    others' mail, as a failed job, which the worker tries again. An account without any
+    server has its rows set aside (they stay in the app).
     """
     groups = store.due_emails(due)
-    if not groups or not settings.outbound.smtp_url:
+    if not groups:
         return 0
+    by_account: dict[int, list[tuple[User, list[Notification]]]] = {}
+    for user, rows in groups.items():
+        by_account.setdefault(user.account_id, []).append((user, rows))
+    now = now or utcnow()
     sent = 0
-    with notify_mail.Mailer(settings) as mailer:
-        for user, rows in groups.items():
-            ids = [row.id for row in rows]
-            count = len(rows)
-            try:
-                message = notify_mail.compose(
-                    settings,
-                    user,
-                    rows,
-                    subject=subject.format(count=count, s="" if count == 1 else "s"),
-                    intro=intro,
-                )
-                outcome = mailer.send(message, user.email)
-            except HeaderError as error:
-                log.error(
-                    "notify: mail to user %s (%d notifications) set aside: %s",
-                    user.id,
-                    count,
-                    error,
-                )
-                outcome = notify_mail.FAILED
-            if outcome == notify_mail.SENT:
-                store.mark_emailed(ids)
-                sent += 1
-            elif outcome == notify_mail.FAILED:
-                store.mark_email_failed(ids)
+    default_fault: BaseException | None = None
+    shared: notify_mail.Mailer | None = None  # one session with [outbound] for all accounts
+    try:
+        for account_id, users in by_account.items():
+            route = account_route(account_id, settings)
+            if route is None:
+                _set_aside_without_server(account_id, users)
+                continue
+            if (route.own and route_paused(route, now)) or (
+                not route.own and default_fault is not None
+            ):
+                continue  # a later run
+            if route.own:
+                mailer = notify_mail.Mailer(route, settings)
             else:
+                shared = shared or notify_mail.Mailer(route, settings)
+                mailer = shared
+            try:
+                sent += _mail_users(settings, mailer, route, users, intro=intro, digest=digest)
+            except (OSError, smtplib.SMTPException, OutboundError) as error:
+                mailer.close()
+                if not route.own:
+                    default_fault = error
+                    continue
                 log.warning(
-                    "notify: mail to user %s (%d notifications) deferred by the server; "
-                    "the next run tries again",
-                    user.id,
-                    count,
+                    "notify: account %s: its mail server %s:%s failed (%s); its notification "
+                    "mail waits",
+                    account_id,
+                    route.server.host,
+                    route.server.port,
+                    failure_words(error),
                 )
+                pause_route(route, now)
+            else:
+                if route.own:
+                    resume_route(route)
+            finally:
+                if route.own:
+                    mailer.close()
+    finally:
+        if shared is not None:
+            shared.close()
+    if default_fault is not None:
+        raise default_fault
     return sent
+
+
+def _mail_users(
+    settings: Settings,
+    mailer: notify_mail.Mailer,
+    route: Route,
+    users: list[tuple[User, list[Notification]]],
+    *,
+    intro: str,
+    digest: bool,
+) -> int:
+    """Send one account's users their mail, from the route's sender; return mails sent."""
+    sent = 0
+    sender = (route.name, route.address)
+    for user, rows in users:
+        ids = [row.id for row in rows]
+        count = len(rows)
+        try:
+            message = notify_mail.compose(
+                settings,
+                user,
+                rows,
+                sender=sender,
+                subject=subject_of(rows, digest=digest),
+                intro=intro,
+            )
+            outcome = mailer.send(message, user.email)
+        except HeaderError as error:
+            log.error(
+                "notify: mail to user %s (%d notifications) set aside: %s",
+                user.id,
+                count,
+                error,
+            )
+            outcome = notify_mail.FAILED
+        if outcome == notify_mail.SENT:
+            store.mark_emailed(ids)
+            sent += 1
+        elif outcome == notify_mail.FAILED:
+            store.mark_email_failed(ids)
+        else:
+            log.warning(
+                "notify: mail to user %s (%d notifications) deferred by the server; "
+                "the next run tries again",
+                user.id,
+                count,
+            )
+    return sent
+
+
+def _set_aside_without_server(
+    account_id: int, users: list[tuple[User, list[Notification]]]
+) -> None:
+    ids = [row.id for _user, rows in users for row in rows]
+    log.warning(
+        "notify: account %s has no outgoing mail server (Settings or [outbound] smtp_url); "
+        "%d notification mails set aside (they stay in the app)",
+        account_id,
+        len(ids),
+    )
+    store.mark_email_failed(ids)

@@ -1,0 +1,135 @@
+"""The subject of a notification mail: which project, and what happened.
+
+One notification: "Bakery Miller: new mail from Anna Miller", "Unassigned: new mail from
+anna@example.org", "Bakery Miller: note by Eva". Several: how many, and where ("3 updates in
+Bakery Miller, Unassigned"), the places left out when they would make the subject long ("12
+updates in 7 projects"); the digest says the same after its own words.
+
+Every subject is one line of at most MAX_SUBJECT_CHARS: each name in it (a project's, a
+stranger's display name) is made one line and cut to MAX_NAME_CHARS first (through
+postroom.mail_headers, so an encoded word cannot hide a line break either); set_header checks
+the whole once more. Each wording is one whole sentence with named placeholders, for
+translation.
+"""
+
+from __future__ import annotations
+
+from domain.users import shown_name
+from postroom.mail_headers import HeaderError, header_text
+from storage import notifications as store
+from storage.models import Entry, Event, Notification, Project, User
+
+MAX_SUBJECT_CHARS = 150
+MAX_NAME_CHARS = 60
+
+# event type -> the subject of a mail about one such notification
+HEADLINES = {
+    "customer_mail": "{project}: new mail from {sender}",
+    "unassigned_mail": "Unassigned: new mail from {sender}",
+    "mention": "{project}: note by {author}",
+    "status_change": "{project}: status changed to {status}",
+    "change_request": "{project}: change request: {subject}",
+    "requirements_submitted": "{project}: requirements submitted: {subject}",
+    "file_upload": "{project}: file uploaded: {subject}",
+    "outbound_failed": "{project}: your mail to {recipient} could not be sent",
+    "outbound_bounced": "{project}: your mail to {recipient} bounced",
+}
+NEWS = "{project}: news"  # an event type without a wording of its own
+STATUS_CHANGE = "{project}: status changed"  # a status_change that names no status
+UNASSIGNED = "Unassigned"  # where unassigned mail is, as the Unassigned page is called
+NO_PROJECT = "postroom"  # news that belongs to no project
+SOMEONE = "someone"
+NO_SUBJECT = "(no subject)"
+
+ONE_UPDATE_IN = "1 update in {places}"
+UPDATES_IN = "{count} updates in {places}"
+UPDATES_IN_PROJECTS = "{count} updates in {projects} projects"
+DIGEST_ONE_IN = "Your daily postroom digest: 1 update in {places}"
+DIGEST_IN = "Your daily postroom digest: {count} updates in {places}"
+DIGEST_IN_PROJECTS = "Your daily postroom digest: {count} updates in {projects} projects"
+
+
+def subject_of(notifications: list[Notification], *, digest: bool = False) -> str:
+    """The subject of a mail listing these notifications (one or more)."""
+    if len(notifications) == 1 and not digest:
+        return _bounded(headline(notifications[0]))
+    count = len(notifications)
+    places = _places(notifications)
+    listed = ", ".join(places)
+    if digest:
+        wording = DIGEST_ONE_IN if count == 1 else DIGEST_IN
+        text = wording.format(count=count, places=listed)
+        if len(text) > MAX_SUBJECT_CHARS:
+            text = DIGEST_IN_PROJECTS.format(count=count, projects=len(places))
+    else:
+        text = UPDATES_IN.format(count=count, places=listed)
+        if len(text) > MAX_SUBJECT_CHARS:
+            text = UPDATES_IN_PROJECTS.format(count=count, projects=len(places))
+    return _bounded(text)
+
+
+def headline(notification: Notification) -> str:
+    """What one notification says happened, with the project's name first."""
+    kind = notification.event_type
+    entry = Entry.get_or_none(Entry.id == notification.entry_id) if notification.entry_id else None
+    project = (
+        Project.get_or_none(Project.id == notification.project_id)
+        if notification.project_id
+        else None
+    )
+    payload = _payload(notification)
+    values = {
+        "project": _name(project.name) if project else NO_PROJECT,
+        "sender": _sender(entry),
+        "author": _author(entry),
+        "subject": _name((entry.subject if entry else "") or NO_SUBJECT),
+        "status": _name(str(payload.get("to") or "")),
+        "recipient": _name(str(payload.get("to") or payload.get("to_address") or "")) or SOMEONE,
+    }
+    if kind == "status_change" and not values["status"]:
+        return STATUS_CHANGE.format(**values)
+    return HEADLINES.get(kind, NEWS).format(**values)
+
+
+def _places(notifications: list[Notification]) -> list[str]:
+    """Where the news is, in the order first met: project names, Unassigned, postroom."""
+    ids = {n.project_id for n in notifications if n.project_id}
+    names = {p.id: _name(p.name) for p in Project.select().where(Project.id.in_(list(ids)))}
+    places: dict[str, None] = {}
+    for notification in notifications:
+        if notification.project_id in names:
+            places[names[notification.project_id]] = None
+        elif notification.event_type == "unassigned_mail":
+            places[UNASSIGNED] = None
+        else:
+            places[NO_PROJECT] = None
+    return list(places)
+
+
+def _payload(notification: Notification) -> dict:
+    event = Event.get_or_none(Event.id == notification.event_id) if notification.event_id else None
+    return store.event_payload(event) if event is not None else {}
+
+
+def _sender(entry: Entry | None) -> str:
+    if entry is None:
+        return SOMEONE
+    return _name(entry.from_name) or _name(entry.from_address) or SOMEONE
+
+
+def _author(entry: Entry | None) -> str:
+    author = User.get_or_none(User.id == entry.author_id) if entry and entry.author_id else None
+    return (_name(shown_name(author)) if author else "") or SOMEONE
+
+
+def _name(text: str) -> str:
+    """A name or subject as it can stand in a subject: one line, at most MAX_NAME_CHARS."""
+    try:
+        line = " ".join(header_text(" ".join(str(text)[: MAX_NAME_CHARS * 4].split())).split())
+    except HeaderError:
+        return ""
+    return line if len(line) <= MAX_NAME_CHARS else line[: MAX_NAME_CHARS - 1].rstrip() + "…"
+
+
+def _bounded(text: str) -> str:
+    return text if len(text) <= MAX_SUBJECT_CHARS else text[: MAX_SUBJECT_CHARS - 1] + "…"
