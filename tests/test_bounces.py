@@ -8,6 +8,7 @@ running postroom (the `daemon`). Postfix's own DSN: tests/test_postfix_bounce.py
 from __future__ import annotations
 
 import dataclasses
+import datetime as dt
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -23,7 +24,7 @@ from postroom.outbound import queue_message
 from postroom.outbound_send import send_due
 from smtpd_ingest.bounces import read_bounce
 from smtpd_ingest.parse import ParseError, parse_message
-from storage.db import open_database
+from storage.db import _runner, migrate, native_sql, open_database
 from storage.models import (
     Activity,
     Entry,
@@ -444,3 +445,40 @@ def test_in_a_browser_bounced_and_failed_mail_stand_out_in_words(web, bakery, pa
         assert page.locator(".entry-meta .send-problem").inner_text() == "bounced"
         wide = page.evaluate("document.documentElement.scrollWidth > window.innerWidth")
         assert not wide, "the entry page scrolls sideways at 390 px"
+
+
+# --- the migration -------------------------------------------------------------------------
+def test_migration_0017_opens_mail_given_up_before_with_its_badge(db_url) -> None:
+    db = open_database(db_url)
+    runner = _runner(db)
+    runner.up("0015_time_zones")
+    when = dt.datetime(2026, 1, 5, 9, 30)
+    insert = {
+        "account": "INSERT INTO account (name, inbox_token, created_at, signature, time_zone)"
+        " VALUES ('Old', 'tok', ?, '', 'UTC')",
+        "entry": "INSERT INTO entry (account_id, kind, status, done_at, route_reason, route_rule,"
+        " route_detail, candidates, auto_submitted, is_bounce, is_list, subject, from_address,"
+        " from_name, to_addresses, cc_addresses, text, html, has_attachments, occurred_at,"
+        ' received_at, in_reply_to, "references", category, spam)'
+        " VALUES (1, 'outbound', 'done', ?, '', 'outbound', '', '[]', ?, ?, ?, ?, '', '', '[]',"
+        " '[]', '', '', ?, ?, ?, '', '', 'customer', ?)",
+        "outbound": "INSERT INTO outbound_message (entry_id, account_id, to_address, cc,"
+        " from_address, from_name, reply_to, body_text, body_html, state, attempts,"
+        " next_attempt_at, last_error, created_at)"
+        " VALUES (?, 1, 'a@b.test', '', 'x@y.test', '', '', '', '', ?, 1, ?, '', ?)",
+    }
+    db.execute_sql(native_sql(insert["account"]), [when])
+    for number, state in enumerate(("failed", "sent"), start=1):
+        flags = [False, False, False, state, False, when, when, False]
+        db.execute_sql(native_sql(insert["entry"]), [when, *flags])
+        db.execute_sql(native_sql(insert["outbound"]), [number, state, when, when])
+
+    applied = migrate(db)
+
+    assert "0017_bounces" in applied
+    rows = db.execute_sql("SELECT subject, status, send_problem FROM entry ORDER BY id").fetchall()
+    assert rows == [("failed", "open", "failed"), ("sent", "done", "")]
+    columns = {c.name for c in db.get_columns("outbound_message")}
+    assert {"bounced_at", "bounce_status", "bounce_detail", "bounce_entry"} <= columns
+    runner.up("0017_bounces")  # nothing left to do
+    db.close()
