@@ -109,13 +109,18 @@ def mark_open(entry_id: int):
 
 
 @api.body(schemas.EntryAssign)
-@api.response(200, schemas.Entry, description="The entry.")
+@api.response(
+    200,
+    schemas.EntryAssigned,
+    description="The entry, and how many more mails from its sender were filed with it.",
+)
 def assign_entry(entry_id: int, body: dict):
-    """File an entry under a project"""
+    """File an entry under a project (remember_sender: with the sender's other waiting mail)"""
     entry = entry_or_404(entry_id)
     project = project_or_404(body["project_id"])
     remember = body["remember_sender"]
-    return entry_json(domain_entries.assign(entry, project, api_user().id, remember))
+    assignment = domain_entries.assign_mail(entry, project, api_user().id, remember)
+    return {**entry_json(assignment.entry), "also_filed": len(assignment.also)}
 
 
 @api.body(schemas.EntryDiscard, required=False)

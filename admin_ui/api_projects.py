@@ -122,6 +122,7 @@ def add_note(project_id: int, body: dict):
         text=body["text"],
         subject=body.get("subject", ""),
         occurred_at=body.get("occurred_at"),
+        needs_action=body.get("needs_action"),
     )
     return _created(entry)
 

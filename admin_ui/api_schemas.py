@@ -259,6 +259,16 @@ class Entry(Closed):
     has_raw = Flag(required=True, **described("GET /entries/{entry_id}/raw has the message"))
 
 
+class EntryAssigned(Entry):
+    also_filed = Whole(
+        required=True,
+        **described(
+            "how many more waiting unassigned mails from the same sender were filed under the"
+            " project with it (remember_sender); 0 without remember_sender"
+        ),
+    )
+
+
 class EntryPage(Closed):
     entries = Items(One(Entry), required=True)
     next_cursor = Text(
@@ -343,6 +353,12 @@ class NoteCreate(Closed):
     text = string(MAX_TEXT, 1, required=True)
     subject = string(500)
     occurred_at = Moment(**described("default now; without offset: UTC"))
+    needs_action = Flag(
+        **described(
+            "a note starts open (listed under Tickets) only with needs_action true; left out:"
+            " the account's default (Settings, normally false); a call always starts open"
+        )
+    )
 
 
 class EventCreate(Closed):

@@ -145,6 +145,14 @@ class PageForm(QueryForm):
     before = WholeNumber()
 
 
+class ProtocolPlaceForm(QueryForm):
+    """Where in a protocol: `?entry=<id>` opens the page that holds that entry, `?page=<n>`
+    is the page's number as its links carry it (a label only); not a number: None."""
+
+    entry = WholeNumber()
+    page = WholeNumber()
+
+
 class SearchForm(QueryForm):
     """A search box `?q=` as typed (a page trims or cuts it as it did)."""
 
@@ -271,6 +279,7 @@ class ManualEntryForm(PostForm):
     subject = text_field()
     text = text_field()
     occurred_at = text_field()
+    needs_action = text_field(filters=(switch,))  # a note's box: it starts open when ticked
 
     def occurred(self, zone: dt.tzinfo) -> tuple[dt.datetime | None, str | None]:
         """When a call happened, typed as a wall-clock time of zone (the user's), in UTC."""
@@ -292,7 +301,7 @@ class ManualEntryForm(PostForm):
         return {name: self[name].data for name in ENTRY_FIELDS}
 
 
-ENTRY_FIELDS = ("kind", "subject", "text", "occurred_at")
+ENTRY_FIELDS = ("kind", "subject", "text", "occurred_at", "needs_action")
 
 
 # --- mail templates ------------------------------------------------------------------------
@@ -536,6 +545,15 @@ class SmtpForm(PostForm):
         return {name: self[name].data for name in SMTP_FIELDS}
 
 
+class OpenDefaultsForm(PostForm):
+    """Which new entries start open (domain.open_rules): a ticked box sends "1"."""
+
+    open_notes = text_field(filters=(switch,))
+    open_auto_replies = text_field(filters=(switch,))
+    open_system = text_field(filters=(switch,))
+    open_bounces = text_field(filters=(switch,))
+
+
 class SignatureForm(PostForm):
     """The signature as typed, line breaks as LF, trimmed (its length is the account's rule)."""
 
@@ -606,3 +624,15 @@ class BulkForm(PostForm):
     def entry_ids(self) -> list[int]:
         """The ticked ids that are whole numbers (anything else sent is left out)."""
         return [int(value) for value in self.entry.data if value.isdigit() and len(value) <= 10]
+
+
+class ProtocolBulkForm(BulkForm):
+    """The protocol's bulk form: also the page it was sent from (`before`, `page`) and the
+    protocol's search and filters (protocol_filters), which "select all N matching" keeps to."""
+
+    before = WholeNumber()
+    page = WholeNumber()
+
+    def filter_form(self, kinds, categories, statuses) -> ProtocolFilterForm:
+        """The search and filters the form carries, as ProtocolFilterForm reads them."""
+        return ProtocolFilterForm(kinds, categories, statuses, formdata=request.form)

@@ -10,7 +10,8 @@ Rules held here, for the CLI, the UI and the API alike:
 - spam is done and belongs to no project; blocking sends later mail from the sender (or its
   domain) to spam (domain.blocks);
 - an entry written by hand is a note (internal) or a call (from the customer) with text;
-  @names in a note are mentions;
+  @names in a note are mentions; a call starts open, a note only when it needs action, a
+  system entry done unless the account says otherwise (domain.open_rules);
 - a project event is one of PROJECT_EVENTS; only a status_change may name a status, which it
   sets on the project in the same transaction.
 Every change is written to the activity log in the same transaction.
@@ -26,7 +27,7 @@ import re
 from collections.abc import Iterable, Iterator
 from dataclasses import dataclass
 
-from domain import blocks, projects
+from domain import blocks, open_rules, projects
 from domain.categories import ASSIGNED_AND_REMEMBERED, category
 from domain.errors import Forbidden, Invalid, NotFound
 from domain.routing import Rule
@@ -284,15 +285,25 @@ def add_manual_entry(
     text: str,
     subject: str = "",
     occurred_at: dt.datetime | None = None,
+    needs_action: bool | None = None,
 ) -> Entry:
-    """Add an internal note or a message from the customer (call, SMS, talk) to a timeline."""
+    """Add an internal note or a message from the customer (call, SMS, talk) to a timeline.
+
+    A call starts open; a note only when `needs_action` (None: the account's default for the
+    box, domain.open_rules), else done by its author at once.
+    """
     if kind not in MANUAL_KINDS:
         raise Invalid(BAD_KIND)
     if not text.strip():
         raise Invalid(EMPTY_TEXT)
+    starts_open = open_rules.manual_starts_open(
+        open_rules.defaults_of(project.account_id), kind, needs_action
+    )
+    done = {} if starts_open else {"status": "done", "done_by": user.id}
     with write_transaction():
         entry = store.insert_entry(
             project,
+            **done,
             addresses=user.email,
             kind=kind,
             subject=subject.strip()[:500],
@@ -319,7 +330,9 @@ def system_entry(
     event: str | None = None,
     payload: dict | None = None,
 ) -> Entry:
-    """Write a system entry (status change, change request …) and its event row."""
+    """Write a system entry (status change, change request …) and its event row; it starts
+    done unless the account's settings say open (domain.open_rules)."""
+    starts_open = open_rules.defaults_of(project.account_id).system
     return store.insert_system_entry(
         project,
         subject,
@@ -329,6 +342,7 @@ def system_entry(
         payload=payload,
         route_rule=Rule.SYSTEM.value,
         category=category("system"),
+        status="open" if starts_open else "done",
     )
 
 

@@ -192,7 +192,12 @@ def _file(
         ]
     )
     items = [
-        (intake_id, replace(record, done=filed_done(record.occurred_at, cutoff, as_done=as_done)))
+        (
+            intake_id,
+            record
+            if record.done  # an auto-reply starts done anyway (domain.open_rules)
+            else replace(record, done=filed_done(record.occurred_at, cutoff, as_done=as_done)),
+        )
         for (_, intake_id), record in zip(new, records, strict=True)
     ]
     counts = ImportCounts(read=read, failed=unreadable, already_stored=read - unreadable - len(new))

@@ -10,6 +10,7 @@ from dataclasses import replace
 from typing import Protocol
 
 from domain.bounces import entry_of_bounce_address, is_bounce_local_part
+from domain.open_rules import settle_inbound
 from domain.routing import Decision, Inbound, Rule, decision_of, explain, route_many
 from smtpd_ingest.parse import Address, ParsedMail, ParseError, header_fields
 from storage.bounces import BounceMark, intake_recipients, match_outbound
@@ -358,12 +359,14 @@ def assemble_records(
             )
         ]
     )
-    return [
+    records = [
         _record(raw, parsed, decision, bounce)
         for (_, raw, _, parsed), decision, (_, bounce) in zip(
             items, decisions, bounces, strict=True
         )
     ]
+    # auto-replies start done, bounces open, as the account says (domain.open_rules)
+    return settle_inbound(records, [account_id for account_id, _, _, _ in items])
 
 
 def _inbound(

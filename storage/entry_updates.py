@@ -66,11 +66,15 @@ def delete_entry(entry: Entry) -> None:
 
 
 def insert_entry(project: Project, *, addresses: str = "", **fields) -> Entry:
-    """A new entry of the project (a note, a call, a system entry) with its index row."""
+    """A new entry of the project (a note, a call, a system entry) with its index row; open
+    unless fields say status="done" (then done now, by fields' done_by if given)."""
+    status = fields.pop("status", "open")
+    if status == "done":
+        fields.setdefault("done_at", utcnow())
     entry = Entry.create(
         account=project.account_id,
         project=project.id,
-        status="open",
+        status=status,
         project_status=project.status,
         **fields,
     )
@@ -101,12 +105,15 @@ def insert_system_entry(
     *,
     route_rule: str,
     category: str,
+    status: str = "open",
 ) -> Entry:
     """Write a system entry (status change, change request, a failed mail …) and its event;
-    route_rule and category as domain.routing and domain.categories decide."""
+    route_rule and category as domain.routing and domain.categories decide, the status as
+    domain.open_rules does."""
     with write_transaction():
         entry = insert_entry(
             project,
+            status=status,
             kind="system",
             subject=subject[:500],
             text=text,

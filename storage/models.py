@@ -49,6 +49,12 @@ class Account(BaseModel):
     previous_inbox_token = CharField(null=True)
     previous_inbox_token_until = DateTimeField(null=True)
     time_zone = CharField(default="UTC")  # IANA name; dates are shown and filtered in it
+    # which new entries start open (domain.open_rules; Settings): a note's "needs action"
+    # default, auto-replies, system entries, bounces
+    open_notes = BooleanField(default=False)
+    open_auto_replies = BooleanField(default=False)
+    open_system = BooleanField(default=False)
+    open_bounces = BooleanField(default=True)
 
 
 class User(BaseModel):

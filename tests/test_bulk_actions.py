@@ -21,7 +21,9 @@ from tests.web import csrf_token, post
 
 def _notes(project, user, count: int) -> list[Entry]:
     return [
-        domain_entries.add_manual_entry(project, user, kind="note", text=f"Task {number}")
+        domain_entries.add_manual_entry(
+            project, user, kind="note", needs_action=True, text=f"Task {number}"
+        )
         for number in range(count)
     ]
 

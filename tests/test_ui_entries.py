@@ -240,11 +240,16 @@ def test_a_note_is_added_with_its_author_and_the_project_status(web):
     response = post(
         client,
         f"/projects/{project.id}/entries/new",
-        {"kind": "note", "subject": "DNS", "text": "Moved the domain to the new host."},
+        {
+            "kind": "note",
+            "subject": "DNS",
+            "text": "Moved the domain to the new host.",
+            "needs_action": "1",
+        },
     )
     entry = Entry.get(Entry.kind == "note")
     assert response.status_code == 302
-    assert response.location == f"/projects/{project.id}/protocol#entry-{entry.id}"
+    assert response.location == f"/projects/{project.id}/protocol?entry={entry.id}#entry-{entry.id}"
     assert entry.author_id == web.users["member"].id and entry.status == "open"
     page = client.get(f"/entries/{entry.id}").get_data(as_text=True)
     assert "Written by</th><td>Member" in page

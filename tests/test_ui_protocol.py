@@ -66,6 +66,7 @@ def timeline(web):
             project,
             member,
             kind="note",
+            needs_action=True,
             text="Call back about the invoice",
             occurred_at=dt.datetime(2026, 11, 12, 23, 30),
         ),
@@ -80,7 +81,8 @@ def timeline(web):
     }
     update_project(project, member.id, status="review")
     entries["system"] = Entry.get((Entry.project == project.id) & (Entry.kind == "system"))
-    Entry.update(occurred_at=dt.datetime(2026, 11, 20, 9)).where(
+    # open, as a system entry of an account that starts them open (domain.open_rules)
+    Entry.update(occurred_at=dt.datetime(2026, 11, 20, 9), status="open", done_at=None).where(
         Entry.id == entries["system"].id
     ).execute()
     set_done(entries["customer_mail"], member.id, True)
@@ -167,6 +169,7 @@ def test_older_pages_walk_120_entries_exactly_once(web):
             project,
             member,
             kind="note" if n % 2 else "call",
+            needs_action=True,
             text=f"entry {n}",
             occurred_at=start + dt.timedelta(hours=n // 2),
         )
@@ -190,13 +193,23 @@ def test_older_pages_walk_120_entries_exactly_once(web):
 def test_a_page_key_of_another_account_starts_at_the_newest_entry(web):
     project = create_project(web.account.id, "Bakery")
     mine = add_manual_entry(
-        project, web.users["member"], kind="note", text="mine", occurred_at=dt.datetime(2026, 1, 1)
+        project,
+        web.users["member"],
+        kind="note",
+        needs_action=True,
+        text="mine",
+        occurred_at=dt.datetime(2026, 1, 1),
     )
     theirs_account = create_account("Other agency")
     theirs = create_project(theirs_account.id, "Theirs")
     owner = create_user(theirs_account.id, "owner@other.test", "owner", "long enough pw")
     old = add_manual_entry(
-        theirs, owner, kind="note", text="theirs", occurred_at=dt.datetime(2027, 1, 1)
+        theirs,
+        owner,
+        kind="note",
+        needs_action=True,
+        text="theirs",
+        occurred_at=dt.datetime(2027, 1, 1),
     )
     client = web.client("member")
     for marker in (str(old.id), "x", "999999", "-1", "9" * 30):

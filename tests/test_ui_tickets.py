@@ -29,10 +29,13 @@ def test_tickets_list_open_filed_entries_and_leave_out_done_spam_and_unassigned(
         bakery,
         member,
         kind="note",
+        needs_action=True,
         text="Call her back",
         occurred_at=dt.datetime(2026, 11, 26, 12, 0),
     )
-    finished = domain_entries.add_manual_entry(bakery, member, kind="note", text="Finished already")
+    finished = domain_entries.add_manual_entry(
+        bakery, member, kind="note", needs_action=True, text="Finished already"
+    )
     domain_entries.set_done(finished, member.id, True)
     unassigned = receive(web.account.id, message("Who am I", sender="x@unknown.test"))
     spam = receive(web.account.id, message("Pills", sender="spam@junk.test"))
@@ -42,7 +45,7 @@ def test_tickets_list_open_filed_entries_and_leave_out_done_spam_and_unassigned(
     assert _rows(page) == [note.id, filed.id]  # newest first (the mail: 09:00 UTC)
     assert unassigned.id not in _rows(page) and finished.id not in _rows(page)
     assert 'id="open-count">2<' in page
-    assert f'href="/projects/{bakery.id}/protocol#entry-{filed.id}"' in page
+    assert f'href="/projects/{bakery.id}/protocol?entry={filed.id}#entry-{filed.id}"' in page
     assert "Bakery Sommer" in page and "Opening hours" in page
 
 
@@ -73,7 +76,7 @@ def test_older_tickets_are_one_click_away(web, monkeypatch):
 def test_ticking_done_without_javascript_goes_back_to_the_list(web):
     project = domain_projects.create_project(web.account.id, "Bakery")
     entry = domain_entries.add_manual_entry(
-        project, web.users["owner"], kind="note", text="Check DNS"
+        project, web.users["owner"], kind="note", needs_action=True, text="Check DNS"
     )
     client = web.client("member")
     response = client.post(
@@ -89,8 +92,12 @@ def test_ticking_done_without_javascript_goes_back_to_the_list(web):
 
 def test_ticking_done_from_app_js_answers_with_the_new_count(web):
     project = domain_projects.create_project(web.account.id, "Bakery")
-    first = domain_entries.add_manual_entry(project, web.users["owner"], kind="note", text="One")
-    domain_entries.add_manual_entry(project, web.users["owner"], kind="note", text="Two")
+    first = domain_entries.add_manual_entry(
+        project, web.users["owner"], kind="note", needs_action=True, text="One"
+    )
+    domain_entries.add_manual_entry(
+        project, web.users["owner"], kind="note", needs_action=True, text="Two"
+    )
     client = web.client("member")
     response = client.post(
         f"/entries/{first.id}/done",
@@ -110,7 +117,9 @@ def test_ticking_done_from_app_js_answers_with_the_new_count(web):
 
 def test_done_redirects_never_leave_the_site(web):
     project = domain_projects.create_project(web.account.id, "Bakery")
-    entry = domain_entries.add_manual_entry(project, web.users["owner"], kind="note", text="One")
+    entry = domain_entries.add_manual_entry(
+        project, web.users["owner"], kind="note", needs_action=True, text="One"
+    )
     client = web.client("member")
     response = client.post(
         f"/entries/{entry.id}/done",
@@ -122,7 +131,9 @@ def test_done_redirects_never_leave_the_site(web):
 
 def test_read_only_users_see_tickets_but_cannot_tick_them(web):
     project = domain_projects.create_project(web.account.id, "Bakery")
-    entry = domain_entries.add_manual_entry(project, web.users["owner"], kind="note", text="One")
+    entry = domain_entries.add_manual_entry(
+        project, web.users["owner"], kind="note", needs_action=True, text="One"
+    )
     client = web.client("read-only")
     page = client.get("/").get_data(as_text=True)
     assert f'id="entry-{entry.id}"' in page

@@ -56,7 +56,9 @@ def test_metrics_need_the_configured_bearer_token(scraped):
 def test_metrics_count_open_entries_in_prometheus_format(web, scraped):
     project = create_project(web.account.id, "Bakery")
     for number in range(3):
-        add_manual_entry(project, web.users["member"], kind="note", text=f"note {number}")
+        add_manual_entry(
+            project, web.users["member"], kind="note", needs_action=True, text=f"note {number}"
+        )
     response = scraped.get("/metrics", headers={"Authorization": f"Bearer {METRICS_TOKEN}"})
     assert response.status_code == 200
     assert response.mimetype == "text/plain"

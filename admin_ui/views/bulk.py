@@ -1,16 +1,21 @@
-"""Bulk actions on the Tickets and Unassigned lists: done, open, assign, spam, delete for the
-entries ticked, or for every entry of the list ("select all N matching")."""
+"""Bulk actions on the Tickets and Unassigned lists and on a project's protocol: done, open,
+assign, spam, delete for the entries ticked, or for every entry of the list ("select all N
+matching"; on the protocol: matching its search and filters)."""
 
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, url_for
 from peewee import fn
 
-from admin_ui.forms import BulkForm
+from admin_ui.forms import BulkForm, ProtocolBulkForm
+from admin_ui.local_time import viewer_zone
+from admin_ui.views.projects import DateError, protocol_filters, protocol_query
 from domain import entries as domain_entries
 from domain.errors import Forbidden, Invalid, NotFound
-from storage.models import Entry
+from storage.models import MAX_ID, Entry
 from storage.projects import project_of_account
+from storage.protocol_position import matching_ids
+from storage.query import QuerySyntaxError
 
 bp = Blueprint("bulk", __name__)
 
@@ -18,6 +23,9 @@ bp = Blueprint("bulk", __name__)
 LISTS = {
     "tickets": (("done", "spam", "delete"), "pages.tickets"),
     "unassigned": (("done", "open", "assign", "spam", "delete"), "unassigned.index"),
+    # a protocol's entries are filed already (assign would move them; the entry page does
+    # that one at a time), and notes, calls and system entries are never spam
+    "protocol": (("done", "open", "delete"), "projects.protocol"),
 }
 # What the flash message says afterwards; {entries} is "1 entry" or "N entries".
 WORDS = {
@@ -59,16 +67,69 @@ def _matching_ids(list_name: str, upto: int) -> list[int]:
 def bulk(list_name: str):
     """Do one action to the chosen entries of a list, then show the list again."""
     form = BulkForm()
-    actions, page = LISTS[list_name]
-    back = redirect(url_for(page, q=form.q.data or None))
+    back = redirect(url_for(LISTS[list_name][1], q=form.q.data or None))
+    upto = form.upto.data
+    everything = form.all.data and upto is not None
+    return _act(
+        form, list_name, back, lambda: _matching_ids(list_name, upto) if everything else None
+    )
+
+
+@bp.post("/projects/<int:project_id>/protocol/bulk", endpoint="protocol")
+def protocol(project_id: int):
+    """Do one action to the chosen entries of a protocol (or all matching its search and
+    filters, which the form carries), then show the same page of the protocol again."""
+    project = project_of_account(g.user.account_id, project_id) if project_id <= MAX_ID else None
+    if project is None:
+        abort(404)
+    form = ProtocolBulkForm()
+    filters = protocol_filters(form)
+    shown = {name: value for name, value in filters.items() if value}
+    before, page = form.before.data, form.page.data
+    back = redirect(
+        url_for(
+            "projects.protocol",
+            project_id=project.id,
+            **shown,
+            before=before if before and 0 < before <= MAX_ID else None,
+            page=page if page and 0 < page <= MAX_ID else None,
+        )
+    )
+    upto = form.upto.data
+
+    def everything() -> list[int] | None:
+        if not (form.all.data and upto is not None):
+            return None
+        try:
+            query = protocol_query(filters)
+        except (QuerySyntaxError, DateError):
+            return []
+        return matching_ids(
+            g.user.account_id,
+            project.id,
+            query,
+            upto=upto,
+            limit=domain_entries.BULK_LIMIT + 1,
+            categories=tuple(filters["category"]),
+            zone=viewer_zone(),
+        )
+
+    return _act(form, "protocol", back, everything, project_id=project.id)
+
+
+def _act(form: BulkForm, list_name: str, back, everything, project_id: int | None = None):
+    """The action of `form` on the ticked entries, or on `everything()` when it gives ids;
+    a protocol's action takes only entries of its project."""
+    actions = LISTS[list_name][0]
     action = form.action.data
     if action not in actions:
         flash(WORDS["unknown_action"], "error")
         return back
-    upto = form.upto.data
-    chosen = (
-        _matching_ids(list_name, upto) if form.all.data and upto is not None else form.entry_ids()
-    )
+    chosen = everything()
+    if chosen is None:
+        chosen = form.entry_ids()
+        if project_id is not None:
+            chosen = _of_project(chosen, project_id)
     if not chosen:
         flash(WORDS["none_chosen"], "error")
         return back
@@ -97,3 +158,20 @@ def bulk(list_name: str):
     entries = "1 entry" if count == 1 else f"{count} entries"
     flash(WORDS[action].format(entries=entries, project=project.name if project else ""))
     return back
+
+
+def _of_project(entry_ids: list[int], project_id: int) -> list[int]:
+    """The ticked ids that are entries of the project; another's id refuses the lot (404)."""
+    ids = sorted({i for i in entry_ids if 0 < i <= MAX_ID})[: domain_entries.BULK_LIMIT + 1]
+    if not ids:
+        return []
+    found = {
+        row[0]
+        for row in Entry.select(Entry.id)
+        .where((Entry.account == g.user.account_id) & (Entry.project == project_id))
+        .where(Entry.id.in_(ids))
+        .tuples()
+    }
+    if len(found) != len(ids):
+        abort(404)
+    return ids

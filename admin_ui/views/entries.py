@@ -33,6 +33,7 @@ from admin_ui.local_time import viewer_zone
 from admin_ui.mail_html import frame_document, frame_policy, show, stored_safe
 from admin_ui.redirects import local_path
 from domain import entries as domain_entries
+from domain import open_rules
 from domain.errors import DomainError
 from domain.routing import decision_of, explain
 from domain.users import may_change_anything
@@ -71,12 +72,13 @@ def _entry_or_404(entry_id: int) -> Entry:
 
 @bp.app_template_global()
 def protocol_url(project_id: int, entry_id: int | None = None) -> str:
-    """The project's protocol, scrolled to an entry (`#entry-<id>`)."""
+    """The project's protocol; with an entry, the page that holds it (`?entry=<id>`, however
+    far down), scrolled to its row (`#entry-<id>`)."""
     anchor = f"entry-{entry_id}" if entry_id is not None else None
     if "projects.protocol" in current_app.view_functions:
-        return url_for("projects.protocol", project_id=project_id, _anchor=anchor)
+        return url_for("projects.protocol", project_id=project_id, entry=entry_id, _anchor=anchor)
     path = f"{request.script_root}/projects/{project_id}/protocol"
-    return f"{path}#{anchor}" if anchor else path
+    return f"{path}?entry={entry_id}#{anchor}" if anchor else path
 
 
 # What each parse warning code (smtpd_ingest.headers.ParseWarning) means, for the entry page.
@@ -236,6 +238,7 @@ def new(project_id: int):
         "subject": "",
         "text": "",
         "occurred_at": "",
+        "needs_action": open_rules.defaults_of(project.account_id).notes,  # the box's default
     }
     problem = None
     if request.method == "POST":
@@ -251,6 +254,7 @@ def new(project_id: int):
                     subject=form["subject"],
                     text=form["text"],
                     occurred_at=occurred_at,
+                    needs_action=form["needs_action"],
                 )
             except DomainError:
                 problem = "text" if form["kind"] in ("note", "call") else "kind"

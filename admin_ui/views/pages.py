@@ -63,6 +63,7 @@ def register(app: Flask) -> None:
         mail_templates,
         messages,
         notifications,
+        open_defaults,
         projects,
         settings,
         team,
@@ -81,5 +82,6 @@ def register(app: Flask) -> None:
         messages,
         mail_templates,
         settings,
+        open_defaults,
     ):
         app.register_blueprint(area.bp)

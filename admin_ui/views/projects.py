@@ -23,17 +23,21 @@ from admin_ui.forms import (
     NewProjectForm,
     PageForm,
     ProjectEditForm,
+    ProtocolBulkForm,
     ProtocolFilterForm,
+    ProtocolPlaceForm,
     SearchForm,
 )
 from admin_ui.local_time import viewer_zone
 from domain import projects as domain_projects
 from domain.categories import CATEGORIES
+from domain.entries import BULK_LIMIT
 from domain.errors import DomainError
-from domain.users import may_change_anything
+from domain.users import may_change_anything, may_delete_entries
 from storage.attachments import attachments_of_project
-from storage.models import ENTRY_KINDS, ENTRY_STATUSES, MAX_ID, CustomerAddress, Project
+from storage.models import ENTRY_KINDS, ENTRY_STATUSES, MAX_ID, CustomerAddress, Entry, Project
 from storage.projects import project_of_account, projects_of_account
+from storage.protocol_position import matching_count, page_of_entry
 from storage.query import QuerySyntaxError, SearchQuery, Term, parse_query
 from storage.search import SearchPage
 from storage.timeline import entry_of_account, open_counts_by_project, timeline_page
@@ -41,6 +45,7 @@ from storage.timeline import entry_of_account, open_counts_by_project, timeline_
 bp = Blueprint("projects", __name__)
 
 PAGE_SIZE = 50
+MAX_PAGE = 10_000_000  # a page number shown is only a label: larger is left out
 ADDRESS_KINDS = ("customer", "partner")
 PROJECT_FIELDS = ("name", "domain", "status", "contact_name")
 EDIT_FIELDS = (*PROJECT_FIELDS, "invitation_link")  # the link: on the edit form only
@@ -192,15 +197,19 @@ def _date(filters: dict, name: str) -> dt.date | None:
         raise DateError(name) from None
 
 
-def _protocol_filters() -> dict:
-    """The protocol's filter form as typed, with unknown choices dropped."""
+def protocol_filters(bulk: ProtocolBulkForm | None = None) -> dict:
+    """The protocol's filter form as typed (the query string, or what the bulk form carries),
+    with unknown choices dropped."""
+    if bulk is not None:
+        return bulk.filter_form(ENTRY_KINDS, CATEGORIES, ENTRY_STATUSES).filters()
     return ProtocolFilterForm(ENTRY_KINDS, CATEGORIES, ENTRY_STATUSES).filters()
 
 
-def _protocol_query(filters: dict) -> SearchQuery:
+def protocol_query(filters: dict) -> SearchQuery:
     """The search box's query plus the filter form as terms of the same syntax.
 
     The end date counts as a whole day: before: leaves its own day out, so take the next.
+    Raises QuerySyntaxError or DateError.
     """
     terms = list(parse_query(filters["q"]).terms)
     if filters["kind"]:
@@ -228,18 +237,53 @@ def _before_key() -> tuple[dt.datetime, int] | None:
     return (seen.occurred_at, seen.id) if seen is not None else None
 
 
+def _whole_number(value: int | None, largest: int = MAX_ID) -> int | None:
+    """A whole number from 1 to `largest`, else None."""
+    return value if value is not None and 0 < value <= largest else None
+
+
+def _linked_entry(project: Project) -> Entry | None:
+    """The entry a link names (`?entry=<id>`, Tickets and the like), if of this project."""
+    entry_id = _whole_number(ProtocolPlaceForm().entry.data)
+    entry = entry_of_account(g.user.account_id, entry_id) if entry_id else None
+    return entry if entry is not None and entry.project_id == project.id else None
+
+
 @bp.get("/projects/<int:project_id>/protocol")
 def protocol(project_id: int):
+    """A page of the protocol; `?entry=<id>` opens the page that holds that entry (with the
+    same search and filters), its row marked; `?before=<id>` the page after that entry."""
     project = _project_or_404(project_id)
-    filters = _protocol_filters()
-    before_key = _before_key()
-    page, syntax_error, date_error = SearchPage([], None), None, None
+    filters = protocol_filters()
+    linked = _linked_entry(project)
+    before_key, number = _before_key(), _whole_number(ProtocolPlaceForm().page.data, MAX_PAGE)
+    if before_key is None:
+        number = 1
+    page, syntax_error, date_error, linked_missing = SearchPage([], None), None, None, False
+    unnamed = False
     try:
+        query = protocol_query(filters)
+        categories = tuple(filters["category"])
+        if linked is not None:
+            where = page_of_entry(
+                g.user.account_id,
+                project.id,
+                query,
+                linked,
+                page_size=PAGE_SIZE,
+                categories=categories,
+                zone=viewer_zone(),
+            )
+            if where is None:
+                linked_missing = True
+            else:
+                before_key, number = where.before_key, where.number
+                unnamed = number is None  # a page starting at the entry: no `before` names it
         page = timeline_page(
             g.user.account_id,
             project.id,
-            _protocol_query(filters),
-            categories=tuple(filters["category"]),
+            query,
+            categories=categories,
             limit=PAGE_SIZE,
             before_key=before_key,
             zone=viewer_zone(),  # the dates and after:/before: are the viewer's local days
@@ -251,7 +295,14 @@ def protocol(project_id: int):
     chosen = {name: value for name, value in filters.items() if value}
     older_url = None
     if page.next_key is not None:
-        older_url = url_for(".protocol", project_id=project.id, **chosen, before=page.next_key[1])
+        older_url = url_for(
+            ".protocol",
+            project_id=project.id,
+            **chosen,
+            before=page.next_key[1],
+            page=number + 1 if number else None,
+        )
+    may_edit = may_change_anything(g.user)
     return render_template(
         "protocol.html",
         project=project,
@@ -260,14 +311,41 @@ def protocol(project_id: int):
         older_url=older_url,
         newest_url=url_for(".protocol", project_id=project.id, **chosen),
         paged=before_key is not None,
+        # the page's `before` as a link names it (the bulk form comes back to it): not for a
+        # page that starts at a linked entry further down than the count goes (no number)
+        page_before=before_key[1] if before_key is not None and not unnamed else None,
+        page_number=number,
+        linked_id=linked.id if linked is not None and not linked_missing else None,
+        linked_missing=linked_missing,
         filters=filters,
+        chosen=chosen,
         syntax_error=syntax_error,
         date_error=date_error,
         kinds=ENTRY_KINDS,
         categories=CATEGORIES,
         entry_statuses=ENTRY_STATUSES,
+        bulk=may_edit and not syntax_error and not date_error,
+        bulk_total=_matching_total(project, filters) if may_edit and page.entries else "0",
+        may_delete=may_delete_entries(g.user),
         tab="protocol",
     )
+
+
+def _matching_total(project: Project, filters: dict) -> str:
+    """How many entries the filtered protocol holds, as "select all N matching" says it."""
+    try:
+        query = protocol_query(filters)
+    except (QuerySyntaxError, DateError):
+        return "0"
+    count = matching_count(
+        g.user.account_id,
+        project.id,
+        query,
+        limit=BULK_LIMIT + 1,
+        categories=tuple(filters["category"]),
+        zone=viewer_zone(),
+    )
+    return f"{BULK_LIMIT}+" if count > BULK_LIMIT else str(count)
 
 
 # --- files ---------------------------------------------------------------------------------
