@@ -21,9 +21,11 @@ from domain import projects as domain_projects
 from postroom.config import Settings, load_settings
 from postroom.jobs import digest, notify
 from postroom.outbound import FALLBACK_DOMAIN, message_id_domain, queue_message
+from postroom.outbound_checks import OutboundError
 from postroom.outbound_send import send_due
 from storage import notifications as store
 from storage.models import Entry, Notification, OutboundMessage, utcnow
+from storage.outbound import remove_account_smtp as remove_smtp
 from storage.outbound import save_account_smtp
 from tests.daemon import reserve_port
 from tests.mail import message
@@ -314,3 +316,40 @@ def test_mail_to_customers_on_a_localhost_install_has_no_localhost_message_id(we
     assert Entry.get_by_id(entry.id).message_id.endswith("@mx1.agency.example")
     outbound = OutboundMessage.get(OutboundMessage.entry == entry.id)
     assert outbound.from_name == "Member (Agency)"  # the author, then the agency's name
+
+
+def test_an_smtp_url_that_cannot_be_read_fails_the_job_and_the_mail_waits(
+    web, tmp_path, default_sink
+):
+    settings = config(tmp_path, default_sink)
+    bakery_followed_by_member(web)
+    receive(web.account.id, message("Opening hours", sender="anna@bakery.test"))
+    notify.process_events(settings)
+    broken = dataclasses.replace(
+        settings, outbound=dataclasses.replace(settings.outbound, smtp_url="smtp://")
+    )
+    with pytest.raises(OutboundError, match="smtp_url"):
+        notify.send_immediate(broken)  # the worker logs the failed job and tries again
+    [row] = rows_of(web.users["member"])
+    assert (row.email_due, row.emailed_at) == ("immediate", None)
+    notify.send_immediate(settings)  # fixed: it goes
+    [(rcpts, _)] = default_sink.take()
+    assert rcpts == ["member@agency.test"]
+
+
+def test_an_account_left_without_any_server_keeps_its_news_in_the_app(
+    web, tmp_path, default_sink, agency_sink
+):
+    settings = config(tmp_path, default_sink, allow_port=agency_sink.port)
+    agency_server(web.account.id, agency_sink.port)
+    bakery_followed_by_member(web)
+    receive(web.account.id, message("Opening hours", sender="anna@bakery.test"))
+    notify.process_events(settings)  # email due: the account has its own server
+    remove_smtp(web.account.id)
+    no_default = dataclasses.replace(
+        settings, outbound=dataclasses.replace(settings.outbound, smtp_url="")
+    )
+    assert notify.send_immediate(no_default) is None
+    [row] = rows_of(web.users["member"])
+    assert (row.email_due, row.emailed_at, row.in_app) == (store.EMAIL_FAILED, None, True)
+    assert agency_sink.mails == [] and default_sink.mails == []

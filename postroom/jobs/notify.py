@@ -225,8 +225,9 @@ def mail_due(
     server or of the connection to it (cannot connect, not allowed, 421, the session's time
     limit) leaves that account's mail for a later run, once the account's back-off is over
     (the same as its mail to customers); one of the [outbound] server ends the run after the
-    others' mail, as a failed job, which the worker tries again. An account without any
-    server has its rows set aside (they stay in the app).
+    others' mail, as a failed job, which the worker tries again (so does an smtp_url that
+    cannot be read). An account without any server has its rows set aside (they stay in the
+    app).
     """
     groups = store.due_emails(due)
     if not groups:
@@ -241,6 +242,9 @@ def mail_due(
     try:
         for account_id, users in by_account.items():
             route = account_route(account_id, settings)
+            if route is None and settings.outbound.smtp_url:  # set, yet unreadable (logged)
+                default_fault = default_fault or OutboundError("[outbound] smtp_url is not valid")
+                continue  # the mail waits for the operator's fix; the job fails meanwhile
             if route is None:
                 _set_aside_without_server(account_id, users)
                 continue
