@@ -289,6 +289,18 @@ def test_in_a_browser_setup_proposes_the_browsers_zone(storage_db, tmp_path, bro
         context.close()
 
 
+def test_no_template_formats_a_stored_time_itself():
+    """Every stored moment goes through the filters of admin_ui.local_time (time_tag, when,
+    local_date), so no page shows UTC by mistake."""
+    from pathlib import Path
+
+    templates = Path(__file__).parent.parent / "admin_ui" / "templates"
+    for template in sorted(templates.glob("*.html")):
+        text = template.read_text()
+        for needle in (".strftime(", ".isoformat(timespec"):
+            assert needle not in text, f"{template.name} formats a time with {needle}"
+
+
 # --- choosing the zone: setup, settings, profile ------------------------------------------
 def test_setup_asks_for_the_zone_utc_without_script_and_refuses_an_unknown_one(
     storage_db, tmp_path
