@@ -90,7 +90,9 @@ def test_a_message_is_queued_and_the_entry_shows_its_state(web, bakery):
     )
     assert response.status_code == 302
     entry = Entry.get(Entry.kind == "outbound")
-    assert response.headers["Location"].endswith(f"/projects/{bakery.id}/protocol#entry-{entry.id}")
+    assert response.headers["Location"].endswith(
+        f"/projects/{bakery.id}/protocol?entry={entry.id}#entry-{entry.id}"
+    )
     protocol = page(member.get(response.headers["Location"]))
     assert "Mail to anna@bakery.example queued" in protocol
     detail = page(member.get(f"/entries/{entry.id}"))

@@ -145,7 +145,10 @@ def _one_line(subject: str) -> str:
 
 
 def protocol_url_of(project_id: int, entry_id: int) -> str:
-    return url_for("projects.protocol", project_id=project_id, _anchor=f"entry-{entry_id}")
+    """The protocol page that holds the entry, at its row (as entries.protocol_url)."""
+    return url_for(
+        "projects.protocol", project_id=project_id, entry=entry_id, _anchor=f"entry-{entry_id}"
+    )
 
 
 def _no_server(settings) -> bool:
