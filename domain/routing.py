@@ -3,14 +3,15 @@
 Routing is a pure function over the facts storage reads for a whole batch at once
 (storage.lookup.RoutingFacts: a few queries per batch, none per message). Its rules, in order:
 
-0. bounce: a bounce matched to the outbound mail it returns (smtpd_ingest/pipeline.py,
+1. blocked: the sender or its @domain is on the account's block list (filed as spam; a
+   bounce too, which then marks nothing);
+2. bounce: a bounce matched to the outbound mail it returns (smtpd_ingest/pipeline.py,
    storage.bounces) goes to that mail's project;
-1. blocked: the sender or its @domain is on the account's block list (filed as spam);
-2. thread: the mail answers (In-Reply-To, References) a message filed under a project, or
+3. thread: the mail answers (In-Reply-To, References) a message filed under a project, or
    one routed to a project earlier in the same batch (its entry's id is known once filed);
-3. project reply address: it was sent to a project's own reply address;
-4. sender: the sender is a customer address of exactly one active project;
-5. unassigned, with candidates: the sender is a customer address of several projects, or
+4. project reply address: it was sent to a project's own reply address;
+5. sender: the sender is a customer address of exactly one active project;
+6. unassigned, with candidates: the sender is a customer address of several projects, or
    unknown with projects at its domain; unassigned without: an unknown sender, no From
    address, or a message that could not be parsed.
 
@@ -130,11 +131,11 @@ def _route(item: Inbound, facts: RoutingFacts, threads: dict) -> Decision:
     if item.kept is not None and item.kept.project_id is not None:
         kept = decided(item.kept.rule, item.kept.detail, item.kept.project_id)
         return replace(kept, candidates=item.kept.candidates)
+    blocked = facts.block_rule_for(account_id, sender) if sender else None
+    if blocked:  # before the bounce rule: mail shaped as a bounce does not get past a block
+        return decided(Rule.BLOCKED, blocked)
     if item.bounce_of is not None and item.bounce_of[1] is not None:
         return decided(Rule.BOUNCE, str(item.bounce_of[0]), item.bounce_of[1])
-    blocked = facts.block_rule_for(account_id, sender) if sender else None
-    if blocked:
-        return decided(Rule.BLOCKED, blocked)
     found = facts.project_of_thread(account_id, list(dict.fromkeys(item.answers)))
     if found:
         entry_id, project_id = found

@@ -9,8 +9,9 @@ recipients that failed for good; Message-IDs are then taken from "Message-ID:" l
 text (a returned copy of the mail).
 
 Bounded: only the first MAX_BOUNCE_BYTES of a message are read, at most MAX_PARTS parts
-walked, and flufl.bounce sees the first MAX_HEURISTIC_BYTES with each line cut to
-MAX_LINE_CHARS (some of its patterns search a line in quadratic time). It runs inside the
+walked, and flufl.bounce's detectors see the first MAX_HEURISTIC_BYTES, decoded, with each
+line cut to MAX_DETECTOR_LINE (some of their patterns search a line in quadratic time;
+Netscape's, cubic, is not run: _detect). It runs inside the
 parse (smtpd_ingest/parse.py), so the parser's time limit holds for it too. Nothing raises:
 a bounce that cannot be read is no bounce (None).
 """
@@ -29,6 +30,7 @@ log = logging.getLogger(__name__)
 MAX_BOUNCE_BYTES = 256 * 1024
 MAX_HEURISTIC_BYTES = 64 * 1024
 MAX_LINE_CHARS = 1000
+MAX_DETECTOR_LINE = 500  # flufl.bounce's patterns search a line in up to quadratic time
 MAX_PARTS = 100
 MAX_RECIPIENTS = 20
 MAX_IDS = 10
@@ -92,6 +94,8 @@ def _read(raw: bytes) -> BounceReport | None:
     message = BytesParser(policy=compat32).parsebytes(raw)
     parts = _parts(message)
     report = _dsn(parts)
+    if report is _NOTHING_FAILED:
+        return None  # the report says delivered or relayed: its words are not searched
     if report is not None:
         return report
     return _heuristic(raw, parts)
@@ -112,6 +116,11 @@ def _parts(message: Message) -> list[Message]:
 
 
 # --- RFC 3464 ------------------------------------------------------------------------------
+_FINE = frozenset({"delivered", "relayed", "expanded"})
+# what _dsn answers for a report that names recipients and says none of them failed
+_NOTHING_FAILED = BounceReport(failed=False, recipients=(), standard=True)
+
+
 def _dsn(parts: list[Message]) -> BounceReport | None:
     blocks: list[Message] = []
     for part in parts:
@@ -120,6 +129,7 @@ def _dsn(parts: list[Message]) -> BounceReport | None:
     if not blocks:
         return None
     failed, delayed = [], []
+    reported = False  # a recipient was delivered, relayed or expanded
     for block in blocks[1:] or blocks:  # the first block is the message's, the rest recipients'
         recipient = _recipient(block)
         action = _one_line(block.get("action", "")).lower()
@@ -128,9 +138,13 @@ def _dsn(parts: list[Message]) -> BounceReport | None:
             failed.append((recipient, status, _diagnostic(block)))
         elif action == "delayed":
             delayed.append((recipient, status, _diagnostic(block)))
+        elif action in _FINE or status.startswith("2"):
+            reported = True
     chosen = failed or delayed
     if not chosen:
-        return None  # delivered, relayed, expanded: nothing went wrong
+        # delivered, relayed, expanded: nothing went wrong; a report with no readable
+        # recipient block is left to the heuristics
+        return _NOTHING_FAILED if reported else None
     recipients = tuple(dict.fromkeys(r for r, _, _ in chosen if r))[:MAX_RECIPIENTS]
     _, status, diagnostic = chosen[0]
     return BounceReport(
@@ -195,17 +209,12 @@ def _returned_ids(parts: list[Message]) -> tuple[str, ...]:
 # --- other formats -------------------------------------------------------------------------
 def _heuristic(raw: bytes, parts: list[Message]) -> BounceReport | None:
     """flufl.bounce's detectors over a bounded copy; None if none recognises the format."""
-    from flufl.bounce import all_failures  # imported only when a bounce needs it
-
-    lines = raw[:MAX_HEURISTIC_BYTES].split(b"\n")
-    bounded = b"\n".join(line[:MAX_LINE_CHARS] for line in lines)
-    message = BytesParser(policy=compat32).parsebytes(bounded)
-    temporary, permanent = all_failures(message)
+    temporary, permanent = _detect(detector_copy(raw))
     chosen = permanent or temporary
     if not chosen:
         return None
     recipients = tuple(
-        sorted({a.decode("ascii", "replace").strip().strip("<>").lower()[:255] for a in chosen})
+        sorted({_one_line(a.decode("ascii", "replace")).strip("<>").lower()[:255] for a in chosen})
     )[:MAX_RECIPIENTS]
     text = "\n".join(_text(part) for part in parts if part.get_content_maintype() == "text")
     status, diagnostic = _words_about(text[:MAX_HEURISTIC_BYTES], recipients)
@@ -219,10 +228,83 @@ def _heuristic(raw: bytes, parts: list[Message]) -> BounceReport | None:
     )
 
 
+def detector_copy(raw: bytes) -> Message:
+    """The copy of a bounce flufl.bounce's detectors read: its first MAX_HEURISTIC_BYTES,
+    each part's payload decoded here (base64 and quoted-printable soft line breaks would
+    otherwise join a whole part into one line for the detectors that decode) and every line
+    cut to MAX_DETECTOR_LINE; the parts carry no transfer encoding any more."""
+    message = BytesParser(policy=compat32).parsebytes(raw[:MAX_HEURISTIC_BYTES])
+    budget = MAX_HEURISTIC_BYTES
+    for number, part in enumerate(message.walk()):
+        if number >= MAX_PARTS:
+            break
+        if part.is_multipart():
+            continue
+        data = part.get_payload(decode=True)
+        data = data[:budget] if isinstance(data, bytes) else b""
+        budget -= len(data)
+        lines = data.replace(b"\r\n", b"\n").split(b"\n")
+        bounded = b"\n".join(line[:MAX_DETECTOR_LINE] for line in lines)
+        del part["content-transfer-encoding"]
+        # decode=True gives these bytes back unchanged (surrogateescape round-trips them)
+        part.set_payload(bounded.decode("ascii", "surrogateescape"))
+    return message
+
+
+def _detect(message: Message) -> tuple[frozenset, frozenset]:
+    """flufl.bounce's all_failures over its detectors but Netscape's, in its order: the first
+    that finds a failed recipient answers. Netscape's pattern (.*<[^>]*>) takes cubic time in
+    a line of '<' (seconds for one line of 1,000); the others take at most quadratic time in a
+    line, which MAX_DETECTOR_LINE bounds. Netscape Messaging Server's bounces are rare since
+    the 2000s and, when standard, are read as RFC 3464 reports before this."""
+    from flufl.bounce._detectors import (  # imported only when a bounce needs them
+        aol,
+        caiwireless,
+        dsn,
+        exchange,
+        exim,
+        groupwise,
+        llnl,
+        microsoft,
+        postfix,
+        qmail,
+        simplematch,
+        simplewarning,
+        sina,
+        smtp32,
+        yahoo,
+        yale,
+    )
+
+    detectors = (
+        dsn.DSN,
+        exim.Exim,
+        sina.Sina,
+        yahoo.Yahoo,
+        yale.Yale,
+        smtp32.SMTP32,
+        postfix.Postfix,
+        qmail.Qmail,
+        groupwise.GroupWise,
+        microsoft.Microsoft,
+        caiwireless.Caiwireless,
+        exchange.Exchange,
+        aol.AOL,
+        simplematch.SimpleMatch,
+        simplewarning.SimpleWarning,
+        llnl.LLNL,
+    )
+    for detector in detectors:
+        temporary, permanent = detector().process(message)
+        if temporary or permanent:
+            return frozenset(temporary), frozenset(permanent)
+    return frozenset(), frozenset()
+
+
 def _words_about(text: str, recipients: tuple[str, ...]) -> tuple[str, str]:
     """A status code and the line that explains the failure, from a bounce's own words: the
     first line with an SMTP reply (5xx) or a status code after the failed recipient."""
-    lines = [line.strip()[:MAX_LINE_CHARS] for line in text.splitlines()]
+    lines = [_one_line(line[: MAX_LINE_CHARS * 2])[:MAX_LINE_CHARS] for line in text.splitlines()]
     start = 0
     for number, line in enumerate(lines):
         if any(r and r in line.lower() for r in recipients):
@@ -276,5 +358,9 @@ def _ids(value: object) -> list[str]:
     return [m.group(1) for m in _ID.finditer(_one_line(value)[:2000])][:MAX_IDS]
 
 
+# C0 controls and DEL: no address, id or diagnostic has them, and PostgreSQL text cannot hold NUL
+_CONTROLS = dict.fromkeys([*range(32), 127])
+
+
 def _one_line(value: object) -> str:
-    return " ".join(str(value or "").split())
+    return " ".join(str(value or "").split()).translate(_CONTROLS)

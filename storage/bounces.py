@@ -64,22 +64,28 @@ def match_outbound(
             return found[0], found[1]
     addresses = list(dict.fromkeys(a.lower() for a in recipients if a))[:MAX_IDS]
     if addresses:
-        since = now - dt.timedelta(days=RECENT_DAYS)
-        query = (
-            OutboundMessage.select(Entry.id, Entry.project)
-            .join(Entry, on=(OutboundMessage.entry == Entry.id))
-            .where(
-                (OutboundMessage.account == account_id)
-                & (OutboundMessage.created_at >= since)
-                & (OutboundMessage.state != "queued")
-                & fn.LOWER(OutboundMessage.to_address).in_(addresses)
-            )
-            .order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc())
-        )
-        found = query.tuples().first()
+        found = recent_mail_to(account_id, addresses, now).tuples().first()
         if found:
             return found[0], found[1]
     return None
+
+
+def recent_mail_to(account_id: int, addresses: list[str], now: dt.datetime):
+    """The account's mail of the last RECENT_DAYS sent to one of these (lower-case)
+    addresses, newest first, as (entry id, project id); read through the index
+    outbound_message_recipient (account_id, lower(to_address)), migration 0017."""
+    since = now - dt.timedelta(days=RECENT_DAYS)
+    return (
+        OutboundMessage.select(Entry.id, Entry.project)
+        .join(Entry, on=(OutboundMessage.entry == Entry.id))
+        .where(
+            (OutboundMessage.account == account_id)
+            & fn.LOWER(OutboundMessage.to_address).in_(addresses)
+            & (OutboundMessage.created_at >= since)
+            & (OutboundMessage.state != "queued")
+        )
+        .order_by(OutboundMessage.created_at.desc(), OutboundMessage.id.desc())
+    )
 
 
 def record_bounce(

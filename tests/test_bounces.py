@@ -7,8 +7,10 @@ running postroom (the `daemon`). Postfix's own DSN: tests/test_postfix_bounce.py
 
 from __future__ import annotations
 
+import base64
 import dataclasses
 import datetime as dt
+import quopri
 from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -89,6 +91,51 @@ def test_a_truncated_or_hostile_report_is_read_within_bounds() -> None:
     assert read_bounce(b"Subject: failure notice\r\n\r\n" + b"x@y " * 300_000) is None
     assert read_bounce(b"") is None
     assert read_bounce(b"\x00\xff" * 1000) is None
+
+
+def test_the_detectors_see_decoded_lines_cut_short() -> None:
+    """Quoted-printable soft line breaks and base64 join a part into one long line for the
+    detectors that decode it; the copy they read is decoded first and cut line by line."""
+    from smtpd_ingest.bounces import MAX_DETECTOR_LINE, MAX_HEURISTIC_BYTES, detector_copy
+
+    joined = b"".join(b"<" * 70 + b"=\r\n" for _ in range(800))  # one decoded line of 56,000
+    raw = (
+        b"From: MAILER-DAEMON@mx.test\r\nSubject: Undelivered Mail Returned to Sender\r\n"
+        b'Content-Type: multipart/report; boundary="b"\r\n\r\n--b\r\n'
+        b"Content-Type: text/plain\r\nContent-Description: Notification\r\n"
+        b"Content-Transfer-Encoding: quoted-printable\r\n\r\nThe Postfix program\r\n"
+        + joined
+        + b"\r\n--b\r\nContent-Type: text/plain\r\nContent-Transfer-Encoding: base64\r\n\r\n"
+        + base64.encodebytes(b"@" * 6000)
+        + b"--b--\r\n"
+    )
+    leaves = [p for p in detector_copy(raw).walk() if not p.is_multipart()]
+    decoded = [p.get_payload(decode=True) for p in leaves]
+    assert sum(len(d) for d in decoded) <= MAX_HEURISTIC_BYTES
+    assert max(len(line) for d in decoded for line in d.split(b"\n")) <= MAX_DETECTOR_LINE
+    assert read_bounce(raw) is None  # no address in it, and read within bounds
+
+
+def test_a_netscape_style_bounce_of_angle_brackets_is_not_searched_in_cubic_time() -> None:
+    """flufl.bounce's Netscape pattern (.*<[^>]*>) takes seconds for one line of 1,000 '<'
+    (64 such lines: minutes); the detectors run here leave it out, so this returns at once."""
+    raw = (
+        b"From: MAILER-DAEMON@mx.test\r\nSubject: Undeliverable mail\r\n"
+        b"Content-Type: multipart/mixed; boundary=b\r\n\r\n--b\r\nContent-Type: text/plain\r\n\r\n"
+        b"This Message was undeliverable due to the following reason:\r\n"
+        + (b"<" * 998 + b"\r\n") * 64
+        + b"--b\r\nContent-Type: text/plain\r\n\r\nx\r\n--b--\r\n"
+    )
+    assert read_bounce(raw) is None
+
+
+def test_an_exchange_bounce_in_quoted_printable_is_still_read() -> None:
+    text = EXCHANGE.format(subject="Offer", to=GONE, marker="qp")
+    head, _, body = crlf(text).partition(b"\r\n\r\n")
+    encoded = quopri.encodestring(body.replace(b"\r\n", b"\n"))
+    raw = head + b"\r\nContent-Transfer-Encoding: quoted-printable\r\n\r\n" + encoded
+    report = read_bounce(raw)
+    assert report is not None and report.recipients == (GONE,), report
 
 
 # --- a running postroom, a project and mail sent to the customer -----------------------------
@@ -309,6 +356,58 @@ def test_a_bounce_of_mail_we_never_sent_stays_unassigned_as_a_bounce(agency) -> 
     assert not OutboundMessage.select().where(OutboundMessage.bounced_at.is_null(False)).exists()
 
 
+def test_a_bounce_with_nul_characters_still_marks_the_mail_it_returns(agency) -> None:
+    """NUL characters (which PostgreSQL text cannot hold) in a diagnostic or a returned
+    Message-ID are dropped: the bounce is matched and recorded, not filed as a failure."""
+    sent = agency.send(CUSTOMER, "Invoice")
+    text = DSN_HEADERS.format(subject=sent.subject, to=CUSTOMER, marker="nul", message_id="x")
+    text = text.replace(
+        "Message-ID: <x>", f"Message-ID: <forged\x00@x.test>\nMessage-ID: <{sent.message_id}>"
+    ).replace("The mailbox is disabled", "The mailbox\x00 is disabled")
+
+    bounce = agency.bounce(crlf(text))
+
+    assert bounce["route"]["detail"] == str(sent.id), bounce
+    state = bounced_state(sent.id)
+    assert state == (
+        "open",
+        "bounced",
+        "5.2.1",
+        CUSTOMER,
+        "550 5.2.1 The mailbox is disabled",
+    )
+
+
+def test_a_report_saying_delivered_or_relayed_is_no_bounce_whatever_its_words() -> None:
+    """The delivery-status part is the report: when it names recipients delivered or relayed
+    and none failed, the human-readable part is not searched for failures."""
+    for action in ("delivered", "relayed", "expanded"):
+        text = DSN_HEADERS.format(subject="x", to=CUSTOMER, marker="ok", message_id="a@b")
+        text = (
+            text.replace("Action: failed", f"Action: {action}")
+            .replace("Status: 5.2.1", "Status: 2.0.0")
+            .replace(
+                "Your mail could not be delivered.",
+                f"Your message could not be delivered to\n{CUSTOMER}\nwithout this report.",
+            )
+        )
+        assert read_bounce(crlf(text)) is None, action
+
+
+def test_a_bounce_from_a_blocked_sender_stays_blocked(agency) -> None:
+    """The block list comes first: mail shaped as a bounce does not bypass it into a project,
+    and marks nothing."""
+    from storage.blocks import add_block_rule
+
+    sent = agency.send(GONE, "Offer")
+    add_block_rule(agency.project.account_id, "@mail.bakery.example")
+
+    bounce = agency.bounce(crlf(EXCHANGE.format(subject=sent.subject, to=GONE, marker="blk")))
+
+    assert bounce["route"]["rule"] == "blocked", bounce
+    assert bounced_state(sent.id)[:2] == ("done", "")
+
+
 # --- (c) the VERP address: refused unless postroom made it -----------------------------------
 def test_a_bounce_to_the_verp_address_is_accepted_and_a_forged_one_gets_550(agency) -> None:
     sent = agency.send(GONE, "Welcome")
@@ -482,3 +581,19 @@ def test_migration_0017_opens_mail_given_up_before_with_its_badge(db_url) -> Non
     assert {"bounced_at", "bounce_status", "bounce_detail", "bounce_entry"} <= columns
     runner.up("0017_bounces")  # nothing left to do
     db.close()
+
+
+def test_matching_by_recipient_reads_through_an_index(storage_db) -> None:
+    """A bounce naming only its failed recipient is matched without reading every outbound
+    mail of the account: the query uses outbound_message_recipient (migration 0017)."""
+    from storage.bounces import recent_mail_to
+    from storage.db import is_sqlite
+
+    query = recent_mail_to(1, ["anna@bakery.example", "b@x.test"], dt.datetime(2026, 12, 6))
+    sql, params = query.sql()
+    if is_sqlite(storage_db):
+        plan = storage_db.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall()
+    else:  # a tiny table is read whole unless told otherwise; the index must be usable
+        storage_db.execute_sql("SET enable_seqscan = off")
+        plan = storage_db.execute_sql("EXPLAIN " + sql, params).fetchall()
+    assert "outbound_message_recipient" in str(plan), plan

@@ -5,6 +5,9 @@ on an outbound entry, "" otherwise; lists show it as a badge without reading the
 outbound_message.bounced_at, bounce_status, bounce_detail, bounce_recipient, bounce_entry:
 the newest bounce of the mail (its status code, the remote server's words, the recipient that
 failed, and the entry the bounce itself was filed as). Mail sent before has none of them.
+outbound_message_recipient (account_id, lower(to_address)): a bounce that names only the
+recipient that failed is matched to the account's mail to it (storage.bounces) without
+reading every outbound mail the account ever sent.
 """
 
 from peewee import SqliteDatabase
@@ -17,6 +20,8 @@ OUTBOUND_COLUMNS = {
     "bounce_recipient": "VARCHAR(255) NOT NULL DEFAULT ''",
     "bounce_entry": "INTEGER",
 }
+
+RECIPIENT_INDEX = "outbound_message_recipient ON outbound_message (account_id, lower(to_address))"
 
 
 def up(migrator, db):
@@ -34,9 +39,11 @@ def up(migrator, db):
         if name not in present:
             column = f'"{name}" {kind.format(stamp=stamp)}'
             db.execute_sql(f"ALTER TABLE outbound_message ADD COLUMN {column}")
+    db.execute_sql(f"CREATE INDEX IF NOT EXISTS {RECIPIENT_INDEX}")
 
 
 def down(migrator, db):
+    db.execute_sql(f"DROP INDEX IF EXISTS {RECIPIENT_INDEX.partition(' ')[0]}")
     for name in reversed(OUTBOUND_COLUMNS):
         db.execute_sql(f'ALTER TABLE outbound_message DROP COLUMN "{name}"')
     db.execute_sql('ALTER TABLE entry DROP COLUMN "send_problem"')
