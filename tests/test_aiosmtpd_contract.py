@@ -17,6 +17,7 @@ from aiosmtpd.smtp import SMTP
 
 from smtpd_ingest import smtp_session
 from smtpd_ingest.smtp_session import AIOSMTPD_CHECKED, IngestLMTP, IngestSMTP
+from tests.loops import in_own_thread
 
 REPO_ROOT = Path(__file__).resolve().parents[1]
 
@@ -96,4 +97,5 @@ def test_bytes_given_back_to_a_stream_reader_are_read_first():
         reader.feed_eof()
         return first, await reader.read()
 
-    assert asyncio.run(give_back()) == (b"message\r\n", b"RSET\r\n.\r\nQUIT\r\n")
+    answer = in_own_thread(lambda: asyncio.run(give_back()))  # a browser test's loop may run here
+    assert answer == (b"message\r\n", b"RSET\r\n.\r\nQUIT\r\n")

@@ -34,6 +34,22 @@ def unreadable(account_id: int) -> Entry:
     return Entry.get_by_id(filed.entry_id)
 
 
+def returned(message_id: str, to: str) -> bytes:
+    """A delivery report (RFC 3464) that returns the headers of the mail with this id."""
+    return (
+        "From: Mail Delivery System <MAILER-DAEMON@relay.test>\r\n"
+        "Subject: Undelivered Mail Returned to Sender\r\n"
+        "Message-ID: <dsn-1@relay.test>\r\nMIME-Version: 1.0\r\n"
+        'Content-Type: multipart/report; report-type=delivery-status; boundary="b"\r\n\r\n'
+        "--b\r\nContent-Type: text/plain\r\n\r\nNot delivered.\r\n"
+        "--b\r\nContent-Type: message/delivery-status\r\n\r\nReporting-MTA: dns; relay.test\r\n"
+        f"\r\nFinal-Recipient: rfc822; {to}\r\nAction: failed\r\nStatus: 5.1.1\r\n"
+        "--b\r\nContent-Type: text/rfc822-headers\r\n\r\n"
+        f"Message-ID: <{message_id}>\r\nTo: {to}\r\nSubject: Your site\r\n"
+        "--b--\r\n"
+    ).encode()
+
+
 def one_of_each_rule(web) -> dict[Rule, tuple[Entry, str]]:
     """An entry for every rule, each made the way the product makes it, with the words it
     has always been shown with."""
@@ -103,6 +119,11 @@ def one_of_each_rule(web) -> dict[Rule, tuple[Entry, str]]:
             "outbound: written in postroom",
         ),
     }
+    sent = made[Rule.OUTBOUND][0]
+    made[Rule.BOUNCE] = (
+        receive(account, returned(sent.message_id, "anna@bakery.test")),
+        f"bounce: returned mail of entry {sent.id}",
+    )
     by_hand = receive(account, message("Assign me", sender="carl@else.test"))
     domain_entries.assign(by_hand, bakery, owner.id, remember_sender=False)
     made[Rule.BY_HAND] = (by_hand, "assigned by hand")
