@@ -273,3 +273,69 @@ def test_the_cli_sets_and_clears_a_display_name_and_refuses_a_line_break(db_url,
     assert "cleared" in daemon.cli("user", "set-name", "sam@agency.test", "").stdout
     unknown = daemon.cli("user", "set-name", "nobody@x.test", "N", check=False)
     assert unknown.returncode == 1 and "no user nobody@x.test" in unknown.stderr
+
+
+def test_in_a_browser_the_setup_name_signs_notes_and_mail_and_a_new_password_replaces_the_old(
+    storage_db, tmp_path, page, network_log
+):
+    """Acceptance 5 as the owner lives it: the name typed at setup is the author of a note in
+    the protocol and the From name of a mail sent from the message form; the password changed
+    on the profile is the only one that signs in afterwards."""
+    from tests.test_ui_entries import serving
+
+    port = reserve_port()
+    app, settings = _setup_app(tmp_path, port)
+    with serving(app) as base:
+        page.goto(f"{base}/setup?token={setup_token()}")
+        page.get_by_label("Agency name").fill("Pixel & Paper")
+        page.get_by_label("Your name").fill("Sam Miller")
+        page.get_by_label("Your email").fill("owner@pixel.test")
+        page.get_by_label("Password (10 characters or more").fill(OWNER_PASSWORD)
+        with page.expect_navigation():
+            page.get_by_role("button", name="Create").click()
+        owner = User.get()
+        project = create_project(
+            owner.account_id, "Bakery Miller", customer_addresses=["anna@bakery.example"]
+        )
+
+        page.goto(f"{base}/projects/{project.id}/entries/new")
+        page.locator("textarea[name=text]").fill("She wants a quote.")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Add to protocol").click()
+        page.goto(f"{base}/projects/{project.id}/protocol")
+        assert (
+            "Sam Miller"
+            in page.locator(f"#entry-{Entry.get(Entry.kind == 'note').id}").inner_text()
+        )
+
+        page.goto(f"{base}/projects/{project.id}/messages/new")
+        page.locator("select[name=to]").select_option("anna@bakery.example")
+        page.locator("input[name=subject]").fill("Your quote")
+        page.locator("textarea[name=body]").fill("Hello Anna,\n\nhere it is.")
+        with page.expect_navigation():
+            page.get_by_role("button", name="Send").click()
+        with smtp_sink(port) as sink:
+            assert send_due(settings) == (1, 0)
+        [(_mail_from, _rcpt, raw)] = sink.received
+        mail = email.message_from_bytes(raw, policy=default_policy)
+        [(name, _address)] = getaddresses([mail["From"]])
+        assert name.startswith("Sam Miller")
+
+        page.goto(f"{base}/profile#password")
+        page.get_by_label("Current password").fill(OWNER_PASSWORD)
+        page.get_by_label("New password", exact=True).fill(NEW_PASSWORD)
+        page.get_by_label("New password again").fill(NEW_PASSWORD)
+        with page.expect_navigation():
+            page.get_by_role("button", name="Change password").click()
+        assert "Your password is changed." in page.locator("body").inner_text()
+
+        page.context.clear_cookies()  # signed out: this browser starts again
+        for password, signed_in in ((OWNER_PASSWORD, False), (NEW_PASSWORD, True)):
+            page.goto(f"{base}/login")
+            page.fill("input[name=email]", "owner@pixel.test")
+            page.fill("input[name=password]", password)
+            with page.expect_navigation():
+                page.click("button[type=submit]")
+            assert (page.locator(".error[role=alert]").count() == 0) is signed_in, password
+            assert page.url.rstrip("/").endswith("/login") is not signed_in, page.url
+    network_log.assert_only_local()
