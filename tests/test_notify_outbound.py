@@ -15,15 +15,18 @@ from contextlib import contextmanager
 
 import pytest
 from aiosmtpd.controller import Controller
+from aiosmtpd.smtp import AuthResult
 
 from domain import entries as domain_entries
 from domain import projects as domain_projects
+from domain import users
 from postroom.config import Settings, load_settings
 from postroom.jobs import digest, notify
 from postroom.outbound import FALLBACK_DOMAIN, message_id_domain, queue_message
 from postroom.outbound_checks import OutboundError
 from postroom.outbound_send import send_due
 from storage import notifications as store
+from storage.accounts import create_account
 from storage.models import Entry, Notification, OutboundMessage, utcnow
 from storage.outbound import remove_account_smtp as remove_smtp
 from storage.outbound import save_account_smtp
@@ -353,3 +356,53 @@ def test_an_account_left_without_any_server_keeps_its_news_in_the_app(
     [row] = rows_of(web.users["member"])
     assert (row.email_due, row.emailed_at, row.in_app) == (store.EMAIL_FAILED, None, True)
     assert agency_sink.mails == [] and default_sink.mails == []
+
+
+def test_one_accounts_server_that_breaks_the_client_does_not_keep_other_accounts_waiting(
+    web, tmp_path, default_sink
+):
+    """The first account's own server asks for a login its stored (non-ASCII) password cannot
+    give over SMTP (smtplib refuses before sending anything): that account's mail waits, the
+    next account's notification mail still goes out through the default, in the same run."""
+    keeper = Sink(reserve_port())
+    auth = Controller(
+        keeper,
+        hostname="127.0.0.1",
+        port=keeper.port,
+        auth_require_tls=False,
+        authenticator=lambda *args: AuthResult(success=True),
+    )
+    auth.start()
+    try:
+        settings = config(tmp_path, default_sink, allow_port=keeper.port)
+        save_account_smtp(
+            web.account.id,
+            host="127.0.0.1",
+            port=keeper.port,
+            security="none",
+            username="team",
+            password="pässwort",
+            from_address="team@miller-agency.example",
+            from_name="",
+        )
+        bakery_followed_by_member(web)
+        receive(web.account.id, message("Opening hours", sender="anna@bakery.test"))
+        other = create_account("Other agency")
+        colleague = users.create_user(other.id, "eva@other.test", "member", "a long password 1")
+        theirs = domain_projects.create_project(other.id, "Their project")
+        store.set_following(theirs.id, colleague.id, True)
+        domain_entries.add_manual_entry(
+            theirs,
+            users.create_user(other.id, "o@other.test", "owner", "a long password 2"),
+            kind="note",
+            text="@eva call?",
+        )
+        notify.process_events(settings)
+        assert notify.mail_due(settings, "immediate", intro="News:") == 1
+        [(rcpts, _mail)] = default_sink.take()
+        assert rcpts == ["eva@other.test"]
+        [row] = rows_of(web.users["member"])
+        assert (row.email_due, row.emailed_at) == ("immediate", None)  # waits for a fix
+        assert keeper.mails == []
+    finally:
+        auth.stop()

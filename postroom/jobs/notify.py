@@ -15,7 +15,6 @@ from __future__ import annotations
 
 import datetime as dt
 import logging
-import smtplib
 
 from peewee import DatabaseError
 
@@ -223,7 +222,8 @@ def mail_due(
     rows aside (logged, not tried again); one refused for now (4xx, at MAIL, RCPT or DATA)
     waits for the next run. Either way the others' mail goes on. A fault of an account's own
     server or of the connection to it (cannot connect, not allowed, 421, the session's time
-    limit) leaves that account's mail for a later run, once the account's back-off is over
+    limit, or any other fault of its session, such as a login smtplib cannot write) leaves
+    that account's mail for a later run, once the account's back-off is over
     (the same as its mail to customers); one of the [outbound] server ends the run after the
     others' mail, as a failed job, which the worker tries again (so does an smtp_url that
     cannot be read). An account without any server has its rows set aside (they stay in the
@@ -259,7 +259,11 @@ def mail_due(
                 mailer = shared
             try:
                 sent += _mail_users(settings, mailer, route, users, intro=intro, digest=digest)
-            except (OSError, smtplib.SMTPException, OutboundError) as error:
+            except DatabaseError:
+                raise
+            except Exception as error:  # noqa: BLE001 - one account's fault never stops others
+                # a server or connection fault (OSError, SMTPException, OutboundError), or
+                # one the client meets before it sends (a non-ASCII login: UnicodeError)
                 mailer.close()
                 if not route.own:
                     default_fault = error
