@@ -34,6 +34,7 @@ from peewee import DatabaseError
 
 from domain.bounces import bounce_address
 from domain.categories import category
+from domain.open_rules import defaults_of
 from domain.routing import Rule
 from postroom.config import Settings
 from postroom.outbound import build_mime, sender_of_account, sender_of_mail
@@ -399,7 +400,14 @@ def _record_failure(
     attempts = outbound.attempts + 1
     log.info("outbound %s to %s: %s (%r)", outbound.entry_id, outbound.to_address, text, error)
     if permanent(error) or attempts >= max_attempts:
-        mark_failed(outbound, text, note_rule=Rule.SYSTEM.value, note_category=category("system"))
+        system_open = defaults_of(outbound.account_id).system  # domain.open_rules
+        mark_failed(
+            outbound,
+            text,
+            note_rule=Rule.SYSTEM.value,
+            note_category=category("system"),
+            note_status="open" if system_open else "done",
+        )
         log.warning(
             "outbound %s to %s failed for good after %d attempts: %s",
             outbound.entry_id,

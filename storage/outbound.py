@@ -238,11 +238,16 @@ def mark_retry(outbound: OutboundMessage, error: str, next_attempt_at: dt.dateti
 
 
 def mark_failed(
-    outbound: OutboundMessage, error: str, *, note_rule: str, note_category: str
+    outbound: OutboundMessage,
+    error: str,
+    *,
+    note_rule: str,
+    note_category: str,
+    note_status: str = "done",
 ) -> Entry:
     """Give up: the message fails and its entry is open again with a 'failed' badge, a system
-    entry says so in the protocol, the author is told; the system entry's route_rule and
-    category as domain.routing and domain.categories decide.
+    entry says so in the protocol, the author is told; the system entry's route_rule,
+    category and status as domain.routing, domain.categories and domain.open_rules decide.
 
     The event (kind outbound_failed) names the author in its payload as user_id.
     """
@@ -265,6 +270,7 @@ def mark_failed(
                 f"Last error: {error[:2000]}\nThe mail is entry {entry.id} of this protocol.",
                 route_rule=note_rule,
                 category=note_category,
+                status=note_status,
             )
         Activity.create(
             account=entry.account_id,

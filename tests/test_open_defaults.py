@@ -13,6 +13,7 @@ from domain import entries as domain_entries
 from domain import open_rules
 from domain import projects as domain_projects
 from domain.errors import Forbidden
+from postroom.outbound_send import send_due
 from storage.models import Account, Activity, Entry
 from storage.timeline import open_ticket_count
 from tests.mail import message
@@ -167,3 +168,22 @@ def test_the_api_takes_needs_action_for_a_note(web, bakery):
     plain = member.post(url, json={"kind": "note", "text": "FYI"}).get_json()
     ticked = member.post(url, json={"kind": "note", "text": "Do it", "needs_action": True})
     assert plain["status"] == "done" and ticked.get_json()["status"] == "open"
+
+
+def test_the_note_that_a_mail_could_not_be_sent_is_a_system_entry_done_unless_set_open(web, bakery):
+    """A send given up reopens the mail itself (with its badge); the system entry saying so
+    follows the account's setting for system entries like every other one."""
+    from tests.daemon import reserve_port
+    from tests.test_outbound import queue, settings_of, smtp_sink, with_server
+
+    port = reserve_port()
+    settings = with_server(settings_of(web), port)
+    for starts_open in (False, True):
+        _set(web, system=starts_open)
+        mail = queue(web, bakery, subject=f"Draft {starts_open}")
+        with smtp_sink(port, refuse="550 5.1.1 no such user"):
+            send_due(settings)
+        assert _status(mail) == "open"  # the mail that failed: someone has to act
+        note = Entry.get((Entry.kind == "system") & Entry.subject.contains(f"Draft {starts_open}"))
+        assert "could not be sent" in note.subject
+        assert _status(note) == ("open" if starts_open else "done")

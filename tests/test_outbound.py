@@ -233,7 +233,7 @@ def test_backoff_doubles_and_the_author_is_told_when_postroom_gives_up(web, bake
     failed = OutboundMessage.get(OutboundMessage.entry == entry.id)
     assert (failed.state, failed.attempts) == ("failed", 3)
     note = Entry.get((Entry.kind == "system") & (Entry.project == bakery.id))
-    assert note.status == "open" and "could not be sent" in note.subject
+    assert note.status == "done" and "could not be sent" in note.subject  # system: done
     event = Event.get(Event.kind == "outbound_failed")
     assert event.entry_id == entry.id
     assert f'"user_id": {web.users["member"].id}' in event.payload
