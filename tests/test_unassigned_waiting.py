@@ -34,3 +34,29 @@ def test_with_nothing_done_the_page_says_no_more_than_the_count(web):
     assert re.search(r'id="unassigned-count">1<', page)
     assert "waiting. Mail already done" not in page
     assert "Select all 1 matching" in page
+
+
+def test_the_waiting_count_seeks_open_unassigned_rows_by_index(storage_db, monkeypatch):
+    """Counted on every page (the navigation), the waiting count must not read every done row
+    of an imported archive: it reads the index on (account, project, status), where unassigned
+    open mail is one range, not the index of all unassigned mail filtered row by row."""
+    from storage.db import is_sqlite
+
+    executed: list[tuple[str, list]] = []
+    original = storage_db.execute_sql
+
+    def recording(sql, params=None, *args, **kwargs):
+        executed.append((sql, list(params or [])))
+        return original(sql, params, *args, **kwargs)
+
+    monkeypatch.setattr(storage_db, "execute_sql", recording)
+    unassigned_count(1)
+    monkeypatch.undo()
+    [(sql, params)] = executed
+    if is_sqlite(storage_db):
+        plan = str(storage_db.execute_sql("EXPLAIN QUERY PLAN " + sql, params).fetchall())
+        assert "entry_account_project_status" in plan and "status=?" in plan, plan
+    else:  # PostgreSQL chooses by its statistics (with an archive: the status index)
+        storage_db.execute_sql("SET enable_seqscan = off")
+        plan = str(storage_db.execute_sql("EXPLAIN " + sql, params).fetchall())
+        assert "Index" in plan, plan
