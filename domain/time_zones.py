@@ -63,10 +63,15 @@ def effective_zone(user: User) -> dt.tzinfo:
 
 
 def local_time(moment: dt.datetime, tz: dt.tzinfo) -> dt.datetime:
-    """A stored (naive UTC) moment as an aware datetime in tz."""
+    """A stored (naive UTC) moment as an aware datetime in tz; in UTC when tz would put it
+    past the calendar's end (a Date of 9999-12-31 23:59 seen east of UTC: anyone can send
+    one), so a page never fails on it."""
     if moment.tzinfo is None:
         moment = moment.replace(tzinfo=dt.UTC)
-    return moment.astimezone(tz)
+    try:
+        return moment.astimezone(tz)
+    except OverflowError:
+        return moment.astimezone(dt.UTC)
 
 
 def to_utc(local: dt.datetime, tz: dt.tzinfo) -> dt.datetime:

@@ -412,3 +412,33 @@ def test_account_create_takes_a_time_zone_and_refuses_an_unknown_one(db_url, tmp
     zones = dict(db.execute_sql("SELECT id, time_zone FROM account").fetchall())
     db.close()
     assert zones == {berlin: "Europe/Berlin", plain: "UTC"}
+
+
+def test_mail_dated_at_the_calendars_end_does_not_break_pages_in_a_zone_past_it(web):
+    """Anyone can send a Date of 31 Dec 9999 23:59 (the API takes 0001-01-01T00:30Z): a viewer
+    east (west) of UTC would see a year past the calendar. Pages still show, that time in UTC."""
+    from tests.mail import message
+    from tests.test_ui_unassigned import receive
+
+    def dated(subject: str, date: str) -> Entry:
+        raw = message(subject, sender="x@far.test").replace(
+            b"Date: Thu, 26 Nov 2026 10:00:00 +0100", f"Date: {date}".encode()
+        )
+        return receive(web.account.id, raw)
+
+    late = dated("From the end of time", "Fri, 31 Dec 9999 23:59:00 +0000")
+    assert Entry.get_by_id(late.id).occurred_at == dt.datetime(9999, 12, 31, 23, 59)
+    # a call the API was given at 0001-01-01T00:30:00Z
+    project = domain_projects.create_project(web.account.id, "Bakery Miller")
+    early = _call(project, web.users["member"], dt.datetime(1, 1, 1, 0, 30))
+    client = web.client("member")
+    for zone, shown in (
+        ("Europe/Berlin", "9999-12-31 23:59"),
+        ("America/New_York", "-01 00:30"),  # strftime writes year 1 as "1" on glibc
+    ):
+        set_account_time_zone(web.account.id, zone)
+        pages = [client.get("/unassigned"), client.get(f"/projects/{project.id}/protocol")]
+        assert [page.status_code for page in pages] == [200, 200]
+        assert any(f"{shown}</time>" in page.get_data(as_text=True) for page in pages)  # UTC
+        assert client.get(f"/entries/{late.id}").status_code == 200
+        assert client.get(f"/entries/{early.id}").status_code == 200
