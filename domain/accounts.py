@@ -136,6 +136,9 @@ def smtp_problems(
         errors.append("No field may contain a line break.")
     if len(smtp.password) > MAX_SMTP_PASSWORD_CHARS:
         errors.append("The password is too long.")
+    if not (smtp.username.isascii() and smtp.password.isascii()):
+        # the mail client (smtplib) logs in with ASCII only: such a login could never work
+        errors.append("The user name and the password may hold only ASCII characters.")
     return errors
 
 

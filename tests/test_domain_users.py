@@ -257,6 +257,9 @@ def test_the_setup_token_is_spent_once_and_kept_when_setup_is_refused(storage_db
     assert Account.select().count() == 1
 
 
+ASCII_ONLY = "The user name and the password may hold only ASCII characters."
+
+
 def good_smtp(**changes) -> accounts.SmtpSettings:
     values = {
         "host": "smtp.agency.example",
@@ -280,6 +283,8 @@ def test_the_outgoing_server_is_stored_only_when_every_rule_holds(team):
         (good_smtp(from_name="x" * 201), "The sender name is too long."),
         (good_smtp(password="a\rb"), "No field may contain a line break."),
         (good_smtp(password="x" * 256), "The password is too long."),
+        (good_smtp(password="geheimß"), ASCII_ONLY),
+        (good_smtp(username="müller"), ASCII_ONLY),
     ]
     for smtp, problem in cases:
         with pytest.raises(accounts.SmtpInvalid) as refused:
