@@ -251,6 +251,7 @@ def _entry_fields(entry: Entry, attachments: list[dict]) -> dict:
         "spam": bool(entry.spam),
         "auto_submitted": bool(entry.auto_submitted),
         "bounce": bool(entry.is_bounce),
+        "send_problem": entry.send_problem or None,
         "has_raw": entry.raw_sha256 is not None,
     }
 

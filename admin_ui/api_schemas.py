@@ -256,6 +256,12 @@ class Entry(Closed):
     spam = Flag(required=True)
     auto_submitted = Flag(required=True)
     bounce = Flag(required=True)
+    send_problem = choice(
+        ["bounced", "failed"],
+        required=True,
+        allow_none=True,
+        **described("mail to a customer that came back (bounced) or was given up (failed)"),
+    )
     has_raw = Flag(required=True, **described("GET /entries/{entry_id}/raw has the message"))
 
 

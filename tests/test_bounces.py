@@ -19,6 +19,7 @@ import pytest
 
 from admin_ui import create_app
 from domain.bounces import bounce_address
+from domain.tokens import create_api_token
 from domain.users import create_user
 from postroom.config import Settings, load_settings
 from postroom.jobs.notify import process_events
@@ -494,6 +495,9 @@ def test_a_mail_given_up_stays_open_with_a_failed_badge(agency) -> None:
     protocol = client.get(f"/projects/{agency.project.id}/protocol").get_data(as_text=True)
     row = protocol.partition(f'id="entry-{entry.id}"')[2].partition("</li>")[0]
     assert ">send failed</span>" in row
+    token = create_api_token(author)
+    answer = client.get(f"/api/v1/entries/{entry.id}", headers={"Authorization": f"Bearer {token}"})
+    assert (answer.status_code, answer.get_json()["send_problem"]) == (200, "failed")
 
 
 def test_the_author_is_notified_of_the_bounce_of_their_mail(agency) -> None:
