@@ -22,6 +22,7 @@ from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
 from domain.users import shown_name
+from postroom.starter_templates import starter_templates
 from postroom.template_language import (
     FILTERS,
     MAX_VALUE_CHARS,
@@ -180,55 +181,6 @@ def sample_variables() -> dict[str, str]:
     }
 
 
-GREETING = 'Hello {{ customer_name or "there" }},'
-CLOSING = "Kind regards,\n{{ sender_name }}\n\n{{ signature }}"
-
-
-def _mail(*paragraphs: str) -> str:
-    """A template body: one line per paragraph (line breaks inside one are kept in the mail)."""
-    return "\n\n".join((GREETING, *paragraphs, CLOSING)) + "\n"
-
-
-# (name, subject, body): the four mails an agency writes again and again
-STARTER_TEMPLATES = (
-    (
-        "Ask for material",
-        "Material for {{ website_name }}",
-        _mail(
-            "To keep building {{ website_name }} we need a few things from you:",
-            "- your logo (SVG or a large PNG)\n- photos you would like to use\n"
-            "- the texts for the pages, or the points they should cover",
-            "Just reply to this mail and attach the files. If something is not ready yet, send "
-            "what you have and tell us what is missing.",
-        ),
-    ),
-    (
-        "Ask for feedback",
-        "Your feedback on {{ website_name }}",
-        _mail(
-            "We have made good progress on {{ website_name }} and would like to hear what you "
-            "think before we go on. What do you like, and what should we change?",
-            "A short reply to this mail is enough; a list of points is perfect.",
-        ),
-    ),
-    (
-        "Draft ready for review",
-        "{{ website_name }}: the draft is ready for your review",
-        _mail(
-            "The draft of {{ website_name }} is ready for you to review."
-            "{% if invitation_link %} You can look at it here: <{{ invitation_link }}>{% endif %}",
-            "Please go through every page and send us your corrections in one reply to this "
-            "mail. Once you approve the draft, we prepare the launch.",
-        ),
-    ),
-    (
-        "Site is live",
-        "{{ website_name }} is live",
-        _mail(
-            "Good news: {{ website_name }} is live{% if domain %} at <https://{{ domain }}>"
-            "{% endif %}.",
-            "Have a look and tell us if anything looks wrong on your devices. Thank you for "
-            "working with us; for changes later on, just reply to this mail.",
-        ),
-    ),
-)
+# (name, subject, body) of the English starter templates; a new account gets those of its language
+# (postroom.starter_templates, shipped as domain/data/starter-templates-<language>.toml)
+STARTER_TEMPLATES = starter_templates("en")
