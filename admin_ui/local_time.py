@@ -2,22 +2,25 @@
 domain.time_zones), read once per request from the signed-in user.
 
 Templates format every stored (naive UTC) moment through the filters registered here:
-`moment|when` is "2026-12-05 00:30" local, `moment|local_date` the local day, and
-`moment|time_tag` a <time> element whose datetime attribute keeps the UTC instant (…Z) and
-whose title names the zone.
+`moment|when` is the local time in the viewer's language ("2026-12-05 00:30" in English,
+"05.12.2026, 00:30" in German: Babel's medium date and short time, joined as the locale
+joins them), `moment|local_date` the local day, and `moment|time_tag` a <time> element whose
+datetime attribute keeps the UTC instant (…Z) and whose title names the zone.
 """
 
 from __future__ import annotations
 
 import datetime as dt
 
+from babel.dates import format_date, format_time, get_datetime_format
 from flask import Flask, g, has_request_context
 from markupsafe import Markup, escape
 
+from admin_ui.i18n import current_language
 from domain.time_zones import DEFAULT, effective_name, local_time, zone, zone_names
 from storage.models import User
 
-SHOWN = "%Y-%m-%d %H:%M"
+SHOWN = "%Y-%m-%d %H:%M"  # English (the format every page had before languages)
 
 
 def viewer_zone_name(user: User | None = None) -> str:
@@ -45,9 +48,21 @@ def in_viewer_zone(moment: dt.datetime | None) -> dt.datetime | None:
 
 
 def when(moment: dt.datetime | None, fmt: str = SHOWN) -> str:
-    """A stored moment as the viewer's wall-clock time, "" for None."""
+    """A stored moment as the viewer's wall-clock time in their language, "" for None."""
     local = in_viewer_zone(moment)
-    return "" if local is None else local.strftime(fmt)
+    return "" if local is None else shown(local, fmt)
+
+
+def shown(local: dt.datetime, fmt: str = SHOWN, language: str | None = None) -> str:
+    """An aware local time as text: strftime(fmt) in English, else the locale's own
+    medium date + short time ("05.12.2026, 00:30" in German)."""
+    language = language or current_language()
+    if language == "en":
+        return local.strftime(fmt)
+    pattern = get_datetime_format("medium", locale=language)
+    return pattern.replace("{1}", format_date(local, "medium", locale=language)).replace(
+        "{0}", format_time(local, "short", locale=language)
+    )
 
 
 def local_date(moment: dt.datetime | None) -> dt.date | None:
@@ -64,7 +79,7 @@ def time_tag(moment: dt.datetime | None, fmt: str = SHOWN) -> Markup:
     local = in_viewer_zone(moment)
     title = f"{local.strftime('%Y-%m-%d %H:%M:%S')} {viewer_zone_name()} (UTC{_offset(local)})"
     return Markup('<time datetime="{}" title="{}">{}</time>').format(
-        instant, title, escape(local.strftime(fmt))
+        instant, title, escape(shown(local, fmt))
     )
 
 

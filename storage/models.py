@@ -49,6 +49,7 @@ class Account(BaseModel):
     previous_inbox_token = CharField(null=True)
     previous_inbox_token_until = DateTimeField(null=True)
     time_zone = CharField(default="UTC")  # IANA name; dates are shown and filtered in it
+    language = CharField(default="en")  # the UI's language for the account (domain.languages)
     # which new entries start open (domain.open_rules; Settings): a note's "needs action"
     # default, auto-replies, system entries, bounces
     open_notes = BooleanField(default=False)
@@ -70,6 +71,7 @@ class User(BaseModel):
     # under an older value ends (domain.users.end_sessions). Never saved from a stale copy.
     auth_generation = IntegerField(default=0)
     time_zone = CharField(null=True)  # IANA name overriding the account's; None: the account's
+    language = CharField(null=True)  # "en", "de" overriding the account's; None: the account's
 
     class Meta:
         indexes = ((("account", "email"), True),)

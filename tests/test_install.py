@@ -88,6 +88,7 @@ def artefacts(tmp_path_factory) -> dict[str, Path]:
     assert {
         "admin_ui/templates/entry.html",
         "admin_ui/static/app.css",
+        "admin_ui/translations/de/LC_MESSAGES/messages.mo",
         "storage/migrations/0001_initial.py",
         "postroom/jobs/__init__.py",
         "domain/errors.py",
@@ -100,6 +101,7 @@ def artefacts(tmp_path_factory) -> dict[str, Path]:
         "systemd/postroom-web.service",
         "docs/operations.md",
         "admin_ui/templates/entry.html",
+        "admin_ui/translations/de/LC_MESSAGES/messages.po",
         "storage/migrations/0001_initial.py",
     } <= inside
     return {"wheel": wheel, "sdist": sdist}
