@@ -19,9 +19,13 @@ PostgreSQL with the same meaning. Terms are separated by whitespace and every te
     -word  -"a phrase"    NOT: leaves out entries that match; works before any filter too
                           (-from:newsletter, -is:done, -has:attachment)
 
+Every filter has a German name too, and the value words of has:, is: and kind: German forms
+(von: an: betreff: hat:anhang ist:offen ist:erledigt art:notiz projekt: nach: vor:; the table
+is storage.query_aliases). They mean the English ones and may be mixed with them.
+
 Decisions on edge cases:
 
-* Filter names are case-insensitive (FROM:anna). The value follows the colon directly;
+* Filter names are case-insensitive (FROM:anna, Von:anna). The value follows the colon directly;
   `from: anna` is an error that says so. A quoted value may hold spaces: subject:"a b".
 * A `"` always starts a phrase that runs to the next `"`; an unclosed quote is an error.
   `said"hello"` is two terms, `said` and the phrase `hello`. `""` is ignored.
@@ -51,9 +55,9 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from storage.models import ENTRY_KINDS, ENTRY_STATUSES
+from storage import query_aliases as aliases
 
-FILTERS = ("from", "to", "subject", "has", "is", "kind", "project", "after", "before")
+FILTERS = aliases.ENGLISH_KEYWORDS
 TEXT = "text"  # the field of plain words and phrases
 
 MAX_QUERY_CHARS = 2000
@@ -63,6 +67,8 @@ MAX_PROJECT_ID = 2**31 - 1
 
 FILTER_HINT = (
     "use from:, to:, subject:, has:attachment, is:open, is:done, kind:, project:, after:, before:"
+    " (in German von:, an:, betreff:, hat:anhang, ist:offen, ist:erledigt, art:, projekt:, nach:,"
+    " vor:)"
 )
 _EXAMPLES = {
     "from": "from:anna@example.com",
@@ -74,6 +80,16 @@ _EXAMPLES = {
     "project": 'project:12 or project:"Bakery Schmidt"',
     "after": "after:2026-11-27",
     "before": "before:2026-11-27",
+    "von": "von:anna@example.com",
+    "an": "an:team@example.com",
+    "betreff": 'betreff:Rechnung or betreff:"neues Logo"',
+    "hat": "hat:anhang",
+    "ist": "ist:offen or ist:erledigt",
+    "art": "art:notiz",
+    "typ": "typ:notiz",
+    "projekt": 'projekt:12 or projekt:"Bäckerei Schmidt"',
+    "nach": "nach:2026-11-27",
+    "vor": "vor:2026-11-27",
 }
 
 _WORD_PREFIX = re.compile(r"([^\W\d_][\w-]*):(.*)", re.DOTALL)
@@ -187,7 +203,7 @@ def _tokens(text: str):
         word = text[start:i]
         match = _WORD_PREFIX.fullmatch(word)
         if match and not match.group(2) and i < n and text[i] == '"':
-            if match.group(1).lower() not in FILTERS:
+            if aliases.keyword(match.group(1)) is None:
                 raise _unknown_filter(word)
             value, i = _quoted(text, i)
             yield negated, (word, value), True
@@ -223,7 +239,7 @@ def _term(negated: bool, token, quoted: bool) -> Term | None:
     match = _WORD_PREFIX.fullmatch(token)
     if match:
         name = match.group(1).lower()
-        if name in FILTERS:
+        if aliases.keyword(name) is not None:
             return _filter(name, match.group(2), negated, quoted=False)
         if not _URL.match(token):
             raise _unknown_filter(token)
@@ -239,36 +255,42 @@ def _check_length(value: str) -> None:
 
 
 def _filter(name: str, value: str, negated: bool, *, quoted: bool) -> Term:
+    """The term of a filter typed as `name` (English or German, lower-cased)."""
     if not value:
         raise QuerySyntaxError(
             f"{name}: needs a value right after the colon, like {_EXAMPLES[name]}"
         )
     _check_length(value)
-    if name in ("from", "to"):
-        return Term(name, value.lower(), negated, phrase=quoted)
-    if name == "subject":
-        return Term(name, value, negated, phrase=quoted)
-    if name == "has":
-        if value.lower() not in ("attachment", "attachments"):
-            raise QuerySyntaxError(f'has: only knows has:attachment, not "{value}"')
-        return Term(name, "attachment", negated)
-    if name == "is":
-        if value.lower() not in ENTRY_STATUSES:
-            raise QuerySyntaxError(f'is: must be is:open or is:done, not "{value}"')
-        return Term(name, value.lower(), negated)
-    if name == "kind":
-        kinds = tuple(k.strip().lower() for k in value.split(",") if k.strip())
-        wrong = [k for k in kinds if k not in ENTRY_KINDS]
+    field = aliases.keyword(name)
+    if field in ("from", "to"):
+        return Term(field, value.lower(), negated, phrase=quoted)
+    if field == "subject":
+        return Term(field, value, negated, phrase=quoted)
+    if field == "has":
+        if aliases.value(field, value) is None:
+            [word] = aliases.value_words(field, name)
+            raise QuerySyntaxError(f'{name}: only knows {name}:{word}, not "{value}"')
+        return Term(field, "attachment", negated)
+    if field == "is":
+        status = aliases.value(field, value)
+        if status is None:
+            words = " or ".join(f"{name}:{w}" for w in aliases.value_words(field, name))
+            raise QuerySyntaxError(f'{name}: must be {words}, not "{value}"')
+        return Term(field, status, negated)
+    if field == "kind":
+        words = [k.strip() for k in value.split(",") if k.strip()]
+        kinds = tuple(aliases.value(field, k) for k in words)
+        wrong = [w for w, k in zip(words, kinds, strict=True) if k is None]
         if wrong or not kinds:
             raise QuerySyntaxError(
                 f'unknown kind "{wrong[0] if wrong else value}" — use '
-                + ", ".join(f"kind:{k}" for k in ENTRY_KINDS)
+                + ", ".join(f"{name}:{k}" for k in aliases.value_words(field, name))
             )
-        return Term(name, tuple(dict.fromkeys(kinds)), negated)
-    if name == "project":
+        return Term(field, tuple(dict.fromkeys(kinds)), negated)
+    if field == "project":
         if _PROJECT_ID.fullmatch(value) and int(value) > MAX_PROJECT_ID:
-            raise QuerySyntaxError(f'project: "{value}" is too large to be a project id')
-        return Term(name, value, negated, phrase=quoted)
+            raise QuerySyntaxError(f'{name}: "{value}" is too large to be a project id')
+        return Term(field, value, negated, phrase=quoted)
     # after, before
     if not _DATE.fullmatch(value):
         raise QuerySyntaxError(f'{name}: needs a date like 2026-11-27, not "{value}"')
@@ -276,7 +298,7 @@ def _filter(name: str, value: str, negated: bool, *, quoted: bool) -> Term:
         day = dt.date.fromisoformat(value)
     except ValueError:
         raise QuerySyntaxError(f"{name}: {value} is not a real date") from None
-    return Term(name, day, negated)
+    return Term(field, day, negated)
 
 
 __all__ = ["FILTERS", "TEXT", "QuerySyntaxError", "SearchQuery", "Term", "parse_query"]

@@ -1,0 +1,308 @@
+"""German search keywords: the same queries as the English ones, on SQLite and PostgreSQL."""
+
+from __future__ import annotations
+
+import datetime as dt
+import random
+
+import pytest
+
+from domain import projects as domain_projects
+from storage import accounts
+from storage import query_aliases as aliases
+from storage.models import ENTRY_KINDS, ENTRY_STATUSES
+from storage.query import FILTERS, TEXT, QuerySyntaxError, Term, parse_query
+from storage.search import search
+from tests.test_search_syntax import store
+
+# a value for each keyword, to parse it with
+SAMPLE = {
+    "from": "anna",
+    "to": "team",
+    "subject": "Angebot",
+    "has": "attachment",
+    "is": "open",
+    "kind": "note",
+    "project": "12",
+    "after": "2026-11-27",
+    "before": "2026-12-01",
+}
+
+# --- the table -------------------------------------------------------------------------------
+
+
+def test_every_english_keyword_has_a_german_alias_unless_listed_without_one():
+    assert set(SAMPLE) == set(FILTERS)  # a new keyword needs a sample here too
+    german = set(aliases.GERMAN_KEYWORDS.values())
+    missing = [name for name in FILTERS if name not in german | aliases.WITHOUT_GERMAN_ALIAS]
+    assert missing == []
+    assert german <= set(FILTERS)  # every alias names a keyword the parser knows
+    assert not set(aliases.GERMAN_KEYWORDS) & set(FILTERS)  # no word means two things
+    assert aliases.WITHOUT_GERMAN_ALIAS.issubset(FILTERS)
+
+
+@pytest.mark.parametrize(("german", "english"), sorted(aliases.GERMAN_KEYWORDS.items()))
+def test_each_german_keyword_means_its_english_one_in_any_case(german, english):
+    value = SAMPLE[english]
+    expected = parse_query(f"{english}:{value}")
+    assert parse_query(f"{german}:{value}") == expected
+    assert parse_query(f"{german.upper()}:{value}") == expected
+    assert parse_query(f"{german.capitalize()}:{value}") == expected
+    assert parse_query(f"-{german}:{value}").terms[0].negated
+    assert aliases.german_keyword(english) in aliases.GERMAN_KEYWORDS
+
+
+def test_every_english_value_word_has_a_german_one():
+    english = {
+        "has": {"attachment"},
+        "is": set(ENTRY_STATUSES),
+        "kind": set(ENTRY_KINDS),
+    }
+    assert set(aliases.GERMAN_VALUES) == set(english)
+    for field, values in english.items():
+        assert set(aliases.GERMAN_VALUES[field]) == values, field
+        assert all(aliases.GERMAN_VALUES[field].values()), field
+
+
+@pytest.mark.parametrize(
+    ("field", "value", "word"),
+    [
+        (field, value, word)
+        for field, table in sorted(aliases.GERMAN_VALUES.items())
+        for value, words in table.items()
+        for word in words
+    ],
+)
+def test_each_german_value_word_means_its_english_value_after_either_keyword(field, value, word):
+    expected = (value,) if field == "kind" else value
+    for name in (field, aliases.german_keyword(field)):
+        for typed in (word, word.upper(), word.capitalize()):
+            assert parse_query(f"{name}:{typed}").terms == (Term(field, expected),)
+
+
+@pytest.mark.parametrize(
+    ("text", "term"),
+    [
+        ("von:Anna@Bakery.TEST", Term("from", "anna@bakery.test")),
+        ('VON:"Anna Schmidt"', Term("from", "anna schmidt", phrase=True)),
+        ("an:team", Term("to", "team")),
+        ('betreff:"neues Angebot"', Term("subject", "neues Angebot", phrase=True)),
+        ("Betreff:Grüße", Term("subject", "Grüße")),
+        ("betreff:STRAßE", Term("subject", "STRAßE")),
+        ("von:Jürgen", Term("from", "jürgen")),
+        ("hat:anhang", Term("has", "attachment")),
+        ("hat:Anhänge", Term("has", "attachment")),
+        ("ist:offen", Term("is", "open")),
+        ("ist:unerledigt", Term("is", "open")),
+        ("ist:ERLEDIGT", Term("is", "done")),
+        ("-ist:erledigt", Term("is", "done", negated=True)),
+        ("art:notiz,anruf,note", Term("kind", ("note", "call"))),
+        ("art:intern", Term("kind", ("note",))),
+        ("typ:eingehend,outbound", Term("kind", ("inbound", "outbound"))),
+        ("projekt:12", Term("project", "12")),
+        ('projekt:"Bäckerei Schmidt"', Term("project", "Bäckerei Schmidt", phrase=True)),
+        ("nach:2026-11-27", Term("after", dt.date(2026, 11, 27))),
+        ("vor:2026-12-01", Term("before", dt.date(2026, 12, 1))),
+        ('"von:anna"', Term(TEXT, "von:anna", phrase=True)),  # quoted: the text itself
+        ("anhang", Term(TEXT, "anhang")),
+    ],
+)
+def test_german_filters_parse_to_the_english_terms(text, term):
+    assert parse_query(text).terms == (term,)
+
+
+def test_a_german_query_prints_as_the_english_one_and_parses_back():
+    text = 'von:anna betreff:"neues Angebot" ist:offen -hat:anhang art:notiz nach:2026-11-27'
+    query = parse_query(text)
+    assert str(query) == (
+        'from:anna subject:"neues Angebot" is:open -has:attachment kind:note after:2026-11-27'
+    )
+    assert parse_query(str(query)) == query
+
+
+@pytest.mark.parametrize(
+    ("text", "message"),
+    [
+        ("von:", "von: needs a value right after the colon, like von:anna@example.com"),
+        ("von: anna", "von: needs a value"),
+        ("ist:geschlossen", 'ist: must be ist:offen or ist:erledigt, not "geschlossen"'),
+        ("is:geschlossen", 'is: must be is:open or is:done, not "geschlossen"'),
+        ("hat:pdf", 'hat: only knows hat:anhang, not "pdf"'),
+        ("art:mail", 'unknown kind "mail" — use art:eingehend, art:ausgehend, art:notiz'),
+        ("nach:morgen", 'nach: needs a date like 2026-11-27, not "morgen"'),
+        ("vor:27.11.2026", "vor: needs a date like 2026-11-27"),
+        ("nach:2026-02-30", "nach: 2026-02-30 is not a real date"),
+        ("projekt:99999999999999999999999", 'projekt: "99999999999999999999999" is too large'),
+        ("bis:2026-12-01", 'unknown filter "bis:"'),
+        ("bis:2026-12-01", "(in German von:, an:, betreff:, hat:anhang, ist:offen"),
+        ('für:"x"', 'unknown filter "für:"'),
+    ],
+)
+def test_mistakes_with_german_keywords_are_answered_in_their_words(text, message):
+    with pytest.raises(QuerySyntaxError) as caught:
+        parse_query(text)
+    assert message in str(caught.value)
+
+
+def test_random_german_input_raises_nothing_but_query_syntax_error():
+    rng = random.Random(18)
+    alphabet = [
+        *'ab "-:,\u00e4\u00df\x00',
+        *(f"{name}:" for name in aliases.GERMAN_KEYWORDS),
+        *(word for table in aliases.GERMAN_VALUES.values() for ws in table.values() for word in ws),
+        "2026-11-27",
+    ]
+    parsed = 0
+    for _ in range(3000):
+        text = "".join(rng.choice(alphabet) for _ in range(rng.randint(0, 20)))
+        try:
+            query = parse_query(text)
+        except QuerySyntaxError:
+            continue
+        parsed += 1
+        assert parse_query(str(query)) == query
+    assert parsed > 300
+
+
+# --- search on both backends -----------------------------------------------------------------
+
+
+@pytest.fixture
+def offers(storage_db):
+    """Offers (Angebote) from Anna and others, open and done, one from Jürgen Weiß."""
+    account = accounts.create_account("Agentur")
+    bakery = domain_projects.create_project(account.id, "Bäckerei Schmidt")
+    anna = {"sender": "anna@bakery.test", "name": "Anna Schmidt"}
+    ids = {
+        "relaunch": store(
+            account.id,
+            "Angebot Relaunch",
+            project=bakery.id,
+            **anna,
+            to=["team@agentur.test"],
+            when=dt.datetime(2026, 11, 20, 10, 0),
+        ),
+        "logo": store(
+            account.id,
+            "Angebot Logo",
+            project=bakery.id,
+            **anna,
+            when=dt.datetime(2026, 11, 21, 10, 0),
+            status="done",
+        ),
+        "shop": store(
+            account.id, "Angebot Shop", sender="bob@shop.test", when=dt.datetime(2026, 11, 22)
+        ),
+        "question": store(
+            account.id,
+            "Rückfrage",
+            project=bakery.id,
+            **anna,
+            text="Noch eine Frage zum Angebot",
+            when=dt.datetime(2026, 11, 23, 10, 0),
+        ),
+        "new": store(
+            account.id,
+            "Neues Angebot",
+            **anna,
+            when=dt.datetime(2026, 11, 28, 10, 0),
+        ),
+        "weiss": store(
+            account.id,
+            "Grüße zum Angebot",
+            sender="j.weiss@example.test",
+            name="Jürgen Weiß",
+            text="Die Maße der Straße stehen im Anhang",
+            attachment="Maßband.pdf",
+            when=dt.datetime(2026, 11, 29, 10, 0),
+        ),
+        "note": store(
+            account.id,
+            "Anruf notiert",
+            project=bakery.id,
+            text="Anna hat angerufen",
+            when=dt.datetime(2026, 11, 30, 10, 0),
+            kind="note",
+            status="done",
+        ),
+    }
+    return account, ids
+
+
+def found(offers, text) -> list[str]:
+    account, ids = offers
+    names = {v: k for k, v in ids.items()}
+    return [names[e.id] for e in search(account.id, text).entries]
+
+
+def test_acceptance_6_von_betreff_ist_find_what_from_subject_is_find(offers):
+    german = found(offers, "von:anna betreff:Angebot ist:offen")
+    assert german == found(offers, "from:anna subject:Angebot is:open")
+    assert german == ["new", "relaunch"]
+
+
+@pytest.mark.parametrize(
+    ("german", "english", "expected"),
+    [
+        ("an:team@agentur.test", "to:team@agentur.test", ["relaunch"]),
+        ("hat:anhang", "has:attachment", ["weiss"]),
+        (
+            "-hat:anhänge",
+            "-has:attachment",
+            ["note", "new", "question", "shop", "logo", "relaunch"],
+        ),
+        ("ist:erledigt", "is:done", ["note", "logo"]),
+        ("art:notiz", "kind:note", ["note"]),
+        (
+            "art:eingehend betreff:angebot",
+            "kind:inbound subject:angebot",
+            ["weiss", "new", "shop", "logo", "relaunch"],
+        ),
+        (
+            'projekt:"Bäckerei Schmidt" ist:offen',
+            'project:"Bäckerei Schmidt" is:open',
+            ["question", "relaunch"],
+        ),
+        ("nach:2026-11-28", "after:2026-11-28", ["note", "weiss", "new"]),
+        ("vor:2026-11-21", "before:2026-11-21", ["relaunch"]),
+        ("nach:2026-11-21 vor:2026-11-23", "after:2026-11-21 before:2026-11-23", ["shop", "logo"]),
+    ],
+)
+def test_each_german_keyword_finds_what_its_english_one_finds(offers, german, english, expected):
+    assert found(offers, german) == found(offers, english) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("from:anna ist:offen", ["new", "question", "relaunch"]),
+        ("von:anna is:open subject:Angebot", ["new", "relaunch"]),
+        ("Angebot -ist:erledigt von:anna", ["new", "question", "relaunch"]),
+        ("art:notiz,call", ["note"]),
+        ("kind:note,anruf -ist:done", []),
+        ("is:offen has:anhang", ["weiss"]),
+        ("VON:Anna Betreff:ANGEBOT IST:Erledigt", ["logo"]),
+    ],
+)
+def test_mixed_language_queries(offers, text, expected):
+    assert found(offers, text) == expected
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("von:weiß", ["weiss"]),
+        ("von:JÜRGEN", ["weiss"]),
+        ('von:"Jürgen Weiß"', ["weiss"]),
+        ("betreff:Grüße", ["weiss"]),
+        ("betreff:grüße", ["weiss"]),
+        ("Straße", ["weiss"]),
+        ("Maße hat:anhang", ["weiss"]),
+        ("Rückfrage", ["question"]),
+        ("betreff:rückfrage", ["question"]),
+        ("strasse", []),  # ß is searched as typed, not as ss
+        ('projekt:"Bäckerei"', ["note", "question", "logo", "relaunch"]),
+    ],
+)
+def test_umlauts_and_sharp_s_in_values_are_searched_as_typed(offers, text, expected):
+    assert found(offers, text) == expected
