@@ -7,6 +7,8 @@ back-off when it cannot be reached. It comes from the same sender: the address S
 (else the [outbound] default), named as Settings says or else after the agency (the account);
 its Message-ID is on that sender's domain (postroom.outbound.message_id_domain), never
 localhost. Its subject names the project and what happened (postroom.notify_subjects).
+Subject, text and dates are in the recipient's language and time zone (postroom.mail_language:
+their own, else their account's, else English).
 
 Every mail says `Auto-Submitted: auto-generated` (RFC 3834), so no vacation responder answers
 it and, should it come back to postroom's inbox, it never causes mail in turn. Its headers
@@ -21,8 +23,11 @@ import logging
 import smtplib
 from email.message import EmailMessage
 
+from domain.translatable import N_
 from postroom.config import Settings
 from postroom.mail_headers import message_bytes, one_line, set_header
+from postroom.mail_language import ENGLISH, MailWords
+from postroom.notify_text import text_for
 from postroom.outbound import new_message_id
 from postroom.outbound_send import Route, open_route
 from postroom.web import base_url
@@ -31,6 +36,10 @@ from storage.models import Notification, User
 log = logging.getLogger("postroom.notify")
 
 MAX_LISTED = 100
+HELLO = N_("Hello %(name)s,")
+AND_MORE = N_("… and %(count)d more: %(link)s")
+AUTOMATIC = N_("postroom sent this automatically; replies are not read.")
+CHOOSE = N_("Choose what you get by email: %(link)s")
 
 
 def link_of(settings: Settings, notification: Notification) -> str:
@@ -51,9 +60,10 @@ def compose(
     sender: tuple[str, str],
     subject: str,
     intro: str,
+    words: MailWords = ENGLISH,
 ) -> EmailMessage:
     """One plain-text mail from sender (name, address) listing the notifications, each with
-    its link back."""
+    when it happened and its link back, in the reader's words (intro is a message id)."""
     name, address = sender
     message = EmailMessage()
     set_header(message, "From", (name, address))
@@ -63,18 +73,21 @@ def compose(
     set_header(message, "Message-ID", f"notify.{new_message_id(address, settings)}")
     set_header(message, "Auto-Submitted", "auto-generated")
     set_header(message, "X-Auto-Response-Suppress", "All")  # Exchange: no out-of-office replies
-    lines = [f"Hello {one_line(user.name) or user.email},", "", intro, ""]
+    lines = [words(HELLO, name=one_line(user.name) or user.email), "", words(intro), ""]
     for notification in notifications[:MAX_LISTED]:
-        text = " ".join(notification.text.split())
-        lines += [f"* {text}", f"  {link_of(settings, notification)}"]
+        text = " ".join(text_for(notification, words).split())
+        lines += [
+            f"* {text}",
+            f"  {words.when(notification.created_at)} · {link_of(settings, notification)}",
+        ]
     if len(notifications) > MAX_LISTED:
         more = len(notifications) - MAX_LISTED
-        lines += ["", f"… and {more} more: {base_url(settings)}/notifications"]
+        lines += ["", words(AND_MORE, count=more, link=f"{base_url(settings)}/notifications")]
     lines += [
         "",
         "-- ",
-        "postroom sent this automatically; replies are not read.",
-        f"Choose what you get by email: {base_url(settings)}/profile",
+        words(AUTOMATIC),
+        words(CHOOSE, link=f"{base_url(settings)}/profile"),
     ]
     message.set_content("\n".join(lines) + "\n")
     return message

@@ -8,14 +8,16 @@ updates in 7 projects"); the digest says the same after its own words.
 Every subject is one line of at most MAX_SUBJECT_CHARS: each name in it (a project's, a
 stranger's display name) is made one line and cut to MAX_NAME_CHARS first (through
 postroom.mail_headers, so an encoded word cannot hide a line break either); set_header checks
-the whole once more. Each wording is one whole sentence with named placeholders, for
-translation.
+the whole once more. Each wording is one whole sentence with named placeholders, in the
+recipient's language (postroom.mail_language; the German is in the UI's catalog).
 """
 
 from __future__ import annotations
 
+from domain.translatable import N_
 from domain.users import shown_name
 from postroom.mail_headers import HeaderError, header_text
+from postroom.mail_language import ENGLISH, MailWords
 from storage import notifications as store
 from storage.models import Entry, Event, Notification, Project, User
 
@@ -24,51 +26,52 @@ MAX_NAME_CHARS = 60
 
 # event type -> the subject of a mail about one such notification
 HEADLINES = {
-    "customer_mail": "{project}: new mail from {sender}",
-    "unassigned_mail": "Unassigned: new mail from {sender}",
-    "mention": "{project}: note by {author}",
-    "status_change": "{project}: status changed to {status}",
-    "change_request": "{project}: change request: {subject}",
-    "requirements_submitted": "{project}: requirements submitted: {subject}",
-    "file_upload": "{project}: file uploaded: {subject}",
-    "outbound_failed": "{project}: your mail to {recipient} could not be sent",
-    "outbound_bounced": "{project}: your mail to {recipient} bounced",
+    "customer_mail": N_("%(project)s: new mail from %(sender)s"),
+    "unassigned_mail": N_("Unassigned: new mail from %(sender)s"),
+    "mention": N_("%(project)s: note by %(author)s"),
+    "status_change": N_("%(project)s: status changed to %(status)s"),
+    "change_request": N_("%(project)s: change request: %(subject)s"),
+    "requirements_submitted": N_("%(project)s: requirements submitted: %(subject)s"),
+    "file_upload": N_("%(project)s: file uploaded: %(subject)s"),
+    "outbound_failed": N_("%(project)s: your mail to %(recipient)s could not be sent"),
+    "outbound_bounced": N_("%(project)s: your mail to %(recipient)s bounced"),
 }
-NEWS = "{project}: news"  # an event type without a wording of its own
-STATUS_CHANGE = "{project}: status changed"  # a status_change that names no status
-UNASSIGNED = "Unassigned"  # where unassigned mail is, as the Unassigned page is called
+NEWS = N_("%(project)s: news")  # an event type without a wording of its own
+STATUS_CHANGE = N_("%(project)s: status changed")  # a status_change that names no status
+UNASSIGNED = N_("Unassigned")  # where unassigned mail is, as the Unassigned page is called
 NO_PROJECT = "postroom"  # news that belongs to no project
-SOMEONE = "someone"
-NO_SUBJECT = "(no subject)"
+SOMEONE = N_("someone")
+NO_SUBJECT = N_("(no subject)")
 
-ONE_UPDATE_IN = "1 update in {places}"
-UPDATES_IN = "{count} updates in {places}"
-UPDATES_IN_PROJECTS = "{count} updates in {projects} projects"
-DIGEST_ONE_IN = "Your daily postroom digest: 1 update in {places}"
-DIGEST_IN = "Your daily postroom digest: {count} updates in {places}"
-DIGEST_IN_PROJECTS = "Your daily postroom digest: {count} updates in {projects} projects"
+UPDATES_IN = N_("%(count)d updates in %(places)s")
+UPDATES_IN_PROJECTS = N_("%(count)d updates in %(projects)d projects")
+DIGEST_ONE_IN = N_("Your daily postroom digest: 1 update in %(places)s")
+DIGEST_IN = N_("Your daily postroom digest: %(count)d updates in %(places)s")
+DIGEST_IN_PROJECTS = N_("Your daily postroom digest: %(count)d updates in %(projects)d projects")
 
 
-def subject_of(notifications: list[Notification], *, digest: bool = False) -> str:
-    """The subject of a mail listing these notifications (one or more)."""
+def subject_of(
+    notifications: list[Notification], *, digest: bool = False, words: MailWords = ENGLISH
+) -> str:
+    """The subject of a mail listing these notifications (one or more), in the words' language."""
     if len(notifications) == 1 and not digest:
-        return _bounded(headline(notifications[0]))
+        return _bounded(headline(notifications[0], words))
     count = len(notifications)
-    places = _places(notifications)
+    places = _places(notifications, words)
     listed = ", ".join(places)
     if digest:
         wording = DIGEST_ONE_IN if count == 1 else DIGEST_IN
-        text = wording.format(count=count, places=listed)
+        text = words(wording, count=count, places=listed)
         if len(text) > MAX_SUBJECT_CHARS:
-            text = DIGEST_IN_PROJECTS.format(count=count, projects=len(places))
+            text = words(DIGEST_IN_PROJECTS, count=count, projects=len(places))
     else:
-        text = UPDATES_IN.format(count=count, places=listed)
+        text = words(UPDATES_IN, count=count, places=listed)
         if len(text) > MAX_SUBJECT_CHARS:
-            text = UPDATES_IN_PROJECTS.format(count=count, projects=len(places))
+            text = words(UPDATES_IN_PROJECTS, count=count, projects=len(places))
     return _bounded(text)
 
 
-def headline(notification: Notification) -> str:
+def headline(notification: Notification, words: MailWords = ENGLISH) -> str:
     """What one notification says happened, with the project's name first."""
     kind = notification.event_type
     entry = Entry.get_or_none(Entry.id == notification.entry_id) if notification.entry_id else None
@@ -80,18 +83,19 @@ def headline(notification: Notification) -> str:
     payload = _payload(notification)
     values = {
         "project": _name(project.name) if project else NO_PROJECT,
-        "sender": _sender(entry),
-        "author": _author(entry),
-        "subject": _name((entry.subject if entry else "") or NO_SUBJECT),
+        "sender": _sender(entry) or words(SOMEONE),
+        "author": _author(entry) or words(SOMEONE),
+        "subject": _name((entry.subject if entry else "") or words(NO_SUBJECT)),
         "status": _name(str(payload.get("to") or "")),
-        "recipient": _name(str(payload.get("to") or payload.get("to_address") or "")) or SOMEONE,
+        "recipient": _name(str(payload.get("to") or payload.get("to_address") or ""))
+        or words(SOMEONE),
     }
     if kind == "status_change" and not values["status"]:
-        return STATUS_CHANGE.format(**values)
-    return HEADLINES.get(kind, NEWS).format(**values)
+        return words(STATUS_CHANGE, **values)
+    return words(HEADLINES.get(kind, NEWS), **values)
 
 
-def _places(notifications: list[Notification]) -> list[str]:
+def _places(notifications: list[Notification], words: MailWords = ENGLISH) -> list[str]:
     """Where the news is, in the order first met: project names, Unassigned, postroom."""
     ids = {n.project_id for n in notifications if n.project_id}
     names = {p.id: _name(p.name) for p in Project.select().where(Project.id.in_(list(ids)))}
@@ -100,7 +104,7 @@ def _places(notifications: list[Notification]) -> list[str]:
         if notification.project_id in names:
             places[names[notification.project_id]] = None
         elif notification.event_type == "unassigned_mail":
-            places[UNASSIGNED] = None
+            places[words(UNASSIGNED)] = None
         else:
             places[NO_PROJECT] = None
     return list(places)
@@ -112,14 +116,15 @@ def _payload(notification: Notification) -> dict:
 
 
 def _sender(entry: Entry | None) -> str:
+    """The sender's name or address; "" when there is none (the caller says "someone")."""
     if entry is None:
-        return SOMEONE
-    return _name(entry.from_name) or _name(entry.from_address) or SOMEONE
+        return ""
+    return _name(entry.from_name) or _name(entry.from_address)
 
 
 def _author(entry: Entry | None) -> str:
     author = User.get_or_none(User.id == entry.author_id) if entry and entry.author_id else None
-    return (_name(shown_name(author)) if author else "") or SOMEONE
+    return _name(shown_name(author)) if author else ""
 
 
 def _name(text: str) -> str:

@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+from domain.translatable import N_
 from postroom.config import Settings
 from postroom.jobs.notify import mail_due
+
+DIGEST_INTRO = N_("What happened in postroom since your last digest:")
 
 
 def send_digests(settings: Settings) -> str | None:
@@ -11,7 +14,7 @@ def send_digests(settings: Settings) -> str | None:
     sent = mail_due(
         settings,
         "digest",
-        intro="What happened in postroom since your last digest:",
+        intro=DIGEST_INTRO,
         digest=True,
     )
     return f"{sent} digest mails sent" if sent else None

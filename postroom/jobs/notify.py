@@ -18,11 +18,14 @@ import logging
 
 from peewee import DatabaseError
 
-from domain.users import may_change_anything, shown_name
+from domain.translatable import N_
+from domain.users import may_change_anything
 from postroom import notify_mail
 from postroom.config import Settings
 from postroom.mail_headers import HeaderError
+from postroom.mail_language import words_for
 from postroom.notify_subjects import subject_of
+from postroom.notify_text import describe
 from postroom.outbound import mail_can_go_out
 from postroom.outbound_checks import OutboundError
 from postroom.outbound_send import (
@@ -46,6 +49,7 @@ FOLLOWER_KINDS = {
     "file_upload",
 }
 BATCH = 100
+NEWS_INTRO = N_("There is news in postroom:")  # the first line of a mail sent at once
 
 
 def process_events(settings: Settings) -> str | None:
@@ -163,45 +167,9 @@ def mentioned(users: list[User], names: list[str]) -> list[User]:
     return [user for user in users if mention_handles(user) & wanted]
 
 
-def describe(
-    event: Event, payload: dict, entry: Entry | None, project: Project | None, users: list[User]
-) -> str:
-    """One line saying what happened, for the bell and for the email."""
-    where = project.name if project else "postroom"
-    subject = (entry.subject if entry else "") or "(no subject)"
-    sender = (entry.from_name or entry.from_address) if entry else ""
-    kind = event.kind
-    if kind == "customer_mail":
-        return f"Mail from {sender} in {where}: {subject}"
-    if kind == "unassigned_mail":
-        return f"Unassigned mail from {sender}: {subject}"
-    if kind == "mention":
-        author = next((u for u in users if entry and u.id == entry.author_id), None)
-        who = shown_name(author) if author else "Someone"
-        snippet = " ".join((entry.text if entry else "").split())[:140]
-        return f"{who} mentioned you in {where}: {snippet}"
-    if kind == "outbound_bounced":
-        to = payload.get("to") or "the customer"
-        words = " ".join(f"{payload.get('status') or ''} {payload.get('error') or ''}".split())
-        reason = f" ({words[:200]})" if words else ""
-        return f"Your mail to {to} bounced: {subject}{reason}"
-    if kind == "outbound_failed":
-        to = payload.get("to") or payload.get("to_address") or "the customer"
-        error = " ".join(str(payload.get("error") or "").split())
-        reason = f" ({error[:200]})" if error else ""
-        return f"Your mail to {to} could not be sent: {subject}{reason}"
-    labels = {
-        "status_change": "Status change",
-        "change_request": "Change request",
-        "requirements_submitted": "Requirements submitted",
-        "file_upload": "File upload",
-    }
-    return f"{labels.get(kind, kind)} in {where}: {subject}"
-
-
 def send_immediate(settings: Settings) -> str | None:
     """Job: one mail per user with every notification due at once since the last run."""
-    sent = mail_due(settings, "immediate", intro="There is news in postroom:")
+    sent = mail_due(settings, "immediate", intro=NEWS_INTRO)
     return f"{sent} notification mails sent" if sent else None
 
 
@@ -307,13 +275,15 @@ def _mail_users(
         ids = [row.id for row in rows]
         count = len(rows)
         try:
+            words = words_for(user)  # the recipient's language and time zone
             message = notify_mail.compose(
                 settings,
                 user,
                 rows,
                 sender=sender,
-                subject=subject_of(rows, digest=digest),
+                subject=subject_of(rows, digest=digest, words=words),
                 intro=intro,
+                words=words,
             )
             outcome = mailer.send(message, user.email)
         except HeaderError as error:
