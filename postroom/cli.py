@@ -139,21 +139,32 @@ def account() -> None:
     show_default=True,
     help="The account's IANA time zone (e.g. Europe/Berlin): dates are shown and searched in it.",
 )
+@click.option(
+    "--language",
+    default="en",
+    show_default=True,
+    help="The account's language (en, de): its pages, its notification mail and the language "
+    "of its starter mail templates.",
+)
 @click.option("--json", "as_json", is_flag=True, help="Print one JSON document.")
 @click.pass_obj
-def account_create(obj: Context, name: str, time_zone: str, as_json: bool) -> None:
-    """Create an account (with the starter mail templates) and print its inbox address."""
+def account_create(obj: Context, name: str, time_zone: str, language: str, as_json: bool) -> None:
+    """Create an account (with the starter mail templates in its language) and print its inbox
+    address."""
     from domain.accounts import create_account
     from domain.errors import DomainError
+    from domain.languages import check_language, set_account_language
     from domain.time_zones import check_time_zone, set_account_time_zone
-    from postroom.mail_templates import STARTER_TEMPLATES
+    from postroom.starter_templates import starter_templates
     from storage.accounts import inbox_local_part
 
     obj.open_database()
     try:
         time_zone = check_time_zone(time_zone)
-        created = create_account(name, STARTER_TEMPLATES)
+        language = check_language(language)
+        created = create_account(name, starter_templates(language))
         set_account_time_zone(created.id, time_zone)
+        set_account_language(created.id, language)
     except DomainError as error:
         raise click.ClickException(str(error)) from None
     address = f"{inbox_local_part(created)}@{obj.settings.ingest.domains[0]}"

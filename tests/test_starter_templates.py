@@ -116,3 +116,30 @@ def test_an_existing_account_keeps_its_templates(storage_db):
     create_account("Agentur Berg", starter_templates("de"))
     stored = MailTemplate.select().where(MailTemplate.account == account.id)
     assert {t.name for t in stored} == ENGLISH_NAMES
+
+
+def test_the_cli_creates_an_account_in_its_language_with_its_templates(db_url, tmp_path):
+    from storage.db import open_database
+    from tests.daemon import Daemon
+
+    daemon = Daemon(tmp_path, db_url)
+    daemon.cli("init")
+    german = daemon.cli_json("account", "create", "Agentur Berg", "--language", "de")
+    english = daemon.cli_json("account", "create", "Agency Lind")
+    refused = daemon.cli("account", "create", "Agence", "--language", "xx", check=False)
+    assert refused.returncode != 0 and "Choose a language" in refused.stderr
+
+    db = open_database(db_url)
+    try:
+        assert Account.get_by_id(german["id"]).language == "de"
+        assert Account.get_by_id(english["id"]).language == "en"
+        names = {
+            account["id"]: {
+                t.name for t in MailTemplate.select().where(MailTemplate.account == account["id"])
+            }
+            for account in (german, english)
+        }
+        assert names == {german["id"]: GERMAN_NAMES, english["id"]: ENGLISH_NAMES}
+        assert Account.select().count() == 2  # the refused one was not made
+    finally:
+        db.close()
