@@ -2,7 +2,8 @@
 a fresh installation, the account's own outgoing server and its signature.
 
 The starter templates are written in the template language, which is the shell's
-(postroom.mail_templates.STARTER_TEMPLATES): callers pass them in, domain stores them.
+(postroom.starter_templates, in the account's language): callers pass them in, domain stores
+them.
 Whether an outgoing server may be reached (allowed ports, public addresses, resolved by DNS
 under the [outbound] settings) and whether a text would hide a line break in a mail header
 are the shell's checks too (postroom.outbound_checks, postroom.mail_headers): callers pass
