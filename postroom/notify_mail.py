@@ -27,7 +27,7 @@ from domain.translatable import N_
 from postroom.config import Settings
 from postroom.mail_headers import message_bytes, one_line, set_header
 from postroom.mail_language import ENGLISH, MailWords
-from postroom.notify_text import text_for
+from postroom.notify_text import texts_for
 from postroom.outbound import new_message_id
 from postroom.outbound_send import Route, open_route
 from postroom.web import base_url
@@ -74,8 +74,9 @@ def compose(
     set_header(message, "Auto-Submitted", "auto-generated")
     set_header(message, "X-Auto-Response-Suppress", "All")  # Exchange: no out-of-office replies
     lines = [words(HELLO, name=one_line(user.name) or user.email), "", words(intro), ""]
-    for notification in notifications[:MAX_LISTED]:
-        text = " ".join(text_for(notification, words).split())
+    listed = notifications[:MAX_LISTED]
+    for notification, said in zip(listed, texts_for(listed, words), strict=True):
+        text = " ".join(said.split())
         lines += [
             f"* {text}",
             f"  {words.when(notification.created_at)} · {link_of(settings, notification)}",

@@ -1,8 +1,8 @@
 """The line a notification says about what happened: for the bell and for the email.
 
-The bell shows the line stored with the notification (English, written when the event was
-turned into notifications). A mail says it again in its reader's language (postroom.mail_language)
-from the event, its entry and its project; when the event is gone (retention), the stored line.
+Each notification stores its line in English when the event is turned into notifications. The
+bell and the mail show it in their reader's language (postroom.mail_language), said anew from
+the event, its entry and its project; when the event is gone (retention), the stored line.
 Each wording is one whole sentence with named placeholders (N_: extracted for the catalog).
 """
 
@@ -72,16 +72,38 @@ def describe(
     return words(PROJECT_NEWS.get(kind, NEWS), where=where, subject=subject)
 
 
-def text_for(notification: Notification, words: MailWords) -> str:
-    """What a notification says, for a mail in the words' language."""
-    if words.language == ENGLISH.language or not notification.event_id:
-        return notification.text  # as stored (the bell shows the same)
-    event = Event.get_or_none(Event.id == notification.event_id)
-    if event is None:  # removed by retention: the stored line
-        return notification.text
-    entry = Entry.get_or_none(Entry.id == event.entry_id) if event.entry_id else None
-    project_id = notification.project_id or event.project_id
-    project = Project.get_or_none(Project.id == project_id) if project_id else None
-    author = User.get_or_none(User.id == entry.author_id) if entry and entry.author_id else None
-    users = [author] if author else []
-    return describe(event, store.event_payload(event), entry, project, users, words)
+def texts_for(notifications: list[Notification], words: MailWords) -> list[str]:
+    """What each notification says, in the words' language (the stored line in English, or
+    once its event is gone). Reads the events, entries, projects and authors in one query each."""
+    if words.language == ENGLISH.language:
+        return [notification.text for notification in notifications]  # as stored
+    events = _by_id(Event, {n.event_id for n in notifications})
+    entries = _by_id(Entry, {e.entry_id for e in events.values()})
+    projects = _by_id(
+        Project,
+        {
+            n.project_id or getattr(events.get(n.event_id), "project_id", None)
+            for n in notifications
+        },
+    )
+    authors = _by_id(User, {entry.author_id for entry in entries.values()})
+    texts = []
+    for notification in notifications:
+        event = events.get(notification.event_id)
+        if event is None:  # removed by retention: the stored line
+            texts.append(notification.text)
+            continue
+        entry = entries.get(event.entry_id)
+        project = projects.get(notification.project_id or event.project_id)
+        author = authors.get(entry.author_id) if entry is not None else None
+        users = [author] if author is not None else []
+        payload = store.event_payload(event)
+        texts.append(describe(event, payload, entry, project, users, words))
+    return texts
+
+
+def _by_id(model, ids: set) -> dict:
+    wanted = [i for i in ids if i]
+    if not wanted:
+        return {}
+    return {row.id: row for row in model.select().where(model.id.in_(wanted))}

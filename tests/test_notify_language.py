@@ -98,3 +98,22 @@ def test_the_daily_digest_speaks_each_readers_language(web, tmp_path, default_si
     assert "* Nicht zugeordnete E-Mail von stranger@example.org: Who is this?" in text
     assert english["Subject"] == "Your daily postroom digest: 1 update in Unassigned"
     assert "* Unassigned mail from stranger@example.org: Who is this?" in _body(english)
+
+
+def test_the_bell_shows_each_notification_in_the_readers_language(web, tmp_path, default_sink):
+    settings = config(tmp_path, default_sink)
+    set_user_language(web.users["member"], "de")
+    bakery = bakery_followed_by_member(web)
+    store.set_following(bakery.id, web.users["admin"].id, True)
+    receive(web.account.id, message("Opening hours", sender="Anna Miller <anna@bakery.test>"))
+    notify.process_events(settings)
+
+    german = web.client("member").get("/notifications").get_data(as_text=True)
+    english = web.client("admin").get("/notifications").get_data(as_text=True)
+    assert "E-Mail von Anna Miller in Bakery Miller: Opening hours" in german
+    assert "Mail from Anna Miller in Bakery Miller: Opening hours" not in german
+    assert "Mail from Anna Miller in Bakery Miller: Opening hours" in english
+    # what is stored stays the English line (the mail and the bell say it anew)
+    assert {n.text for n in Notification.select()} == {
+        "Mail from Anna Miller in Bakery Miller: Opening hours"
+    }

@@ -13,6 +13,8 @@ from admin_ui.redirects import safe_next as _safe_next
 from domain import notifications
 from domain.errors import NotFound
 from domain.tokens import api_tokens
+from postroom.mail_language import words_for
+from postroom.notify_text import texts_for
 from postroom.outbound import mail_can_go_out
 from storage import notifications as store
 from storage.models import utcnow
@@ -41,6 +43,8 @@ def follows_project(project_id: int) -> bool:
 @bp.get("/notifications")
 def index():
     rows = store.notifications_of(g.user.id, limit=SHOWN)
+    for row, text in zip(rows, texts_for(rows, words_for(g.user)), strict=True):
+        row.text = text  # in the reader's language; shown only, never saved
     return render_template("notifications.html", notifications=rows)
 
 
