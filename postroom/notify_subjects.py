@@ -42,6 +42,8 @@ UNASSIGNED = N_("Unassigned")  # where unassigned mail is, as the Unassigned pag
 NO_PROJECT = "postroom"  # news that belongs to no project
 SOMEONE = N_("someone")
 NO_SUBJECT = N_("(no subject)")
+# the project statuses postroom ships ([ui] project_statuses' default); the UI has their words
+SHIPPED_STATUSES = ("lead", "in progress", "review", "live", "archived")
 
 UPDATES_IN = N_("%(count)d updates in %(places)s")
 UPDATES_IN_PROJECTS = N_("%(count)d updates in %(projects)d projects")
@@ -86,13 +88,19 @@ def headline(notification: Notification, words: MailWords = ENGLISH) -> str:
         "sender": _sender(entry) or words(SOMEONE),
         "author": _author(entry) or words(SOMEONE),
         "subject": _name((entry.subject if entry else "") or words(NO_SUBJECT)),
-        "status": _name(str(payload.get("to") or "")),
+        "status": _name(_status(str(payload.get("to") or ""), words)),
         "recipient": _name(str(payload.get("to") or payload.get("to_address") or ""))
         or words(SOMEONE),
     }
     if kind == "status_change" and not values["status"]:
         return words(STATUS_CHANGE, **values)
     return words(HEADLINES.get(kind, NEWS), **values)
+
+
+def _status(status: str, words: MailWords) -> str:
+    """A project status in the reader's words: those postroom ships are in the catalog (the
+    UI's words for them); one an owner configured stays as written."""
+    return words(status) if status in SHIPPED_STATUSES else status
 
 
 def _places(notifications: list[Notification], words: MailWords = ENGLISH) -> list[str]:
