@@ -1,6 +1,8 @@
 """Full-text index and search over entries: SQLite FTS5 or PostgreSQL tsvector, one API.
 
 `search` runs a query in the syntax of storage.query on either backend with the same meaning.
+German keywords (`von:`, `betreff:`, `ist:offen`, storage.query_aliases) are parsed into the
+English terms, so nothing here knows the language a query was typed in.
 User text never becomes SQL or match syntax: every word or phrase is one bound parameter, on
 SQLite a double-quoted FTS5 string (a literal, whatever it contains), on PostgreSQL the input
 of phraseto_tsquery('simple', …); addresses and names are matched with LIKE patterns whose

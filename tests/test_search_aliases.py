@@ -8,12 +8,16 @@ import random
 import pytest
 
 from domain import projects as domain_projects
+from domain.entries import add_manual_entry, set_done
+from domain.languages import set_user_language
 from storage import accounts
 from storage import query_aliases as aliases
 from storage.models import ENTRY_KINDS, ENTRY_STATUSES
 from storage.query import FILTERS, TEXT, QuerySyntaxError, Term, parse_query
 from storage.search import search
 from tests.test_search_syntax import store
+from tests.test_ui_projects import pdf, receive
+from tests.test_ui_protocol import shown
 
 # a value for each keyword, to parse it with
 SAMPLE = {
@@ -306,3 +310,72 @@ def test_mixed_language_queries(offers, text, expected):
 )
 def test_umlauts_and_sharp_s_in_values_are_searched_as_typed(offers, text, expected):
     assert found(offers, text) == expected
+
+
+# --- the protocol page -----------------------------------------------------------------------
+
+
+@pytest.fixture
+def timeline(web):
+    """A protocol: offers from Anna (one done, with a file) and from a printer, a note."""
+    project = domain_projects.create_project(
+        web.account.id,
+        "Bäckerei",
+        customer_addresses=["anna@bakery.test", "max@printshop.test"],
+    )
+    when = dt.datetime(2026, 11, 1, 9)
+    offer = receive(project, "Angebot Logo", when=when, attachments=(pdf("angebot.pdf"),))
+    ids = {
+        "offer": offer.id,
+        "reply": receive(project, "Rückfrage zum Angebot", when=when + dt.timedelta(days=1)).id,
+        "printer": receive(
+            project, "Angebot Druck", sender="max@printshop.test", when=when + dt.timedelta(days=2)
+        ).id,
+        "note": add_manual_entry(
+            project,
+            web.users["member"],
+            kind="note",
+            needs_action=True,
+            text="Angebot nachfassen",
+            occurred_at=when + dt.timedelta(days=3),
+        ).id,
+    }
+    set_done(offer, web.users["member"].id, True)
+    return project, ids
+
+
+def test_the_protocol_explains_the_german_keywords_next_to_the_english_ones(web, timeline):
+    project, _ = timeline
+    page = web.client("member").get(f"/projects/{project.id}/protocol").get_data(as_text=True)
+    assert "How to search" in page and "Filter in German" in page
+    for german in ("von:anna", "an:team", "betreff:logo", "hat:anhang", "ist:offen"):
+        assert f"<code>{german}</code>" in page, german
+    for german in ("ist:erledigt", "art:notiz", "projekt:12", "nach:2026-11-27", "vor:2026-12-01"):
+        assert f"<code>{german}</code>" in page, german
+    assert '<details class="search-help">' in page  # closed until a search goes wrong
+    wrong = web.client("member").get(f"/projects/{project.id}/protocol?q=ist:zu")
+    text = wrong.get_data(as_text=True)
+    assert "ist: must be ist:offen or ist:erledigt" in text
+    assert '<details class="search-help" open>' in text
+
+
+def test_a_german_reader_gets_the_help_in_german_and_german_keywords_search(web, timeline):
+    project, ids = timeline
+    set_user_language(web.users["member"], "de")
+    client = web.client("member")
+    page = client.get(f"/projects/{project.id}/protocol").get_data(as_text=True)
+    assert "So suchst du" in page and "Filter auf Deutsch" in page
+    assert "How to search" not in page and "entries with attachments" not in page
+    assert "<code>ist:erledigt</code>" in page
+    path = f"/projects/{project.id}/protocol?q="
+    for german, english, expected in [
+        ("von:anna+betreff:Angebot+ist:offen", "from:anna+subject:Angebot+is:open", ["reply"]),
+        ("von:printshop", "from:printshop", ["printer"]),
+        ("Angebot+art:eingehend", "Angebot+kind:inbound", ["printer", "reply", "offer"]),
+        ("art:notiz", "kind:note", ["note"]),
+        ("ist:erledigt", "is:done", ["offer"]),
+        ("-ist:erledigt+-hat:anhang", "-is:done+-has:attachment", ["note", "printer", "reply"]),
+        ("betreff:Rückfrage", "subject:Rückfrage", ["reply"]),
+    ]:
+        assert shown(client, path + german) == [ids[name] for name in expected], german
+        assert shown(client, path + english) == [ids[name] for name in expected], english
