@@ -183,6 +183,9 @@ def mail_due(
 ) -> int:
     """Mail each user's notifications waiting for `due` in one message; return mails sent.
 
+    Each mail is in its recipient's language and time zone (postroom.mail_language); `intro`
+    is a message id (marked with N_), said in that language as the mail's first line.
+
     Each account's mail goes through its own server (Settings), else through [outbound]
     smtp_url (postroom.notify_mail). Each user's rows are marked emailed as soon as their mail
     is accepted, so a fault half way through sends nobody the same news twice when the run is
