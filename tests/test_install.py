@@ -93,6 +93,8 @@ def artefacts(tmp_path_factory) -> dict[str, Path]:
         "postroom/jobs/__init__.py",
         "domain/errors.py",
         "domain/data/common-passwords.txt.gz",
+        "domain/data/starter-templates-en.toml",
+        "domain/data/starter-templates-de.toml",
     } <= names
     with tarfile.open(sdist) as archive:
         inside = {name.partition("/")[2] for name in archive.getnames()}
