@@ -65,29 +65,51 @@ MAX_TERMS = 30
 MAX_TERM_CHARS = 300
 MAX_PROJECT_ID = 2**31 - 1
 
-FILTER_HINT = (
-    "use from:, to:, subject:, has:attachment, is:open, is:done, kind:, project:, after:, before:"
-    " (in German von:, an:, betreff:, hat:anhang, ist:offen, ist:erledigt, art:, projekt:, nach:,"
-    " vor:)"
+
+def N_(message: str) -> str:
+    """Marks an English message id for `pybabel extract` (babel.cfg reads this module);
+    admin_ui shows a QuerySyntaxError in the reader's language from its message_id and
+    values. storage imports nothing of ours, so it keeps its own copy of the mark."""
+    return message
+
+
+NOT_TEXT = N_("the search must be text")
+TOO_LONG = N_("the search is too long (%(length)d characters) — use at most %(limit)d")
+TOO_MANY = N_("the search has too many words — use at most %(limit)d words and filters")
+UNCLOSED = N_('a quote is not closed — add the closing " or remove the quote')
+UNKNOWN_FILTER = N_(
+    'unknown filter "%(name)s:" — use from:, to:, subject:, has:attachment, is:open, is:done,'
+    " kind:, project:, after:, before: (in German von:, an:, betreff:, hat:anhang, ist:offen,"
+    " ist:erledigt, art:, projekt:, nach:, vor:); to search for the text itself, put it in"
+    ' quotes: "%(word)s"'
 )
+WORD_TOO_LONG = N_("a word or phrase is too long (%(length)d characters) — use at most %(limit)d")
+NO_VALUE = N_("%(name)s: needs a value right after the colon, like %(example)s")
+HAS_VALUE = N_('%(name)s: only knows %(name)s:%(word)s, not "%(value)s"')
+IS_VALUE = N_('%(name)s: must be %(choices)s or %(last)s, not "%(value)s"')
+KIND_VALUE = N_('unknown kind "%(value)s" — use %(choices)s')
+PROJECT_TOO_LARGE = N_('%(name)s: "%(value)s" is too large to be a project id')
+NOT_A_DATE = N_('%(name)s: needs a date like 2026-11-27, not "%(value)s"')
+NO_SUCH_DAY = N_("%(name)s: %(value)s is not a real date")
+
 _EXAMPLES = {
     "from": "from:anna@example.com",
     "to": "to:team@example.com",
-    "subject": 'subject:invoice or subject:"new logo"',
+    "subject": 'subject:"new logo"',
     "has": "has:attachment",
-    "is": "is:open or is:done",
+    "is": "is:open",
     "kind": "kind:note",
-    "project": 'project:12 or project:"Bakery Schmidt"',
+    "project": 'project:"Bakery Schmidt"',
     "after": "after:2026-11-27",
     "before": "before:2026-11-27",
     "von": "von:anna@example.com",
     "an": "an:team@example.com",
-    "betreff": 'betreff:Rechnung or betreff:"neues Logo"',
+    "betreff": 'betreff:"neues Logo"',
     "hat": "hat:anhang",
-    "ist": "ist:offen or ist:erledigt",
+    "ist": "ist:offen",
     "art": "art:notiz",
     "typ": "typ:notiz",
-    "projekt": 'projekt:12 or projekt:"Bäckerei Schmidt"',
+    "projekt": 'projekt:"Bäckerei Schmidt"',
     "nach": "nach:2026-11-27",
     "vor": "vor:2026-11-27",
 }
@@ -99,7 +121,16 @@ _PROJECT_ID = re.compile(r"[0-9]+")
 
 
 class QuerySyntaxError(ValueError):
-    """The search text cannot be understood; the message tells the user what to change."""
+    """The search text cannot be understood; the message tells the user what to change.
+
+    str() is the English message; message_id (one of the N_ ids above) and values let the
+    UI say it in the reader's language: gettext(message_id) % values.
+    """
+
+    def __init__(self, message_id: str, **values):
+        super().__init__(message_id % values if values else message_id)
+        self.message_id = message_id
+        self.values = values
 
 
 @dataclass(frozen=True)
@@ -156,11 +187,9 @@ class SearchQuery:
 def parse_query(text: str) -> SearchQuery:
     """Parse search text (syntax in the module docstring); raise QuerySyntaxError."""
     if not isinstance(text, str):
-        raise QuerySyntaxError("the search must be text")
+        raise QuerySyntaxError(NOT_TEXT)
     if len(text) > MAX_QUERY_CHARS:
-        raise QuerySyntaxError(
-            f"the search is too long ({len(text)} characters) — use at most {MAX_QUERY_CHARS}"
-        )
+        raise QuerySyntaxError(TOO_LONG, length=len(text), limit=MAX_QUERY_CHARS)
     text = _clean(text)
     terms: list[Term] = []
     for negated, word, quoted in _tokens(text):
@@ -169,9 +198,7 @@ def parse_query(text: str) -> SearchQuery:
             continue
         terms.append(term)
         if len(terms) > MAX_TERMS:
-            raise QuerySyntaxError(
-                f"the search has too many words — use at most {MAX_TERMS} words and filters"
-            )
+            raise QuerySyntaxError(TOO_MANY, limit=MAX_TERMS)
     return SearchQuery(tuple(terms))
 
 
@@ -214,16 +241,13 @@ def _tokens(text: str):
 def _quoted(text: str, start: int) -> tuple[str, int]:
     end = text.find('"', start + 1)
     if end < 0:
-        raise QuerySyntaxError('a quote is not closed — add the closing " or remove the quote')
+        raise QuerySyntaxError(UNCLOSED)
     return text[start + 1 : end], end + 1
 
 
 def _unknown_filter(word: str) -> QuerySyntaxError:
     name = word.partition(":")[0]
-    return QuerySyntaxError(
-        f'unknown filter "{name}:" — {FILTER_HINT}; to search for the text itself,'
-        f' put it in quotes: "{word}"'
-    )
+    return QuerySyntaxError(UNKNOWN_FILTER, name=name, word=word)
 
 
 def _term(negated: bool, token, quoted: bool) -> Term | None:
@@ -249,17 +273,13 @@ def _term(negated: bool, token, quoted: bool) -> Term | None:
 
 def _check_length(value: str) -> None:
     if len(value) > MAX_TERM_CHARS:
-        raise QuerySyntaxError(
-            f"a word or phrase is too long ({len(value)} characters) — use at most {MAX_TERM_CHARS}"
-        )
+        raise QuerySyntaxError(WORD_TOO_LONG, length=len(value), limit=MAX_TERM_CHARS)
 
 
 def _filter(name: str, value: str, negated: bool, *, quoted: bool) -> Term:
     """The term of a filter typed as `name` (English or German, lower-cased)."""
     if not value:
-        raise QuerySyntaxError(
-            f"{name}: needs a value right after the colon, like {_EXAMPLES[name]}"
-        )
+        raise QuerySyntaxError(NO_VALUE, name=name, example=_EXAMPLES[name])
     _check_length(value)
     field = aliases.keyword(name)
     if field in ("from", "to"):
@@ -269,13 +289,15 @@ def _filter(name: str, value: str, negated: bool, *, quoted: bool) -> Term:
     if field == "has":
         if aliases.value(field, value) is None:
             [word] = aliases.value_words(field, name)
-            raise QuerySyntaxError(f'{name}: only knows {name}:{word}, not "{value}"')
+            raise QuerySyntaxError(HAS_VALUE, name=name, word=word, value=value)
         return Term(field, "attachment", negated)
     if field == "is":
         status = aliases.value(field, value)
         if status is None:
-            words = " or ".join(f"{name}:{w}" for w in aliases.value_words(field, name))
-            raise QuerySyntaxError(f'{name}: must be {words}, not "{value}"')
+            *words, last = (f"{name}:{w}" for w in aliases.value_words(field, name))
+            raise QuerySyntaxError(
+                IS_VALUE, name=name, choices=", ".join(words), last=last, value=value
+            )
         return Term(field, status, negated)
     if field == "kind":
         words = [k.strip() for k in value.split(",") if k.strip()]
@@ -283,21 +305,22 @@ def _filter(name: str, value: str, negated: bool, *, quoted: bool) -> Term:
         wrong = [w for w, k in zip(words, kinds, strict=True) if k is None]
         if wrong or not kinds:
             raise QuerySyntaxError(
-                f'unknown kind "{wrong[0] if wrong else value}" — use '
-                + ", ".join(f"{name}:{k}" for k in aliases.value_words(field, name))
+                KIND_VALUE,
+                value=wrong[0] if wrong else value,
+                choices=", ".join(f"{name}:{k}" for k in aliases.value_words(field, name)),
             )
         return Term(field, tuple(dict.fromkeys(kinds)), negated)
     if field == "project":
         if _PROJECT_ID.fullmatch(value) and int(value) > MAX_PROJECT_ID:
-            raise QuerySyntaxError(f'{name}: "{value}" is too large to be a project id')
+            raise QuerySyntaxError(PROJECT_TOO_LARGE, name=name, value=value)
         return Term(field, value, negated, phrase=quoted)
     # after, before
     if not _DATE.fullmatch(value):
-        raise QuerySyntaxError(f'{name}: needs a date like 2026-11-27, not "{value}"')
+        raise QuerySyntaxError(NOT_A_DATE, name=name, value=value)
     try:
         day = dt.date.fromisoformat(value)
     except ValueError:
-        raise QuerySyntaxError(f"{name}: {value} is not a real date") from None
+        raise QuerySyntaxError(NO_SUCH_DAY, name=name, value=value) from None
     return Term(field, day, negated)
 
 

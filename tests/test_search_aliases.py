@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import datetime as dt
+import html
 import random
+from urllib.parse import quote
 
 import pytest
 
@@ -11,6 +13,7 @@ from domain import projects as domain_projects
 from domain.entries import add_manual_entry, set_done
 from domain.languages import set_user_language
 from storage import accounts
+from storage import query as query_module
 from storage import query_aliases as aliases
 from storage.models import ENTRY_KINDS, ENTRY_STATUSES
 from storage.query import FILTERS, TEXT, QuerySyntaxError, Term, parse_query
@@ -146,6 +149,18 @@ def test_mistakes_with_german_keywords_are_answered_in_their_words(text, message
     with pytest.raises(QuerySyntaxError) as caught:
         parse_query(text)
     assert message in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    "text", ["x" * 2001, "a " * 31, '"a', "foo:x", "x" * 301, "von:", "hat:x", "ist:x", "art:x"]
+)
+def test_a_mistake_carries_its_message_id_and_values_for_the_ui_to_translate(text):
+    ids = {v for n, v in vars(query_module).items() if n.isupper() and isinstance(v, str)}
+    with pytest.raises(QuerySyntaxError) as caught:
+        parse_query(text)
+    assert caught.value.message_id in ids
+    assert str(caught.value) == caught.value.message_id % caught.value.values
+    assert QuerySyntaxError(query_module.UNCLOSED).values == {}
 
 
 def test_random_german_input_raises_nothing_but_query_syntax_error():
@@ -379,3 +394,24 @@ def test_a_german_reader_gets_the_help_in_german_and_german_keywords_search(web,
     ]:
         assert shown(client, path + german) == [ids[name] for name in expected], german
         assert shown(client, path + english) == [ids[name] for name in expected], english
+
+
+def test_a_search_mistake_is_explained_in_the_readers_language(web, timeline):
+    project, _ = timeline
+    path = f"/projects/{project.id}/protocol?q="
+    english = html.unescape(web.client("member").get(path + "ist:zu").get_data(as_text=True))
+    assert 'ist: must be ist:offen or ist:erledigt, not "zu"' in english
+    set_user_language(web.users["member"], "de")
+    client = web.client("member")
+    for text, message in [
+        ("ist:zu", "ist: muss ist:offen oder ist:erledigt sein, nicht „zu“"),
+        ("is:zu", "is: muss is:open oder is:done sein, nicht „zu“"),
+        ("bis:morgen", "unbekannter Filter „bis:“ — nimm von:, an:, betreff:"),
+        ("nach:morgen", "nach: braucht ein Datum wie 2026-11-27, nicht „morgen“"),
+        ("vor:2026-02-30", "vor: 2026-02-30 ist kein gültiges Datum"),
+        ("art:mail", "unbekannte Art „mail“ — nimm art:eingehend, art:ausgehend, art:notiz"),
+        ('"offen', "ein Anführungszeichen ist nicht geschlossen"),
+        ("von:", "von: braucht direkt nach dem Doppelpunkt einen Wert, z. B. von:anna@example.com"),
+    ]:
+        page = html.unescape(client.get(path + quote(text)).get_data(as_text=True))
+        assert message in page, text

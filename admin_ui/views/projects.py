@@ -28,6 +28,7 @@ from admin_ui.forms import (
     ProtocolPlaceForm,
     SearchForm,
 )
+from admin_ui.i18n import translate
 from admin_ui.local_time import viewer_zone
 from domain import projects as domain_projects
 from domain.categories import CATEGORIES
@@ -289,7 +290,7 @@ def protocol(project_id: int):
             zone=viewer_zone(),  # the dates and after:/before: are the viewer's local days
         )
     except QuerySyntaxError as error:
-        syntax_error = str(error)
+        syntax_error = translate(error.message_id, **error.values)
     except DateError as error:
         date_error = error.args[0]
     chosen = {name: value for name, value in filters.items() if value}
