@@ -7,7 +7,7 @@ import datetime as dt
 from flask import Flask, abort, g, jsonify, redirect, request, session, url_for
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
-from admin_ui import i18n, local_time
+from admin_ui import event_text, i18n, local_time
 from admin_ui.proxies import TrustedProxies
 from admin_ui.sessions import DbSessionInterface
 from domain.tokens import shared_secret
@@ -63,6 +63,7 @@ def create_app(settings: Settings, *, testing: bool = False) -> Flask:
     register_views(app)
     i18n.register(app)  # Flask-Babel: the reader's language (admin_ui/i18n.py has the rules)
     local_time.register(app)  # the date filters: every date in the viewer's time zone
+    event_text.register(app)  # system entries and activity in the reader's language
     app.register_blueprint(api)
     csrf.exempt(api)
 

@@ -70,6 +70,7 @@ def replace_inbox_address(account_id: int, grace_days: int, *, by: User | None =
             "inbox_address_replaced",
             user=by.id if by else None,
             detail=f"The inbox address was replaced; {_words(until)}.",
+            params={"until": until.isoformat()},
         )
     return account
 
@@ -92,5 +93,6 @@ def replace_reply_address(project: Project, grace_days: int, *, by: User | None 
             project=project.id,
             user=by.id if by else None,
             detail=f"The reply address of {project.name} was replaced; {_words(until)}.",
+            params={"project": project.name, "until": until.isoformat()},
         )
     return replaced

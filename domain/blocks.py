@@ -100,5 +100,11 @@ def remove_block_rule(user: User, rule_id: int) -> str:
             raise NotFound(NO_RULE)
         pattern = rule.pattern
         delete_block_rule(rule)
-        log(user.account_id, "unblocked", user=user.id, detail=pattern)
+        log(
+            user.account_id,
+            "unblocked",
+            user=user.id,
+            detail=pattern,
+            params={"pattern": pattern},
+        )
     return pattern

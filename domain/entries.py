@@ -133,6 +133,11 @@ def assign_mail(
                     if remember_sender
                     else ""
                 ),
+                params=(
+                    {"remembered": "sender" if filed is entry else "same_sender"}
+                    if remember_sender
+                    else {}
+                ),
             )
     return Assignment(entry, tuple(also))
 
@@ -170,6 +175,7 @@ def discard_spam(
             entry=entry.id,
             user=user_id,
             detail=f"blocked {pattern}" if pattern else "",
+            params={"blocked": pattern} if pattern else {},
         )
     return entry
 
@@ -274,6 +280,7 @@ def _log_deletion(entry: Entry, user_id: int | None) -> None:
         project=entry.project_id,
         user=user_id,
         detail=f"entry {entry.id}: {entry.subject[:200]}",
+        params={"entry_id": entry.id, "subject": entry.subject[:200]},
     )
 
 
@@ -329,9 +336,15 @@ def system_entry(
     user_id: int | None = None,
     event: str | None = None,
     payload: dict | None = None,
+    *,
+    event_kind: str | None = None,
+    event_params: dict | None = None,
 ) -> Entry:
     """Write a system entry (status change, change request …) and its event row; it starts
-    done unless the account's settings say open (domain.open_rules)."""
+    done unless the account's settings say open (domain.open_rules). A system entry postroom
+    words itself names its event_kind and event_params (admin_ui.event_text words it in the
+    reader's language; subject and text hold the English too); one whose words another tool
+    reported (record_project_event) has none and is shown as reported."""
     starts_open = open_rules.defaults_of(project.account_id).system
     return store.insert_system_entry(
         project,
@@ -343,6 +356,8 @@ def system_entry(
         route_rule=Rule.SYSTEM.value,
         category=category("system"),
         status="open" if starts_open else "done",
+        event_kind=event_kind,
+        event_params=event_params,
     )
 
 

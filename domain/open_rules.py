@@ -101,5 +101,8 @@ def set_defaults(user: User, defaults: OpenDefaults) -> OpenDefaults:
     with write_transaction():
         save_open_settings(user.account_id, values)
         shown = ", ".join(f"{name}={'open' if on else 'done'}" for name, on in values.items())
-        log(user.account_id, "open_defaults_changed", user=user.id, detail=shown)
+        words = {
+            name.removeprefix("open_"): "open" if on else "done" for name, on in values.items()
+        }
+        log(user.account_id, "open_defaults_changed", user=user.id, detail=shown, params=words)
     return defaults

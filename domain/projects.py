@@ -170,8 +170,22 @@ def create_project(
         project = store.insert_project(account_id, **fields)
         for address, kind in wanted.items():
             store.insert_address(project, address, kind)
-            log(account_id, "address_added", project=project.id, user=user_id, detail=address)
-        log(account_id, "project_created", project=project.id, user=user_id, detail=project.name)
+            log(
+                account_id,
+                "address_added",
+                project=project.id,
+                user=user_id,
+                detail=address,
+                params={"address": address},
+            )
+        log(
+            account_id,
+            "project_created",
+            project=project.id,
+            user=user_id,
+            detail=project.name,
+            params={"name": project.name},
+        )
     return project
 
 
@@ -190,6 +204,8 @@ def update_project(
                 user_id=user_id,
                 event="status_change",
                 payload={"from": old_status, "to": project.status},
+                event_kind="status_change",
+                event_params={"from": old_status, "to": project.status},
             )
     return project
 
@@ -209,6 +225,7 @@ def delete_project(project: Project, user_id: int | None) -> None:
             "project_deleted",
             user=user_id,
             detail=f"project {project.id}: {project.name[:200]}",
+            params={"project_id": project.id, "name": project.name[:200]},
         )
         store.delete_project(
             project, route_rule=Rule.PROJECT_DELETED.value, route_detail=project.name[:200]
@@ -228,7 +245,12 @@ def add_customer_address(
         _refuse_taken(project.account_id, normalised, project)
         row = store.insert_address(project, normalised, kind)
         log(
-            project.account_id, "address_added", project=project.id, user=user_id, detail=normalised
+            project.account_id,
+            "address_added",
+            project=project.id,
+            user=user_id,
+            detail=normalised,
+            params={"address": normalised},
         )
     return row
 
@@ -248,7 +270,12 @@ def remember_sender(project: Project, address: str, user_id: int | None) -> bool
         _refuse_taken(project.account_id, normalised, project)
         store.insert_address(project, normalised, "customer")
         log(
-            project.account_id, "address_added", project=project.id, user=user_id, detail=normalised
+            project.account_id,
+            "address_added",
+            project=project.id,
+            user=user_id,
+            detail=normalised,
+            params={"address": normalised},
         )
     return True
 
@@ -267,5 +294,6 @@ def remove_customer_address(project: Project, address: str, user_id: int | None 
                 project=project.id,
                 user=user_id,
                 detail=normalised,
+                params={"address": normalised},
             )
     return removed

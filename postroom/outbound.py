@@ -181,7 +181,7 @@ def queue_message(
     if not may_change_anything(author_user) or author_user.account_id != project.account_id:
         raise OutboundError("you may not send mail for this project")
     to_address = check_recipient(to)
-    note = ""
+    note = template_name = ""
     if template_id is not None:
         template = template_of_account(project.account_id, template_id)
         if template is None:
@@ -190,6 +190,7 @@ def queue_message(
         subject = subject if subject.strip() else rendered[0]
         body_markdown = body_markdown if body_markdown.strip() else rendered[1]
         note = f", template {template.name}"
+        template_name = template.name
     subject = check_subject(subject)
     if not body_markdown.strip():
         raise OutboundError("the message is empty")
@@ -219,6 +220,7 @@ def queue_message(
         references=references,
         attachments=files,
         note=note,
+        template=template_name,
     )
     return domain_messages.queue(record)
 

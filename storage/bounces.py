@@ -15,6 +15,7 @@ from dataclasses import dataclass
 
 from peewee import fn
 
+from storage.activity import as_params
 from storage.db import select_in
 from storage.models import Activity, Entry, Event, OutboundMessage
 
@@ -121,6 +122,7 @@ def record_bounce(
         project=entry.project_id,
         action="bounced",
         detail=f"{recipient}: {words}"[:500] if recipient else words[:500],
+        params=as_params({"recipient": recipient, "reason": words[:500]}),
         created_at=now,
     )
     payload = {

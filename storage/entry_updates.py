@@ -10,6 +10,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 
+from storage.activity import as_params
 from storage.db import MAIL_SCHEMA, is_sqlite, write_transaction
 from storage.models import Entry, Event, Intake, Project, utcnow
 from storage.search import index_entry, unindex_entry
@@ -106,10 +107,13 @@ def insert_system_entry(
     route_rule: str,
     category: str,
     status: str = "open",
+    event_kind: str | None = None,
+    event_params: dict | None = None,
 ) -> Entry:
     """Write a system entry (status change, change request, a failed mail …) and its event;
     route_rule and category as domain.routing and domain.categories decide, the status as
-    domain.open_rules does."""
+    domain.open_rules does. event_kind and event_params name what happened for
+    admin_ui.event_text (the subject and text keep the English words as well)."""
     with write_transaction():
         entry = insert_entry(
             project,
@@ -117,6 +121,8 @@ def insert_system_entry(
             kind="system",
             subject=subject[:500],
             text=text,
+            event_kind=event_kind,
+            event_params=as_params(event_params),
             author=user_id,
             occurred_at=utcnow(),
             category=category,

@@ -471,6 +471,8 @@ def _entry_values(
         "category": record.category,
         "spam": record.spam,
         "send_problem": "",
+        "event_kind": None,
+        "event_params": None,
     }
     return {f.name: f.db_value(values[f.name]) for f in _ENTRY_FIELDS}
 

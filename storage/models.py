@@ -155,6 +155,10 @@ class Entry(BaseModel):
     # "" when neither, the database's default (0017; none here, as for route_rule, so that
     # writers of older schemas in tests still insert). Shown as a badge where it is listed.
     send_problem = CharField(null=True)
+    # of a system entry postroom wrote: what happened and its parameters (JSON), rendered in
+    # the reader's language by admin_ui.event_text; NULL before 0021 (subject/text as stored)
+    event_kind = CharField(null=True)
+    event_params = TextField(null=True)
 
     class Meta:
         indexes = (
@@ -299,6 +303,7 @@ class Activity(BaseModel):
     user = ForeignKeyField(User, null=True, on_delete="SET NULL")
     action = CharField()
     detail = TextField(default="")
+    params = TextField(null=True)  # JSON, rendered by admin_ui.event_text; NULL before 0021
     created_at = DateTimeField(default=utcnow)
 
 

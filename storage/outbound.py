@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 from peewee import fn
 
+from storage.activity import as_params
 from storage.db import write_transaction
 from storage.entries import add_attachment
 from storage.entry_updates import insert_system_entry
@@ -61,6 +62,7 @@ class OutboundRecord:
     references: str = ""
     attachments: tuple[OutboundAttachment, ...] = field(default=())
     note: str = ""  # for the activity log, e.g. the template used
+    template: str = ""  # the name of the template used, if any (the activity's params)
 
 
 def store_outbound(record: OutboundRecord) -> Entry:
@@ -131,6 +133,12 @@ def store_outbound(record: OutboundRecord) -> Entry:
             user=record.author_id,
             action="mail_queued",
             detail=f"to {record.to_address}{record.note}",
+            params=as_params(
+                {
+                    "to": record.to_address,
+                    **({"template": record.template} if record.template else {}),
+                }
+            ),
         )
     return entry
 
@@ -271,6 +279,14 @@ def mark_failed(
                 route_rule=note_rule,
                 category=note_category,
                 status=note_status,
+                event_kind="send_failed",
+                event_params={
+                    "to": outbound.to_address,
+                    "subject": entry.subject,
+                    "attempts": attempts,
+                    "error": error[:2000],
+                    "entry_id": entry.id,
+                },
             )
         Activity.create(
             account=entry.account_id,
@@ -278,6 +294,7 @@ def mark_failed(
             project=entry.project_id,
             action="send_failed",
             detail=error[:500],
+            params=as_params({"error": error[:500]}),
         )
         payload = {
             "user_id": entry.author_id,
@@ -394,6 +411,7 @@ def save_account_smtp(
             user=user_id,
             action="smtp_saved",
             detail=f"{host}:{port} as {from_address}",
+            params=as_params({"host": host, "port": port, "from_address": from_address}),
         )
     return account_smtp(account_id) or row
 
