@@ -1,5 +1,6 @@
 """The activity log shows words, not identifiers (issue 17): every action the code writes has
-its phrase in admin_ui/templates/entry_labels.html, and the entry page shows that phrase."""
+its sentence in admin_ui/event_text.py (ACTIONS; issue 18 made them sentences in the reader's
+language), and the entry page shows that sentence."""
 
 from __future__ import annotations
 
@@ -8,6 +9,7 @@ import html
 import re
 from pathlib import Path
 
+from admin_ui import event_text
 from domain import entries as domain_entries
 from domain import projects as domain_projects
 from storage.activity import log
@@ -67,8 +69,11 @@ def written_actions() -> dict[str, list[str]]:
 
 
 def phrases(app) -> dict[str, str]:
-    with app.app_context():
-        return dict(app.jinja_env.get_template("entry_labels.html").module.actions)
+    """Each action's English sentence after who did it ("ticked it done")."""
+    return {
+        name: (sentence % {"who": "Owner"}).removeprefix("Owner ")
+        for name, sentence in event_text.ACTIONS.items()
+    }
 
 
 def test_the_scan_finds_the_writers():
@@ -79,7 +84,7 @@ def test_the_scan_finds_the_writers():
 def test_every_action_the_code_writes_has_words(web):
     words = phrases(web.app)
     missing = {name: where for name, where in written_actions().items() if name not in words}
-    assert not missing, f"add these to `actions` in entry_labels.html: {missing}"
+    assert not missing, f"add these to ACTIONS in admin_ui/event_text.py: {missing}"
     for name, phrase in words.items():
         assert phrase and "_" not in phrase, (name, phrase)
 
