@@ -117,3 +117,24 @@ def test_the_bell_shows_each_notification_in_the_readers_language(web, tmp_path,
     assert {n.text for n in Notification.select()} == {
         "Mail from Anna Miller in Bakery Miller: Opening hours"
     }
+
+
+def test_a_status_change_subject_names_the_status_in_the_readers_words(web, tmp_path, default_sink):
+    from domain import projects as domain_projects
+    from postroom.mail_language import words_for
+    from postroom.notify_subjects import subject_of
+
+    settings = config(tmp_path, default_sink)
+    set_user_language(web.users["member"], "de")
+    bakery = bakery_followed_by_member(web)
+    store.set_following(bakery.id, web.users["admin"].id, True)
+    domain_projects.update_project(bakery, web.users["owner"].id, status="live")
+    notify.process_events(settings)
+
+    member, admin = web.users["member"], web.users["admin"]
+    [german] = Notification.select().where(Notification.user == member.id)
+    [english] = Notification.select().where(Notification.user == admin.id)
+    assert (
+        subject_of([german], words=words_for(member)) == "Bakery Miller: Status geändert auf online"
+    )
+    assert subject_of([english], words=words_for(admin)) == "Bakery Miller: status changed to live"
