@@ -295,6 +295,31 @@ def test_migration_0021_adds_the_columns_and_structures_old_status_changes(db_ur
     reported = old_status_change("Shop went live", {"data": {}, "from": "lead", "to": "live"})
     mismatch = old_status_change("Status changed from a to b", {"from": "x", "to": "y"})
     note = insert_system_entry(project, "Change request", route_rule="system", category="internal")
+    old_details = {
+        ("assigned", "and remembered the sender"): {"remembered": "sender"},
+        ("assigned", "with the other mail from its sender"): {"remembered": "same_sender"},
+        ("discarded", "blocked @spam.test"): {"blocked": "@spam.test"},
+        ("discarded", ""): None,
+        ("mail_queued", "to anna@bakery.test"): {"to": "anna@bakery.test"},
+        ("mail_queued", "to anna@bakery.test, template Offer, short"): {
+            "to": "anna@bakery.test",
+            "template": "Offer, short",
+        },
+        ("send_failed", "550 no such user"): {"error": "550 no such user"},
+        (
+            "inbox_address_replaced",
+            "The inbox address was replaced; the old address keeps working until"
+            " 2026-12-11 23:30 UTC.",
+        ): {"until": "2026-12-11T23:30:00"},
+        (
+            "reply_address_replaced",
+            "The reply address of Bakery; the old was replaced; the old address keeps working"
+            " until 2026-12-11 23:30 UTC.",
+        ): {"project": "Bakery; the old", "until": "2026-12-11T23:30:00"},
+        ("inbox_address_replaced", "Replaced by hand"): None,
+        ("done", ""): None,
+    }
+    records = {key: log(account.id, key[0], entry=ours.id, detail=key[1]).id for key in old_details}
 
     # its data step again, now that there are old rows (up() is idempotent)
     path = MIGRATIONS_DIR / "0021_structured_events.py"
@@ -315,5 +340,9 @@ def test_migration_0021_adds_the_columns_and_structures_old_status_changes(db_ur
     assert stored(reported) == (None, None, "Shop went live")
     assert stored(mismatch) == (None, None, "Status changed from a to b")
     assert stored(note) == (None, None, "Change request")
+    for key, params in old_details.items():
+        record = Activity.get_by_id(records[key])
+        assert (record.params and json.loads(record.params)) == params, key
+        assert record.detail == key[1]
     runner.up("0021_structured_events")  # nothing left to do
     db.close()
