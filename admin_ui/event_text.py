@@ -11,9 +11,10 @@ as stored). Moments are shown in the viewer's time zone and language (admin_ui.l
 Rows written before structured events (migration 0021) have no kind or params: they are
 shown as stored (English), the way every page showed them before.
 
-Templates call `event_subject(entry)`, `event_text(entry)` and `activity_sentence(item, who)`
-(registered as globals by `register`). tests/test_structured_events.py checks that every kind
-and action the code writes has its sentence here.
+Templates call `event_subject(entry)`, `event_text(entry)`, `activity_sentence(item, who)` and
+`status_word(status)` (a project status; registered as globals by `register`).
+tests/test_structured_events.py checks that every kind and action the code writes has its
+sentence here.
 """
 
 from __future__ import annotations
@@ -158,6 +159,15 @@ def _fill(message: str, values: dict) -> str | None:
         return None
 
 
+def status_word(status: str | None) -> str:
+    """A project status as the reader's word for it (a configured one we have no word for:
+    as stored)."""
+    if not status:
+        return ""
+    word = STATUS_WORDS.get(status)
+    return gettext(word) if word is not None else status
+
+
 # --- system entries ----------------------------------------------------------------------
 def event_subject(entry: Entry) -> str:
     """The subject of an entry as the reader reads it: a structured system entry's sentence,
@@ -227,3 +237,4 @@ def register(app: Flask) -> None:
     app.add_template_global(event_subject, "event_subject")
     app.add_template_global(event_text, "event_text")
     app.add_template_global(activity_sentence, "activity_sentence")
+    app.add_template_global(status_word, "status_word")

@@ -60,6 +60,9 @@ def test_a_status_change_reads_in_english_and_in_german_on_the_same_project(web)
     assert "Status changed from lead to review" in english
     assert "Status von Anfrage auf in Prüfung geändert" in german
     assert "Status changed" not in german
+    # the project's status itself, in the protocol's header, in words
+    assert ">in Prüfung</span></h1>" in german
+    assert ">review</span></h1>" in english
     entry_page = _protocol_rows(
         web.client("member").get(f"/entries/{system.id}").get_data(as_text=True)
     )
