@@ -5,6 +5,7 @@ from __future__ import annotations
 import datetime as dt
 
 from flask import Flask, abort, g, jsonify, redirect, request, session, url_for
+from flask_babel import lazy_gettext
 from flask_wtf.csrf import CSRFError, CSRFProtect
 
 from admin_ui import event_text, i18n, local_time
@@ -28,6 +29,7 @@ READ_ONLY_MAY_POST = {
     "credentials.change_password",
     "credentials.change_name",
     "credentials.change_time_zone",
+    "credentials.change_language",
     "credentials.sign_out_elsewhere",
     "credentials.revoke_token",
 }
@@ -106,19 +108,23 @@ def create_app(settings: Settings, *, testing: bool = False) -> Flask:
 
     @app.errorhandler(CSRFError)
     def csrf_error(error):
-        return _error_page(400, "The form expired or was sent from elsewhere. Reload the page.")
+        return _error_page(
+            400, lazy_gettext("The form expired or was sent from elsewhere. Reload the page.")
+        )
 
     for code, text in (
-        (403, "You may not do this."),
-        (404, "Not found."),
-        (400, "The request was not understood."),
-        (413, "Too large."),
+        (403, lazy_gettext("You may not do this.")),
+        (404, lazy_gettext("Not found.")),
+        (400, lazy_gettext("The request was not understood.")),
+        (413, lazy_gettext("Too large.")),
     ):
         app.register_error_handler(code, lambda _e, code=code, text=text: _error_page(code, text))
 
     @app.errorhandler(500)
     def server_error(_error):
-        return _error_page(500, "Something went wrong on our side; it has been logged.")
+        return _error_page(
+            500, lazy_gettext("Something went wrong on our side; it has been logged.")
+        )
 
     return app
 
@@ -126,6 +132,7 @@ def create_app(settings: Settings, *, testing: bool = False) -> Flask:
 def _error_page(code: int, text: str):
     from flask import render_template
 
+    text = str(text)  # a lazy_gettext string: in the reader's language now
     if request.path.startswith("/api/"):
         return jsonify(error=text, status=code), code
     return render_template("error.html", code=code, text=text), code

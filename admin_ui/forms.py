@@ -166,9 +166,11 @@ class LoginForm(PostForm):
 
 
 class SetupTokenForm(QueryForm):
-    """The setup token, from the link (GET) or the form's hidden field (POST)."""
+    """The setup token, from the link (GET) or the form's hidden field (POST), and the
+    language chosen on the setup page (admin_ui.views.auth)."""
 
     token = text_field()
+    language = text_field(filters=(strip,))
 
     def __init__(self, **kwargs):
         super().__init__(formdata=request.values, **kwargs)

@@ -18,6 +18,10 @@ RULES for every user-facing string (templates, views, flash messages, form error
    every `_()` string is a %-format string: write a literal percent sign as `%%`.
    Plurals: `{{ ngettext("%(num)d entry", "%(num)d entries", count) }}` (num is set for you).
    `{% trans %}…{% endtrans %}` works too, but prefer `_()`: one line, one msgid.
+   A template that sets words at its top level (`{% set kinds = {"note": _("Note")} %}`,
+   entry_labels.html) must be imported `with context`: Jinja caches a module imported
+   without context, and its words would stay in the first reader's language. Never
+   `{% set _ = … %}` in a template: it hides gettext for the rest of it.
 2. Whole sentences only. Never build a sentence from fragments ("Filed in " + name + ".")
    nor translate a word and glue it; German word order differs. One msgid per sentence (or
    per short paragraph), with %(name)s placeholders for the parts that vary.

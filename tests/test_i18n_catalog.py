@@ -50,6 +50,8 @@ SAME_IN_GERMAN = {
     "Bounce",
     "Bounces",
     "Feedback",
+    "System",
+    "Partner",
 }
 
 
@@ -59,7 +61,10 @@ def _read_po():
 
 
 def _messages(catalog) -> dict:
-    return {m.id: m.string for m in catalog if m.id}
+    def frozen(value):
+        return tuple(value) if isinstance(value, list | tuple) else value
+
+    return {frozen(m.id): frozen(m.string) for m in catalog if m.id}
 
 
 def _extracted() -> dict:

@@ -17,6 +17,7 @@ OWN_SESSION = {  # a read-only member's own session, notifications, profile, fol
     "credentials.change_password",  # and their own password, name, sessions and API tokens
     "credentials.change_name",
     "credentials.change_time_zone",  # their own time zone (what they see, not the account)
+    "credentials.change_language",  # their own language (what they read, not the account)
     "credentials.sign_out_elsewhere",
     "credentials.revoke_token",
 }

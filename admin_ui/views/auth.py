@@ -3,18 +3,21 @@
 from __future__ import annotations
 
 from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
+from flask_babel import gettext, ngettext, refresh
 
 from admin_ui.forms import LoginForm, SetupForm, SetupTokenForm, strip, text_field
+from admin_ui.i18n import browser_language, translate
 from admin_ui.redirects import safe_next
 from domain.accounts import set_up
 from domain.errors import Conflict, DomainError, Invalid
+from domain.languages import LANGUAGES, set_account_language
 from domain.time_zones import DEFAULT as DEFAULT_ZONE
 from domain.time_zones import check_time_zone, set_account_time_zone
 from domain.tokens import check_setup_token
 from domain.users import check_name, record_login, set_name
 from postroom import login_throttle
 from postroom.auth import check_login
-from postroom.mail_templates import STARTER_TEMPLATES
+from postroom.starter_templates import starter_templates
 from storage.models import User
 
 bp = Blueprint("auth", __name__)
@@ -25,27 +28,23 @@ class NamedSetupForm(SetupForm):
 
     name = text_field(filters=(strip,))
     time_zone = text_field(filters=(strip,))
-
-
-WRONG_LOGIN = "Email or password is wrong."
-# The wait, in whole sentences for each plural form (select with _plural, later ngettext)
-TOO_MANY_SECOND = "Too many failed attempts from your address. Try again in {count} second."
-TOO_MANY_SECONDS = "Too many failed attempts from your address. Try again in {count} seconds."
-TOO_MANY_MINUTE = "Too many failed attempts from your address. Try again in {count} minute."
-TOO_MANY_MINUTES = "Too many failed attempts from your address. Try again in {count} minutes."
-
-
-def _plural(singular: str, plural: str, count: int) -> str:
-    """The message for count (English: one, other); the place gettext's ngettext will take."""
-    return singular if count == 1 else plural
+    language = text_field(filters=(strip,))
 
 
 def too_many(seconds: int) -> str:
     """What a throttled login is told: the wait in seconds up to two minutes, else minutes."""
     if seconds < 120:
-        return _plural(TOO_MANY_SECOND, TOO_MANY_SECONDS, seconds).format(count=seconds)
+        return ngettext(
+            "Too many failed attempts from your address. Try again in %(num)d second.",
+            "Too many failed attempts from your address. Try again in %(num)d seconds.",
+            seconds,
+        )
     minutes = -(-seconds // 60)
-    return _plural(TOO_MANY_MINUTE, TOO_MANY_MINUTES, minutes).format(count=minutes)
+    return ngettext(
+        "Too many failed attempts from your address. Try again in %(num)d minute.",
+        "Too many failed attempts from your address. Try again in %(num)d minutes.",
+        minutes,
+    )
 
 
 def _log_in(user: User) -> None:
@@ -69,7 +68,7 @@ def login():
         return page, 429, {"Retry-After": str(wait)}
     user = check_login(email, password)
     if user is None:
-        return render_template("login.html", error=WRONG_LOGIN), 401
+        return render_template("login.html", error=gettext("Email or password is wrong.")), 401
     login_throttle.succeeded(keys)
     _log_in(user)
     return redirect(safe_next(request.args.get("next"), url_for("pages.tickets")))
@@ -83,10 +82,12 @@ def logout():
 
 @bp.route("/setup", methods=["GET", "POST"])
 def setup():
-    token = SetupTokenForm().token.data
+    sent = SetupTokenForm()
+    token = sent.token.data
     if not check_setup_token(token):
         abort(404)
     error, time_zone_error, time_zone = None, False, None
+    _choose_language(sent.language.data)  # the page speaks the chosen language
     if request.method == "POST":
         form = NamedSetupForm()
         time_zone = form.time_zone.data
@@ -98,14 +99,19 @@ def setup():
                 time_zone_error = True
                 raise
             account, user = set_up(
-                token, form.agency.data, form.email.data, form.password.data, STARTER_TEMPLATES
+                token,
+                form.agency.data,
+                form.email.data,
+                form.password.data,
+                starter_templates(g.language),  # in the account's language
             )
             set_name(user, name)
             set_account_time_zone(account.id, time_zone)
+            set_account_language(account.id, g.language)
         except Conflict as taken:  # another request set up first
-            return render_template("error.html", code=409, text=str(taken)), 409
+            return render_template("error.html", code=409, text=translate(str(taken))), 409
         except DomainError as failure:
-            error = str(failure)
+            error = translate(str(failure))
         else:
             _log_in(user)
             return redirect(url_for("pages.tickets"))
@@ -116,6 +122,12 @@ def setup():
         time_zone=time_zone,
         time_zone_error=time_zone_error,
     )
+
+
+def _choose_language(sent: str | None) -> None:
+    """The setup page's language: the one chosen on it, else the browser's (admin_ui.i18n)."""
+    g.language = sent if sent in LANGUAGES else browser_language()
+    refresh()
 
 
 @bp.app_context_processor

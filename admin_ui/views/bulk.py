@@ -5,9 +5,11 @@ matching"; on the protocol: matching its search and filters)."""
 from __future__ import annotations
 
 from flask import Blueprint, abort, flash, g, redirect, url_for
+from flask_babel import lazy_gettext, ngettext
 from peewee import fn
 
 from admin_ui.forms import BulkForm, ProtocolBulkForm
+from admin_ui.i18n import translate
 from admin_ui.local_time import viewer_zone
 from admin_ui.views.projects import DateError, protocol_filters, protocol_query
 from domain import entries as domain_entries
@@ -27,17 +29,32 @@ LISTS = {
     # that one at a time), and notes, calls and system entries are never spam
     "protocol": (("done", "open", "delete"), "projects.protocol"),
 }
-# What the flash message says afterwards; {entries} is "1 entry" or "N entries".
+# What the flash message says when nothing was done.
 WORDS = {
-    "done": "Marked {entries} done.",
-    "open": "Marked {entries} open.",
-    "assign": "Filed {entries} under {project}.",
-    "spam": "Discarded {entries} as spam.",
-    "delete": "Deleted {entries} for good.",
-    "none_chosen": "Choose entries first.",
-    "no_project": "Choose a project first.",
-    "unknown_action": "That action is not offered here.",
+    "none_chosen": lazy_gettext("Choose entries first."),
+    "no_project": lazy_gettext("Choose a project first."),
+    "unknown_action": lazy_gettext("That action is not offered here."),
 }
+
+
+def done_words(action: str, count: int, project: str) -> str:
+    """What the flash message says after the action: a whole sentence per plural form."""
+    if action == "done":
+        return ngettext("Marked %(num)d entry done.", "Marked %(num)d entries done.", count)
+    if action == "open":
+        return ngettext("Marked %(num)d entry open.", "Marked %(num)d entries open.", count)
+    if action == "assign":
+        return ngettext(
+            "Filed %(num)d entry under %(project)s.",
+            "Filed %(num)d entries under %(project)s.",
+            count,
+            project=project,
+        )
+    if action == "spam":
+        return ngettext(
+            "Discarded %(num)d entry as spam.", "Discarded %(num)d entries as spam.", count
+        )
+    return ngettext("Deleted %(num)d entry for good.", "Deleted %(num)d entries for good.", count)
 
 
 @bp.app_template_global()
@@ -123,7 +140,7 @@ def _act(form: BulkForm, list_name: str, back, everything, project_id: int | Non
     actions = LISTS[list_name][0]
     action = form.action.data
     if action not in actions:
-        flash(WORDS["unknown_action"], "error")
+        flash(str(WORDS["unknown_action"]), "error")
         return back
     chosen = everything()
     if chosen is None:
@@ -131,13 +148,13 @@ def _act(form: BulkForm, list_name: str, back, everything, project_id: int | Non
         if project_id is not None:
             chosen = _of_project(chosen, project_id)
     if not chosen:
-        flash(WORDS["none_chosen"], "error")
+        flash(str(WORDS["none_chosen"]), "error")
         return back
     project = None
     if action == "assign":
         project = project_of_account(g.user.account_id, form.project_id.data or 0)
         if project is None:
-            flash(WORDS["no_project"], "error")
+            flash(str(WORDS["no_project"]), "error")
             return back
     try:
         if action in ("done", "open"):
@@ -153,10 +170,9 @@ def _act(form: BulkForm, list_name: str, back, everything, project_id: int | Non
     except NotFound:
         abort(404)
     except Invalid as error:
-        flash(str(error), "error")
+        flash(translate(str(error)), "error")
         return back
-    entries = "1 entry" if count == 1 else f"{count} entries"
-    flash(WORDS[action].format(entries=entries, project=project.name if project else ""))
+    flash(done_words(action, count, project.name if project else ""))
     return back
 
 

@@ -11,8 +11,10 @@ from __future__ import annotations
 from flask import Blueprint, abort, g, redirect, request, session, url_for
 
 from admin_ui.forms import ChangePasswordForm, PostForm, TimeZoneForm, strip, text_field
+from admin_ui.i18n import translate
 from admin_ui.views.notifications import profile_page
 from domain.errors import DomainError, NotFound
+from domain.languages import set_user_language
 from domain.time_zones import set_user_time_zone
 from domain.tokens import revoke_own_api_token
 from domain.users import WrongPassword, change_own_password, end_sessions, set_name
@@ -34,8 +36,25 @@ def change_name():
     try:
         set_name(g.user, sent)
     except DomainError as error:
-        return profile_page(400, name_error=str(error), name_value=sent)
+        return profile_page(400, name_error=translate(str(error)), name_value=sent)
     return redirect(url_for("notifications.profile", notice="name-changed"))
+
+
+class LanguageForm(PostForm):
+    """A language code (domain.languages.check_language judges it); "" for the account's."""
+
+    language = text_field(filters=(strip,))
+
+
+@bp.post("/profile/language")
+def change_language():
+    """Choose the own language for pages, dates and mail; empty: the account's again."""
+    sent = LanguageForm().language.data
+    try:
+        set_user_language(g.user, sent)
+    except DomainError as error:
+        return profile_page(400, language_error=translate(str(error)))
+    return redirect(url_for("notifications.profile", notice="language-changed") + "#language")
 
 
 @bp.post("/profile/time-zone")
@@ -45,7 +64,7 @@ def change_time_zone():
     try:
         set_user_time_zone(g.user, sent)
     except DomainError as error:
-        return profile_page(400, time_zone_error=str(error), time_zone_value=sent)
+        return profile_page(400, time_zone_error=translate(str(error)), time_zone_value=sent)
     return redirect(url_for("notifications.profile", notice="time-zone-changed") + "#time-zone")
 
 
@@ -67,10 +86,10 @@ def change_password():
     try:
         generation = change_own_password(g.user, current, new)
     except WrongPassword as error:
-        return profile_page(400, change_error=str(error))
+        return profile_page(400, change_error=translate(str(error)))
     except DomainError as error:
         login_throttle.succeeded(keys)
-        return profile_page(400, change_error=str(error))
+        return profile_page(400, change_error=translate(str(error)))
     login_throttle.succeeded(keys)
     session.reissue(generation)
     return redirect(url_for("notifications.profile", notice="password-changed"))

@@ -14,9 +14,12 @@ from functools import partial
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
 from admin_ui.forms import SignatureForm, SmtpForm, TimeZoneForm
+from admin_ui.i18n import translate
+from admin_ui.views.credentials import LanguageForm
 from domain import accounts, blocks, time_zones, users
 from domain.accounts import SECURITIES, SmtpInvalid, SmtpSettings
 from domain.errors import Invalid, NotFound
+from domain.languages import set_account_language
 from postroom.mail_headers import hidden_line_break
 from postroom.outbound import default_sender
 from postroom.outbound_checks import check_smtp_host
@@ -121,6 +124,18 @@ def save_time_zone():
     except Invalid as error:
         return _page(400, time_zone_error=str(error), time_zone_value=sent)
     return redirect(url_for(".index", notice="time-zone-saved") + "#time-zone")
+
+
+@bp.post("/settings/language")
+def save_language():
+    """Set the account's language (owners only): of members who chose none, and of new mail."""
+    if g.user.role != "owner":
+        abort(403)
+    try:
+        set_account_language(g.user.account_id, LanguageForm().language.data)
+    except Invalid as error:
+        return _page(400, language_error=translate(str(error)))
+    return redirect(url_for(".index", notice="language-saved") + "#language")
 
 
 @bp.post("/settings/blocks/<int:rule_id>/remove")

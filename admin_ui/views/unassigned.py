@@ -14,6 +14,7 @@ from flask import (
 )
 
 from admin_ui.forms import AssignForm, DiscardForm, SearchForm, UnassignedForm
+from admin_ui.i18n import translate
 from admin_ui.views.pages import page_of, shown_count
 from domain import entries as domain_entries
 from domain.blocks import is_free_mail
@@ -74,7 +75,7 @@ def assign(entry_id: int):
     try:
         assignment = domain_entries.assign_mail(entry, project, g.user.id, remember_sender=remember)
     except DomainError as error:
-        flash(str(error), "error")
+        flash(translate(str(error)), "error")
         return redirect(url_for("unassigned.index"))
     return _done(
         "assigned",
