@@ -52,6 +52,7 @@ SAME_IN_GERMAN = {
     "Feedback",
     "System",
     "Partner",
+    "%(heading)s: %(reason)s",
 }
 
 

@@ -28,13 +28,23 @@ BERLIN_LATE = dt.datetime(2026, 12, 4, 23, 30)  # 2026-12-05 00:30 in Berlin (CE
 # What each page shows in each language (the seed's words where it has them).
 GERMAN = {
     "/": ["Tickets", "Nicht zugeordnet", "Abmelden", "Offene Einträge aller Projekte"],
-    "/unassigned": ["Nicht zugeordnet", "Deine Eingangsadresse", "Als Spam verwerfen"],
+    "/unassigned": [
+        "Nicht zugeordnet",
+        "Deine Eingangsadresse",
+        "Als Spam verwerfen",
+        "Warum sie hier ist: unbekannter Absender fremd@elsewhere.test",
+    ],
     "protocol": ["Protokoll", "+ Neu", "Nachricht an Kunden", "Filter anwenden", "Kundenadressen:"],
     "entry": ["Wie sie hierher kam", "Aktivität", "Betreff", "Nachricht vom Kunden (Anruf"],
 }
 ENGLISH = {
     "/": ["Tickets", "Unassigned", "Log out", "Open entries of all projects"],
-    "/unassigned": ["Unassigned", "Your inbox address", "Discard as spam"],
+    "/unassigned": [
+        "Unassigned",
+        "Your inbox address",
+        "Discard as spam",
+        "Why it is here: unknown sender fremd@elsewhere.test",
+    ],
     "protocol": [
         "Protocol",
         "+ New",
@@ -220,3 +230,18 @@ def test_language_codes_are_checked():
     with pytest.raises(Invalid) as refused:
         check_language("fr")
     assert str(refused.value) == UNKNOWN_LANGUAGE
+
+
+def test_the_routing_reason_in_english_is_explains_own_words(web):
+    """The pages' words for a routing decision (admin_ui.route_words) are, in English, the
+    words the API and the CLI answer with (domain.routing.explain), for every rule."""
+    from admin_ui.route_words import route_words
+    from domain.routing import Decision, Rule, explain
+
+    with web.app.test_request_context("/"):
+        for rule in Rule:
+            decision = Decision(rule, "anna@bakery.test", None, (1, 2))
+            for listed in (False, True):
+                assert route_words(decision, unassigned_list=listed) == explain(
+                    decision, unassigned_list=listed
+                ), rule

@@ -20,6 +20,7 @@ from flask import (
     send_file,
     url_for,
 )
+from flask_babel import lazy_gettext
 
 from admin_ui import mail_route
 from admin_ui.forms import (
@@ -32,10 +33,11 @@ from admin_ui.forms import (
 from admin_ui.local_time import viewer_zone
 from admin_ui.mail_html import frame_document, frame_policy, show, stored_safe
 from admin_ui.redirects import local_path
+from admin_ui.route_words import route_words
 from domain import entries as domain_entries
 from domain import open_rules
 from domain.errors import DomainError
-from domain.routing import decision_of, explain
+from domain.routing import decision_of
 from domain.users import may_change_anything
 from storage.activity import activity_with_users
 from storage.attachments import attachment_of_entry, attachments_of_entry, inline_parts
@@ -83,11 +85,19 @@ def protocol_url(project_id: int, entry_id: int | None = None) -> str:
 
 # What each parse warning code (smtpd_ingest.headers.ParseWarning) means, for the entry page.
 WARNING_WORDS = {
-    "header_unreadable": "could not be read as written; read by the simple reader instead",
-    "header_too_long": "too long to read in full; read by the simple reader instead",
-    "part_unreadable": "its content could not be decoded; kept as it came, as an attachment",
-    "too_many_parts": "more parts than postroom reads; the rest is in the raw message",
-    "nested_too_deep": "nested deeper than postroom reads; the rest is in the raw message",
+    "header_unreadable": lazy_gettext(
+        "could not be read as written; read by the simple reader instead"
+    ),
+    "header_too_long": lazy_gettext("too long to read in full; read by the simple reader instead"),
+    "part_unreadable": lazy_gettext(
+        "its content could not be decoded; kept as it came, as an attachment"
+    ),
+    "too_many_parts": lazy_gettext(
+        "more parts than postroom reads; the rest is in the raw message"
+    ),
+    "nested_too_deep": lazy_gettext(
+        "nested deeper than postroom reads; the rest is in the raw message"
+    ),
 }
 
 
@@ -96,7 +106,7 @@ def parse_warnings(entry: Entry) -> list[dict[str, str]]:
     return [
         {
             "item": warning["item"],
-            "words": WARNING_WORDS.get(warning["code"], warning["code"]),
+            "words": str(WARNING_WORDS.get(warning["code"], warning["code"])),
             "detail": warning["detail"],
         }
         for warning in parse_warnings_of(entry)
@@ -117,7 +127,7 @@ def detail(entry_id: int):
         parse_warnings=parse_warnings(entry),
         attachments=attachments_of_entry(entry.id),
         candidates=projects_by_ids(g.user.account_id, entry.candidate_ids),
-        route_reason=explain(decision_of(entry)),
+        route_reason=route_words(decision_of(entry)),
         cc_list=json.loads(entry.cc_addresses or "[]"),
         intakes=intakes_of_entry(entry.id),
         hops=mail_route.hops(head),

@@ -15,11 +15,12 @@ from flask import (
 
 from admin_ui.forms import AssignForm, DiscardForm, SearchForm, UnassignedForm
 from admin_ui.i18n import translate
+from admin_ui.route_words import route_words
 from admin_ui.views.pages import page_of, shown_count
 from domain import entries as domain_entries
 from domain.blocks import is_free_mail
 from domain.errors import DomainError
-from domain.routing import decision_of, explain
+from domain.routing import decision_of
 from domain.users import may_delete_entries
 from storage.accounts import account_by_id, inbox_local_part
 from storage.models import Entry
@@ -38,7 +39,7 @@ def index():
     return render_template(
         "unassigned.html",
         entries=entries,
-        reasons={e.id: explain(decision_of(e), unassigned_list=True) for e in entries},
+        reasons={e.id: route_words(decision_of(e), unassigned_list=True) for e in entries},
         older=older,
         words=words,
         projects=projects_of_account(g.user.account_id, words),
