@@ -113,6 +113,10 @@ def test_the_bell_shows_each_notification_in_the_readers_language(web, tmp_path,
     assert "E-Mail von Anna Miller in Bakery Miller: Opening hours" in german
     assert "Mail from Anna Miller in Bakery Miller: Opening hours" not in german
     assert "Mail from Anna Miller in Bakery Miller: Opening hours" in english
+    # and the page around them too
+    assert "Alle als gelesen markieren" in german and "Mark all read" not in german
+    assert "Öffnen und als gelesen markieren" in german
+    assert "Mark all read" in english
     # what is stored stays the English line (the mail and the bell say it anew)
     assert {n.text for n in Notification.select()} == {
         "Mail from Anna Miller in Bakery Miller: Opening hours"
