@@ -20,13 +20,14 @@ from domain import users
 from domain.addresses import MAX_ADDRESS_CHARS, is_address
 from domain.errors import Conflict, Invalid
 from domain.tokens import claim_setup
+from domain.translatable import N_
 from storage import accounts as account_store
 from storage import outbound as outbound_store
 from storage.db import write_transaction
 from storage.models import Account, AccountSmtp, User
 
-NAME_AGENCY = "Name your agency."
-SETUP_DONE = "postroom has been set up already. Log in with the owner's email and password."
+NAME_AGENCY = N_("Name your agency.")
+SETUP_DONE = N_("postroom has been set up already. Log in with the owner's email and password.")
 MAX_NAME_CHARS = 200
 NAME_TOO_LONG = f"An account's name has at most {MAX_NAME_CHARS} characters."
 

@@ -14,12 +14,13 @@ import functools
 import zoneinfo
 
 from domain.errors import Invalid
+from domain.translatable import N_
 from storage.db import write_transaction
 from storage.models import Account, User
 
 DEFAULT = "UTC"
 MAX_NAME_CHARS = 64
-UNKNOWN_ZONE = "Choose a time zone from the list, such as Europe/Berlin or UTC."
+UNKNOWN_ZONE = N_("Choose a time zone from the list, such as Europe/Berlin or UTC.")
 
 
 @functools.cache

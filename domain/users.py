@@ -29,6 +29,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from domain.addresses import normalise_address
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
+from domain.translatable import N_
 from storage.db import is_postgres, write_transaction
 from storage.models import MAX_ID, Account, ApiToken, User, WebSession, utcnow
 
@@ -42,18 +43,18 @@ COMMON_LIST = "data/common-passwords.txt.gz"  # Django's list, see domain/data/R
 
 BAD_ROLE = "role must be one of {roles}"
 TOO_SHORT = "a password needs at least {n} characters"
-TOO_COMMON = (
+TOO_COMMON = N_(
     "this password is on a list of common passwords that attackers try first; choose another"
 )
-NOT_ONE_LINE = "the name must be one line, without line breaks or control characters"
+NOT_ONE_LINE = N_("the name must be one line, without line breaks or control characters")
 MAX_NAME_CHARS = 200
 NAME_TOO_LONG = f"a name has at most {MAX_NAME_CHARS} characters"
 ALREADY_MEMBER = "{email} is already a member of this account"
-OWNER_ONLY = "Only an owner may give or take the owner role, or change an owner."
-LAST_OWNER = "The account needs an active owner: make another member owner first."
-NOT_A_MANAGER = "Only owners and admins may change the team."
+OWNER_ONLY = N_("Only an owner may give or take the owner role, or change an owner.")
+LAST_OWNER = N_("The account needs an active owner: make another member owner first.")
+NOT_A_MANAGER = N_("Only owners and admins may change the team.")
 NO_MEMBER = "no member {member_id} in this account"
-WRONG_PASSWORD = "the current password is wrong"  # noqa: S105 - a message
+WRONG_PASSWORD = N_("the current password is wrong")
 
 
 class WrongPassword(Invalid):

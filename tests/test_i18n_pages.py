@@ -245,3 +245,24 @@ def test_the_routing_reason_in_english_is_explains_own_words(web):
                 assert route_words(decision, unassigned_list=listed) == explain(
                     decision, unassigned_list=listed
                 ), rule
+
+
+def test_a_refusal_from_the_domain_is_shown_in_the_readers_language(web):
+    """Domain code marks its messages with N_; the profile shows them translated."""
+    set_user_language(User.get_by_id(web.users["member"].id), "de")
+    client = web.client("member")
+    refused = post(client, "/profile/time-zone", {"time_zone": "Moon/Base"}, token_from="/profile")
+    assert refused.status_code == 400
+    assert "Wähle eine Zeitzone aus der Liste" in refused.get_data(as_text=True)
+    wrong = post(
+        client,
+        "/profile/password",
+        {
+            "current_password": "not it at all",
+            "new_password": "another long password",
+            "new_password_repeat": "another long password",
+        },
+        token_from="/profile",
+    )
+    assert wrong.status_code == 400
+    assert "das aktuelle Passwort ist falsch" in wrong.get_data(as_text=True)

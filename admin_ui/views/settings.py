@@ -122,7 +122,7 @@ def save_time_zone():
     try:
         time_zones.set_account_time_zone(g.user.account_id, sent)
     except Invalid as error:
-        return _page(400, time_zone_error=str(error), time_zone_value=sent)
+        return _page(400, time_zone_error=translate(str(error)), time_zone_value=sent)
     return redirect(url_for(".index", notice="time-zone-saved") + "#time-zone")
 
 
