@@ -53,6 +53,7 @@ SAME_IN_GERMAN = {
     "System",
     "Partner",
     "%(heading)s: %(reason)s",
+    "(optional)",
 }
 
 

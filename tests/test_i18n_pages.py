@@ -36,6 +36,8 @@ GERMAN = {
     ],
     "protocol": ["Protokoll", "+ Neu", "Nachricht an Kunden", "Filter anwenden", "Kundenadressen:"],
     "entry": ["Wie sie hierher kam", "Aktivität", "Betreff", "Nachricht vom Kunden (Anruf"],
+    "new": ["Neuer Eintrag", "Interne Notiz", "Nachricht vom Kunden", "Zum Protokoll hinzufügen"],
+    "files": ["Dateien", "Noch keine Dateien"],
 }
 ENGLISH = {
     "/": ["Tickets", "Unassigned", "Log out", "Open entries of all projects"],
@@ -53,6 +55,8 @@ ENGLISH = {
         "Customer addresses:",
     ],
     "entry": ["How it got here", "Activity", "From customer (call, SMS, talk)"],
+    "new": ["New entry", "Internal note", "Message from the customer", "Add to protocol"],
+    "files": ["Files", "No files yet"],
 }
 
 
@@ -75,6 +79,8 @@ def bakery_pages(web, bakery):
         "/unassigned": "/unassigned",
         "protocol": f"/projects/{bakery.id}/protocol",
         "entry": f"/entries/{call.id}",
+        "new": f"/projects/{bakery.id}/entries/new",
+        "files": f"/projects/{bakery.id}/files",
     }
 
 
