@@ -38,6 +38,7 @@ GERMAN = {
     "entry": ["Wie sie hierher kam", "Aktivität", "Betreff", "Nachricht vom Kunden (Anruf"],
     "new": ["Neuer Eintrag", "Interne Notiz", "Nachricht vom Kunden", "Zum Protokoll hinzufügen"],
     "files": ["Dateien", "Noch keine Dateien"],
+    "/spam": ["Kein Spam.", "Sperrregeln stehen unter"],
 }
 ENGLISH = {
     "/": ["Tickets", "Unassigned", "Log out", "Open entries of all projects"],
@@ -57,6 +58,7 @@ ENGLISH = {
     "entry": ["How it got here", "Activity", "From customer (call, SMS, talk)"],
     "new": ["New entry", "Internal note", "Message from the customer", "Add to protocol"],
     "files": ["Files", "No files yet"],
+    "/spam": ["No spam.", "Block rules are listed under"],
 }
 
 
@@ -81,6 +83,7 @@ def bakery_pages(web, bakery):
         "entry": f"/entries/{call.id}",
         "new": f"/projects/{bakery.id}/entries/new",
         "files": f"/projects/{bakery.id}/files",
+        "/spam": "/spam",
     }
 
 

@@ -18,6 +18,7 @@ from flask import (
     render_template,
     url_for,
 )
+from flask_babel import gettext, lazy_gettext
 
 from admin_ui.forms import PostForm, QueryForm, WholeNumber
 from admin_ui.local_time import viewer_zone
@@ -35,9 +36,9 @@ bp = Blueprint("spam", __name__)
 PAGE = 50
 # What the page says after an action (one place, for translation).
 WORDS = {
-    "back": "“{subject}” is not spam: it is back in Unassigned.",
-    "filed": "“{subject}” is not spam: it is filed under {project}.",
-    "no_project": "That project does not exist.",
+    "back": lazy_gettext("“%(subject)s” is not spam: it is back in Unassigned."),
+    "filed": lazy_gettext("“%(subject)s” is not spam: it is filed under %(project)s."),
+    "no_project": lazy_gettext("That project does not exist."),
 }
 
 
@@ -95,14 +96,15 @@ def not_spam(entry_id: int):
     if project_id:
         project = project_of_account(g.user.account_id, project_id)
         if project is None:
-            flash(WORDS["no_project"])
+            flash(str(WORDS["no_project"]))
             return redirect(url_for(".index"))
     try:
         domain_entries.not_spam(g.user, entry, project)
     except DomainError:
         abort(404)
-    words = WORDS["filed"] if project else WORDS["back"]
-    flash(words.format(subject=entry.subject or "(no subject)", project=project and project.name))
+    words = str(WORDS["filed"] if project else WORDS["back"])
+    subject = entry.subject or gettext("(no subject)")
+    flash(words % {"subject": subject, "project": project.name if project else ""})
     return redirect(url_for(".index"))
 
 
