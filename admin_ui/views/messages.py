@@ -17,6 +17,7 @@ from flask import (
     request,
     url_for,
 )
+from flask_babel import gettext as _
 
 from admin_ui.forms import AnswerForm, MessageForm, MessageLinkForm
 from domain import messages as domain_messages
@@ -106,7 +107,12 @@ def new(project_id: int):
         except (OutboundError, TemplateError) as failure:
             error = str(failure)
         else:
-            flash(f"Mail to {entry.to_list[0]['address']} queued; it is sent in the background.")
+            flash(
+                _(
+                    "Mail to %(address)s queued; it is sent in the background.",
+                    address=entry.to_list[0]["address"],
+                )
+            )
             return redirect(protocol_url_of(project.id, entry.id))
     else:
         form = _first_form(project, addresses, answer, link)
@@ -171,5 +177,5 @@ def retry(entry_id: int):
     if outbound is None:
         abort(404)
     if domain_messages.retry(outbound, g.user.id):
-        flash("The mail is queued again.")
+        flash(_("The mail is queued again."))
     return redirect(url_for("entries.detail", entry_id=entry.id))
