@@ -52,6 +52,7 @@ SAME_IN_GERMAN = {
     "Feedback",
     "System",
     "Partner",
+    "Domain",
     "%(heading)s: %(reason)s",
     "(optional)",
 }
