@@ -10,8 +10,12 @@ from __future__ import annotations
 import pytest
 
 from domain.languages import set_user_language
+from postroom.jobs import notify
 from storage.models import User
 from storage.outbound import save_template
+from tests.mail import message
+from tests.test_notifications import bakery_followed_by, settings, sink  # noqa: F401
+from tests.test_ui_unassigned import receive
 from tests.web import post
 
 GERMAN = {
@@ -91,3 +95,17 @@ def test_the_queued_mail_flash_is_in_the_senders_language(web, bakery):
     assert response.status_code == 302
     protocol = _page(german, response.headers["Location"])
     assert "E-Mail an anna@bakery.example in der Warteschlange" in protocol
+
+
+def test_notification_labels_follow_each_readers_language(web, settings):  # noqa: F811
+    """The labels come from a template imported with context: a German reader first does not
+    leave them German for the English reader after (Jinja caches imports without context)."""
+    bakery_followed_by(web, "member", "admin")
+    receive(web.account.id, message("Opening hours", sender="anna@bakery.test"))
+    notify.process_events(settings)
+    set_user_language(User.get_by_id(web.users["member"].id), "de")
+    for _round in range(2):
+        german = _page(web.client("member"), "/notifications")
+        english = _page(web.client("admin"), "/notifications")
+        assert "Kunden-E-Mail" in german and "Customer mail" not in german
+        assert "Customer mail" in english and "Kunden-E-Mail" not in english
