@@ -92,7 +92,7 @@ def save_smtp():
             hidden_line_break=hidden_line_break,  # in encoded words
         )
     except SmtpInvalid as refused:
-        return _page(400, smtp=form, smtp_errors=refused.problems)
+        return _page(400, smtp=form, smtp_errors=[translate(p) for p in refused.problems])
     return redirect(url_for(".index", notice="smtp-saved"))
 
 
@@ -109,7 +109,7 @@ def save_signature():
         accounts.set_signature(g.user.account_id, signature)
     except Invalid as error:
         shown = signature.replace("\r\n", "\n").strip()
-        return _page(400, signature=shown, signature_error=str(error))
+        return _page(400, signature=shown, signature_error=translate(str(error)))
     return redirect(url_for(".index", notice="signature-saved"))
 
 
