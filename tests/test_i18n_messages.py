@@ -8,9 +8,11 @@ sender's language.
 from __future__ import annotations
 
 import pytest
+from markupsafe import escape
 
 from domain.languages import set_user_language
 from postroom.jobs import notify
+from postroom.mail_templates import VARIABLES
 from storage.models import User
 from storage.outbound import save_template
 from tests.mail import message
@@ -109,3 +111,12 @@ def test_notification_labels_follow_each_readers_language(web, settings):  # noq
         english = _page(web.client("admin"), "/notifications")
         assert "Kunden-E-Mail" in german and "Customer mail" not in german
         assert "Customer mail" in english and "Kunden-E-Mail" not in english
+
+
+def test_the_variables_help_is_in_the_readers_language(web, pages):
+    """Each variable's meaning (postroom.mail_templates.VARIABLES) in the reader's language."""
+    german = _page(web.client("member"), pages["edit"])
+    assert "der Name des Projekts (der Website)" in german and "deine E-Mail-Adresse" in german
+    english = _page(web.client("admin"), pages["edit"])
+    for meaning in VARIABLES.values():  # the same English as postroom's
+        assert str(escape(meaning)) in english, meaning
