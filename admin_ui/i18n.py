@@ -96,8 +96,20 @@ def current_language() -> str:
 
 
 def translate(message: str, **values) -> str:
-    """A message id from domain code (rule 4) in the reader's language, values filled in."""
+    """A message id from domain code (rule 4) in the reader's language, values filled in.
+
+    A domain.translatable.Message (English already filled in) is translated from its own
+    message id and values."""
+    message_id = getattr(message, "message_id", None)
+    if message_id is not None:
+        return gettext(message_id, **{**message.values, **values})
     return gettext(message, **values)
+
+
+def translate_refusal(error: Exception) -> str:
+    """A domain refusal in the reader's language: each of its messages translated (a
+    Message by its id and values), joined with "; " as str(error) joins them."""
+    return "; ".join(translate(arg) if isinstance(arg, str) else str(arg) for arg in error.args)
 
 
 def role_name(role: str) -> str:
@@ -124,4 +136,5 @@ __all__ = [
     "register",
     "role_name",
     "translate",
+    "translate_refusal",
 ]

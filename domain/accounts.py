@@ -20,7 +20,7 @@ from domain import users
 from domain.addresses import MAX_ADDRESS_CHARS, is_address
 from domain.errors import Conflict, Invalid
 from domain.tokens import claim_setup
-from domain.translatable import N_
+from domain.translatable import N_, Message
 from storage import accounts as account_store
 from storage import outbound as outbound_store
 from storage.db import write_transaction
@@ -29,13 +29,16 @@ from storage.models import Account, AccountSmtp, User
 NAME_AGENCY = N_("Name your agency.")
 SETUP_DONE = N_("postroom has been set up already. Log in with the owner's email and password.")
 MAX_NAME_CHARS = 200
-NAME_TOO_LONG = f"An account's name has at most {MAX_NAME_CHARS} characters."
+NAME_TOO_LONG = Message(
+    N_("An account's name has at most %(limit)d characters."), limit=MAX_NAME_CHARS
+)
 
 SECURITIES = ("starttls", "tls", "none")  # how the connection to an outgoing server is secured
 HOST = re.compile(r"^[A-Za-z0-9.-]{1,253}$|^\[?[0-9A-Fa-f:.]{2,45}\]?$")
 MAX_SMTP_TEXT_CHARS = 200  # user name, sender name
 MAX_SMTP_PASSWORD_CHARS = 255
 MAX_SIGNATURE_CHARS = 5000
+SIGNATURE_TOO_LONG = N_("The signature may have at most %(limit)d characters.")
 
 StarterTemplates = Iterable[tuple[str, str, str]]  # (name, subject, body)
 
@@ -115,9 +118,9 @@ def smtp_problems(
     host_ok = bool(HOST.match(smtp.host))
     port_ok = port.isdigit() and 0 < int(port) < 65536
     if not host_ok:
-        errors.append("The server must be a host name or an IP address.")
+        errors.append(N_("The server must be a host name or an IP address."))
     if not port_ok:
-        errors.append("The port must be a number from 1 to 65535.")
+        errors.append(N_("The port must be a number from 1 to 65535."))
     if host_ok and port_ok and check_host is not None:
         try:
             check_host(smtp.host.strip("[]"), int(port))
@@ -125,22 +128,23 @@ def smtp_problems(
             text = str(error)
             errors.append(f"{text[:1].upper()}{text[1:]}.")
     if smtp.security not in SECURITIES:
-        errors.append("Choose how the connection is secured.")
+        errors.append(N_("Choose how the connection is secured."))
     address = smtp.from_address.strip().lower()
     if not (address.isascii() and is_address(address) and len(address) <= MAX_ADDRESS_CHARS):
-        errors.append("The sender address must be an email address.")
-    for value, label in ((smtp.username, "user name"), (smtp.from_name, "sender name")):
-        if len(value) > MAX_SMTP_TEXT_CHARS:
-            errors.append(f"The {label} is too long.")
+        errors.append(N_("The sender address must be an email address."))
+    if len(smtp.username) > MAX_SMTP_TEXT_CHARS:
+        errors.append(N_("The user name is too long."))
+    if len(smtp.from_name) > MAX_SMTP_TEXT_CHARS:
+        errors.append(N_("The sender name is too long."))
     texts = (smtp.host, port, smtp.security, smtp.username, smtp.from_address, smtp.from_name)
     hidden = hidden_line_break is not None and any(hidden_line_break(value) for value in texts)
     if hidden or any(_breaks_line(value) for value in (*texts, smtp.password)):
-        errors.append("No field may contain a line break.")
+        errors.append(N_("No field may contain a line break."))
     if len(smtp.password) > MAX_SMTP_PASSWORD_CHARS:
-        errors.append("The password is too long.")
+        errors.append(N_("The password is too long."))
     if not (smtp.username.isascii() and smtp.password.isascii()):
         # the mail client (smtplib) logs in with ASCII only: such a login could never work
-        errors.append("The user name and the password may hold only ASCII characters.")
+        errors.append(N_("The user name and the password may hold only ASCII characters."))
     return errors
 
 
@@ -185,7 +189,7 @@ def check_signature(signature: str) -> str:
     """A signature as stored (CRLF made LF, ends trimmed), or Invalid."""
     signature = signature.replace("\r\n", "\n").strip()
     if len(signature) > MAX_SIGNATURE_CHARS or "\x00" in signature:
-        raise Invalid(f"The signature may have at most {MAX_SIGNATURE_CHARS} characters.")
+        raise Invalid(Message(SIGNATURE_TOO_LONG, limit=MAX_SIGNATURE_CHARS))
     return signature
 
 

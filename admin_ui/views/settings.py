@@ -14,7 +14,7 @@ from functools import partial
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
 
 from admin_ui.forms import SignatureForm, SmtpForm, TimeZoneForm
-from admin_ui.i18n import translate
+from admin_ui.i18n import translate, translate_refusal
 from admin_ui.views.credentials import LanguageForm
 from domain import accounts, blocks, time_zones, users
 from domain.accounts import SECURITIES, SmtpInvalid, SmtpSettings
@@ -109,7 +109,7 @@ def save_signature():
         accounts.set_signature(g.user.account_id, signature)
     except Invalid as error:
         shown = signature.replace("\r\n", "\n").strip()
-        return _page(400, signature=shown, signature_error=translate(str(error)))
+        return _page(400, signature=shown, signature_error=translate_refusal(error))
     return redirect(url_for(".index", notice="signature-saved"))
 
 
