@@ -11,6 +11,7 @@ from __future__ import annotations
 
 from apispec import APISpec
 from flask import Flask, current_app, g, jsonify, request
+from flask_babel import force_locale
 from flask_smorest import Api
 from flask_smorest.spec.plugins import FlaskPlugin
 from werkzeug.exceptions import HTTPException
@@ -18,8 +19,10 @@ from werkzeug.exceptions import HTTPException
 from admin_ui import api_entries, api_messages, api_projects
 from admin_ui import api_schemas as schemas
 from admin_ui.api_request import API_PREFIX, QUERY_PARAMETERS, ApiError, api
+from admin_ui.i18n import select_locale, translate
 from domain.errors import Conflict, DomainError, Forbidden, Invalid, NotFound
 from domain.tokens import user_for_token
+from domain.translatable import N_
 from domain.users import may_change_anything
 from postroom import login_throttle
 
@@ -220,19 +223,26 @@ def authenticate():
     if user is None:
         raise ApiError(
             401,
-            "send a valid API token: Authorization: Bearer <token>",
+            N_("send a valid API token: Authorization: Bearer <token>"),
             {"WWW-Authenticate": 'Bearer realm="postroom"'},
         )
     g.user = user
     if request.method not in SAFE_METHODS and not may_change_anything(user):
-        raise ApiError(403, "read-only users may not change anything")
+        raise ApiError(403, N_("read-only users may not change anything"))
     known = QUERY_PARAMETERS.get(request.endpoint.removeprefix("api."), set())
     unknown = sorted(set(request.args) - known)
     if unknown:
+        if not known:
+            raise ApiError(
+                400,
+                N_("unknown query parameter %(name)s (known here: none)"),
+                name=repr(unknown[0]),
+            )
         raise ApiError(
             400,
-            f"unknown query parameter {unknown[0]!r}"
-            f" (known here: {', '.join(sorted(known)) or 'none'})",
+            N_("unknown query parameter %(name)s (known here: %(known)s)"),
+            name=repr(unknown[0]),
+            known=", ".join(sorted(known)),
         )
     # before the body is read: an id of another account is a 404 whatever the body
     path = request.view_args or {}
@@ -249,8 +259,9 @@ def _count_wrong_token() -> None:
     if wait:
         raise ApiError(
             429,
-            f"too many wrong tokens from your address; try again in {wait} s",
+            N_("too many wrong tokens from your address; try again in %(wait)s s"),
             {"Retry-After": str(wait)},
+            wait=wait,
         )
 
 
@@ -258,16 +269,24 @@ def _count_wrong_token() -> None:
 DOMAIN_STATUS = ((Invalid, 422), (Conflict, 409), (NotFound, 404), (Forbidden, 403))
 
 
+# The status (the code) never changes; the message is said in the token user's language (their
+# own, else their account's), or Accept-Language's before a token is known (401, 429). The
+# locale is chosen here explicitly: Flask-Babel may have cached it before g.user was set.
 @api.errorhandler(ApiError)
 def api_error(error: ApiError):
-    return jsonify(error=error.message, status=error.status), error.status, error.headers
+    with force_locale(select_locale()):
+        message = translate(error.message_id, **error.values)
+    return jsonify(error=message, status=error.status), error.status, error.headers
 
 
 @api.errorhandler(DomainError)
 def domain_error(error: DomainError):
     """A refusal of the domain layer, with its message: the one place mapping them to codes."""
     status = next((code for kind, code in DOMAIN_STATUS if isinstance(error, kind)), 422)
-    message = "; ".join(str(arg) for arg in error.args)  # a refusal may name several things
+    with force_locale(select_locale()):  # a refusal may name several things
+        message = "; ".join(
+            translate(arg) if isinstance(arg, str) else str(arg) for arg in error.args
+        )
     return jsonify(error=message, status=status), status
 
 

@@ -15,6 +15,7 @@ from admin_ui.api_schemas import MAX_ID
 from domain import entries as domain_entries
 from domain.routing import decision_of, explain
 from domain.time_zones import effective_zone
+from domain.translatable import N_
 from domain.users import may_delete_entries
 from storage.entries import parse_warnings_of
 from storage.intake import load_raw
@@ -38,11 +39,11 @@ def list_entries(query: dict):
     try:
         words = parse_query(query.get("q", ""))
     except QuerySyntaxError as error:
-        raise ApiError(400, str(error)) from None
+        raise ApiError(400, error.message_id, **error.values) from None
     project_id = query.get("project_id")
     unassigned = query["unassigned"]
     if unassigned and project_id is not None:
-        raise ApiError(400, "ask for project_id or unassigned=true, not both")
+        raise ApiError(400, N_("ask for project_id or unassigned=true, not both"))
     include_spam = query["include_spam"]
     limit = query["limit"]
     key = decode_cursor(query.get("cursor"))
@@ -86,7 +87,7 @@ def entry_raw(entry_id: int):
     except RawMessage.DoesNotExist:
         raw = None
     if raw is None:
-        raise ApiError(404, "this entry has no raw message (it was not received by mail)")
+        raise ApiError(404, N_("this entry has no raw message (it was not received by mail)"))
     return Response(
         raw,
         mimetype="message/rfc822",
@@ -140,7 +141,7 @@ def delete_entry(entry_id: int):
     """Delete an entry (owner or admin)"""
     entry = entry_or_404(entry_id)
     if not may_delete_entries(api_user()):
-        raise ApiError(403, "only an owner or admin may delete an entry; discard it instead")
+        raise ApiError(403, N_("only an owner or admin may delete an entry; discard it instead"))
     domain_entries.delete_entry(entry, api_user().id)
     return no_content()
 
@@ -192,7 +193,9 @@ def decode_cursor(cursor: str | None) -> tuple[dt.datetime, int] | None:
             raise ValueError(entry_id)
         return dt.datetime.fromisoformat(when).replace(tzinfo=None), entry_id
     except (ValueError, TypeError, binascii.Error, UnicodeError):
-        raise ApiError(400, "cursor is not valid: pass next_cursor of the previous page") from None
+        raise ApiError(
+            400, N_("cursor is not valid: pass next_cursor of the previous page")
+        ) from None
 
 
 # --- JSON shapes -----------------------------------------------------------------------------

@@ -10,6 +10,7 @@ from flask import current_app, url_for
 from admin_ui import api_schemas as schemas
 from admin_ui.api_entries import entry_json, project_or_404
 from admin_ui.api_request import ApiError, api, api_user
+from domain.translatable import N_
 from postroom.mail_templates import TemplateError
 from postroom.outbound import OutboundError, queue_message
 from storage.timeline import entry_of_account
@@ -23,12 +24,12 @@ def send_message(project_id: int, body: dict):
     template_id = body.get("template_id")
     written = body.get("subject", "").strip() and body.get("body", "").strip()
     if template_id is None and not written:
-        raise ApiError(422, "subject and body are required unless a template_id is given")
+        raise ApiError(422, N_("subject and body are required unless a template_id is given"))
     answer = None
     if body.get("answer_entry_id") is not None:
         answer = entry_of_account(api_user().account_id, body["answer_entry_id"])
         if answer is None or answer.project_id != project.id:
-            raise ApiError(422, "answer_entry_id is not an entry of this project")
+            raise ApiError(422, N_("answer_entry_id is not an entry of this project"))
     uploads = [_upload(number, item) for number, item in enumerate(body.get("attachments", []))]
     try:
         entry = queue_message(
@@ -51,5 +52,7 @@ def _upload(number: int, item: dict) -> tuple[str, str, bytes]:
     try:
         data = base64.b64decode(item["content_base64"], validate=True)
     except (binascii.Error, ValueError):
-        raise ApiError(422, f"attachments[{number}].content_base64 is not base64") from None
+        raise ApiError(
+            422, N_("attachments[%(number)s].content_base64 is not base64"), number=number
+        ) from None
     return item["filename"], item["content_type"], data

@@ -15,6 +15,7 @@ from admin_ui.api_entries import entry_json, project_or_404
 from admin_ui.api_request import ApiError, api, api_user, no_content, not_found
 from admin_ui.api_schemas import MAX_ADDRESS, MAX_DATA_CHARS, project_statuses, storable
 from domain import entries, projects
+from domain.translatable import N_
 from domain.users import may_delete_projects
 from storage.models import Project
 from storage.projects import addresses_by_project, projects_of_account
@@ -72,7 +73,7 @@ def delete_project(project_id: int):
     """Delete a project (owner or admin); its mail stays as unassigned, its notes go"""
     project = project_or_404(project_id)
     if not may_delete_projects(api_user()):
-        raise ApiError(403, "only an owner or admin may delete a project")
+        raise ApiError(403, N_("only an owner or admin may delete a project"))
     projects.delete_project(project, api_user().id)
     return no_content()
 
@@ -134,7 +135,9 @@ def add_event(project_id: int, body: dict):
     project = project_or_404(project_id)
     data = body.get("data")
     if data is not None and len(json.dumps(data)) > MAX_DATA_CHARS:
-        raise ApiError(422, f"data may have at most {MAX_DATA_CHARS} characters as JSON")
+        raise ApiError(
+            422, N_("data may have at most %(limit)s characters as JSON"), limit=MAX_DATA_CHARS
+        )
     entry = entries.record_project_event(
         project,
         body["type"],

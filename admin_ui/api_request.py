@@ -18,18 +18,26 @@ from flask import Response, g
 from flask_smorest import Blueprint
 from webargs.flaskparser import FlaskParser
 
+from domain.translatable import N_
 from storage.models import User
 
 API_PREFIX = "/api/v1"
 
 
 class ApiError(Exception):
-    """Answer the request with this status and message as {"error": ..., "status": ...}."""
+    """Answer the request with this status and message as {"error": ..., "status": ...}.
 
-    def __init__(self, status: int, message: str, headers: dict | None = None):
-        super().__init__(message)
+    message is an English message id (marked with N_) with %(name)s placeholders filled from
+    values; admin_ui.api's handler says it in the reader's language (the status, the code,
+    never changes). `message` is the English text, `message_id` and `values` its parts.
+    """
+
+    def __init__(self, status: int, message: str, headers: dict | None = None, **values):
+        super().__init__(message % values if values else message)
         self.status = status
-        self.message = message
+        self.message_id = message
+        self.values = values
+        self.message = message % values if values else message
         self.headers = headers or {}
 
 
@@ -75,9 +83,9 @@ class Parser(FlaskParser):
         try:
             body = json.loads(raw)
         except (ValueError, RecursionError):
-            raise ApiError(400, "the request body must be a JSON object") from None
+            raise ApiError(400, N_("the request body must be a JSON object")) from None
         if not isinstance(body, dict):
-            raise ApiError(400, "the request body must be a JSON object")
+            raise ApiError(400, N_("the request body must be a JSON object"))
         return body
 
     def handle_error(self, error, req, schema, *, error_status_code, error_headers):
@@ -121,8 +129,15 @@ def api_user() -> User:
     return g.user
 
 
+NOT_FOUND = {
+    "entry": N_("entry not found"),
+    "project": N_("project not found"),
+    "customer address": N_("customer address not found"),
+}
+
+
 def not_found(what: str) -> ApiError:
-    return ApiError(404, f"{what} not found")
+    return ApiError(404, NOT_FOUND.get(what, f"{what} not found"))
 
 
 def no_content() -> Response:
