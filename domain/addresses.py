@@ -15,10 +15,11 @@ from __future__ import annotations
 import re
 
 from domain.errors import Invalid
+from domain.translatable import N_, Message
 
 MAX_ADDRESS_CHARS = 254  # RFC 5321's limit on a path
 ADDRESS = re.compile(r"^[^@\s<>\"',;]+@[A-Za-z0-9.-]+\.[A-Za-z0-9-]{2,}$")
-INVALID = "not a valid email address: {shown!r}"
+INVALID = N_("not a valid email address: %(shown)s")  # shown: the text's repr
 SHOWN_CHARS = 80  # how much of a refused text the message repeats
 
 
@@ -44,4 +45,4 @@ def invalid_message(text: str) -> str:
     shown = text.strip()
     if len(shown) > SHOWN_CHARS:
         shown = shown[:SHOWN_CHARS] + "…"
-    return INVALID.format(shown=shown)
+    return Message(INVALID, shown=repr(shown))

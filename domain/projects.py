@@ -23,6 +23,7 @@ from domain import entries
 from domain.addresses import is_address, normalise_address
 from domain.errors import Conflict, DomainError, Invalid
 from domain.routing import Rule
+from domain.translatable import N_, Message
 from storage import projects as store
 from storage.activity import keep_entry_history, log
 from storage.db import write_transaction
@@ -43,9 +44,9 @@ TOO_LONG = "{field} may have at most {limit} characters"
 NOT_ONE_LINE = "{field} must be one line"
 NOT_A_HOST = "domain is not a host name: {text!r}"
 NOT_A_LINK = "invitation link must be a web address starting with https:// or http://"
-BAD_KIND = "kind must be customer or partner"
-TAKEN = "{address} is already a customer address of {project}"
-TAKEN_HERE = "{address} is already a customer address of this project"
+BAD_KIND = N_("kind must be customer or partner")
+TAKEN = N_("%(address)s is already a customer address of %(project)s")
+TAKEN_HERE = N_("%(address)s is already a customer address of this project")
 UNKNOWN_FIELDS = "unknown project fields: {fields}"
 
 
@@ -122,8 +123,8 @@ def _refuse_taken(account_id: int, address: str, project: Project | None) -> Non
     if row is None:
         return
     if project is not None and row.project_id == project.id:
-        raise Conflict(TAKEN_HERE.format(address=address))
-    raise Conflict(TAKEN.format(address=address, project=row.project.name))
+        raise Conflict(Message(TAKEN_HERE, address=address))
+    raise Conflict(Message(TAKEN, address=address, project=row.project.name))
 
 
 # --- projects ------------------------------------------------------------------------------
@@ -160,9 +161,9 @@ def create_project(
                 check_kind(kind)
                 _refuse_taken(account_id, address, None)
             except Conflict as error:
-                taken.append(str(error))
+                taken.extend(error.args)
             except DomainError as error:
-                invalid.append(str(error))
+                invalid.extend(error.args)
             else:
                 wanted.setdefault(address, kind)
         if invalid or taken:

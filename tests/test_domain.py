@@ -239,7 +239,7 @@ def test_an_address_of_another_project_is_refused_by_cli_ui_and_api(web, cli):
     bakery = create_project(web.account.id, "Bakery", customer_addresses=["anna@bakery.example"])
     shop = create_project(web.account.id, "Shop")
     typed = "Anna@Bakery.example"
-    message = TAKEN.format(address="anna@bakery.example", project="Bakery")
+    message = TAKEN % {"address": "anna@bakery.example", "project": "Bakery"}
 
     assert _cli_refusal(cli, web, typed) == message
     page = _ui_refusal(
@@ -254,7 +254,7 @@ def test_an_address_of_another_project_is_refused_by_cli_ui_and_api(web, cli):
     page = _ui_refusal(web, f"/projects/{shop.id}/addresses", {"address": typed})
     assert message in page
     assert api(f"/projects/{shop.id}/addresses", {"address": typed}) == (409, message)
-    here = TAKEN_HERE.format(address="anna@bakery.example")
+    here = TAKEN_HERE % {"address": "anna@bakery.example"}
     assert api(f"/projects/{bakery.id}/addresses", {"address": typed}) == (409, here)
 
     assert [p.name for p in Project.select().order_by(Project.id)] == ["Bakery", "Shop"]

@@ -66,3 +66,31 @@ def test_a_too_long_signature_is_refused_in_the_readers_language(web):
     assert "Die Signatur darf höchstens 5000 Zeichen haben." in page.get_data(as_text=True)
     page = post(english, "/settings/signature", long, token_from="/settings")
     assert "The signature may have at most 5000 characters." in page.get_data(as_text=True)
+
+
+def _new_project(client, addresses: str):
+    form = {"name": "Shop", "domain": "", "status": "lead", "contact_name": ""}
+    return post(
+        client, "/projects/new", {**form, "addresses": addresses}, token_from="/projects/new"
+    )
+
+
+def test_customer_address_refusals_in_the_readers_language(web, bakery):
+    german, english = _german_owner_english_admin(web)
+    page = _new_project(german, "anna@bakery.example\nnobody")
+    assert page.status_code == 400
+    text = page.get_data(as_text=True)
+    assert "anna@bakery.example ist schon eine Kundenadresse von Bakery Miller" in text
+    assert "keine gültige E-Mail-Adresse: &#39;nobody&#39;" in text
+    page = _new_project(english, "anna@bakery.example\nnobody")
+    text = page.get_data(as_text=True)
+    assert "anna@bakery.example is already a customer address of Bakery Miller" in text
+    assert "not a valid email address: &#39;nobody&#39;" in text
+
+    path = f"/projects/{bakery.id}/addresses"
+    form = {"address": "anna@bakery.example", "kind": "customer"}
+    page = post(german, path, form, token_from=f"/projects/{bakery.id}/edit")
+    assert page.status_code == 400
+    assert "ist schon eine Kundenadresse dieses Projekts" in page.get_data(as_text=True)
+    page = post(english, path, form, token_from=f"/projects/{bakery.id}/edit")
+    assert "is already a customer address of this project" in page.get_data(as_text=True)

@@ -28,7 +28,7 @@ from admin_ui.forms import (
     ProtocolPlaceForm,
     SearchForm,
 )
-from admin_ui.i18n import translate
+from admin_ui.i18n import translate, translate_refusal
 from admin_ui.local_time import viewer_zone
 from domain import projects as domain_projects
 from domain.categories import CATEGORIES
@@ -115,7 +115,7 @@ def new():
                     user_id=g.user.id,
                 )
             except DomainError as error:
-                address_errors = list(error.args)
+                address_errors = [translate(message) for message in error.args]
             else:
                 return redirect(url_for(".protocol", project_id=project.id))
     status = 400 if errors or address_errors else 200
@@ -171,7 +171,7 @@ def add_address(project_id: int):
             project, address, kind=sent.kind.data, user_id=g.user.id
         )
     except DomainError as error:
-        page = _edit_page(project, address_error=str(error), new_address=address)
+        page = _edit_page(project, address_error=translate_refusal(error), new_address=address)
         return page, 400
     return redirect(url_for(".edit", project_id=project.id, notice="address-added"))
 

@@ -14,7 +14,7 @@ from flask import (
 )
 
 from admin_ui.forms import AssignForm, DiscardForm, SearchForm, UnassignedForm
-from admin_ui.i18n import translate
+from admin_ui.i18n import translate_refusal
 from admin_ui.route_words import route_words
 from admin_ui.views.pages import page_of, shown_count
 from domain import entries as domain_entries
@@ -76,7 +76,7 @@ def assign(entry_id: int):
     try:
         assignment = domain_entries.assign_mail(entry, project, g.user.id, remember_sender=remember)
     except DomainError as error:
-        flash(translate(str(error)), "error")
+        flash(translate_refusal(error), "error")
         return redirect(url_for("unassigned.index"))
     return _done(
         "assigned",
