@@ -29,7 +29,7 @@ from werkzeug.security import check_password_hash, generate_password_hash
 
 from domain.addresses import normalise_address
 from domain.errors import Conflict, Forbidden, Invalid, NotFound
-from domain.translatable import N_
+from domain.translatable import N_, Message
 from storage.db import is_postgres, write_transaction
 from storage.models import MAX_ID, Account, ApiToken, User, WebSession, utcnow
 
@@ -41,15 +41,15 @@ READ_ONLY = "read-only"
 MIN_PASSWORD_LENGTH = 10
 COMMON_LIST = "data/common-passwords.txt.gz"  # Django's list, see domain/data/README.md
 
-BAD_ROLE = "role must be one of {roles}"
-TOO_SHORT = "a password needs at least {n} characters"
+BAD_ROLE = N_("role must be one of %(roles)s")
+TOO_SHORT = N_("a password needs at least %(n)d characters")
 TOO_COMMON = N_(
     "this password is on a list of common passwords that attackers try first; choose another"
 )
 NOT_ONE_LINE = N_("the name must be one line, without line breaks or control characters")
 MAX_NAME_CHARS = 200
-NAME_TOO_LONG = f"a name has at most {MAX_NAME_CHARS} characters"
-ALREADY_MEMBER = "{email} is already a member of this account"
+NAME_TOO_LONG = Message(N_("a name has at most %(limit)d characters"), limit=MAX_NAME_CHARS)
+ALREADY_MEMBER = N_("%(email)s is already a member of this account")
 OWNER_ONLY = N_("Only an owner may give or take the owner role, or change an owner.")
 LAST_OWNER = N_("The account needs an active owner: make another member owner first.")
 NOT_A_MANAGER = N_("Only owners and admins may change the team.")
@@ -65,7 +65,7 @@ class WrongPassword(Invalid):
 def check_role(role: str) -> str:
     """The role, or Invalid naming the roles there are."""
     if role not in ROLES:
-        raise Invalid(BAD_ROLE.format(roles=", ".join(ROLES)))
+        raise Invalid(Message(BAD_ROLE, roles=", ".join(ROLES)))
     return role
 
 
@@ -96,7 +96,7 @@ def common_passwords() -> frozenset[str]:
 def password_problem(password: str) -> str | None:
     """Say why a new password is refused, or None when it may be used."""
     if len(password) < MIN_PASSWORD_LENGTH:
-        return TOO_SHORT.format(n=MIN_PASSWORD_LENGTH)
+        return Message(TOO_SHORT, n=MIN_PASSWORD_LENGTH)
     if password.strip().lower() in common_passwords():
         return TOO_COMMON
     return None
@@ -196,12 +196,12 @@ def create_user(
             raise Forbidden(OWNER_ONLY)
     email, name, role = check_email(email), check_name(name), check_role(role)
     if find_user(email, account_id) is not None:
-        raise Conflict(ALREADY_MEMBER.format(email=email))
+        raise Conflict(Message(ALREADY_MEMBER, email=email))
     hashed = hash_password(password)  # outside the lock: scrypt takes a while
     with write_transaction():
         _lock_team(account_id)
         if find_user(email, account_id) is not None:
-            raise Conflict(ALREADY_MEMBER.format(email=email))
+            raise Conflict(Message(ALREADY_MEMBER, email=email))
         return User.create(
             account=account_id, email=email, role=role, name=name, password_hash=hashed
         )

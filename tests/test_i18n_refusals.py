@@ -94,3 +94,24 @@ def test_customer_address_refusals_in_the_readers_language(web, bakery):
     assert "ist schon eine Kundenadresse dieses Projekts" in page.get_data(as_text=True)
     page = post(english, path, form, token_from=f"/projects/{bakery.id}/edit")
     assert "is already a customer address of this project" in page.get_data(as_text=True)
+
+
+def test_team_refusals_in_the_readers_language(web):
+    german, english = _german_owner_english_admin(web)
+    cases = [
+        ({"email": "member@agency.test"}, "member@agency.test ist schon Mitglied dieser Agentur"),
+        ({"email": "x@agency.test", "password": "short"}, "braucht mindestens 10 Zeichen"),
+        ({"email": "y@agency.test", "role": "boss"}, "die Rolle muss eine von owner, admin"),
+    ]
+    for form, words in cases:
+        sent = {"name": "", "role": "member", "password": "a good long password", **form}
+        page = post(german, "/team/members", sent, token_from="/team")
+        assert page.status_code == 400
+        assert words in page.get_data(as_text=True), words
+    page = post(
+        english,
+        "/team/members",
+        {"email": "member@agency.test", "name": "", "role": "member", "password": "long enough 1"},
+        token_from="/team",
+    )
+    assert "member@agency.test is already a member of this account" in page.get_data(as_text=True)

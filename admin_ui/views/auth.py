@@ -6,7 +6,7 @@ from flask import Blueprint, abort, g, redirect, render_template, request, sessi
 from flask_babel import gettext, ngettext, refresh
 
 from admin_ui.forms import LoginForm, SetupForm, SetupTokenForm, strip, text_field
-from admin_ui.i18n import browser_language, translate
+from admin_ui.i18n import browser_language, translate_refusal
 from admin_ui.redirects import safe_next
 from domain.accounts import set_up
 from domain.errors import Conflict, DomainError, Invalid
@@ -109,9 +109,9 @@ def setup():
             set_account_time_zone(account.id, time_zone)
             set_account_language(account.id, g.language)
         except Conflict as taken:  # another request set up first
-            return render_template("error.html", code=409, text=translate(str(taken))), 409
+            return render_template("error.html", code=409, text=translate_refusal(taken)), 409
         except DomainError as failure:
-            error = translate(str(failure))
+            error = translate_refusal(failure)
         else:
             _log_in(user)
             return redirect(url_for("pages.tickets"))

@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, g, redirect, request, session, url_for
 
 from admin_ui.forms import ChangePasswordForm, PostForm, TimeZoneForm, strip, text_field
-from admin_ui.i18n import translate
+from admin_ui.i18n import translate_refusal
 from admin_ui.views.notifications import profile_page
 from domain.errors import DomainError, NotFound
 from domain.languages import set_user_language
@@ -36,7 +36,7 @@ def change_name():
     try:
         set_name(g.user, sent)
     except DomainError as error:
-        return profile_page(400, name_error=translate(str(error)), name_value=sent)
+        return profile_page(400, name_error=translate_refusal(error), name_value=sent)
     return redirect(url_for("notifications.profile", notice="name-changed"))
 
 
@@ -53,7 +53,7 @@ def change_language():
     try:
         set_user_language(g.user, sent)
     except DomainError as error:
-        return profile_page(400, language_error=translate(str(error)))
+        return profile_page(400, language_error=translate_refusal(error))
     return redirect(url_for("notifications.profile", notice="language-changed") + "#language")
 
 
@@ -64,7 +64,7 @@ def change_time_zone():
     try:
         set_user_time_zone(g.user, sent)
     except DomainError as error:
-        return profile_page(400, time_zone_error=translate(str(error)), time_zone_value=sent)
+        return profile_page(400, time_zone_error=translate_refusal(error), time_zone_value=sent)
     return redirect(url_for("notifications.profile", notice="time-zone-changed") + "#time-zone")
 
 
@@ -86,10 +86,10 @@ def change_password():
     try:
         generation = change_own_password(g.user, current, new)
     except WrongPassword as error:
-        return profile_page(400, change_error=translate(str(error)))
+        return profile_page(400, change_error=translate_refusal(error))
     except DomainError as error:
         login_throttle.succeeded(keys)
-        return profile_page(400, change_error=translate(str(error)))
+        return profile_page(400, change_error=translate_refusal(error))
     login_throttle.succeeded(keys)
     session.reissue(generation)
     return redirect(url_for("notifications.profile", notice="password-changed"))

@@ -9,7 +9,7 @@ from __future__ import annotations
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
 from admin_ui.forms import ActiveForm, MemberForm, RoleForm
-from admin_ui.i18n import translate
+from admin_ui.i18n import translate_refusal
 from domain import users
 from domain.errors import DomainError, Forbidden, Invalid, NotFound
 from domain.tokens import api_tokens, revoke_api_token
@@ -78,7 +78,7 @@ def add_member():
     except Forbidden:
         return _page(403, form=form, add_error_code="owner_only")
     except DomainError as error:
-        return _page(400, form=form, add_error=translate(str(error)))
+        return _page(400, form=form, add_error=translate_refusal(error))
     return redirect(url_for(".index", notice="added", member=member.id))
 
 
