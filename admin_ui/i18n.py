@@ -35,7 +35,10 @@ RULES for every user-facing string (templates, views, flash messages, form error
    list."))`). admin_ui shows such a message with `translate(str(error))` (this module):
    gettext of the id, the English itself when the catalog lacks it. An id built with values
    (f-strings) can never be translated: use a fixed id and format after translating:
-   `translate(UNKNOWN, name=value)` with `UNKNOWN = N_("No project %(name)s.")`.
+   `translate(UNKNOWN, name=value)` with `UNKNOWN = N_("No project %(name)s.")`. When the
+   domain must fill in values itself (str(error) is English for the API and the CLI), it
+   raises `Invalid(Message(UNKNOWN, name=value))` (domain.translatable.Message: the English
+   text, keeping message_id and values) and the view shows `translate_refusal(error)`.
 5. Codes stay English and stable: URLs, form values, API error codes, CSS classes, role
    names in data. API error *messages* are translated like any other text.
 6. German: du-form, the seed's words (docs/i18n.md has the glossary: Tickets, Nicht
