@@ -21,6 +21,7 @@ from jinja2 import TemplateError as JinjaError
 from jinja2.exceptions import SecurityError, TemplateSyntaxError, UndefinedError
 from jinja2.sandbox import ImmutableSandboxedEnvironment
 
+from domain.translatable import N_
 from domain.users import shown_name
 from postroom.starter_templates import starter_templates
 from postroom.template_language import (
@@ -37,18 +38,18 @@ log = logging.getLogger(__name__)
 
 MAX_RESULT_CHARS = 200_000  # the full-text index keeps this much of a body
 
-# name -> what it holds, in the order the editor lists them
+# name -> what it holds (a message id: admin_ui shows it translated), in the editor's order
 VARIABLES = {
-    "website_name": "the project's (website's) name",
-    "domain": "the website's domain",
-    "status": "the project's status",
-    "customer_name": "the recipient's name, as seen in their mail (else the contact person)",
-    "contact_person": "the project's contact person",
-    "customer_email": "the recipient's address",
-    "invitation_link": "the project's invitation link",
-    "sender_name": "your name",
-    "sender_email": "your email address",
-    "signature": "the agency's signature (Settings)",
+    "website_name": N_("the project's (website's) name"),
+    "domain": N_("the website's domain"),
+    "status": N_("the project's status"),
+    "customer_name": N_("the recipient's name, as seen in their mail (else the contact person)"),
+    "contact_person": N_("the project's contact person"),
+    "customer_email": N_("the recipient's address"),
+    "invitation_link": N_("the project's invitation link"),
+    "sender_name": N_("your name"),
+    "sender_email": N_("your email address"),
+    "signature": N_("the agency's signature (Settings)"),
 }
 
 

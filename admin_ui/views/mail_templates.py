@@ -15,9 +15,9 @@ the mail; the sample values are only for checking a template when it is saved.
 from __future__ import annotations
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
-from flask_babel import lazy_gettext
 
 from admin_ui.forms import TemplateForm, TemplatePreviewForm, TemplateSearchForm
+from admin_ui.i18n import translate
 from domain import templates as domain_templates
 from domain.errors import Invalid, NotFound
 from domain.templates import LIMITS
@@ -31,22 +31,6 @@ from storage.projects import project_of_account, projects_of_account
 
 bp = Blueprint("mail_templates", __name__)
 PROJECTS_OFFERED = 200  # in the preview's choice of project
-# What each variable of postroom.mail_templates.VARIABLES means, in the reader's language (the
-# same English as there; a variable missing here shows its English meaning).
-MEANINGS = {
-    "website_name": lazy_gettext("the project's (website's) name"),
-    "domain": lazy_gettext("the website's domain"),
-    "status": lazy_gettext("the project's status"),
-    "customer_name": lazy_gettext(
-        "the recipient's name, as seen in their mail (else the contact person)"
-    ),
-    "contact_person": lazy_gettext("the project's contact person"),
-    "customer_email": lazy_gettext("the recipient's address"),
-    "invitation_link": lazy_gettext("the project's invitation link"),
-    "sender_name": lazy_gettext("your name"),
-    "sender_email": lazy_gettext("your email address"),
-    "signature": lazy_gettext("the agency's signature (Settings)"),
-}
 
 
 def _template_or_404(template_id: int) -> MailTemplate:
@@ -120,7 +104,7 @@ def _edit_form(template: MailTemplate | None):
         preview=preview,
         projects=projects,
         preview_project=project,
-        variables={name: str(MEANINGS.get(name, meaning)) for name, meaning in VARIABLES.items()},
+        variables={name: translate(meaning) for name, meaning in VARIABLES.items()},
         filters=FILTERS,
         limits=LIMITS,
         notice=request.args.get("notice", ""),
