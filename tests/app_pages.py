@@ -69,6 +69,24 @@ def long_mail() -> bytes:
     return mail.as_bytes().replace(b"\n", b"\r\n")
 
 
+def html_mail() -> bytes:
+    """A customer's HTML mail (with a plain-text part), as mail clients send it."""
+    mail = EmailMessage()
+    mail["From"] = f"Anna <anna@{LONG_DOMAIN}>"
+    mail["To"] = "inbox@in.example"
+    mail["Subject"] = "Our new opening hours"
+    mail["Message-ID"] = f"<html.{uuid.uuid4().hex}@{LONG_DOMAIN}>"
+    mail["Date"] = "Fri, 27 Nov 2026 09:30:00 +0100"
+    mail.set_content("Opening hours: Mon-Fri 7-18\n")
+    mail.add_alternative(
+        "<html><body><h2 style='color:#999'>Opening hours</h2>"
+        "<p>Mon&ndash;Fri <b>7&ndash;18</b>, <a href='https://example.org/'>map</a></p>"
+        "<img src='https://example.org/track.gif' width='1' height='1'></body></html>",
+        subtype="html",
+    )
+    return mail.as_bytes().replace(b"\n", b"\r\n")
+
+
 def seed(web) -> Seeded:
     """One of everything, in the account of the `web` fixture; returns the ids to fill in."""
     account_id = web.account.id
@@ -83,6 +101,7 @@ def seed(web) -> Seeded:
     domain_projects.set_status(project, "in progress")  # a badge of two words
     notification_store.set_following(project.id, owner.id, True)
     filed = receive(account_id, long_mail())  # from a customer address: filed under the project
+    html = receive(account_id, html_mail())  # shown in the entry page's sandboxed frame
     stranger = long_mail().replace(LONG_LOCAL.encode(), b"stranger." + LONG_LOCAL.encode())
     unassigned = receive(account_id, stranger)
     spam = receive(
@@ -103,7 +122,7 @@ def seed(web) -> Seeded:
     return Seeded(
         ids={
             "project_id": [project.id],
-            "entry_id": [filed.id, unassigned.id, spam.id, outbound.id, note.id, call.id],
+            "entry_id": [filed.id, unassigned.id, spam.id, outbound.id, note.id, call.id, html.id],
             "template_id": [template.id],
             "user_id": [web.users["member"].id],
             "attachment_id": [attachment.id],
