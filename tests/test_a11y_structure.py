@@ -1,0 +1,236 @@
+"""Every page of the app has the structure assistive technology finds its way by (issue 19).
+
+In-process, without a browser: the HTML of every GET page (tests/app_pages.py) as an owner and
+as a read-only member, the login page, the setup page of a fresh installation and an error page
+is parsed and checked for one h1, the landmarks (header, nav when logged in, main#main), the
+skip link first, a name for every form control, references (aria-describedby,
+aria-labelledby, label for) that point at ids on the page, unique ids, a title on every frame,
+a text alternative or aria-hidden on every image and icon, no positive tabindex.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+from html.parser import HTMLParser
+
+import pytest
+
+from tests.app_pages import html_pages, seed
+
+VOID = {
+    "area",
+    "base",
+    "br",
+    "col",
+    "embed",
+    "hr",
+    "img",
+    "input",
+    "link",
+    "meta",
+    "source",
+    "track",
+    "wbr",
+}
+NOT_LABELLED = {"hidden", "submit", "button", "reset", "image"}  # named by value, or not shown
+
+
+@dataclass(eq=False)
+class Element:
+    tag: str
+    attrs: dict[str, str]
+    parent: Element | None = None
+    children: list[Element | str] = field(default_factory=list)
+
+    def text(self) -> str:
+        """The text inside, whitespace collapsed."""
+        parts = [c if isinstance(c, str) else c.text() for c in self.children]
+        return " ".join(" ".join(parts).split())
+
+    def ancestors(self):
+        node = self.parent
+        while node is not None:
+            yield node
+            node = node.parent
+
+    def ids(self, name: str) -> list[str]:
+        """The ids an ID-reference list attribute names (aria-describedby="a b")."""
+        return self.attrs.get(name, "").split()
+
+    def __repr__(self) -> str:
+        shown = " ".join(f'{k}="{v}"' for k, v in self.attrs.items())
+        return f"<{self.tag} {shown}>"
+
+
+class Page(HTMLParser):
+    """The page as a tree of Elements (elements left open are closed by their parent's end)."""
+
+    def __init__(self, html: str):
+        super().__init__(convert_charrefs=True)
+        self.root = Element("#document", {})
+        self.elements: list[Element] = []
+        self._open = [self.root]
+        self.feed(html)
+        self.close()
+
+    def handle_starttag(self, tag, attrs):
+        element = Element(tag, {k: v or "" for k, v in attrs}, parent=self._open[-1])
+        self._open[-1].children.append(element)
+        self.elements.append(element)
+        if tag not in VOID:
+            self._open.append(element)
+
+    def handle_startendtag(self, tag, attrs):
+        self.handle_starttag(tag, attrs)
+        if tag not in VOID:
+            self._open.pop()
+
+    def handle_endtag(self, tag):
+        for depth in range(len(self._open) - 1, 0, -1):
+            if self._open[depth].tag == tag:
+                del self._open[depth:]
+                return
+
+    def handle_data(self, data):
+        self._open[-1].children.append(data)
+
+    def all(self, *tags: str) -> list[Element]:
+        return [e for e in self.elements if e.tag in tags]
+
+    def by_id(self) -> dict[str, Element]:
+        return {e.attrs["id"]: e for e in self.elements if "id" in e.attrs}
+
+
+def accessible_name_problem(control: Element, page: Page) -> str | None:
+    """Why a form control has no accessible name (None: it has one)."""
+    if control.attrs.get("aria-label", "").strip():
+        return None
+    ids = page.by_id()
+    if control.attrs.get("aria-labelledby"):
+        named = [ids.get(i) for i in control.ids("aria-labelledby")]
+        return None if all(named) and any(n.text() for n in named) else "aria-labelledby is empty"
+    if any(a.tag == "label" for a in control.ancestors()):
+        return None
+    if control.attrs.get("id") and any(
+        label.attrs.get("for") == control.attrs["id"] and label.text()
+        for label in page.all("label")
+    ):
+        return None
+    if control.attrs.get("title", "").strip():
+        return None
+    return "no label, aria-label or aria-labelledby"
+
+
+def structure_problems(html: str, *, logged_in: bool) -> list[str]:
+    """What keeps a page from being found one's way around by keyboard and screen reader."""
+    page = Page(html)
+    problems = []
+    h1 = page.all("h1")
+    if len(h1) != 1:
+        problems.append(f"{len(h1)} <h1> elements: {[h.text() for h in h1]}")
+    mains = page.all("main")
+    if len(mains) != 1 or mains[0].attrs.get("id") != "main":
+        problems.append(f"not one <main id=main>: {mains}")
+    if not page.all("header"):
+        problems.append("no <header>")
+    if logged_in and not page.all("nav"):
+        problems.append("no <nav>")
+    links = page.all("a")
+    if not links or links[0].attrs.get("href") != "#main":
+        problems.append(f"the first link is not the skip link to #main: {links[:1]}")
+    seen: dict[str, int] = {}
+    for element in page.elements:
+        if "id" in element.attrs:
+            seen[element.attrs["id"]] = seen.get(element.attrs["id"], 0) + 1
+    problems += [f'id "{i}" is used {n} times' for i, n in seen.items() if n > 1]
+    for element in page.elements:
+        for attribute in ("aria-describedby", "aria-labelledby", "aria-controls", "list"):
+            missing = [i for i in element.ids(attribute) if i not in seen]
+            if missing:
+                problems.append(f"{element} {attribute} names missing ids {missing}")
+        if element.tag == "label" and element.attrs.get("for") and element.attrs["for"] not in seen:
+            problems.append(f"{element} is for a missing id")
+        tabindex = element.attrs.get("tabindex", "").strip()
+        if tabindex.lstrip("-").isdigit() and int(tabindex) > 0:
+            problems.append(f"{element} has a positive tabindex")
+    for control in page.all("input", "select", "textarea"):
+        if control.tag == "input" and control.attrs.get("type", "text") in NOT_LABELLED:
+            continue
+        if why := accessible_name_problem(control, page):
+            problems.append(f"{control}: {why}")
+    for frame in page.all("iframe"):
+        if not frame.attrs.get("title", "").strip():
+            problems.append(f"{frame} has no title")
+    for image in page.all("img", "svg"):
+        hidden = image.attrs.get("aria-hidden") == "true"
+        titled = any(isinstance(c, Element) and c.tag == "title" for c in image.children)
+        named = image.attrs.get("aria-label", "").strip() or "alt" in image.attrs or titled
+        if not hidden and not named:
+            problems.append(f"{image} has no text alternative and is not aria-hidden")
+    return problems
+
+
+def assert_structured(html: str, where: str, *, logged_in: bool) -> None:
+    problems = structure_problems(html, logged_in=logged_in)
+    assert not problems, f"{where}:\n  " + "\n  ".join(problems)
+
+
+# --- every page ------------------------------------------------------------------------------
+# The pages are the same whichever database holds the data: SQLite only.
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+@pytest.mark.parametrize("role", ["owner", "read-only"])
+def test_every_page_has_one_h1_landmarks_and_named_controls(web, role):
+    seeded = seed(web)
+    client = web.client(role)
+    found, checked = {}, []
+    for endpoint, url in html_pages(web.app, seeded):
+        if endpoint == "auth.logout":
+            continue
+        response = client.get(url)
+        if response.status_code in (301, 302, 303):
+            continue
+        assert "text/html" in response.content_type, url
+        checked.append(Page(response.get_data(as_text=True)))
+        problems = structure_problems(response.get_data(as_text=True), logged_in=True)
+        if problems:
+            found[f"{url} ({response.status_code})"] = problems
+    # what the checks are about is on the pages: the HTML mail's frame, the bell, forms
+    assert any(page.all("iframe") for page in checked), "no page shows the HTML mail"
+    assert any(page.all("svg") for page in checked) and len(checked) > 20
+    report = "\n".join(f"{url}:\n  " + "\n  ".join(lines) for url, lines in found.items())
+    assert not found, report
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_login_and_error_pages_have_the_same_structure(web):
+    anonymous = web.client(None)
+    assert_structured(anonymous.get("/login").get_data(as_text=True), "/login", logged_in=False)
+    missing = anonymous.get("/setup?token=guessed")  # what a stranger may reach
+    assert missing.status_code == 404
+    assert_structured(missing.get_data(as_text=True), "404, anonymous", logged_in=False)
+    missing = web.client("owner").get("/projects/999999/protocol")
+    assert missing.status_code == 404
+    assert_structured(missing.get_data(as_text=True), "404, logged in", logged_in=True)
+
+
+def fresh_client(tmp_path):
+    """A test client of an installation nobody has set up yet."""
+    from admin_ui import create_app
+    from postroom.config import load_settings
+
+    config = tmp_path / "fresh.toml"
+    config.write_text("")
+    return create_app(load_settings(config), testing=True).test_client()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_setup_pages_have_the_same_structure(storage_db, tmp_path):
+    from domain.tokens import setup_token
+
+    client = fresh_client(tmp_path)
+    needed = client.get("/login")
+    assert "setup" in needed.get_data(as_text=True)
+    assert_structured(needed.get_data(as_text=True), "/login before setup", logged_in=False)
+    setup = client.get(f"/setup?token={setup_token()}")
+    assert setup.status_code == 200
+    assert_structured(setup.get_data(as_text=True), "/setup", logged_in=False)
