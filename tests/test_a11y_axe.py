@@ -54,3 +54,62 @@ def test_axe_finds_no_wcag_violation_on_any_page(web, page, network_log, role):
     report = "\n".join(f"{url}:\n  " + "\n  ".join(lines) for url, lines in found.items())
     assert not found, f"axe-core found WCAG 2.1 A/AA violations:\n{report}"
     network_log.assert_only_local()
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_axe_finds_nothing_before_setup_on_refusals_and_on_error_pages(
+    storage_db, tmp_path, page, network_log
+):
+    """The pages no route walk reaches: postroom not set up yet, the setup page and its
+    refusal, a wrong password, a page that does not exist; in English and in German."""
+    from admin_ui import create_app
+    from domain.tokens import setup_token
+    from postroom.config import load_settings
+    from tests.test_ui_entries import serving
+
+    require_axe()
+    config = tmp_path / "postroom.toml"
+    config.write_text('[ingest]\ndomains = ["in.example"]\n')
+    app = create_app(load_settings(config), testing=True)
+    found: dict[str, list[str]] = {}
+
+    def check(name: str) -> None:
+        if problems := violations(page):
+            found[name] = problems
+
+    with serving(app) as base:
+        page.goto(f"{base}/login")
+        assert page.locator("h1").count() == 1
+        check("not set up yet")
+        for language in ("en", "de"):
+            page.goto(f"{base}/setup?token={setup_token()}&language={language}")
+            check(f"setup ({language})")
+            page.fill("input[name=agency]", "Pixel")
+            page.fill("input[name=email]", "owner@pixel.test")
+            page.fill("input[name=password]", PASSWORD)
+            page.fill("input[name=time_zone]", "Mars/Olympus_Mons")  # refused: no such zone
+            with page.expect_navigation():
+                page.keyboard.press("Enter")
+            assert page.locator(".error").count() >= 1
+            check(f"setup refused ({language})")
+        page.goto(f"{base}/setup?token={setup_token()}")
+        page.fill("input[name=agency]", "Pixel")
+        page.fill("input[name=email]", "owner@pixel.test")
+        page.fill("input[name=password]", PASSWORD)
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        page.goto(f"{base}/no-such-page")
+        check("404")
+        page.goto(f"{base}/entries/999999")
+        check("404 of an entry")
+        page.context.clear_cookies()
+        page.goto(f"{base}/login")
+        page.fill("input[name=email]", "owner@pixel.test")
+        page.fill("input[name=password]", "wrong password")
+        with page.expect_navigation():
+            page.keyboard.press("Enter")
+        assert page.locator(".error").count() == 1
+        check("wrong password")
+    report = "\n".join(f"{name}:\n  " + "\n  ".join(lines) for name, lines in found.items())
+    assert not found, f"axe-core found WCAG 2.1 A/AA violations:\n{report}"
+    network_log.assert_only_local()
