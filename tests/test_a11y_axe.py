@@ -2,8 +2,8 @@
 
 Every GET route of the Flask app (tests/app_pages.py: the route table, ids of seeded data with
 open and done entries, unassigned and spam mail, a project with files, an HTML mail) is loaded
-in Chromium and checked with axe-core, as an owner and as a read-only member; the login page
-before that.  Only routes that answer with something else than a page are left out, each with
+in Chromium and checked with axe-core, as an owner and as a read-only member, and as a member
+of a German account; the login page before that.  Only routes that answer with something else than a page are left out, each with
 its reason in tests/app_pages.NOT_HTML.
 """
 
@@ -26,12 +26,17 @@ def log_in(page, base: str, email: str) -> None:
 
 # The pages are the same whichever database holds the data: SQLite only.
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-@pytest.mark.parametrize("role", ["owner", "read-only"])
-def test_axe_finds_no_wcag_violation_on_any_page(web, page, network_log, role):
+@pytest.mark.parametrize(
+    ("role", "language"), [("owner", "en"), ("read-only", "en"), ("member", "de")]
+)
+def test_axe_finds_no_wcag_violation_on_any_page(web, page, network_log, role, language):
     from tests.browser import screenshot
     from tests.test_ui_entries import serving
 
+    from domain.languages import set_account_language
+
     require_axe()
+    set_account_language(web.account.id, language)  # German words are longer, and lang="de"
     seeded = seed(web)
     pages = html_pages(web.app, seeded)
     assert any(
@@ -50,7 +55,7 @@ def test_axe_finds_no_wcag_violation_on_any_page(web, page, network_log, role):
             page.goto(base + url)
             if problems := violations(page):
                 found[url] = problems
-                screenshot(page, f"axe-{role}{url}")
+                screenshot(page, f"axe-{role}-{language}{url}")
     report = "\n".join(f"{url}:\n  " + "\n  ".join(lines) for url, lines in found.items())
     assert not found, f"axe-core found WCAG 2.1 A/AA violations:\n{report}"
     network_log.assert_only_local()
