@@ -30,8 +30,10 @@ from werkzeug.datastructures import CombinedMultiDict, MultiDict
 from wtforms import IntegerField, SelectMultipleField, StringField
 from wtforms.validators import Length, ValidationError
 
+from domain import accounts, languages, time_zones, users
+from domain.addresses import INVALID as NOT_AN_ADDRESS
 from domain.addresses import MAX_ADDRESS_CHARS
-from domain.errors import Invalid
+from domain.errors import DomainError, Invalid
 from domain.projects import MAX_FIELD_CHARS as MAX_PROJECT_FIELD_CHARS
 from domain.projects import MAX_LINK_CHARS as MAX_PROJECT_LINK_CHARS
 from domain.projects import check_fields as check_project_fields
@@ -138,6 +140,37 @@ def values_list(**kwargs) -> SelectMultipleField:
     return SelectMultipleField(validate_choice=False, coerce=str, default=(), **kwargs)
 
 
+# --- which field a refusal is about --------------------------------------------------------
+# A domain refusal's message id -> the form field it is about, so the page can mark that
+# field invalid and tie the message to it (aria-describedby). The field names are the forms'
+# (a form whose field has another name renames it: refused_field(error, {"password": "new"})).
+REFUSED_FIELDS = {
+    NOT_AN_ADDRESS: "email",
+    users.ALREADY_MEMBER: "email",
+    users.NAME_TOO_LONG.message_id: "name",
+    users.NOT_ONE_LINE: "name",
+    users.BAD_ROLE: "role",
+    users.OWNER_ONLY: "role",
+    users.TOO_SHORT: "password",
+    users.TOO_COMMON: "password",
+    users.WRONG_PASSWORD: "current_password",
+    accounts.NAME_AGENCY: "agency",
+    accounts.NAME_TOO_LONG.message_id: "agency",
+    accounts.SIGNATURE_TOO_LONG: "signature",
+    time_zones.UNKNOWN_ZONE: "time_zone",
+    languages.UNKNOWN_LANGUAGE: "language",
+}
+
+
+def refused_field(error: DomainError, renamed: dict[str, str] | None = None) -> str | None:
+    """The field of the form a refusal is about (None: the form as a whole)."""
+    for message in error.args:
+        name = REFUSED_FIELDS.get(getattr(message, "message_id", message))
+        if name is not None:
+            return (renamed or {}).get(name, name)
+    return None
+
+
 # --- paging and search boxes (GET) ---------------------------------------------------------
 class PageForm(QueryForm):
     """`?before=<id of the last entry seen>` of a keyset page; not a number: the newest page."""
@@ -207,6 +240,15 @@ class ChangePasswordForm(PostForm):
             return "too_long"
         if self.new_password.data != self.new_password_repeat.data:
             return "mismatch"
+        return None
+
+    def refused_field(self) -> str | None:
+        """The field error_code() is about: the first too long one, or the repetition."""
+        code = self.error_code()
+        if code == "mismatch":
+            return "new_password_repeat"
+        if code == "too_long":
+            return "current_password" if self.current_password.errors else "new_password"
         return None
 
 

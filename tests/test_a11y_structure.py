@@ -16,6 +16,7 @@ from html.parser import HTMLParser
 import pytest
 
 from tests.app_pages import html_pages, seed
+from tests.web import PASSWORD, csrf_token, post
 
 VOID = {
     "area",
@@ -234,3 +235,167 @@ def test_setup_pages_have_the_same_structure(storage_db, tmp_path):
     setup = client.get(f"/setup?token={setup_token()}")
     assert setup.status_code == 200
     assert_structured(setup.get_data(as_text=True), "/setup", logged_in=False)
+
+
+# --- a refused field says why, to assistive technology too ---------------------------------
+def assert_tied(html: str, name: str, message: str, hint: str | None = None) -> None:
+    """The field `name` is marked aria-invalid and described by the element saying `message`
+    (and still by its hint); every field marked invalid on the page is described by a message.
+    """
+    page = Page(html)
+    ids = page.by_id()
+    invalid = [e for e in page.elements if e.attrs.get("aria-invalid") == "true"]
+    for element in invalid:
+        described = [ids[i].text() for i in element.ids("aria-describedby") if i in ids]
+        assert any(described), f"{element} is marked invalid but described by no message"
+    fields = [e for e in invalid if e.attrs.get("name") == name]
+    assert fields, f"no field {name!r} is marked aria-invalid; invalid: {invalid}"
+    for element in fields:
+        described = [ids[i].text() for i in element.ids("aria-describedby") if i in ids]
+        assert any(message in text for text in described), (
+            f"{element} is not described by {message!r}: {described}"
+        )
+        if hint is not None:
+            assert hint in element.ids("aria-describedby"), f"{element} lost its hint {hint}"
+    assert not structure_problems(html, logged_in="<nav" in html), structure_problems(
+        html, logged_in="<nav" in html
+    )
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_failed_login_marks_email_and_password(web):
+    client = web.client(None)
+    page = client.post(
+        "/login",
+        data={"email": "owner@agency.test", "password": "wrong", "csrf_token": csrf_token(client)},
+    )
+    assert page.status_code == 401
+    for name in ("email", "password"):
+        assert_tied(page.get_data(as_text=True), name, "Email or password is wrong.")
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_setup_ties_each_refusal_to_its_field(storage_db, tmp_path):
+    from domain.tokens import setup_token
+
+    client = fresh_client(tmp_path)
+    path = f"/setup?token={setup_token()}"
+    good = {
+        "agency": "Pixel",
+        "name": "Owner",
+        "email": "owner@pixel.test",
+        "password": "plum cake at nine",
+        "time_zone": "Europe/Berlin",
+    }
+    for name, value, message, hint in (
+        ("agency", "", "Name your agency.", None),
+        ("name", "x" * 201, "at most 200 characters", "name-hint"),
+        ("email", "not an address", "not a valid email address", None),
+        ("password", "nine char", "at least 10 characters", None),
+        ("time_zone", "Mars/Olympus", "Choose a time zone", "time-zone-hint"),
+    ):
+        sent = {**good, name: value, "csrf_token": csrf_token(client, path)}
+        page = client.post(path, data=sent)
+        assert page.status_code == 200, name
+        assert_tied(page.get_data(as_text=True), name, message, hint)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_profile_ties_each_refusal_to_its_field(web):
+    client = web.client("read-only")
+    for path, sent, name, message, hint in (
+        ("/profile/name", {"name": "x" * 201}, "name", "at most 200 characters", "name-hint"),
+        (
+            "/profile/time-zone",
+            {"time_zone": "Mars/Olympus"},
+            "time_zone",
+            "Choose a time zone",
+            "time-zone-hint",
+        ),
+        ("/profile/language", {"language": "xx"}, "language", "Choose a language", "language-hint"),
+        (
+            "/profile/password",
+            {"current_password": "wrong one!", "new_password": "plum cake at nine"}
+            | {"new_password_repeat": "plum cake at nine"},
+            "current_password",
+            "the current password is wrong",
+            None,
+        ),
+        (
+            "/profile/password",
+            {"current_password": PASSWORD, "new_password": "short"}
+            | {"new_password_repeat": "short"},
+            "new_password",
+            "at least 10 characters",
+            "password-hint",
+        ),
+        (
+            "/profile/password",
+            {"current_password": PASSWORD, "new_password": "plum cake at nine"}
+            | {"new_password_repeat": "plum cake at ten"},
+            "new_password_repeat",
+            "The two new passwords differ.",
+            None,
+        ),
+        (
+            "/profile/password",
+            {"current_password": PASSWORD, "new_password": "x" * 1001}
+            | {"new_password_repeat": "x" * 1001},
+            "new_password",
+            "Passwords must stay under 1000 characters.",
+            "password-hint",
+        ),
+    ):
+        page = post(client, path, sent, token_from="/profile")
+        assert page.status_code == 400, (path, name)
+        assert_tied(page.get_data(as_text=True), name, message, hint)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_team_ties_each_refusal_of_a_new_member_to_its_field(web):
+    good = {"email": "new@agency.test", "name": "New", "role": "member", "password": PASSWORD}
+    for role, name, value, message in (
+        ("owner", "email", "not an address", "not a valid email address"),
+        ("owner", "email", "member@agency.test", "is already a member"),
+        ("owner", "name", "x" * 201, "must each stay under 200 characters"),
+        ("owner", "password", "nine char", "at least 10 characters"),
+        ("admin", "role", "owner", "Only an owner may add another owner."),
+    ):
+        page = post(web.client(role), "/team/members", {**good, name: value}, token_from="/team")
+        assert page.status_code in (400, 403), (name, value)
+        assert_tied(page.get_data(as_text=True), name, message)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_settings_tie_each_refusal_to_its_field(web):
+    client = web.client("owner")
+    server = {
+        "host": "smtp.example.org",
+        "port": "587",
+        "security": "starttls",
+        "username": "",
+        "password": "",
+        "from_address": "office@example.org",
+        "from_name": "",
+    }
+    for path, sent, name, message in (
+        ("/settings/smtp", server | {"host": "no host!"}, "host", "must be a host name"),
+        ("/settings/smtp", server | {"port": "0"}, "port", "The port must be a number"),
+        ("/settings/smtp", server | {"from_address": "x"}, "from_address", "must be an email"),
+        ("/settings/smtp", server | {"username": "ü"}, "username", "only ASCII characters"),
+        ("/settings/time-zone", {"time_zone": "Mars/Olympus"}, "time_zone", "Choose a time"),
+        ("/settings/language", {"language": "xx"}, "language", "Choose a language"),
+        ("/settings/signature", {"signature": "x" * 100_000}, "signature", "at most"),
+    ):
+        page = post(client, path, sent, token_from="/settings")
+        assert page.status_code == 400, (path, name)
+        assert_tied(page.get_data(as_text=True), name, message)
+    # two problems of two fields: each field is described by its own
+    page = post(client, "/settings/smtp", server | {"host": "no host!", "port": "0"})
+    assert_tied(page.get_data(as_text=True), "host", "must be a host name")
+    assert_tied(page.get_data(as_text=True), "port", "The port must be a number")
+    described = Page(page.get_data(as_text=True)).by_id()
+    host = next(
+        e for e in Page(page.get_data(as_text=True)).all("input") if e.attrs.get("name") == "host"
+    )
+    assert all("port" not in described[i].text() for i in host.ids("aria-describedby"))

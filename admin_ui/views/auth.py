@@ -5,11 +5,11 @@ from __future__ import annotations
 from flask import Blueprint, abort, g, redirect, render_template, request, session, url_for
 from flask_babel import gettext, ngettext, refresh
 
-from admin_ui.forms import LoginForm, SetupForm, SetupTokenForm, strip, text_field
+from admin_ui.forms import LoginForm, SetupForm, SetupTokenForm, refused_field, strip, text_field
 from admin_ui.i18n import browser_language, translate_refusal
 from admin_ui.redirects import safe_next
 from domain.accounts import set_up
-from domain.errors import Conflict, DomainError, Invalid
+from domain.errors import Conflict, DomainError
 from domain.languages import LANGUAGES, set_account_language
 from domain.time_zones import DEFAULT as DEFAULT_ZONE
 from domain.time_zones import check_time_zone, set_account_time_zone
@@ -86,18 +86,16 @@ def setup():
     token = sent.token.data
     if not check_setup_token(token):
         abort(404)
-    error, time_zone_error, time_zone = None, False, None
+    error = error_field = time_zone = None
+    typed = {"agency": "", "name": "", "email": ""}  # shown again after a refusal
     _choose_language(sent.language.data)  # the page speaks the chosen language
     if request.method == "POST":
         form = NamedSetupForm()
         time_zone = form.time_zone.data
+        typed = {name: form[name].data for name in typed}
         try:  # spends the token, creates the account (with its starter templates) and owner
             name = check_name(form.name.data)  # before the token is spent: a refusal keeps it
-            try:
-                time_zone = check_time_zone(time_zone or DEFAULT_ZONE)
-            except Invalid:
-                time_zone_error = True
-                raise
+            time_zone = check_time_zone(time_zone or DEFAULT_ZONE)
             account, user = set_up(
                 token,
                 form.agency.data,
@@ -111,7 +109,7 @@ def setup():
         except Conflict as taken:  # another request set up first
             return render_template("error.html", code=409, text=translate_refusal(taken)), 409
         except DomainError as failure:
-            error = translate_refusal(failure)
+            error, error_field = translate_refusal(failure), refused_field(failure)
         else:
             _log_in(user)
             return redirect(url_for("pages.tickets"))
@@ -119,8 +117,9 @@ def setup():
         "setup.html",
         token=token,
         error=error,
+        error_field=error_field,  # the field the error is about (None: the form)
+        sent=typed,
         time_zone=time_zone,
-        time_zone_error=time_zone_error,
     )
 
 

@@ -10,7 +10,14 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g, redirect, request, session, url_for
 
-from admin_ui.forms import ChangePasswordForm, PostForm, TimeZoneForm, strip, text_field
+from admin_ui.forms import (
+    ChangePasswordForm,
+    PostForm,
+    TimeZoneForm,
+    refused_field,
+    strip,
+    text_field,
+)
 from admin_ui.i18n import translate_refusal
 from admin_ui.views.notifications import profile_page
 from domain.errors import DomainError, NotFound
@@ -75,7 +82,7 @@ def change_password():
     form.validate()
     refused = form.error_code()  # too_long, mismatch
     if refused:
-        return profile_page(400, change_error_code=refused)
+        return profile_page(400, change_error_code=refused, change_error_field=form.refused_field())
     current, new = form.current_password.data, form.new_password.data
     # Guessing the current password with a stolen session counts like guessing it at login.
     keys = login_throttle.login_keys(g.user.email, request.remote_addr)
@@ -86,13 +93,19 @@ def change_password():
     try:
         generation = change_own_password(g.user, current, new)
     except WrongPassword as error:
-        return profile_page(400, change_error=translate_refusal(error))
+        return _password_refused(error)
     except DomainError as error:
         login_throttle.succeeded(keys)
-        return profile_page(400, change_error=translate_refusal(error))
+        return _password_refused(error)
     login_throttle.succeeded(keys)
     session.reissue(generation)
     return redirect(url_for("notifications.profile", notice="password-changed"))
+
+
+def _password_refused(error: DomainError):
+    """The profile page with the refusal beside the field it is about."""
+    field = refused_field(error, {"password": "new_password"})
+    return profile_page(400, change_error=translate_refusal(error), change_error_field=field)
 
 
 @bp.post("/profile/sessions/end-others")

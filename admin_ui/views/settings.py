@@ -9,6 +9,7 @@ again before each send) and postroom.mail_headers.hidden_line_break, which this 
 
 from __future__ import annotations
 
+from dataclasses import replace
 from functools import partial
 
 from flask import Blueprint, abort, current_app, g, redirect, render_template, request, url_for
@@ -92,8 +93,29 @@ def save_smtp():
             hidden_line_break=hidden_line_break,  # in encoded words
         )
     except SmtpInvalid as refused:
-        return _page(400, smtp=form, smtp_errors=[translate(p) for p in refused.problems])
+        problems = [
+            (translate(problem), fields)
+            for problem, fields in _fields_of_problems(form, password, refused.problems).items()
+        ]
+        return _page(400, smtp=form, smtp_errors=problems)
     return redirect(url_for(".index", notice="smtp-saved"))
+
+
+# Settings that break no rule: each sent field alone put into them shows that field's problems.
+GOOD_SMTP = SmtpSettings(host="smtp.example.org", from_address="office@example.org")
+
+
+def _fields_of_problems(form: dict, password: str, problems: list[str]) -> dict[str, list[str]]:
+    """Each problem with the fields it is about (none: a problem of the server as a whole,
+    such as a host the network policy refuses)."""
+    sent = {**form, "password": password}
+    fields: dict[str, list[str]] = {problem: [] for problem in problems}
+    for name, value in sent.items():
+        alone = replace(GOOD_SMTP, **{name: value})
+        for problem in accounts.smtp_problems(alone, hidden_line_break=hidden_line_break):
+            if problem in fields and name not in fields[problem]:
+                fields[problem].append(name)
+    return fields
 
 
 @bp.post("/settings/smtp/remove")

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from flask import Blueprint, abort, g, redirect, render_template, request, url_for
 
-from admin_ui.forms import ActiveForm, MemberForm, RoleForm
+from admin_ui.forms import ActiveForm, MemberForm, RoleForm, refused_field
 from admin_ui.i18n import translate_refusal
 from domain import users
 from domain.errors import DomainError, Forbidden, Invalid, NotFound
@@ -63,9 +63,10 @@ def add_member():
     sent = MemberForm()
     form = sent.values()
     if not users.may_give_role(g.user, form["role"]):
-        return _page(403, form=form, add_error_code="owner_only")
+        return _page(403, form=form, add_error_code="owner_only", add_error_fields=["role"])
     if not sent.validate():  # a field over MAX_MEMBER_FIELD_CHARS
-        return _page(400, form=form, add_error_code="too_long")
+        too_long = [name for name in form if sent[name].errors]
+        return _page(400, form=form, add_error_code="too_long", add_error_fields=too_long)
     try:
         member = users.create_user(
             g.user.account_id,
@@ -76,9 +77,15 @@ def add_member():
             by=g.user,
         )
     except Forbidden:
-        return _page(403, form=form, add_error_code="owner_only")
+        return _page(403, form=form, add_error_code="owner_only", add_error_fields=["role"])
     except DomainError as error:
-        return _page(400, form=form, add_error=translate_refusal(error))
+        field = refused_field(error)
+        return _page(
+            400,
+            form=form,
+            add_error=translate_refusal(error),
+            add_error_fields=[field] if field else [],
+        )
     return redirect(url_for(".index", notice="added", member=member.id))
 
 
