@@ -8,13 +8,22 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 
-  // Done checkboxes: send on change, then update the row and the open count in place.
+  // Done checkboxes: send on change, then update the row and the open count in place and say
+  // so in the live region (the words come from the page and the server, in the reader's
+  // language). The box stays enabled while sending (a disabled box would lose the keyboard
+  // focus); a tick in the meantime is refused instead.
+  const live = document.getElementById("live");
   document.querySelectorAll("form.done-form").forEach((form) => {
     const box = form.querySelector("input[type=checkbox][name=done]");
     if (!box || box.disabled) return;
+    let sending = false;
+    box.addEventListener("click", (event) => {
+      if (sending) event.preventDefault();
+    });
     box.addEventListener("change", async () => {
-      const body = new FormData(form); // before disabling: disabled fields are left out
-      box.disabled = true;
+      const body = new FormData(form);
+      sending = true;
+      form.setAttribute("aria-busy", "true");
       try {
         const response = await fetch(form.action, {
           method: "POST",
@@ -34,13 +43,25 @@ document.addEventListener("DOMContentLoaded", () => {
           // the server counts up to 1000 open entries and no further (storage COUNT_LIMIT)
           count.textContent = result.open_count >= 1000 ? "999+" : String(result.open_count);
         });
-        box.disabled = false;
+        const said = result.done ? form.dataset.saidDone : form.dataset.saidOpen;
+        if (live && said) live.textContent = [said, result.open_words].filter(Boolean).join(" ");
       } catch {
-        box.disabled = false;
         form.submit(); // let the server answer the ordinary way (and show any error)
+      } finally {
+        sending = false;
+        form.removeAttribute("aria-busy");
       }
     });
   });
+
+  // A page that opens with a flash message (the answer to a form just sent: mail assigned,
+  // entries marked done) moves the focus to it, so a screen reader reads it and the next Tab
+  // goes on from there instead of from the top of the page.
+  const flashes = document.querySelector("main .flashes");
+  if (flashes && !location.hash) {
+    flashes.setAttribute("tabindex", "-1");
+    flashes.focus();
+  }
 
   // Setup: the agency's time zone starts as the browser's (the server shows UTC without script).
   document.querySelectorAll("input[data-browser-time-zone]").forEach((input) => {
