@@ -2,13 +2,14 @@
 
 Acceptance 3: a 1366x768 screen at 200 % zoom is a 683x384 CSS-pixel window with two device
 pixels to each CSS pixel.  Every GET page of the app (tests/app_pages.py, seeded the hard
-way: long unbroken words and addresses), as the owner and the login page before that, is
-loaded there with its <details> opened, and must not scroll sideways, and no control on it may
-be cut off: every visible link, button, field, select, summary and label of a field lies
-inside the window, is not cut by a box around it that hides or scrolls what overflows, and
-shows its own text whole; and no word is broken in the middle by a squeezed box (a table
-column, a button).  At 250 % (512 px) no page scrolls sideways either.  Failing pages are
-saved as screenshots (tests/browser.py: tests/artifacts/screenshots/zoom-*.png).
+way: long unbroken words and addresses), as the owner of an English and of a German account
+(longer words) and the login page before that, is loaded there with its <details> opened.
+No page may scroll sideways, and no control may be cut off: every visible link, button,
+field, select, summary and label of a field lies inside the window, is not cut by a box
+around it that hides or scrolls what overflows, and shows its own text whole; and no word is
+broken in the middle by a squeezed box (a table column, a button).  At 250 % (512 px) no
+page scrolls sideways either.  Failing pages are saved as screenshots (tests/browser.py:
+tests/artifacts/screenshots/zoom-*.png).
 
 With ``prefers-reduced-motion: reduce`` nothing on any page animates, has a transition or
 scrolls smoothly; without it, nothing moves for longer than five seconds (WCAG 2.2.2).
@@ -197,15 +198,21 @@ def cut_off(page) -> list[str]:
 
 
 def report(found: dict[str, list[str]]) -> str:
+    """One block per page: its URL, then what is wrong on it, a line each."""
     return "\n".join(f"{url}:\n  " + "\n  ".join(lines) for url, lines in found.items())
 
 
 # The pages are the same whichever database holds the data: SQLite only.
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
-def test_at_200_percent_zoom_no_page_scrolls_sideways_or_cuts_a_control(web, browser, network_log):
+@pytest.mark.parametrize("language", ["en", "de"])  # German words are longer
+def test_at_200_percent_zoom_no_page_scrolls_sideways_or_cuts_a_control(
+    web, browser, network_log, language
+):
+    from domain.languages import set_account_language
     from tests.browser import new_context, screenshot
     from tests.test_ui_entries import serving
 
+    set_account_language(web.account.id, language)
     seeded = seed(web)
     pages = [(e, url) for e, url in html_pages(web.app, seeded) if e != "auth.logout"]
     context = new_context(browser, network_log, **ZOOM_200)
@@ -216,11 +223,11 @@ def test_at_200_percent_zoom_no_page_scrolls_sideways_or_cuts_a_control(web, bro
     def check(url: str) -> None:
         if problems := cut_off(page):
             found[url] = problems
-            screenshot(page, f"zoom-200{url}")
+            screenshot(page, f"zoom-200-{language}{url}")
         page.set_viewport_size(ZOOM_250)
         if too_wide := sideways(page):
             wide_at_250[url] = too_wide
-            screenshot(page, f"zoom-250{url}")
+            screenshot(page, f"zoom-250-{language}{url}")
         page.set_viewport_size(ZOOM_200["viewport"])
 
     try:
