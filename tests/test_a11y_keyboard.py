@@ -264,6 +264,43 @@ DONE_BOX = re.compile(
 )
 
 
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_confirmation_on_a_page_opened_at_a_row_is_said_and_tab_goes_on_from_the_row(
+    web, bakery, page, network_log
+):
+    """Mail to a customer queued: the protocol opens at its row; the keyboard stays there and
+    the confirmation reaches a screen reader through the live region."""
+    from playwright.sync_api import expect
+
+    from tests.test_ui_entries import serving
+
+    with serving(web.app) as base:
+        page.goto(f"{base}/login")
+        page.keyboard.type("member@agency.test")
+        page.keyboard.press("Tab")
+        page.keyboard.type(PASSWORD)
+        press_and_wait(page, "Enter")
+        page.goto(f"{base}/projects/{bakery.id}/messages/new")
+        page.fill("input[name=to_other]", "anna@bakery.test")
+        page.fill("input[name=subject]", "Your new hours")
+        page.fill("textarea[name=body]", "They are online.")
+        page.locator("form.message-form input[name=subject]").focus()
+        press_and_wait(page, "Enter")
+        sent = Entry.get(Entry.subject == "Your new hours")
+        assert page.url.endswith(f"#entry-{sent.id}")
+        said = "Mail to anna@bakery.test queued; it is sent in the background."
+        expect(page.locator("main .flashes")).to_have_text(said)
+        expect(page.locator("#live")).to_have_text(said)
+        page.keyboard.press("Tab")
+        assert page.evaluate(
+            "id => document.getElementById(id).contains(document.activeElement)",
+            f"entry-{sent.id}",
+        ), f"Tab after opening at the row went to {focused(page)}"
+        assert focus_visible(page)
+    network_log.assert_only_local()
+    network_log.assert_no_console_errors()
+
+
 @pytest.mark.xfail(
     strict=True,
     reason="app.css (not this helper's file) needs a focus ring for Chromium's calendar button "

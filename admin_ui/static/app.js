@@ -56,11 +56,18 @@ document.addEventListener("DOMContentLoaded", () => {
 
   // A page that opens with a flash message (the answer to a form just sent: mail assigned,
   // entries marked done) moves the focus to it, so a screen reader reads it and the next Tab
-  // goes on from there instead of from the top of the page.
+  // goes on from there instead of from the top of the page. A page opened at a row (#entry-…:
+  // mail to a customer queued) keeps the keyboard there and says the message in #live.
   const flashes = document.querySelector("main .flashes");
-  if (flashes && !location.hash) {
-    flashes.setAttribute("tabindex", "-1");
-    flashes.focus();
+  if (flashes) {
+    const target = location.hash && document.getElementById(location.hash.slice(1));
+    if (!target) {
+      flashes.setAttribute("tabindex", "-1");
+      flashes.focus();
+    } else if (live) {
+      const words = flashes.textContent.replace(/\s+/g, " ").trim();
+      window.addEventListener("load", () => { live.textContent = words; });
+    }
   }
 
   // Setup: the agency's time zone starts as the browser's (the server shows UTC without script).
