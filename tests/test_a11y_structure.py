@@ -399,3 +399,100 @@ def test_settings_tie_each_refusal_to_its_field(web):
         e for e in Page(page.get_data(as_text=True)).all("input") if e.attrs.get("name") == "host"
     )
     assert all("port" not in described[i].text() for i in host.ids("aria-describedby"))
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_project_forms_tie_each_refusal_to_its_field(web, bakery):
+    client = web.client("owner")
+    project = {"name": "Pixel", "domain": "", "status": "in progress", "contact_name": ""}
+    edit = f"/projects/{bakery.id}/edit"
+    for path, sent, name, message, hint in (
+        ("/projects/new", project | {"name": ""}, "name", "Give the project a name.", None),
+        ("/projects/new", project | {"domain": "a b"}, "domain", "Enter a domain like", None),
+        ("/projects/new", project | {"contact_name": "a\tb"}, "contact_name", "one line", None),
+        ("/projects/new", project | {"status": "x"}, "status", "Choose one of the listed", None),
+        (
+            "/projects/new",
+            project | {"addresses": "not an address"},
+            "addresses",
+            "not a valid email address",
+            "addresses-hint",
+        ),
+        (edit, project | {"name": "x" * 201}, "name", "Keep this under 200 characters.", None),
+        (
+            edit,
+            project | {"invitation_link": "ftp://x"},
+            "invitation_link",
+            "Enter a web address starting with https://",
+            "invitation-link-hint",
+        ),
+        (
+            f"/projects/{bakery.id}/addresses",
+            {"address": "nobody", "kind": "customer"},
+            "address",
+            "valid",
+            None,
+        ),
+    ):
+        page = post(client, path, sent, token_from=edit)
+        assert page.status_code == 400, (path, name)
+        assert_tied(page.get_data(as_text=True), name, message, hint)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_the_protocol_search_ties_its_errors_to_the_search_and_the_dates(web, bakery):
+    client = web.client("owner")
+    protocol = f"/projects/{bakery.id}/protocol"
+    for query, name, message in (
+        ("?q=is:closed", "q", "is: must be is:open or is:done"),
+        ("?from_date=2026-13-45", "from_date", "The start date is not a date"),
+        ("?to_date=tomorrow", "to_date", "The end date is not a date"),
+    ):
+        page = client.get(protocol + query)
+        assert_tied(page.get_data(as_text=True), name, message)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_new_entry_ties_its_error_to_the_field(web, bakery):
+    client = web.client("member")
+    path = f"/projects/{bakery.id}/entries/new"
+    for sent, name, message in (
+        ({"kind": "note", "text": " "}, "text", "Write some text first."),
+        ({"kind": "call", "text": "x", "occurred_at": "soon"}, "occurred_at", "cannot be read"),
+        ({"kind": "fax", "text": "x"}, "kind", "Choose what kind of entry this is."),
+    ):
+        page = post(client, path, sent, token_from=path)
+        assert page.status_code == 400, name
+        assert_tied(page.get_data(as_text=True), name, message)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_message_to_the_customer_ties_its_refusal_to_the_field(web, bakery):
+    client = web.client("member")
+    path = f"/projects/{bakery.id}/messages/new"
+    good = {"to": "", "to_other": "anna@example.org", "subject": "Offer", "body": "Hello"}
+    for sent, name, message in (
+        (good | {"to_other": "anna"}, "to_other", "not an email address"),
+        (good | {"to_other": ""}, "to_other", "choose or type a recipient"),
+        (good | {"subject": " "}, "subject", "write a subject"),
+        (good | {"body": " "}, "body", "the message is empty"),
+    ):
+        page = post(client, path, sent, token_from=path)
+        assert page.status_code == 400, name
+        assert_tied(page.get_data(as_text=True), name, message)
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_template_ties_its_refusal_to_the_field(web):
+    client = web.client("member")
+    good = {"name": "Offer", "subject": "Offer", "body": "Hello"}
+    for sent, name, message in (
+        (good | {"name": " "}, "name", "Give the template a name."),
+        (good | {"subject": "Hi {{ customer_nam }}"}, "subject", "unknown variable"),
+        (good | {"subject": " "}, "subject", "needs a subject and a text"),
+        (good | {"body": "Hello\n{{ website_name }"}, "body", "syntax error"),
+        (good | {"body": " "}, "body", "needs a subject and a text"),
+    ):
+        page = post(client, "/templates/new", sent, token_from="/templates/new")
+        assert page.status_code == 400, name
+        assert_tied(page.get_data(as_text=True), name, message)

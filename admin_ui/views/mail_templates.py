@@ -71,7 +71,7 @@ def edit(template_id: int):
 
 def _edit_form(template: MailTemplate | None):
     form = {key: getattr(template, key) if template else "" for key in LIMITS}
-    error, preview = None, None
+    error = error_field = preview = None
     if request.method == "POST":
         form = TemplateForm().values()
         try:
@@ -85,6 +85,7 @@ def _edit_form(template: MailTemplate | None):
             )
         except Invalid as refused:
             error = str(refused)
+            error_field = _refused_field(error, form)
         else:
             return redirect(url_for(".edit", template_id=saved.id, notice="saved"))
     projects = projects_of_account(g.user.account_id, limit=PROJECTS_OFFERED)
@@ -101,6 +102,7 @@ def _edit_form(template: MailTemplate | None):
         template=template,
         form=form,
         error=error,
+        error_field=error_field,  # the field the error is about (None: the template)
         preview=preview,
         projects=projects,
         preview_project=project,
@@ -110,6 +112,19 @@ def _edit_form(template: MailTemplate | None):
         notice=request.args.get("notice", ""),
     )
     return page, 400 if error and request.method == "POST" else 200
+
+
+def _refused_field(error: str, form: dict) -> str:
+    """The field a refused template is about: the name or the subject if, alone in a good
+    template, it is refused with the same words; else the text."""
+    alone = {"name": (form["name"], "x", "x"), "subject": ("x", form["subject"], "x")}
+    for name, parts in alone.items():
+        try:
+            domain_templates.check_template(*parts, check_language=_check_language)
+        except Invalid as refusal:
+            if str(refusal) == error:
+                return name
+    return "body"
 
 
 def _preview_project(projects: list[Project]) -> Project | None:

@@ -6,6 +6,8 @@ form (`?template=<id>`), and what the user then sends is plain text.
 
 from __future__ import annotations
 
+from functools import partial
+
 from flask import (
     Blueprint,
     abort,
@@ -25,7 +27,12 @@ from domain.users import may_change_anything
 from postroom.mail_headers import HeaderError, header_text
 from postroom.mail_templates import TemplateError
 from postroom.outbound import OutboundError, queue_message, sender_of_account, template_preview
-from postroom.outbound_checks import MAX_SUBJECT_CHARS
+from postroom.outbound_checks import (
+    MAX_SUBJECT_CHARS,
+    check_attachments,
+    check_recipient,
+    check_subject,
+)
 from storage.models import MAX_ID, Account, CustomerAddress, Entry, OutboundMessage, Project
 from storage.outbound import outbound_of_entry, templates_of_account
 from storage.projects import project_of_account
@@ -86,7 +93,7 @@ def new(project_id: int):
         )
     ]
     answer = _answer_entry(project)
-    error = template_error = None
+    error = error_field = template_error = None
     link = MessageLinkForm()
     template_id = link.template.data
     if request.method == "POST":
@@ -106,6 +113,7 @@ def new(project_id: int):
             )
         except (OutboundError, TemplateError) as failure:
             error = str(failure)
+            error_field = _refused_field(error, form, uploads, settings)
         else:
             flash(
                 _(
@@ -132,6 +140,7 @@ def new(project_id: int):
         answer=answer,
         form=form,
         error=error,
+        error_field=error_field,  # the field the error is about
         template_error=template_error,
         template_id=template_id,
         templates=templates[:TEMPLATES_SHOWN],
@@ -141,6 +150,26 @@ def new(project_id: int):
         max_attachment_bytes=settings.outbound.max_attachment_bytes,
     )
     return page, 400 if error else 200
+
+
+def _refused_field(error: str, form: dict, uploads: list, settings) -> str:
+    """The field a refused message is about: the one whose own rule, alone, refuses it with
+    the same words (the recipient, the subject, the attachments); else the text."""
+    typed = form["to_other"].strip()
+    checks = {
+        "to_other" if typed or not form["to"] else "to": partial(
+            check_recipient, typed or form["to"]
+        ),
+        "subject": partial(check_subject, form["subject"]),
+        "attachments": partial(check_attachments, uploads, settings.outbound.max_attachment_bytes),
+    }
+    for name, check in checks.items():
+        try:
+            check()
+        except OutboundError as refusal:
+            if str(refusal) == error:
+                return name
+    return "body"
 
 
 def _one_line(subject: str) -> str:
