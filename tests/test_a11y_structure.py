@@ -6,6 +6,10 @@ is parsed and checked for one h1, the landmarks (header, nav when logged in, mai
 skip link first, a name for every form control, references (aria-describedby,
 aria-labelledby, label for) that point at ids on the page, unique ids, a title on every frame,
 a text alternative or aria-hidden on every image and icon, no positive tabindex.
+
+Then each form that can refuse what was sent is sent something it refuses: the field gets
+aria-invalid="true" and its aria-describedby names the element that says why (a hint it had
+stays named too).
 """
 
 from __future__ import annotations
@@ -364,6 +368,18 @@ def test_team_ties_each_refusal_of_a_new_member_to_its_field(web):
         page = post(web.client(role), "/team/members", {**good, name: value}, token_from="/team")
         assert page.status_code in (400, 403), (name, value)
         assert_tied(page.get_data(as_text=True), name, message)
+
+    # a refused role change is marked at that member's role
+    owner = web.users["owner"]
+    page = post(
+        web.client("owner"), f"/team/{owner.id}/role", {"role": "admin"}, token_from="/team"
+    )
+    assert page.status_code == 409
+    assert_tied(page.get_data(as_text=True), "role", "The account needs an active owner")
+    invalid = [
+        e for e in Page(page.get_data(as_text=True)).all("select") if "aria-invalid" in e.attrs
+    ]
+    assert [e.attrs["aria-label"] for e in invalid] == ["Role of owner@agency.test"]
 
 
 @pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)

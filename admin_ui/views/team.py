@@ -89,14 +89,17 @@ def add_member():
     return redirect(url_for(".index", notice="added", member=member.id))
 
 
-def _refused(error: DomainError, user_id: int | None = None):
-    """The team page with a refused change explained (404 for a member not in the account)."""
+def _refused(error: DomainError, user_id: int | None = None, *, role: bool = False):
+    """The team page with a refused change explained (404 for a member not in the account);
+    a refused role is marked at that member's role field (`role_refused_id`)."""
     if isinstance(error, NotFound):
         abort(404)
     if isinstance(error, Invalid):
         abort(400)
     return _page(
-        409, change_error_code=REFUSAL_CODES.get(str(error), "owner_only"), changed_id=user_id
+        409,
+        change_error_code=REFUSAL_CODES.get(str(error), "owner_only"),
+        role_refused_id=user_id if role else None,
     )
 
 
@@ -106,7 +109,7 @@ def change_role(user_id: int):
     try:
         users.change_role(g.user.account_id, user_id, RoleForm().role.data, by=g.user)
     except DomainError as error:
-        return _refused(error, user_id)
+        return _refused(error, user_id, role=True)
     return redirect(url_for(".index", notice="role-changed", member=user_id))
 
 
