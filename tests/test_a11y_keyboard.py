@@ -376,3 +376,20 @@ def test_ticking_done_answers_app_js_with_the_open_count_in_words(web, bakery):
     # without JavaScript the form goes back where it was, at the entry's row
     response = post(client, f"/entries/{first.id}/done", {"done": ""})
     assert response.status_code == 302 and Entry.get_by_id(first.id).status == "open"
+
+
+def test_each_unassigned_mail_and_its_controls_are_named_by_its_subject(web, bakery):
+    mail = receive(web.account.id, message("Invoice 42", sender="Ben <ben@elsewhere.test>"))
+    page = web.client("owner").get("/unassigned").get_data(as_text=True)  # who may delete
+    article = re.search(rf'<article class="unassigned" id="entry-{mail.id}"[^>]*>', page).group(0)
+    assert f'aria-labelledby="subject-{mail.id}"' in article
+    assert re.search(rf'<a class="subject" id="subject-{mail.id}"[^>]*>Invoice 42</a>', page)
+    assert (
+        f'<label for="project-{mail.id}" class="visually-hidden">Project for “Invoice 42”' in page
+    )
+    for button in ("Assign", "Discard as spam", "Delete"):
+        assert f'aria-describedby="subject-{mail.id}">{button}</button>' in page, button
+    assert 'role="radiogroup" aria-label="What goes to spam"' in page
+    set_user_language(User.get_by_id(web.users["member"].id), "de")
+    page = web.client("member").get("/unassigned").get_data(as_text=True)
+    assert "Projekt für „Invoice 42“" in page and 'aria-label="Was in den Spam geht"' in page
