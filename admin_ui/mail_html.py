@@ -47,5 +47,8 @@ def frame_document(body: str) -> str:
         '<!doctype html><html><head><meta charset="utf-8">'
         '<base target="_blank">'
         "<style>body{font:15px/1.5 system-ui,sans-serif;margin:12px;color:#1f2933}"
-        "img{max-width:100%;height:auto}</style></head><body>" + body + "</body></html>"
+        "img{max-width:100%;height:auto}"
+        # the app's focus ring on the mail's links too (the mail's own styles cannot hide it)
+        ":focus-visible{outline:3px solid #175cd3!important;outline-offset:2px!important}"
+        "</style></head><body>" + body + "</body></html>"
     )

@@ -158,3 +158,30 @@ def test_a_read_only_members_disabled_done_boxes_keep_their_contrast(web, page):
             page.goto(base + url)
             assert page.locator("input[type=checkbox]:disabled").count() > 0, url
             assert page.evaluate(DISABLED) == [], url
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_link_in_an_html_mail_shows_the_apps_focus_ring(web, page):
+    """Tab goes on into the sandboxed frame of a customer's HTML mail; its links show the same
+    3 px ring as the page's, whatever the mail's own styles say."""
+    from tests.app_pages import html_mail
+    from tests.test_ui_entries import receive, serving
+
+    mail = receive(
+        web.account.id, html_mail().replace(b"<a href=", b"<a style='outline:none' href=")
+    )
+    with serving(web.app) as base:
+        log_in(page, base, "member@agency.test")
+        page.goto(f"{base}/entries/{mail.id}")
+        frame = page.frame_locator("iframe.mail")
+        frame.locator("a").wait_for()
+        for _ in range(80):
+            page.keyboard.press("Tab")
+            inside = frame.locator("a").evaluate("a => a === document.activeElement")
+            if inside:
+                break
+        assert inside, "Tab never reached the link in the mail"
+        ring = frame.locator("a").evaluate(
+            "a => [getComputedStyle(a).outlineStyle, getComputedStyle(a).outlineWidth]"
+        )
+    assert ring == ["solid", "3px"]
