@@ -93,9 +93,12 @@ def setup():
         form = NamedSetupForm()
         time_zone = form.time_zone.data
         typed = {name: form[name].data for name in typed}
+        renamed = None  # the fields of the refusals below, if not REFUSED_FIELDS' own
         try:  # spends the token, creates the account (with its starter templates) and owner
             name = check_name(form.name.data)  # before the token is spent: a refusal keeps it
             time_zone = check_time_zone(time_zone or DEFAULT_ZONE)
+            # set_up checks no member's name, but the agency's by a name's rules (one line)
+            renamed = {"name": "agency"}
             account, user = set_up(
                 token,
                 form.agency.data,
@@ -109,7 +112,7 @@ def setup():
         except Conflict as taken:  # another request set up first
             return render_template("error.html", code=409, text=translate_refusal(taken)), 409
         except DomainError as failure:
-            error, error_field = translate_refusal(failure), refused_field(failure)
+            error, error_field = translate_refusal(failure), refused_field(failure, renamed)
         else:
             _log_in(user)
             return redirect(url_for("pages.tickets"))
