@@ -54,11 +54,13 @@ document.addEventListener("DOMContentLoaded", () => {
     });
   });
 
-  // A page that opens with a flash message (the answer to a form just sent: mail assigned,
-  // entries marked done) moves the focus to it, so a screen reader reads it and the next Tab
-  // goes on from there instead of from the top of the page. A page opened at a row (#entry-…:
-  // mail to a customer queued) keeps the keyboard there and says the message in #live.
-  const flashes = document.querySelector("main .flashes");
+  // A page that opens with a flash message or a notice (the answer to a form just sent: mail
+  // assigned, entries marked done, name or signature saved: p.flash[role=status]) moves the
+  // focus to it, so a screen reader reads it and the next Tab goes on from there instead of
+  // from the top of the page. A page opened at a row or section (#entry-…: mail to a customer
+  // queued; #time-zone) keeps the keyboard there and says the message in #live. A standing
+  // warning (.flash without a role) is no answer and never takes the focus.
+  const flashes = document.querySelector("main .flashes, main .flash[role=status]");
   if (flashes) {
     const target = location.hash && document.getElementById(location.hash.slice(1));
     if (!target) {
