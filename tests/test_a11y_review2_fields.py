@@ -2,10 +2,14 @@
 
 The page marks the refused field aria-invalid and names the message in its aria-describedby
 (tests/test_a11y_structure.py); these are the cases where the field is found another way
-than by the message alone: the agency's name on the setup page shares a member name's rule.
+than by the message alone: the agency's name on the setup page shares a member name's rule,
+and the mail server's network policy is about its address (host and port), which the page
+finds without asking the network once per field.
 """
 
 from __future__ import annotations
+
+import socket
 
 import pytest
 
@@ -43,3 +47,39 @@ def test_an_agency_name_with_a_tab_is_marked_at_the_agency_not_at_your_name(stor
     html = client.post(path, data=sent).get_data(as_text=True)
     assert_tied(html, "name", "must be one line", "name-hint")
     assert invalid_fields(html) == ["name"]
+
+
+SERVER = {
+    "host": "smtp.example.org",
+    "port": "587",
+    "security": "starttls",
+    "username": "",
+    "password": "",
+    "from_address": "office@example.org",
+    "from_name": "",
+}
+
+
+@pytest.mark.parametrize("db_url", ["sqlite"], indirect=True)
+def test_a_server_the_network_policy_refuses_is_marked_at_its_host_and_port(web, monkeypatch):
+    lookups = []
+    real_lookup = socket.getaddrinfo
+
+    def counted_lookup(host, *args, **kwargs):
+        lookups.append(host)
+        return real_lookup(host, *args, **kwargs)
+
+    client = web.client("owner")
+    token = csrf_token(client, "/settings")
+    monkeypatch.setattr(socket, "getaddrinfo", counted_lookup)
+    sent = SERVER | {"host": "127.0.0.1", "from_name": "x" * 201, "csrf_token": token}
+    page = client.post("/settings/smtp", data=sent)
+    assert page.status_code == 400
+    # the server's address is looked up once, by the check before saving; finding which
+    # field a problem is about asks no network
+    assert lookups == ["127.0.0.1"]
+    html = page.get_data(as_text=True)
+    assert_tied(html, "host", "local or private address")
+    assert_tied(html, "port", "local or private address")
+    assert_tied(html, "from_name", "The sender name is too long.")
+    assert sorted(invalid_fields(html)) == ["from_name", "host", "port"]

@@ -105,9 +105,13 @@ def save_smtp():
 GOOD_SMTP = SmtpSettings(host="smtp.example.org", from_address="office@example.org")
 
 
+# A problem no field has alone is the network policy's (check_smtp_host, not asked here: no
+# lookup per field): about the server's address, host and port.
+SERVER_ADDRESS = ["host", "port"]
+
+
 def _fields_of_problems(form: dict, password: str, problems: list[str]) -> dict[str, list[str]]:
-    """Each problem with the fields it is about (none: a problem of the server as a whole,
-    such as a host the network policy refuses)."""
+    """Each problem with the fields it is about."""
     sent = {**form, "password": password}
     fields: dict[str, list[str]] = {problem: [] for problem in problems}
     for name, value in sent.items():
@@ -115,7 +119,7 @@ def _fields_of_problems(form: dict, password: str, problems: list[str]) -> dict[
         for problem in accounts.smtp_problems(alone, hidden_line_break=hidden_line_break):
             if problem in fields and name not in fields[problem]:
                 fields[problem].append(name)
-    return fields
+    return {problem: names or SERVER_ADDRESS for problem, names in fields.items()}
 
 
 @bp.post("/settings/smtp/remove")
