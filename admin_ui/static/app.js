@@ -83,6 +83,18 @@ document.addEventListener("DOMContentLoaded", () => {
   });
 });
 
+// Enter on a checkbox sends its form with the form's first button (Chromium): on a bulk box
+// ("Select …", "Select all N matching") that is "Mark done" for every chosen entry, on a done
+// box a reload that loses the focus. Space ticks a box; Enter on one of these does nothing.
+document.addEventListener("keydown", (event) => {
+  const box = event.target;
+  if (event.key !== "Enter" || !(box instanceof HTMLInputElement) || box.type !== "checkbox") return;
+  const form = box.form;
+  if (form && (form.id === "bulk-form" || form.classList.contains("done-form"))) {
+    event.preventDefault();
+  }
+});
+
 // Bulk actions: "select all on this page" ticks every row's box; a button that deletes asks.
 document.addEventListener("DOMContentLoaded", () => {
   const form = document.getElementById("bulk-form");
