@@ -89,6 +89,15 @@ def press_and_wait(page, key: str) -> None:
         page.keyboard.press(key)
 
 
+def log_in_by_keyboard(page, base: str, email: str) -> None:
+    """The login page: the email field has the focus (autofocus); type, Tab, type, Enter."""
+    page.goto(f"{base}/login")
+    page.keyboard.type(email)
+    page.keyboard.press("Tab")
+    page.keyboard.type(PASSWORD)
+    press_and_wait(page, "Enter")
+
+
 @pytest.fixture
 def bakery(web):
     return domain_projects.create_project(web.account.id, "Bakery Sommer", domain="bakery.test")
@@ -213,11 +222,7 @@ def test_a_german_reader_hears_the_tick_in_german_and_a_read_only_box_has_its_na
     )
     set_user_language(User.get_by_id(web.users["member"].id), "de")
     with serving(web.app) as base:
-        page.goto(f"{base}/login")
-        page.keyboard.type("member@agency.test")
-        page.keyboard.press("Tab")
-        page.keyboard.type(PASSWORD)
-        press_and_wait(page, "Enter")
+        log_in_by_keyboard(page, base, "member@agency.test")
         page.goto(f"{base}/entries/{call.id}")
         skip_to_main(page)
         tab_to(page, "input[name=done]")
@@ -233,11 +238,7 @@ def test_a_german_reader_hears_the_tick_in_german_and_a_read_only_box_has_its_na
 
         # A read-only member: the same name on a disabled box, nothing to send.
         page.context.clear_cookies()
-        page.goto(f"{base}/login")
-        page.keyboard.type("read-only@agency.test")
-        page.keyboard.press("Tab")
-        page.keyboard.type(PASSWORD)
-        press_and_wait(page, "Enter")
+        log_in_by_keyboard(page, base, "read-only@agency.test")
         for path in (f"/entries/{call.id}", f"/projects/{bakery.id}/protocol", "/"):
             page.goto(base + path)
             box = page.get_by_role("checkbox", name="Done: Neue Zeiten")
@@ -264,11 +265,7 @@ def test_a_confirmation_on_a_page_opened_at_a_row_is_said_and_tab_goes_on_from_t
     from tests.test_ui_entries import serving
 
     with serving(web.app) as base:
-        page.goto(f"{base}/login")
-        page.keyboard.type("member@agency.test")
-        page.keyboard.press("Tab")
-        page.keyboard.type(PASSWORD)
-        press_and_wait(page, "Enter")
+        log_in_by_keyboard(page, base, "member@agency.test")
         page.goto(f"{base}/projects/{bakery.id}/messages/new")
         page.fill("input[name=to_other]", "anna@bakery.test")
         page.fill("input[name=subject]", "Your new hours")
@@ -296,11 +293,7 @@ def test_the_calendar_button_of_a_date_field_shows_its_focus(web, bakery, page):
     from tests.test_ui_entries import serving
 
     with serving(web.app) as base:
-        page.goto(f"{base}/login")
-        page.keyboard.type("member@agency.test")
-        page.keyboard.press("Tab")
-        page.keyboard.type(PASSWORD)
-        press_and_wait(page, "Enter")
+        log_in_by_keyboard(page, base, "member@agency.test")
         page.goto(f"{base}/projects/{bakery.id}/protocol")
         skip_to_main(page)
         tab_to(page, "#to-date")  # through the From field, its calendar button included
