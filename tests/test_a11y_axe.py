@@ -3,8 +3,8 @@
 Every GET route of the Flask app (tests/app_pages.py: the route table, ids of seeded data with
 open and done entries, unassigned and spam mail, a project with files, an HTML mail) is loaded
 in Chromium and checked with axe-core, as an owner and as a read-only member, and as a member
-of a German account; the login page before that.  Only routes that answer with something else than a page are left out, each with
-its reason in tests/app_pages.NOT_HTML.
+of a German account; the login page before that.  Only routes that answer with something else
+than a page are left out, each with its reason in tests/app_pages.NOT_HTML.
 """
 
 from __future__ import annotations
@@ -30,10 +30,9 @@ def log_in(page, base: str, email: str) -> None:
     ("role", "language"), [("owner", "en"), ("read-only", "en"), ("member", "de")]
 )
 def test_axe_finds_no_wcag_violation_on_any_page(web, page, network_log, role, language):
+    from domain.languages import set_account_language
     from tests.browser import screenshot
     from tests.test_ui_entries import serving
-
-    from domain.languages import set_account_language
 
     require_axe()
     set_account_language(web.account.id, language)  # German words are longer, and lang="de"
