@@ -667,7 +667,11 @@ class BulkForm(PostForm):
 
     def entry_ids(self) -> list[int]:
         """The ticked ids that are whole numbers (anything else sent is left out)."""
-        return [int(value) for value in self.entry.data if value.isdigit() and len(value) <= 10]
+        return [
+            int(value)
+            for value in self.entry.data
+            if value.isascii() and value.isdigit() and len(value) <= 10
+        ]
 
 
 class ProtocolBulkForm(BulkForm):

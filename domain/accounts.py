@@ -116,7 +116,9 @@ def smtp_problems(
     errors = []
     port = str(smtp.port).strip()
     host_ok = bool(HOST.match(smtp.host))
-    port_ok = port.isdigit() and 0 < int(port) < 65536
+    # ASCII digits only ('²'.isdigit() holds), and at most five: int() is never asked to
+    # read a superscript, an Arabic-Indic numeral or thousands of digits from the form
+    port_ok = port.isascii() and port.isdigit() and len(port) <= 5 and 0 < int(port) < 65536
     if not host_ok:
         errors.append(N_("The server must be a host name or an IP address."))
     if not port_ok:

@@ -346,6 +346,10 @@ def parse_listen(value: str) -> tuple[str, str | int]:
             raise ValueError(f"unix socket path must be absolute: {value!r}")
         return ("unix:" + path, 0)
     host, sep, port = value.rpartition(":")
-    if not sep or not port.isdigit() or not 0 <= int(port) < 65536:  # 0: any free port
+    if (
+        not sep
+        or not (port.isascii() and port.isdigit() and len(port) <= 5)
+        or not 0 <= int(port) < 65536
+    ):  # 0: any free port
         raise ValueError(f"expected host:port or unix:/path, got {value!r}")
     return (host.strip("[]") or "127.0.0.1", int(port))

@@ -299,7 +299,7 @@ def forget_dead_here(holder: str) -> list[str]:
     dead = []
     for (name,) in rows:
         pid = name.removeprefix(here).partition(":")[0]
-        if name == holder or not name.startswith(here) or not pid.isdigit():
+        if name == holder or not name.startswith(here) or not (pid.isascii() and pid.isdigit()):
             continue
         if int(pid) in ours or not _running(int(pid)):
             dead.append(name)

@@ -58,6 +58,18 @@ def test_bulk_done_on_twenty_chosen_tickets_drops_the_count_by_twenty(web):
     assert all(Entry.get_by_id(n.id).status == "open" for n in notes[20:])
 
 
+def test_a_bulk_form_with_digits_int_cannot_read_changes_only_the_whole_numbers(web):
+    project = domain_projects.create_project(web.account.id, "Bakery Miller")
+    (note,) = _notes(project, web.users["owner"], 1)
+    response = post(
+        web.client("member"),
+        "/tickets/bulk",
+        {"action": "done", "entry": ["\u00b2", "\u0663", str(note.id)]},
+    )
+    assert response.status_code == 302
+    assert Entry.get_by_id(note.id).status == "done"
+
+
 def test_the_tickets_page_has_a_labelled_checkbox_per_row_and_the_bulk_form(web):
     project = domain_projects.create_project(web.account.id, "Bakery Miller")
     [note] = _notes(project, web.users["owner"], 1)

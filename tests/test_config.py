@@ -48,6 +48,7 @@ def test_relative_data_dir_is_taken_from_the_config_files_folder(tmp_path):
         ('[ingest]\nmax_recipients = "many"\n', "ingest.max_recipients", "must be a number"),
         ("[ingest]\nmax_recipients = -1\n", "ingest.max_recipients", "negative"),
         ('[ingest]\nlmtp_listen = "2424"\n', "ingest.lmtp_listen", "host:port or unix:/path"),
+        ('[ingest]\nlmtp_listen = "127.0.0.1:\u00b2"\n', "ingest.lmtp_listen", "host:port"),
         ('[ingest]\nlmtp_listen = "unix:relative.sock"\n', "ingest.lmtp_listen", "absolute"),
         ("[ingest]\ndomains = []\n", "ingest.domains", "at least one"),
         ("[ingest]\ntoken_grace_days = 0\n", "ingest.token_grace_days", "from 1 to 365"),

@@ -278,6 +278,10 @@ def test_the_outgoing_server_is_stored_only_when_every_rule_holds(team):
     cases = [
         (good_smtp(host="bad host!"), "The server must be a host name or an IP address."),
         (good_smtp(port="70000"), "The port must be a number from 1 to 65535."),
+        # digits that int() will not read, or reads slowly: refused, never a ValueError
+        (good_smtp(port="\u00b2"), "The port must be a number from 1 to 65535."),
+        (good_smtp(port="5" * 5000), "The port must be a number from 1 to 65535."),
+        (good_smtp(port="\u0665\u0668\u0667"), "The port must be a number from 1 to 65535."),
         (good_smtp(security="ssl3"), "Choose how the connection is secured."),
         (good_smtp(from_address="nobody"), "The sender address must be an email address."),
         (good_smtp(from_name="x" * 201), "The sender name is too long."),

@@ -212,6 +212,9 @@ def test_query_forms_need_no_token_and_ignore_what_they_do_not_know(web):
         "/?before=not-a-number",
         "/unassigned?before=1e9&q=%20bakery%20",
         f"/projects/{project.id}/messages/new?template=abc&answer=x&to=%20A@B.test",
+        # digits int() will not read: a superscript two, thousands of digits
+        f"/projects/{project.id}/messages/new?answer=%C2%B2",
+        f"/projects/{project.id}/messages/new?answer=" + "7" * 5000,
         "/templates?q=" + "q" * 500,
     ):
         assert client.get(path).status_code == 200, path

@@ -52,7 +52,7 @@ def _project_or_404(project_id: int) -> Project:
 def _answer_entry(project: Project) -> Entry | None:
     """The entry `?answer=<id>` names, if it is in this project's protocol."""
     text = AnswerForm().answer.data
-    if not text.isdigit() or not 0 < int(text) <= MAX_ID:
+    if not (text.isascii() and text.isdigit() and len(text) <= 19) or not 0 < int(text) <= MAX_ID:
         return None
     entry = entry_of_account(g.user.account_id, int(text))
     return entry if entry is not None and entry.project_id == project.id else None
