@@ -2,8 +2,9 @@
 
 The link of the page shown carries aria-current="page"; on a page inside a section (a
 project's protocol under Projects, a template under Templates) the section's link carries
-aria-current="true". A screen reader says "current page" where a sighted reader sees the
-bold, darker link (WCAG 1.3.1). Pages outside the navigation (the profile) mark none.
+aria-current="location" (not "true": that marks a protocol's linked entry). A screen reader
+says "current page" where a sighted reader sees the bold, darker link (WCAG 1.3.1). Pages
+outside the navigation (the profile) mark none.
 """
 
 from __future__ import annotations
@@ -35,10 +36,10 @@ def test_the_nav_marks_the_current_page_and_section(web):
         "/unassigned": {"/unassigned": "page"},
         "/spam": {"/spam": "page"},
         "/projects": {"/projects": "page"},
-        f"/projects/{project.id}/protocol": {"/projects": "true"},
+        f"/projects/{project.id}/protocol": {"/projects": "location"},
         "/team": {"/team": "page"},
         "/templates": {"/templates": "page"},
-        "/templates/new": {"/templates": "true"},
+        "/templates/new": {"/templates": "location"},
         "/settings": {"/settings": "page"},
         "/notifications": {"/notifications": "page"},
         "/profile": {},
