@@ -70,6 +70,12 @@ document.addEventListener("DOMContentLoaded", () => {
       const words = flashes.textContent.replace(/\s+/g, " ").trim();
       window.addEventListener("load", () => { live.textContent = words; });
     }
+  } else {
+    // A form sent back refused: the first refused field (aria-invalid, its message named in
+    // aria-describedby) takes the focus, so a screen reader says why and the keyboard is
+    // where the correction goes.
+    const refused = document.querySelector("main [aria-invalid=true]");
+    if (refused) refused.focus();
   }
 
   // Setup: the agency's time zone starts as the browser's (the server shows UTC without script).
