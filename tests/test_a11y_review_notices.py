@@ -4,7 +4,8 @@ Profile, Settings, Team, a project's Edit page and the template editor answer a 
 by loading the page again with a notice ("Your name is saved.", "Signature saved."). Like the
 flashed confirmations (Unassigned, bulk actions), the notice takes the focus, so it is read
 and Tab goes on from there; on a page opened at a section (#time-zone) it is said in the
-live region and the keyboard stays at the section. A standing warning (no outgoing mail
+live region and the keyboard stays at the section, unless the notice is inside that section
+(#language: "Language saved."), where it takes the focus. A standing warning (no outgoing mail
 server yet) is not an answer to anything: it never takes the focus of a page opened by a link.
 """
 
@@ -65,6 +66,15 @@ def test_a_saved_form_s_notice_takes_the_focus_or_is_said(web, page, network_log
         assert page.url.endswith("#time-zone")
         expect(page.locator("#live")).to_have_text("Time zone saved.")
         assert not is_focused(page, "main .flash")
+
+        # Settings opened at its language section, the notice inside it: the notice has the
+        # focus (the keyboard is at the section all the same), not said twice.
+        tab_to(page, "form[action$='/settings/language'] button[type=submit]")
+        press_and_wait(page, "Enter")
+        assert page.url.endswith("#language")
+        assert is_focused(page, "#language .flash"), f"after saving the language: {focused(page)}"
+        assert focused_words(page) == "Language saved."
+        assert page.locator("#live").inner_text() == ""
 
         # A project's Edit page.
         page.goto(f"{base}/projects/{project.id}/edit")

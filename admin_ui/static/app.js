@@ -58,14 +58,19 @@ document.addEventListener("DOMContentLoaded", () => {
   // assigned, entries marked done, name or signature saved: p.flash[role=status]) moves the
   // focus to it, so a screen reader reads it and the next Tab goes on from there instead of
   // from the top of the page. A page opened at a row or section (#entry-…: mail to a customer
-  // queued; #time-zone) keeps the keyboard there and says the message in #live. A standing
-  // warning (.flash without a role) is no answer and never takes the focus.
+  // queued; #time-zone) keeps the keyboard there: a message inside that section takes the
+  // focus, one elsewhere is said in #live. A standing warning (.flash without a role) is no
+  // answer and never takes the focus.
   const flashes = document.querySelector("main .flashes, main .flash[role=status]");
   if (flashes) {
     const target = location.hash && document.getElementById(location.hash.slice(1));
     if (!target) {
       flashes.setAttribute("tabindex", "-1");
       flashes.focus();
+    } else if (target.contains(flashes)) {
+      // after the browser has scrolled to the section, which would take the focus back
+      flashes.setAttribute("tabindex", "-1");
+      window.addEventListener("load", () => flashes.focus());
     } else if (live) {
       const words = flashes.textContent.replace(/\s+/g, " ").trim();
       window.addEventListener("load", () => { live.textContent = words; });
