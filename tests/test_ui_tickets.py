@@ -104,13 +104,19 @@ def test_ticking_done_from_app_js_answers_with_the_new_count(web):
         data={"done": "1", "csrf_token": _token(client)},
         headers={"Accept": "application/json"},
     )
-    assert response.get_json() == {"id": first.id, "done": True, "open_count": 1}
+    assert response.get_json() == {
+        "id": first.id,
+        "done": True,
+        "open_count": 1,
+        "open_words": "1 open ticket.",  # what app.js says in the live region
+    }
     response = client.post(  # an unticked checkbox sends no field: open again
         f"/entries/{first.id}/done",
         data={"csrf_token": _token(client)},
         headers={"Accept": "application/json"},
     )
     assert response.get_json()["open_count"] == 2
+    assert response.get_json()["open_words"] == "2 open tickets."
     activity = [a.action for a in activity_of_entry(first.id)]
     assert activity == ["done", "reopened"]
 
