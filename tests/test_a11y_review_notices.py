@@ -74,6 +74,7 @@ def test_a_saved_form_s_notice_takes_the_focus_or_is_said(web, page, network_log
         assert page.url.endswith("#language")
         assert is_focused(page, "#language .flash"), f"after saving the language: {focused(page)}"
         assert focused_words(page) == "Language saved."
+        assert focus_visible(page), "the focused notice shows no focus"
         assert page.locator("#live").inner_text() == ""
 
         # A project's Edit page.
