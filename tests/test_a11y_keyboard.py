@@ -320,6 +320,10 @@ def test_the_done_box_is_named_with_the_subject_on_every_list_and_the_entry_page
             if path != f"/entries/{mail.id}":
                 # no subject: the first words of the text name it, as the bulk box does
                 assert "Done: Anna called about the hours" in names, (role, path, names)
+    long = receive(web.account.id, message("Angebot " + "x" * 900, sender="anna@bakery.example"))
+    page = web.client("member").get(f"/entries/{long.id}").get_data(as_text=True)
+    (name,) = [name for _, name in DONE_BOX.findall(page)]
+    assert name == "Done: Angebot " + "x" * 71 + "…"  # a name, not the whole long subject
     set_user_language(User.get_by_id(web.users["member"].id), "de")
     page = web.client("member").get(f"/entries/{mail.id}").get_data(as_text=True)
     assert '<span class="visually-hidden">Erledigt: Invoice 42</span>' in page
