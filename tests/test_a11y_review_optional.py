@@ -43,6 +43,7 @@ def test_optional_fields_say_so(web):
         "/projects/new": "/projects/new",
         f"/projects/{project.id}/edit": f"/projects/{project.id}/edit",
         "/settings": "/settings/smtp",
+        "/team": "/team/members",
     }
     for language, said in (("en", ("(optional", "(empty")), ("de", ("(optional", "(leer"))):
         set_user_language(User.get_by_id(web.users["owner"].id), language)

@@ -162,7 +162,10 @@ def test_a_name_given_on_invite_is_shown_on_the_team_page(web):
     assert response.status_code == 302
     assert User.get(User.email == "kim@agency.test").name == "Kim Lee"
     assert "<td>Kim Lee</td>" in _text(owner.get("/team"))
-    assert re.search(r'<label>Name <input type="text" name="name"', _text(owner.get("/team")))
+    assert re.search(
+        r'<label>Name <span class="muted">\(optional\)</span> <input type="text" name="name"',
+        _text(owner.get("/team")),
+    )
 
 
 def test_everyone_edits_their_own_name_in_the_profile(web):
