@@ -1,4 +1,4 @@
-"""The main navigation says where the reader is, not only in bold (issue 19, review).
+"""The main navigation says where the reader is, not only in bold (issue 19).
 
 The link of the page shown carries aria-current="page"; on a page inside a section (a
 project's protocol under Projects, a template under Templates) the section's link carries

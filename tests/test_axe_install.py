@@ -1,5 +1,5 @@
 """scripts/test installs axe-core once, says clearly when it cannot, and never counts a half
-install as one (issue 19, review).
+install as one (issue 19).
 
 scripts/test runs in a copy of the repository's layout where npm, the venv's python and the
 system's package tools are small fakes that write down how they were called: npm installs

@@ -1,4 +1,4 @@
-"""A refusal is tied to the field it is about, and only to that one (issue 19, review).
+"""A refusal is tied to the field it is about, and only to that one (issue 19).
 
 The page marks the refused field aria-invalid and names the message in its aria-describedby
 (tests/test_a11y_structure.py); these are the cases where the field is found another way

@@ -1,4 +1,4 @@
-"""A protocol row says what its status word is, not only in a tooltip (issue 19, review).
+"""A protocol row says what its status word is, not only in a tooltip (issue 19).
 
 A protocol row shows the project's status at the time of the entry ("in progress") with the
 explanation in a title attribute only, which a keyboard user cannot hover and most screen

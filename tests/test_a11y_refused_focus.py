@@ -1,4 +1,4 @@
-"""A refused form gives the keyboard to the first refused field (issue 19, review).
+"""A refused form gives the keyboard to the first refused field (issue 19).
 
 A form sent back refused (a project's domain with a space in it, a time zone that does
 not exist) marks the field aria-invalid and names the message in its aria-describedby, but
@@ -13,7 +13,7 @@ from __future__ import annotations
 import pytest
 
 from tests.test_a11y_keyboard import focus_visible, focused, is_focused, press_and_wait, tab_to
-from tests.test_a11y_review_notices import log_in
+from tests.test_a11y_notices import log_in
 
 DESCRIPTION = """() => (document.activeElement.getAttribute("aria-describedby") || "")
   .split(" ").filter(Boolean).map((id) => document.getElementById(id).textContent.trim())

@@ -1,4 +1,4 @@
-"""Buttons that repeat on a page say which row they act on (issue 19, review; WCAG 2.4.6).
+"""Buttons that repeat on a page say which row they act on (issue 19; WCAG 2.4.6).
 
 A page lists several members, tokens, addresses, templates, followed projects, spam mail,
 notifications, each row with the same buttons: "Change", "Deactivate", "Revoke", "Remove",

@@ -1,4 +1,4 @@
-"""Enter on a checkbox does not send a list's bulk form (issue 19, review).
+"""Enter on a checkbox does not send a list's bulk form (issue 19).
 
 In Chromium, Enter on a focused checkbox sends its form with the form's first button. The
 rows' "Select" boxes, "Select all on this page" and "Select all N matching" belong to the
@@ -16,7 +16,7 @@ from domain import entries as domain_entries
 from domain import projects as domain_projects
 from storage.models import Entry
 from tests.test_a11y_keyboard import is_focused, press_and_wait, tab_to
-from tests.test_a11y_review_notices import log_in
+from tests.test_a11y_notices import log_in
 
 # Every form sending is recorded and stopped, so a wrong submission is seen, not raced.
 CATCH_SUBMIT = """() => {

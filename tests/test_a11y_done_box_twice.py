@@ -1,4 +1,4 @@
-"""The done box while its tick is on the way (issue 19, review).
+"""The done box while its tick is on the way (issue 19).
 
 The box keeps the keyboard focus while app.js sends a tick (it is not disabled); a second
 Space meanwhile is refused, so one tick sends one change and what is stored is what the box

@@ -1,4 +1,4 @@
-"""Forms say which fields may stay empty (issue 19, review; WCAG 3.3.2).
+"""Forms say which fields may stay empty (issue 19; WCAG 3.3.2).
 
 The app marks the optional fields of a form ("Subject (optional)", "User name (empty: no
 login)"), the required ones carry `required`. Some optional fields were not marked, so

@@ -1,4 +1,4 @@
-"""Every column of a table has a header a screen reader can say (issue 19, review; 1.3.1).
+"""Every column of a table has a header a screen reader can say (issue 19; 1.3.1).
 
 The tables of tokens, members, customer addresses and templates had an empty header over
 their buttons' column, so a screen reader moving into that column said nothing for it (the

@@ -1,4 +1,4 @@
-"""A confirmation after a saved form reaches a screen reader (issue 19, review).
+"""A confirmation after a saved form reaches a screen reader (issue 19).
 
 Profile, Settings, Team, a project's Edit page and the template editor answer a saved form
 by loading the page again with a notice ("Your name is saved.", "Signature saved."). Like the

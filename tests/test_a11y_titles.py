@@ -1,4 +1,4 @@
-"""Every page's title says what the page is (issue 19, review; WCAG 2.4.2).
+"""Every page's title says what the page is (issue 19; WCAG 2.4.2).
 
 The template editor was titled with the template's name alone ("Offer · postroom", the same
 as a mail with that subject), an error page with its number alone ("404 · postroom"). Now

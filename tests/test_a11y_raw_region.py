@@ -1,4 +1,4 @@
-"""The raw text of a mail that could not be parsed scrolls from the keyboard (issue 19, review).
+"""The raw text of a mail that could not be parsed scrolls from the keyboard (issue 19).
 
 The raw message is shown in a box of its own height that scrolls (up to 200 KB). A box that
 scrolls but holds nothing focusable can only be scrolled with a mouse in browsers that do not
@@ -17,7 +17,7 @@ from storage.intake import Delivery, IntakeBatchItem, record_batch
 from storage.models import utcnow
 from tests.filing import file_record
 from tests.test_a11y_keyboard import focus_visible, tab_to
-from tests.test_a11y_review_notices import log_in
+from tests.test_a11y_notices import log_in
 
 
 def unparseable(web):
