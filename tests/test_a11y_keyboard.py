@@ -89,9 +89,18 @@ def press_and_wait(page, key: str) -> None:
         page.keyboard.press(key)
 
 
+def open_login(page, base: str) -> None:
+    """Open the login page and wait until its email field has the focus: Chromium runs
+    `autofocus` at the next frame after the page, which may come after the load event."""
+    page.goto(f"{base}/login")
+    page.wait_for_function(
+        "() => document.activeElement && document.activeElement.matches('input[name=email]')"
+    )
+
+
 def log_in_by_keyboard(page, base: str, email: str) -> None:
     """The login page: the email field has the focus (autofocus); type, Tab, type, Enter."""
-    page.goto(f"{base}/login")
+    open_login(page, base)
     page.keyboard.type(email)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
@@ -119,7 +128,7 @@ def test_keyboard_only_from_login_to_an_internal_note_with_the_focus_always_visi
     assert mail.project_id is None
     with serving(web.app) as base:
         # Log in: the email field has the focus (autofocus); type, Tab, type, Enter.
-        page.goto(f"{base}/login")
+        open_login(page, base)
         assert is_focused(page, "input[name=email]") and focus_visible(page)
         page.keyboard.type("member@agency.test")
         page.keyboard.press("Tab")

@@ -13,12 +13,19 @@ from __future__ import annotations
 
 import pytest
 
-from tests.test_a11y_keyboard import focus_visible, focused, is_focused, press_and_wait, tab_to
+from tests.test_a11y_keyboard import (
+    focus_visible,
+    focused,
+    is_focused,
+    open_login,
+    press_and_wait,
+    tab_to,
+)
 from tests.web import PASSWORD
 
 
 def log_in(page, base: str, email: str) -> None:
-    page.goto(f"{base}/login")
+    open_login(page, base)
     page.keyboard.type(email)
     page.keyboard.press("Tab")
     page.keyboard.type(PASSWORD)
