@@ -8,37 +8,16 @@ Tab order ("Raw message") and shows the focus ring; the arrow keys then scroll i
 
 from __future__ import annotations
 
-import hashlib
-
 import pytest
 
-from storage.filing import InboundRecord
-from storage.intake import Delivery, IntakeBatchItem, record_batch
-from storage.models import utcnow
-from tests.filing import file_record
 from tests.test_a11y_keyboard import focus_visible, tab_to
 from tests.test_a11y_notices import log_in
+from tests.test_ui_entries import store_unparseable
 
 
 def unparseable(web):
     raw = b"".join(b"\x00\xff line %d of a broken mail\r\n" % n for n in range(400))
-    digest = hashlib.sha256(raw).hexdigest()
-    delivery = Delivery(
-        "QRAW",
-        web.account.id,
-        "inbox@in.example",
-        None,
-        "a@b.test",
-        "127.0.0.1:1",
-        "mx",
-        "smtp",
-        utcnow(),
-    )
-    [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
-    return file_record(
-        recorded.intake_id,
-        InboundRecord(project_id=None, route_rule="unparseable", parse_error="no header block"),
-    )
+    return store_unparseable(web.account.id, raw, "QRAW", "no header block")
 
 
 def test_the_raw_text_is_a_named_region_in_the_tab_order(web):

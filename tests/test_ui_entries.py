@@ -142,12 +142,12 @@ def test_the_raw_download_is_the_exact_message(web, logo_mail, logo_raw):
     )
 
 
-def test_an_unparseable_mail_shows_the_reason_and_its_raw_text(web):
-    raw = b"\x00\xff<b>not a mail</b> at all\r\n" * 3
+def store_unparseable(account_id: int, raw: bytes, queue_id: str, reason: str):
+    """Record `raw` as delivered over SMTP and file it as mail that could not be parsed."""
     digest = hashlib.sha256(raw).hexdigest()
     delivery = Delivery(
-        "QBROKEN",
-        web.account.id,
+        queue_id,
+        account_id,
         "inbox@in.example",
         None,
         "a@b.test",
@@ -157,14 +157,15 @@ def test_an_unparseable_mail_shows_the_reason_and_its_raw_text(web):
         utcnow(),
     )
     [[recorded]] = record_batch([IntakeBatchItem(digest, len(raw), raw, (delivery,))])
-    entry = file_record(
+    return file_record(
         recorded.intake_id,
-        InboundRecord(
-            project_id=None,
-            route_rule="unparseable",
-            parse_error="no header block found",
-        ),
+        InboundRecord(project_id=None, route_rule="unparseable", parse_error=reason),
     )
+
+
+def test_an_unparseable_mail_shows_the_reason_and_its_raw_text(web):
+    raw = b"\x00\xff<b>not a mail</b> at all\r\n" * 3
+    entry = store_unparseable(web.account.id, raw, "QBROKEN", "no header block found")
     page = web.client("member").get(f"/entries/{entry.id}").get_data(as_text=True)
     assert 'role="alert"' in page and "no header block found" in page
     assert "&lt;b&gt;not a mail&lt;/b&gt; at all" in page and "<b>not a mail" not in page
