@@ -9,6 +9,7 @@ in "Re: ...", a template variable) is made one line by postroom.mail_headers ins
 
 from __future__ import annotations
 
+import functools
 import ipaddress
 import re
 import socket
@@ -97,7 +98,29 @@ HTML_ATTRIBUTES = {"a": {"href", "title"}, "img": {"src", "alt", "title"}, "ol":
 
 
 class OutboundError(ValueError):
-    """The mail cannot be queued as asked; the message says why, for the person writing it."""
+    """The mail cannot be queued as asked; the message says why, for the person writing it.
+
+    `field` names the part of the mail a check refused ("recipient", "subject",
+    "attachments"); None: the mail as a whole (or its text)."""
+
+    field: str | None = None
+
+
+def _about(field: str):
+    """The refusals of the decorated check name the part of the mail they are about."""
+
+    def decorate(check):
+        @functools.wraps(check)
+        def checked(*args, **kwargs):
+            try:
+                return check(*args, **kwargs)
+            except OutboundError as refusal:
+                refusal.field = field
+                raise
+
+        return checked
+
+    return decorate
 
 
 Upload = tuple[str, str, bytes]  # (filename, content type, bytes)
@@ -107,6 +130,7 @@ def _has_line_break(text: str) -> bool:
     return "\x00" in text or has_line_break(text) or hidden_line_break(text)
 
 
+@_about("recipient")
 def check_recipient(to: str) -> str:
     """The recipient as stored (trimmed, lower-case), or OutboundError."""
     if _has_line_break(to):
@@ -124,6 +148,7 @@ def check_recipient(to: str) -> str:
         raise OutboundError(str(error)) from None
 
 
+@_about("subject")
 def check_subject(subject: str) -> str:
     """The subject as stored and sent (one line, decoded), or OutboundError."""
     if _has_line_break(subject):
@@ -143,6 +168,7 @@ def check_subject(subject: str) -> str:
     return subject
 
 
+@_about("attachments")
 def check_attachments(uploads, max_bytes: int) -> tuple[OutboundAttachment, ...]:
     """Safe names and types for the uploads, each at most max_bytes ([outbound] setting).
 

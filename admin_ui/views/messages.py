@@ -6,8 +6,6 @@ form (`?template=<id>`), and what the user then sends is plain text.
 
 from __future__ import annotations
 
-from functools import partial
-
 from flask import (
     Blueprint,
     abort,
@@ -27,12 +25,7 @@ from domain.users import may_change_anything
 from postroom.mail_headers import HeaderError, header_text
 from postroom.mail_templates import TemplateError
 from postroom.outbound import OutboundError, queue_message, sender_of_account, template_preview
-from postroom.outbound_checks import (
-    MAX_SUBJECT_CHARS,
-    check_attachments,
-    check_recipient,
-    check_subject,
-)
+from postroom.outbound_checks import MAX_SUBJECT_CHARS
 from storage.models import MAX_ID, Account, CustomerAddress, Entry, OutboundMessage, Project
 from storage.outbound import outbound_of_entry, templates_of_account
 from storage.projects import project_of_account
@@ -113,7 +106,7 @@ def new(project_id: int):
             )
         except (OutboundError, TemplateError) as failure:
             error = str(failure)
-            error_field = _refused_field(error, form, uploads, settings)
+            error_field = _refused_field(failure, form)
         else:
             flash(
                 _(
@@ -152,24 +145,17 @@ def new(project_id: int):
     return page, 400 if error else 200
 
 
-def _refused_field(error: str, form: dict, uploads: list, settings) -> str:
-    """The field a refused message is about: the one whose own rule, alone, refuses it with
-    the same words (the recipient, the subject, the attachments); else the text."""
-    typed = form["to_other"].strip()
-    checks = {
-        "to_other" if typed or not form["to"] else "to": partial(
-            check_recipient, typed or form["to"]
-        ),
-        "subject": partial(check_subject, form["subject"]),
-        "attachments": partial(check_attachments, uploads, settings.outbound.max_attachment_bytes),
-    }
-    for name, check in checks.items():
-        try:
-            check()
-        except OutboundError as refusal:
-            if str(refusal) == error:
-                return name
-    return "body"
+# The part of a mail a check refused (OutboundError.field) -> the form's field.
+FIELDS = {"subject": "subject", "attachments": "attachments"}
+
+
+def _refused_field(failure: Exception, form: dict) -> str:
+    """The field a refused message is about: the recipient's (the typed address, else the
+    chosen one), the subject, the attachments; anything else is about the text."""
+    part = getattr(failure, "field", None)  # a TemplateError names none
+    if part == "recipient":
+        return "to_other" if form["to_other"].strip() or not form["to"] else "to"
+    return FIELDS.get(part, "body")
 
 
 def _one_line(subject: str) -> str:
