@@ -11,10 +11,9 @@ not ours: the frame itself is checked (it has to have a title), its content is n
 
 from __future__ import annotations
 
-import os
 from pathlib import Path
 
-import pytest
+from tests.browser import require
 
 AXE = Path(__file__).resolve().parent / "a11y" / "node_modules" / "axe-core" / "axe.min.js"
 WCAG_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
@@ -42,12 +41,7 @@ def axe_missing() -> str | None:
 
 def require_axe() -> None:
     """Skip the calling test when axe-core is not installed; under CI=true, fail instead."""
-    reason = axe_missing()
-    if reason is None:
-        return
-    if os.environ.get("CI") == "true":
-        pytest.fail(f"accessibility checks cannot run under CI=true: {reason}", pytrace=False)
-    pytest.skip(f"accessibility checks need axe-core: {reason}")
+    require(axe_missing(), "accessibility checks", "axe-core")
 
 
 def violations(page) -> list[str]:

@@ -87,14 +87,19 @@ def chromium_available() -> str | None:
     return None
 
 
-def require_chromium() -> None:
-    """Skip the calling test when Chromium can't be driven; under CI=true, fail instead."""
-    reason = chromium_available()
+def require(reason: str | None, checks: str, tool: str) -> None:
+    """Skip the calling test when `reason` says why `tool` is missing (None: it is there);
+    under CI=true, fail instead.  `checks` names the tests, e.g. "browser tests"."""
     if reason is None:
         return
     if os.environ.get("CI") == "true":
-        pytest.fail(f"browser tests cannot run under CI=true: {reason}", pytrace=False)
-    pytest.skip(f"browser tests need Chromium: {reason}")
+        pytest.fail(f"{checks} cannot run under CI=true: {reason}", pytrace=False)
+    pytest.skip(f"{checks} need {tool}: {reason}")
+
+
+def require_chromium() -> None:
+    """Skip the calling test when Chromium can't be driven; under CI=true, fail instead."""
+    require(chromium_available(), "browser tests", "Chromium")
 
 
 def is_local_url(url: str) -> bool:
